@@ -1,0 +1,265 @@
+"""reviewq's data model.
+
+Statuses are changed only by the services in reviewq/services.py, which refuse illegal
+source states and write an AuditEvent row for every change. The database enforces what it
+can: allowed values, spans, version >= 1, one current description per product.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+
+
+class DescriptionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    GENERATING = "generating", "Generating"
+    REVIEW = "review", "Needs review"
+    PUBLISHED = "published", "Published"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed"
+
+
+class SentenceBand(models.TextChoices):
+    PUBLISH = "publish", "Publish"
+    REVIEW = "review", "Review"
+    FLAG = "flag", "Flag"
+
+
+class SentenceDecision(models.TextChoices):
+    NONE = "", "Undecided"
+    APPROVED = "approved", "Approved"
+    EDITED = "edited", "Edited"
+    REJECTED = "rejected", "Removed"
+
+
+class Catalog(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    prompt_template = models.TextField(
+        blank=True,
+        help_text="Prompt for this catalog; empty uses the default. Placeholders: "
+        "{name}, {sku}, {attributes}, {sentences}.",
+    )
+    publish_confident_now = models.BooleanField(
+        default=False,
+        help_text="Publish confident sentences at once and add reviewed ones later.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("manage_catalogs", "Can import catalogs and start generation runs"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Product(models.Model):
+    catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="products")
+    sku = models.CharField(max_length=100)
+    name = models.CharField(max_length=300)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["catalog_id", "sku"]
+        constraints = [
+            models.UniqueConstraint(fields=["catalog", "sku"], name="product_sku_unique_per_catalog"),
+            models.CheckConstraint(condition=~Q(sku=""), name="product_sku_not_empty"),
+        ]
+
+    def __str__(self):
+        return f"{self.sku} {self.name}"
+
+
+class Description(models.Model):
+    """The generated copy for one product (one per product; regeneration replaces it)."""
+
+    Status = DescriptionStatus
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="description")
+    status = models.CharField(max_length=20, choices=DescriptionStatus, default=DescriptionStatus.QUEUED)
+    version = models.PositiveIntegerField(default=1, help_text="Optimistic lock; bumped by every write.")
+    text = models.TextField(blank=True)
+    provider = models.CharField(max_length=50, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    prompt = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=50, blank=True)
+    has_logprobs = models.BooleanField(default=False)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    risk = models.FloatField(null=True, blank=True, help_text="Gate risk score, higher = riskier.")
+    attempts = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A generating row whose lease ran out may be reclaimed."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-risk", "id"]
+        permissions = [("review_description", "Can review descriptions")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=DescriptionStatus.values), name="description_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="description_version_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="published") | Q(published_at__isnull=False),
+                name="description_published_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="failed") | ~Q(error=""), name="description_failed_has_error"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "risk"], name="description_status_risk"),
+            models.Index(fields=["status", "lease_until"], name="description_status_lease"),
+        ]
+
+    def __str__(self):
+        return f"Description of {self.product_id} ({self.status})"
+
+
+class Sentence(models.Model):
+    Band = SentenceBand
+    Decision = SentenceDecision
+
+    description = models.ForeignKey(Description, on_delete=models.CASCADE, related_name="sentences")
+    index = models.PositiveIntegerField()
+    char_start = models.PositiveIntegerField()
+    char_end = models.PositiveIntegerField()
+    text = models.TextField(help_text="Text as generated, whitespace included.")
+    edited_text = models.TextField(blank=True, help_text="Reviewer's text when decision=edited.")
+    band = models.CharField(max_length=10, choices=SentenceBand, default=SentenceBand.REVIEW)
+    decision = models.CharField(max_length=10, choices=SentenceDecision, blank=True, default=SentenceDecision.NONE)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Gate signals (null when the provider returned no logprobs).
+    mean_logprob = models.FloatField(null=True, blank=True)
+    min_logprob = models.FloatField(null=True, blank=True)
+    risk = models.FloatField(default=0.0)
+    signals = models.JSONField(default=dict, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["description_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["description", "index"], name="sentence_index_unique"),
+            models.CheckConstraint(condition=Q(char_end__gte=F("char_start")), name="sentence_span_ordered"),
+            models.CheckConstraint(
+                condition=Q(band__in=SentenceBand.values), name="sentence_band_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(decision__in=SentenceDecision.values), name="sentence_decision_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(decision="") | Q(decided_at__isnull=False), name="sentence_decision_has_time"
+            ),
+        ]
+        indexes = [
+            # Re-gating touches undecided sentences with logprobs, by band.
+            models.Index(fields=["decision", "band"], name="sentence_decision_band"),
+        ]
+
+    def __str__(self):
+        return self.text
+
+    @property
+    def current_text(self):
+        return self.edited_text if self.decision == self.Decision.EDITED else self.text
+
+
+class Token(models.Model):
+    description = models.ForeignKey(Description, on_delete=models.CASCADE, related_name="tokens")
+    sentence = models.ForeignKey(Sentence, on_delete=models.CASCADE, related_name="tokens")
+    position = models.PositiveIntegerField()
+    char_start = models.PositiveIntegerField(help_text="Offset of the token in Description.text.")
+    text = models.CharField(max_length=255)
+    bytes = models.BinaryField(max_length=255)
+    logprob = models.FloatField(null=True, blank=True)
+    # [[text, logprob], ...] most likely first; the chosen token may be among them.
+    alternatives = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["description_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["description", "position"], name="token_position_unique"),
+            models.CheckConstraint(
+                condition=Q(logprob__isnull=True) | Q(logprob__lte=0), name="token_logprob_not_positive"
+            ),
+        ]
+        indexes = [models.Index(fields=["sentence", "position"], name="token_sentence_position")]
+
+    def __str__(self):
+        return self.text
+
+
+class Thresholds(models.Model):
+    """Gate thresholds: one global row (catalog empty) and optional per-catalog overrides."""
+
+    catalog = models.OneToOneField(
+        Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="thresholds"
+    )
+    publish_above = models.FloatField(default=-0.5, help_text="Mean logprob above this publishes.")
+    flag_below = models.FloatField(default=-1.5, help_text="Mean logprob below this flags.")
+    critical_floor = models.FloatField(
+        default=-2.3, help_text="A number, name, unit or URL token below this logprob is flagged."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "thresholds"
+        permissions = [("manage_thresholds", "Can change gate thresholds")]
+        constraints = [
+            # One global row (catalog empty): NULLs are distinct in a plain unique index.
+            models.UniqueConstraint(Coalesce("catalog", Value(0)), name="thresholds_one_per_scope"),
+            models.CheckConstraint(
+                condition=Q(publish_above__gt=F("flag_below")), name="thresholds_publish_above_flag"
+            ),
+            models.CheckConstraint(
+                condition=Q(publish_above__lte=0) & Q(critical_floor__lte=0),
+                name="thresholds_logprobs_not_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Thresholds for {self.catalog or 'all catalogs'}"
+
+
+class AuditEvent(models.Model):
+    """One row per state change or edit: who, when, what, before and after."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Empty for the system (workers, gate).",
+    )
+    action = models.CharField(max_length=50)
+    description = models.ForeignKey(
+        Description, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    sentence_index = models.PositiveIntegerField(null=True, blank=True)
+    catalog = models.ForeignKey(Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["description", "created_at"], name="audit_description_time")]
+
+    def __str__(self):
+        return f"{self.action} by {self.actor or 'system'}"

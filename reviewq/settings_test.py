@@ -1,0 +1,25 @@
+"""Test settings: the production module with test-only shortcuts.
+
+The suite runs on SQLite by default; with DATABASE_URL / CELERY_BROKER_URL set (as .ci/run
+does) the same suite runs against Postgres and Redis.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+os.environ.setdefault("LLM_PROVIDER", "embedded")
+
+from .settings import *  # noqa: E402,F403
+from .settings import DATA_DIR, DATABASES  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tests get their own database file (shared with worker subprocesses in integration tests).
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-reviewq.sqlite3")}
