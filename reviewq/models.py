@@ -98,6 +98,12 @@ class Description(models.Model):
     lease_until = models.DateTimeField(
         null=True, blank=True, help_text="A generating row whose lease ran out may be reclaimed."
     )
+    rejection_reason = models.TextField(blank=True)
+    # Review claim: the reviewer who opened it holds it until review_claimed_until.
+    review_claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review_claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     generated_at = models.DateTimeField(null=True, blank=True)
@@ -148,6 +154,13 @@ class Sentence(models.Model):
     mean_logprob = models.FloatField(null=True, blank=True)
     min_logprob = models.FloatField(null=True, blank=True)
     risk = models.FloatField(default=0.0)
+    # What the band decision reads, as columns so a threshold change re-gates in one UPDATE.
+    critical_min_logprob = models.FloatField(
+        null=True, blank=True, help_text="Lowest logprob of a number, name, unit or URL in the sentence."
+    )
+    hard_flag = models.BooleanField(
+        default=False, help_text="Flagged whatever the thresholds: attribute conflict, meta text, cut off, garbled."
+    )
     signals = models.JSONField(default=dict, blank=True)
     reasons = models.JSONField(default=list, blank=True)
 
