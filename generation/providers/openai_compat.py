@@ -1,0 +1,285 @@
+"""OpenAI-compatible chat provider (OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp server).
+
+`completion_from_openai` is a pure function on the chat.completion JSON so the Batch API
+import and the gate evaluation can parse stored bodies exactly as live responses are parsed.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import openai
+
+from generation.providers import (
+    clip_logprob,
+    texts_from_token_bytes,
+    validate_request,
+)
+from generation.types import Alternative, Completion, ProviderError, TokenResult
+
+# Local servers (vLLM, Ollama, llama.cpp) ignore the key but the SDK refuses an empty one.
+PLACEHOLDER_API_KEY = "not-needed"
+# Used only against api.openai.com (no LLM_BASE_URL) when LLM_MODEL is empty.
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+def _token_bytes(entry: Mapping[str, Any]) -> bytes:
+    raw = entry.get("bytes")
+    if raw is not None:
+        return bytes(raw)
+    token = entry.get("token") or ""
+    # OpenAI spells a partial-character token as "bytes:\xe2\x80" when it cannot be shown.
+    if token.startswith("bytes:") and "\\x" in token:
+        try:
+            return bytes.fromhex(token[len("bytes:") :].replace("\\x", ""))
+        except ValueError:
+            pass
+    return token.encode("utf-8")
+
+
+def _alternative_text(entry: Mapping[str, Any]) -> str:
+    raw = entry.get("bytes")
+    if raw is not None:
+        try:
+            return bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return entry.get("token") or ""
+
+
+def _alternatives(entry: Mapping[str, Any], *, chosen_bytes: bytes, chosen_text: str) -> tuple[Alternative, ...]:
+    """Top alternatives, most likely first. The sampled token, when listed, gets the same
+    text as the token itself (so a byte fragment reads the same in both places)."""
+    alternatives = [
+        Alternative(
+            text=chosen_text if _token_bytes(alt) == chosen_bytes else _alternative_text(alt),
+            logprob=clip_logprob(alt.get("logprob")),
+        )
+        for alt in entry.get("top_logprobs") or ()
+        if alt.get("logprob") is not None
+    ]
+    alternatives.sort(key=lambda alt: alt.logprob, reverse=True)  # stable: API order on ties
+    return tuple(alternatives)
+
+
+def _realign(texts: list[str], content: str) -> list[str]:
+    """Last resort: give each token the slice of `content` its own text is long enough for,
+    the last token takes whatever is left, so the concatenation is `content` exactly."""
+    aligned, cursor = [], 0
+    for index, text in enumerate(texts):
+        if index == len(texts) - 1:
+            aligned.append(content[cursor:])
+        else:
+            aligned.append(content[cursor : cursor + len(text)])
+            cursor = min(cursor + len(text), len(content))
+    return aligned
+
+
+def _tokens_from_choice(
+    entries: list[Mapping[str, Any]], content: str
+) -> tuple[tuple[TokenResult, ...], list[str]]:
+    notes: list[str] = []
+    raw_bytes = [_token_bytes(entry) for entry in entries]
+    texts = texts_from_token_bytes(raw_bytes)
+    if "".join(texts) != content:
+        given = [entry.get("token") or "" for entry in entries]
+        if "".join(given) == content:
+            texts = given
+            notes.append("token bytes do not rebuild the content; used the token strings")
+        else:
+            texts = _realign(texts, content)
+            notes.append("token texts do not match the content; tokens realigned to the content")
+    tokens = tuple(
+        TokenResult(
+            text=text,
+            bytes=token_bytes,
+            logprob=clip_logprob(entry.get("logprob")),
+            alternatives=_alternatives(entry, chosen_bytes=token_bytes, chosen_text=text),
+        )
+        for entry, text, token_bytes in zip(entries, texts, raw_bytes)
+    )
+    return tokens, notes
+
+
+def completion_from_openai(body: Mapping[str, Any], *, provider: str) -> list[Completion]:
+    """One Completion per choice of a chat.completion JSON body (as the API returns it).
+
+    Token texts follow `texts_from_token_bytes` so "".join(t.text) == Completion.text.
+    A choice without logprobs gives tokens=() and has_logprobs=False. finish_reason is kept
+    as the API said ("stop", "length", "content_filter", ...); content None gives text "".
+    prompt_tokens is the request's prompt size, repeated on every candidate.
+    """
+    usage = body.get("usage") or {}
+    choices = sorted(body.get("choices") or (), key=lambda choice: choice.get("index") or 0)
+    model = body.get("model") or ""
+    completions = []
+    for choice in choices:
+        message = choice.get("message") or {}
+        content = message.get("content") or ""
+        notes: list[str] = []
+        if message.get("refusal"):
+            notes.append(f"refusal: {message['refusal']}")
+        logprobs = choice.get("logprobs") or {}
+        entries = logprobs.get("content")
+        if entries is None or (not entries and content):
+            tokens, has_logprobs = (), False
+            notes.append("response carried no token logprobs")
+        else:
+            tokens, token_notes = _tokens_from_choice(list(entries), content)
+            has_logprobs = True
+            notes.extend(token_notes)
+        if has_logprobs:
+            completion_tokens = len(tokens)
+        else:
+            completion_tokens = (usage.get("completion_tokens") or 0) if len(choices) == 1 else 0
+        completions.append(
+            Completion(
+                text=content,
+                tokens=tokens,
+                finish_reason=choice.get("finish_reason") or "",
+                model=model,
+                provider=provider,
+                prompt_tokens=usage.get("prompt_tokens") or 0,
+                completion_tokens=completion_tokens,
+                has_logprobs=has_logprobs,
+                notes=tuple(notes),
+            )
+        )
+    return completions
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from retry-after-ms, else Retry-After (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    value = headers.get("retry-after")
+    if value:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is not None:
+            return max(0.0, float(email.utils.mktime_tz(parsed) - time.time()))
+    return None
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and inner.get("message"):
+            return str(inner["message"])
+    return str(exc.message or exc)
+
+
+def provider_error_from_openai(exc: Exception) -> ProviderError:
+    """Map an openai SDK exception onto the stored error codes."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError(f"request timed out: {exc}", code="timeout", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError(f"connection failed: {exc}", code="connection_error", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = _error_message(exc)
+        retry_after = parse_retry_after(exc.response.headers)
+        detail = f"HTTP {status}: {message}"
+        if status == 429:
+            return ProviderError(detail, code="rate_limited", retryable=True, retry_after=retry_after)
+        if status >= 500:
+            return ProviderError(detail, code="server_error", retryable=True, retry_after=retry_after)
+        if status == 408:
+            return ProviderError(detail, code="timeout", retryable=True, retry_after=retry_after)
+        if status == 403 or (status == 400 and "logprob" in message.lower()):
+            return ProviderError(detail, code="logprobs_refused", retryable=False)
+        return ProviderError(detail, code="bad_request", retryable=False)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ProviderError(f"unreadable response: {exc}", code="bad_response", retryable=False)
+    return ProviderError(f"{type(exc).__name__}: {exc}", code="provider_error", retryable=False)
+
+
+class OpenAICompatProvider:
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None = None,
+        api_key: str = "",
+        timeout: float = 60.0,
+        name: str = "openai",
+    ):
+        if not model and not base_url:
+            model = DEFAULT_OPENAI_MODEL
+        if not model:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(
+                f"LLM_MODEL must name the model served at LLM_BASE_URL={base_url!r} "
+                "(e.g. the vLLM/Ollama model name)"
+            )
+        self.name = name
+        self.model = model
+        self.base_url = base_url or None
+        self.timeout = timeout
+        self._client = openai.OpenAI(
+            api_key=api_key or PLACEHOLDER_API_KEY,
+            base_url=self.base_url,
+            timeout=timeout,
+            max_retries=0,  # the Celery task owns retries and backoff
+        )
+
+    @classmethod
+    def from_settings(cls) -> OpenAICompatProvider:
+        from django.conf import settings
+
+        return cls(
+            model=settings.LLM_MODEL,
+            base_url=settings.LLM_BASE_URL or None,
+            api_key=settings.LLM_API_KEY,
+            timeout=settings.LLM_TIMEOUT,
+        )
+
+    def complete(
+        self,
+        *,
+        messages: list[dict],
+        max_tokens: int,
+        temperature: float,
+        top_logprobs: int,
+        n: int = 1,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        validate_request(max_tokens=max_tokens, temperature=temperature, top_logprobs=top_logprobs, n=n)
+        extra: dict[str, Any] = {}
+        if n != 1:
+            extra["n"] = n
+        if seed is not None:
+            extra["seed"] = seed
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                logprobs=True,
+                top_logprobs=top_logprobs,
+                **extra,
+            )
+        except openai.OpenAIError as exc:
+            raise provider_error_from_openai(exc) from exc
+        completions = completion_from_openai(response.model_dump(), provider=self.name)
+        if not completions:
+            raise ProviderError("response carried no choices", code="bad_response", retryable=True)
+        return completions
