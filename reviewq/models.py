@@ -161,6 +161,9 @@ class Sentence(models.Model):
     hard_flag = models.BooleanField(
         default=False, help_text="Flagged whatever the thresholds: attribute conflict, meta text, cut off, garbled."
     )
+    has_warning = models.BooleanField(
+        default=False, help_text="Never auto-published: an unsupported claim or repeated text."
+    )
     signals = models.JSONField(default=dict, blank=True)
     reasons = models.JSONField(default=list, blank=True)
 

@@ -1,0 +1,149 @@
+"""Generation: from a queued product to a stored, gated description.
+
+`description_generate` is the body of the Celery task. It claims the work with a conditional
+UPDATE, calls the provider with no transaction open, and stores the result in one transaction
+(generation/storage.py). Transient provider errors release the claim and ask the task to retry.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from reviewq.models import Catalog, Description, DescriptionStatus, Product
+from reviewq.services import (
+    ConflictError,
+    description_claim_for_generation,
+    description_transition,
+    descriptions_queue,
+)
+
+from .limiter import SlotUnavailable, limiter_for
+from .prompts import build_messages
+from .providers import get_provider, pick_best
+from .storage import completion_store
+from .types import ProviderError
+
+logger = logging.getLogger(__name__)
+S = DescriptionStatus
+
+
+class RetryLater(Exception):
+    """Raised to the task: the claim was released, try again after `countdown` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None, attempt: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.attempt = attempt
+
+
+@dataclass(frozen=True)
+class GenerateOutcome:
+    status: str  # "skipped" | a Description status
+    description_id: int | None = None
+
+
+def catalog_generate(
+    *, catalog: Catalog, actor=None, only_missing: bool = False, only_failed: bool = False
+) -> list[int]:
+    """Queue generation for a catalog's products and enqueue one task each after commit."""
+    from .tasks import generate_description_task
+
+    with transaction.atomic():
+        product_ids = Product.objects.filter(catalog=catalog).values_list("id", flat=True)
+        queued = descriptions_queue(
+            product_ids=list(product_ids), actor=actor, only_missing=only_missing, only_failed=only_failed
+        )
+        for product_id in queued:
+            generate_description_task.delay_on_commit(product_id)
+    return queued
+
+
+def product_generate(*, product: Product, actor=None) -> bool:
+    """Queue (re)generation of one product; False when it is already queued or generating."""
+    from .tasks import generate_description_task
+
+    with transaction.atomic():
+        queued = descriptions_queue(product_ids=[product.pk], actor=actor)
+        for product_id in queued:
+            generate_description_task.delay_on_commit(product_id)
+    return bool(queued)
+
+
+def description_generate(*, product_id: int) -> GenerateOutcome:
+    description = description_claim_for_generation(
+        product_id=product_id, lease_seconds=settings.GENERATION_LEASE_SECONDS
+    )
+    if description is None:
+        return GenerateOutcome(status="skipped")
+    product = description.product
+    try:
+        messages = build_messages(
+            name=product.name,
+            sku=product.sku,
+            attributes=product.attributes,
+            template=product.catalog.prompt_template,
+        )
+        provider = get_provider()
+    except (ValueError, ImproperlyConfigured) as exc:
+        # A bad catalog template or provider configuration: no retry fixes it.
+        description_fail(description=description, error_code="configuration", error=str(exc))
+        return GenerateOutcome(status=S.FAILED, description_id=description.pk)
+    prompt = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+    try:
+        with limiter_for(provider.name).slot(wait_seconds=settings.LLM_TIMEOUT):
+            candidates = provider.complete(
+                messages=messages,
+                max_tokens=settings.LLM_MAX_TOKENS,
+                temperature=settings.LLM_TEMPERATURE,
+                top_logprobs=settings.LLM_TOP_LOGPROBS,
+                n=settings.LLM_CANDIDATES,
+            )
+        completion = pick_best(candidates)
+    except SlotUnavailable as exc:
+        return _retry_or_fail(description, code="in_flight_cap", message=str(exc), retryable=True, retry_after=None)
+    except ProviderError as exc:
+        return _retry_or_fail(
+            description, code=exc.code, message=str(exc), retryable=exc.retryable, retry_after=exc.retry_after
+        )
+    try:
+        stored = completion_store(
+            description=description, completion=completion, prompt=prompt, claim_version=description.version
+        )
+    except ConflictError:
+        logger.warning("description %s was reclaimed while generating; result dropped", description.pk)
+        return GenerateOutcome(status="skipped", description_id=description.pk)
+    return GenerateOutcome(status=stored.status, description_id=stored.pk)
+
+
+def _retry_or_fail(
+    description: Description, *, code: str, message: str, retryable: bool, retry_after: float | None
+) -> GenerateOutcome:
+    fields = {"error_code": code, "error": message[:2000]}
+    if retryable and description.attempts < settings.GENERATION_MAX_ATTEMPTS:
+        description_transition(
+            description=description,
+            to_status=S.QUEUED,
+            action="generation_retry",
+            expected_version=description.version,
+            note=message[:500],
+            fields=fields,
+        )
+        raise RetryLater(message, retry_after=retry_after, attempt=description.attempts)
+    if retryable:
+        fields["error"] = f"Gave up after {description.attempts} attempts: {message}"[:2000]
+    description_fail(description=description, **fields)
+    return GenerateOutcome(status=S.FAILED, description_id=description.pk)
+
+
+def description_fail(*, description: Description, error_code: str, error: str) -> Description:
+    return description_transition(
+        description=description,
+        to_status=S.FAILED,
+        action="generation_failed",
+        expected_version=description.version,
+        note=error[:500],
+        fields={"error_code": error_code, "error": error or error_code},
+    )

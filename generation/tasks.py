@@ -1,0 +1,42 @@
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from .services import RetryLater, description_generate
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 300.0
+DATABASE_RETRIES = 20
+
+
+def retry_countdown(*, attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter; a provider's Retry-After is a floor we honour."""
+    backoff = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0)))
+    if retry_after is not None:
+        return max(retry_after, 0.0) + random.uniform(0, 1.0)
+    return backoff
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name="generation.generate_description")
+def generate_description_task(self, product_id: int) -> str:
+    """Generate, store and gate one product's description. Safe to deliver twice: the claim in
+    description_generate makes a second delivery a no-op. Attempts are counted on the row
+    (Description.attempts), so the give-up point holds across redeliveries."""
+    try:
+        outcome = description_generate(product_id=product_id)
+    except RetryLater as exc:
+        raise self.retry(exc=exc, countdown=retry_countdown(attempt=exc.attempt, retry_after=exc.retry_after))
+    except (OperationalError, InterfaceError) as exc:
+        # Database briefly unavailable: nothing was half-written (one transaction); the claim
+        # lease expires and the retry reclaims it.
+        if self.request.retries >= DATABASE_RETRIES:
+            raise
+        logger.warning("database unavailable generating product %s: %s", product_id, exc)
+        countdown = retry_countdown(attempt=self.request.retries + 1, retry_after=None) + 5
+        raise self.retry(exc=exc, countdown=min(settings.GENERATION_LEASE_SECONDS, countdown))
+    return outcome.status

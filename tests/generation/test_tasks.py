@@ -1,0 +1,207 @@
+"""The whole path product -> task -> provider (fake server over HTTP, real SDK) -> aligned,
+gated, stored tokens; each provider outcome ends in a clear stored state."""
+
+import pytest
+
+from generation.tasks import generate_description_task, retry_countdown
+from reviewq.models import AuditEvent, Description, DescriptionStatus, Sentence, Token
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+S = DescriptionStatus
+
+
+@pytest.fixture
+def openai_settings(settings, fake_openai, fresh_providers):
+    settings.LLM_PROVIDER = "openai"
+    settings.LLM_BASE_URL = fake_openai.base_url
+    settings.LLM_API_KEY = "test"
+    settings.LLM_MODEL = "fake-model"
+    settings.LLM_TIMEOUT = 1.0
+    settings.LLM_CANDIDATES = 1
+    settings.REDIS_URL = ""
+    return settings
+
+
+def _queued_product(**attrs):
+    product = ProductFactory(**attrs)
+    Description.objects.create(product=product)
+    return product
+
+
+def _run(product):
+    return generate_description_task.apply(args=[product.pk]).get()
+
+
+def assert_stored_consistently(description):
+    tokens = list(Token.objects.filter(description=description).order_by("position"))
+    sentences = list(Sentence.objects.filter(description=description).order_by("index"))
+    assert "".join(t.text for t in tokens) == description.text
+    assert b"".join(bytes(t.bytes) for t in tokens).decode("utf-8") == description.text
+    assert "".join(s.text for s in sentences) == description.text
+    for sentence in sentences:
+        own = [t for t in tokens if t.sentence_id == sentence.pk]
+        assert "".join(t.text for t in own) == sentence.text
+        assert sentence.char_start == (own[0].char_start if own else sentence.char_start)
+    assert all(t.alternatives for t in tokens if t.logprob is not None)
+    return tokens, sentences
+
+
+def test_product_is_generated_stored_aligned_and_gated(openai_settings, fake_openai):
+    product = _queued_product(name="Alpine steel bottle")
+    assert _run(product) in (S.REVIEW, S.PUBLISHED)
+    description = Description.objects.get(product=product)
+    assert description.provider == "openai" and description.model
+    assert description.finish_reason == "stop" and description.has_logprobs
+    assert description.completion_tokens > 0 and description.risk is not None
+    tokens, sentences = assert_stored_consistently(description)
+    assert len(sentences) >= 2
+    assert any(len(t.alternatives) == 5 for t in tokens)
+    assert all(s.mean_logprob is not None and s.band in ("publish", "review", "flag") for s in sentences)
+    # A multi-byte character split across tokens (the fake server's flavour sentence) reassembles.
+    assert any(len(bytes(t.bytes)) and bytes(t.bytes).decode("utf-8", "replace") != t.text for t in tokens) or all(
+        ord(c) < 128 for c in description.text
+    )
+    assert list(AuditEvent.objects.filter(description=description).values_list("action", flat=True)) == [
+        "generated",
+        "generation_claimed",
+    ]
+
+
+def test_duplicate_delivery_does_nothing_the_second_time(openai_settings, fake_openai):
+    product = _queued_product()
+    _run(product)
+    requests = fake_openai.requests_total
+    before = Description.objects.get(product=product)
+    assert _run(product) == "skipped"
+    after = Description.objects.get(product=product)
+    assert fake_openai.requests_total == requests
+    assert (after.version, after.status, after.text) == (before.version, before.status, before.text)
+    assert Token.objects.filter(description=after).count() == Token.objects.filter(description=before).count()
+
+
+def test_rate_limits_and_server_errors_are_retried_then_stored(openai_settings, fake_openai):
+    product = _queued_product()
+    fake_openai.script("rate_limit", "server_error", "timeout")
+    assert _run(product) in (S.REVIEW, S.PUBLISHED)
+    description = Description.objects.get(product=product)
+    assert description.attempts == 4
+    assert description.error == "" and description.error_code == ""
+    assert AuditEvent.objects.filter(description=description, action="generation_retry").count() == 3
+    assert_stored_consistently(description)
+
+
+def test_gives_up_after_max_attempts_with_the_error_stored(openai_settings, fake_openai):
+    openai_settings.GENERATION_MAX_ATTEMPTS = 2
+    product = _queued_product()
+    fake_openai.script("unavailable", "unavailable", "unavailable")
+    assert _run(product) == S.FAILED
+    description = Description.objects.get(product=product)
+    assert description.status == S.FAILED and description.attempts == 2
+    assert description.error_code == "server_error"
+    assert description.error.startswith("Gave up after 2 attempts")
+    assert not Token.objects.filter(description=description).exists()
+
+
+def test_logprobs_refused_fails_at_once_with_a_clear_reason(openai_settings, fake_openai):
+    product = _queued_product()
+    fake_openai.script("logprobs_refused")
+    assert _run(product) == S.FAILED
+    description = Description.objects.get(product=product)
+    assert (description.error_code, description.attempts) == ("logprobs_refused", 1)
+    assert "logprobs" in description.error.lower()
+
+
+def test_missing_logprobs_is_stored_and_sent_to_review(openai_settings, fake_openai):
+    product = _queued_product()
+    fake_openai.script("no_logprobs")
+    assert _run(product) == S.REVIEW
+    description = Description.objects.get(product=product)
+    assert description.has_logprobs is False and description.text
+    assert not Token.objects.filter(description=description).exists()
+    sentences = list(Sentence.objects.filter(description=description))
+    assert sentences and all(s.band == "review" and s.mean_logprob is None for s in sentences)
+    assert all("no logprobs from the provider" in s.reasons for s in sentences)
+    assert "".join(s.text for s in sentences) == description.text
+
+
+def test_placeholder_logprobs_are_clipped_not_stored_as_minus_9999(openai_settings, fake_openai):
+    product = _queued_product()
+    fake_openai.script("placeholder")
+    _run(product)
+    description = Description.objects.get(product=product)
+    tokens, _ = assert_stored_consistently(description)
+    assert min(t.logprob for t in tokens) > -9999.0
+    assert all(lp >= -100.0 for t in tokens for _, lp in t.alternatives)
+
+
+def test_truncated_output_is_stored_and_its_last_sentence_flagged(openai_settings, fake_openai):
+    product = _queued_product()
+    fake_openai.script("length")
+    assert _run(product) == S.REVIEW
+    description = Description.objects.get(product=product)
+    assert description.finish_reason == "length"
+    last = Sentence.objects.filter(description=description).order_by("-index").first()
+    assert last.band == "flag" and last.hard_flag
+    assert any(reason.startswith("cut off") for reason in last.reasons)
+
+
+def test_content_filter_stop_fails_with_the_reason(openai_settings, fake_openai):
+    product = _queued_product()
+    fake_openai.script("content_filter")
+    assert _run(product) == S.FAILED
+    description = Description.objects.get(product=product)
+    assert description.error_code == "content_filter"
+    assert "content filter" in description.error
+
+
+def test_bad_catalog_template_fails_without_calling_the_provider(openai_settings, fake_openai):
+    product = _queued_product()
+    product.catalog.prompt_template = "Describe {nme}"
+    product.catalog.save()
+    assert _run(product) == S.FAILED
+    description = Description.objects.get(product=product)
+    assert description.error_code == "configuration" and "nme" in description.error
+    assert fake_openai.requests_total == 0
+
+
+def test_regeneration_replaces_sentences_and_tokens(openai_settings, fake_openai):
+    from generation.services import product_generate
+
+    product = _queued_product()
+    _run(product)
+    first = Description.objects.get(product=product)
+    first_tokens = Token.objects.filter(description=first).count()
+    assert product_generate(product=product) is True
+    assert product_generate(product=product) is False  # already queued: no duplicate work
+    _run(product)
+    second = Description.objects.get(product=product)
+    assert second.pk == first.pk and second.version > first.version
+    assert Token.objects.filter(description=second).count() == len(
+        Token.objects.filter(description=second).values("position").distinct()
+    )
+    assert first_tokens > 0
+    assert_stored_consistently(second)
+
+
+def test_retry_countdown_honours_retry_after_and_backs_off_with_jitter():
+    assert 7.0 <= retry_countdown(attempt=1, retry_after=7.0) <= 8.0
+    samples = [retry_countdown(attempt=5, retry_after=None) for _ in range(200)]
+    assert 0 <= min(samples) and max(samples) <= 2.0 * 2**4
+    assert len({round(s, 3) for s in samples}) > 50  # jittered, not a fixed delay
+    assert max(retry_countdown(attempt=40, retry_after=None) for _ in range(50)) <= 300.0
+
+
+@pytest.mark.slow
+def test_embedded_model_generates_a_product_end_to_end(settings, fresh_providers):
+    settings.LLM_PROVIDER = "embedded"
+    settings.LLM_MAX_TOKENS = 48
+    settings.LLM_TEMPERATURE = 0.0
+    settings.REDIS_URL = ""
+    product = _queued_product(name="Trail running shoe", attributes={"colour": "red", "weight": "280 g"})
+    assert _run(product) in (S.REVIEW, S.PUBLISHED)
+    description = Description.objects.get(product=product)
+    assert description.provider == "embedded" and description.has_logprobs
+    tokens, sentences = assert_stored_consistently(description)
+    assert len(tokens) == description.completion_tokens
+    assert all(t.logprob <= 0 and len(t.alternatives) == 5 for t in tokens)
