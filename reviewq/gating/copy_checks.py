@@ -1,0 +1,117 @@
+"""Is the sentence usable copy at all? Meta text, cut-off, repeated and garbled text.
+
+These need no logprobs: they read the text (and, for repetition, the earlier sentences).
+"""
+
+import functools
+import re
+from collections.abc import Sequence
+
+# At the start of the sentence: "Title:", "**Description:**", "## Features", "Sure!".
+_META_START_RE = re.compile(
+    r"""
+    [\s*#>"'_\-–•]*(?:product\s+|seo\s+|meta\s+|short\s+|long\s+)?
+        (?:title|description|name|tagline|headline|summary|output|answer|response)\s*[*_]*\s*:
+    | \s*\#{1,6}\s
+    | [\s*"'“]*(?:sure|certainly|absolutely|of\s+course|okay|ok)\s*[!,.:]
+    """,
+    re.I | re.X,
+)
+# Anywhere; the lookahead lets the engine skip most positions on their first character.
+_META_ANYWHERE_RE = re.compile(
+    r"""
+    (?=[hailfwt(<\[])(?:
+      \bhere(?:'s|’s|\s+is|\s+are)\s+(?:a|an|the|your|some|my)\s+(?:[\w-]+\s+){0,4}?
+        (?:descriptions?|copy|text|versions?|drafts?|rewrites?|summary|paragraphs?|listing)\b
+    | \bas\s+an\s+ai\b | \b(?:ai|large)\s+language\s+model\b
+    | \bi\s+(?:hope\s+this|can(?:not|'t|’t)|am\s+unable|apologi[sz]e)\b | \bi['’]m\s+sorry\b
+    | \blet\s+me\s+know\b | \bfeel\s+free\s+to\s+(?:ask|adjust|modify|edit|let)\b
+    | \bword\s+count\b | \(\s*\d+\s+words?\s*\)
+    | \b(?:this|the)\s+description\s+(?:highlights|emphasi[sz]es)\b
+    | <\|?/?(?:im_start|im_end|s|eos|endoftext|assistant|user)\|?> | \[/?INST\]
+    )""",
+    re.I | re.X,
+)
+_TERMINAL_RE = re.compile(r"[.!?…。！？][\"'”’)\]*_]*\s*$")
+_WORDS_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+_FILLER_REPEATS = frozenset({"very", "so", "that", "had", "really", "much", "bye", "ha"})
+# Characters that are neither letters, digits, whitespace nor ordinary copy punctuation.
+_ORDINARY = set(".,;:!?'\"()[]-–—/&%€$£¥°+×*’‘“”…#@_~=<>|•·®™©")
+_OTHER_RE = re.compile("[^\\w\\s" + re.escape("".join(sorted(_ORDINARY))) + "]")
+_BROKEN_RE = re.compile(
+    r"\ufffd|Ã[\x80-\xbf]|â€|Ġ|▁|<0x[0-9A-F]{2}>"  # replacement char, mojibake, tokenizer artefacts
+    r"|(?:\b[^\W\d_]\s){4,}\b[^\W\d_]\b"  # s p a c e d letters
+    r"|([^\W\d_])\1{3,}"  # aaaa
+    r"|[!?.,;:]{4,}"
+    r"|(?<![^\W\d_])[^\W\d_]{31,}",  # an absurdly long "word"
+)
+
+
+def has_meta(text: str) -> bool:
+    """Meta text about the task rather than about the product ("Title:", "Sure!", "As an AI")."""
+    return _META_START_RE.match(text) is not None or _META_ANYWHERE_RE.search(text) is not None
+
+
+def is_cut_off(text: str, *, is_last: bool, truncated: bool) -> bool:
+    """The last sentence of a description cut by the length limit, or one with no end mark."""
+    if not is_last or not text.strip():
+        return False
+    return truncated or _TERMINAL_RE.search(text) is None
+
+
+def _words(text: str) -> list[str]:
+    return _WORDS_RE.findall(text.lower())
+
+
+@functools.lru_cache(maxsize=2048)
+def _earlier(text: str) -> tuple[tuple[str, ...], frozenset]:
+    """Words and trigrams of an earlier sentence (each is compared with every later one)."""
+    words = _words(text)
+    return tuple(words), frozenset(_trigrams(words))
+
+
+def _trigrams(words: Sequence[str]) -> list[tuple[str, str, str]]:
+    return list(zip(words, words[1:], words[2:]))
+
+
+def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
+    """Why the sentence is repeated text, or None: it restates an earlier sentence, repeats
+    a phrase right after itself, or holds the same three-word sequence twice."""
+    words = _words(text)
+    if not words:
+        return None
+    trigrams = _trigrams(words)
+    own = set(trigrams)
+    for earlier in previous:
+        earlier_words, earlier_trigrams = _earlier(earlier)
+        if len(words) >= 2 and earlier_words == tuple(words):
+            return "repeats an earlier sentence"
+        if len(trigrams) >= 3:
+            if earlier_trigrams and len(own & earlier_trigrams) / len(own) >= 0.7:
+                return "repeats an earlier sentence"
+    if len(own) < len(trigrams):
+        return "repeats a phrase within the sentence"
+    for n in (1, 2, 3, 4):
+        for i in range(len(words) - 2 * n + 1):
+            if words[i: i + n] == words[i + n: i + 2 * n]:
+                if n == 1 and (len(words[i]) < 3 or words[i] in _FILLER_REPEATS or words[i].isdigit()):
+                    continue
+                return f"repeats '{' '.join(words[i: i + n])}'"
+    return None
+
+
+def garbled(text: str) -> str | None:
+    """Why the sentence looks garbled (not language), or None."""
+    stripped = "".join(text.split())
+    if not stripped:
+        return None
+    if _BROKEN_RE.search(text):
+        return "broken characters or words"
+    letters = sum(map(str.isalpha, stripped))
+    others = len(_OTHER_RE.findall(stripped))
+    non_digits = len(stripped) - sum(map(str.isdigit, stripped))
+    if others / len(stripped) > 0.15 and others >= 3:
+        return "unusual symbols"
+    if non_digits >= 10 and letters / non_digits < 0.3:
+        return "mostly non-letters"
+    return None

@@ -1,0 +1,387 @@
+"""Attribute grounding: does a sentence state something the product data does not say?
+
+`product_facts()` reads a product's attributes and name once; `ground_sentence()` checks each
+critical word, colour, material and size of a sentence against them:
+- a number+unit whose dimension (volume, mass, duration, length, ...) has attribute values but
+  none equal within tolerance -> contradiction ("'24 h' — attribute says 12 h (battery life)");
+  one with no attribute of that dimension -> unsupported (unless its number appears in the data);
+- a colour or material that differs from the colour / material attributes -> contradiction,
+  one stated with no attribute of that kind -> unsupported;
+- "size M" against a size attribute, a model code whose prefix matches a different code of the
+  product ("IPX7" vs "IPX4", "SPF 30" vs "SPF 50") -> contradiction;
+- URLs and e-mail addresses not in the data -> unsupported.
+Numbers and words of the product name ground like attribute values.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .units import (
+    NUMBER,
+    Quantity,
+    alternation_pattern,
+    dimension_of,
+    make_quantity,
+    parse_number,
+    same_value,
+    unit_info,
+)
+from .words import Word, find_words
+
+CONTRADICTION = "contradiction"
+UNSUPPORTED = "unsupported"
+
+# Colour words -> colour families; two colours agree when their families intersect.
+COLOURS: dict[str, frozenset[str]] = {
+    name: frozenset(families.split())
+    for name, families in {
+        "black": "black", "white": "white", "red": "red", "blue": "blue", "green": "green",
+        "yellow": "yellow", "orange": "orange", "purple": "purple", "violet": "purple",
+        "pink": "pink", "brown": "brown", "grey": "grey", "gray": "grey", "silver": "silver grey",
+        "gold": "gold yellow", "golden": "gold yellow", "beige": "beige brown", "navy": "blue",
+        "turquoise": "turquoise blue green", "teal": "turquoise blue green", "cyan": "turquoise blue",
+        "burgundy": "red purple", "maroon": "red brown", "crimson": "red", "scarlet": "red",
+        "charcoal": "grey black", "anthracite": "grey black", "graphite": "grey black",
+        "ivory": "white beige", "khaki": "beige green brown", "lilac": "purple pink",
+        "magenta": "pink purple", "bronze": "brown gold",
+    }.items()
+}
+# Recognised in colour attributes only: in running text these are usually not colours.
+ATTRIBUTE_ONLY_COLOURS: dict[str, frozenset[str]] = {
+    name: frozenset(families.split())
+    for name, families in {
+        "cream": "white beige", "sage": "green", "olive": "green", "mint": "green",
+        "rust": "orange red brown",
+        "sand": "beige", "stone": "grey beige", "slate": "grey blue", "natural": "beige white",
+        "transparent": "transparent", "clear": "transparent", "amber": "orange brown yellow",
+        "copper": "orange brown", "petrol": "turquoise blue", "mustard": "yellow", "coral": "orange pink",
+        "lavender": "purple", "plum": "purple", "wine": "red", "ecru": "beige white", "taupe": "beige grey",
+    }.items()
+}
+WILDCARD_COLOURS = frozenset(
+    {"multicolour", "multicolor", "multi", "assorted", "various", "mixed", "rainbow"}
+)
+
+METALS = "steel iron aluminium copper brass titanium metal"
+MATERIALS: dict[str, frozenset[str]] = {
+    name: frozenset(families.split())
+    for name, families in {
+        "stainless steel": "steel", "carbon steel": "steel", "steel": "steel", "cast iron": "iron",
+        "iron": "iron", "aluminium": "aluminium", "aluminum": "aluminium", "copper": "copper",
+        "brass": "brass", "titanium": "titanium", "metal": METALS,
+        "plastic": "plastic", "polypropylene": "plastic", "polyethylene": "plastic",
+        "polycarbonate": "plastic", "tritan": "plastic", "acrylic": "plastic", "pvc": "plastic",
+        "silicone": "silicone", "rubber": "rubber", "glass": "glass", "borosilicate": "glass",
+        "ceramic": "ceramic", "porcelain": "ceramic", "stoneware": "ceramic",
+        "wood": "wood", "wooden": "wood", "bamboo": "bamboo wood", "oak": "wood", "walnut": "wood",
+        "beech": "wood", "acacia": "wood", "cotton": "cotton", "denim": "cotton", "polyester": "polyester",
+        "nylon": "nylon", "wool": "wool", "merino": "wool", "cashmere": "cashmere wool", "linen": "linen",
+        "silk": "silk", "leather": "leather", "suede": "leather", "fleece": "fleece polyester",
+        "elastane": "elastane", "spandex": "elastane", "neoprene": "neoprene", "cork": "cork",
+        "marble": "marble", "concrete": "concrete", "carbon fibre": "carbon", "carbon fiber": "carbon",
+        "foam": "foam", "velvet": "velvet", "jute": "jute", "hemp": "hemp", "felt": "felt",
+    }.items()
+}
+# A metal family member also grounds "metal".
+for _name, _families in list(MATERIALS.items()):
+    if _families & set(METALS.split()) and _name != "metal":
+        MATERIALS[_name] = _families | {"metal"}
+
+
+def _vocabulary_re(words: Iterable[str]) -> re.Pattern:
+    """Whole-word, case-insensitive match of any of `words` (a space matches any whitespace)."""
+    pattern = alternation_pattern({w.lower() for w in words}, whitespace_required=True)
+    return re.compile(rf"(?<![\w-])({pattern})(?!\w)", re.I)
+
+
+_COLOUR_RE = _vocabulary_re(COLOURS)
+_ANY_COLOUR_RE = _vocabulary_re(COLOURS.keys() | ATTRIBUTE_ONLY_COLOURS.keys() | WILDCARD_COLOURS)
+_MATERIAL_RE = _vocabulary_re(MATERIALS)
+# "BPA-free plastic" states plastic; "plastic-free", "no plastic", "unlike glass" do not.
+_NEGATED_BEFORE = re.compile(
+    r"(?:\b(?:no|non|not|without|unlike|instead\s+of|free\s+of|zero|than)\s+|non-)$", re.I
+)
+_NEGATED_AFTER = re.compile(r"^(?:-(?:free|like|look|effect)\b|\s+of\b)", re.I)
+_COLOUR_KEY = re.compile(r"colou?r", re.I)
+_MATERIAL_KEY = re.compile(r"materi|fabric|composition|made\s+(?:of|from)|frame|upper|shell|lining", re.I)
+_SIZE_KEY = re.compile(r"\bsizes?\b", re.I)
+SIZE_ORDER = ["XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL", "4XL", "5XL"]
+_SIZE_ALIASES = {"2XL": "XXL", "3XL": "XXXL", "2XS": "XXS"}
+_SIZE_TOKEN = r"(?:XXXL|XXL|XXS|XL|XS|[2-5]XL|2XS|S|M|L)"
+_SIZE_CLAIM_RE = re.compile(rf"\b[Ss]izes?\s+(?:from\s+)?({_SIZE_TOKEN})\b")
+_SIZE_RANGE_RE = re.compile(rf"\b({_SIZE_TOKEN})\s*(?:-|–|to)\s*({_SIZE_TOKEN})\b")
+_SIZE_ANY_RE = re.compile(rf"\b({_SIZE_TOKEN})\b")
+_CODE_PREFIX_RE = re.compile(r"([A-Za-z]+)[- ]?\d")
+_ALNUM_WORDS = re.compile(r"[^\W_]+")
+_NUMBERS_RE = re.compile(NUMBER)
+_DIGIT_RE = re.compile(r"\d")
+_KEY_SPLIT = re.compile(r"[\s_()\[\]/,.-]+")
+
+DIMENSION_NAMES = {
+    "volume": "a volume", "mass": "a weight", "duration": "a duration", "length": "a length or size",
+    "power": "a power", "voltage": "a voltage", "current": "a current", "charge": "a battery capacity",
+    "energy": "an energy", "data": "a storage size", "frequency": "a frequency",
+    "temperature": "a temperature", "percent": "a percentage", "price": "a price",
+    "loudness": "a loudness", "luminous flux": "a brightness", "rotation": "a speed",
+    "resolution": "a resolution", "pressure": "a pressure", "hardness": "a hardness",
+}
+
+
+def _number_key(value: float) -> float:
+    return round(value, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    quantity: Quantity
+    key: str
+
+
+@dataclass(slots=True)
+class ProductFacts:
+    """What a product's attributes and name state, normalised for comparison. Build once per product."""
+
+    quantities: dict[str, list[Fact]] = field(default_factory=dict)  # by dimension_of()
+    numbers: set[float] = field(default_factory=set)
+    words: set[str] = field(default_factory=set)  # lower-case alphanumeric words
+    text: str = ""  # every value, lower case, for substring checks (URLs, codes)
+    colours: dict[str, set[str]] = field(default_factory=dict)  # colour attribute key -> families
+    colour_values: dict[str, str] = field(default_factory=dict)
+    colour_unknown: bool = False  # a colour attribute we cannot read: never claim a conflict
+    colour_any: set[str] = field(default_factory=set)  # families named anywhere in the data
+    materials: dict[str, str] = field(default_factory=dict)  # material attribute key -> value
+    material_any: set[str] = field(default_factory=set)
+    sizes: set[str] | None = None
+    size_values: list[str] = field(default_factory=list)
+    codes: dict[str, set[str]] = field(default_factory=dict)  # letter prefix -> codes, lower case
+
+
+def _flatten(value: Any) -> Iterable[Any]:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _flatten(item)
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            yield from _flatten(item)
+    else:
+        yield value
+
+
+def _key_unit(key: str) -> str | None:
+    """A unit written in an attribute key: "capacity_ml", "weight (kg)"."""
+    for part in _KEY_SPLIT.split(key):
+        if part and unit_info(part) is not None:
+            return part
+    return None
+
+
+def _expand_sizes(text: str) -> set[str]:
+    sizes: set[str] = set()
+    for low, high in _SIZE_RANGE_RE.findall(text):
+        low, high = _SIZE_ALIASES.get(low, low), _SIZE_ALIASES.get(high, high)
+        if low in SIZE_ORDER and high in SIZE_ORDER:
+            sizes.update(SIZE_ORDER[SIZE_ORDER.index(low): SIZE_ORDER.index(high) + 1])
+    sizes.update(_SIZE_ALIASES.get(s, s) for s in _SIZE_ANY_RE.findall(text))
+    return sizes
+
+
+def _add_text(facts: ProductFacts, key: str, text: str, *, is_name: bool = False) -> None:
+    lowered = text.lower()
+    facts.text += "\n" + lowered
+    facts.words.update(_ALNUM_WORDS.findall(lowered))
+    for number in _NUMBERS_RE.findall(text):
+        facts.numbers.add(_number_key(parse_number(number)))
+    # Quantities and codes all hold a digit.
+    words = find_words(text, names=False) if _DIGIT_RE.search(text) else []
+    for word in words:
+        for quantity in word.quantities:
+            facts.quantities.setdefault(dimension_of(quantity), []).append(Fact(quantity, key))
+        if word.kind == "code":
+            prefix = _CODE_PREFIX_RE.match(word.text)
+            if prefix:
+                facts.codes.setdefault(prefix.group(1).lower(), set()).add(word.text.lower())
+            facts.words.add(word.text.lower())
+    unit = _key_unit(key)
+    if unit and not any(w.quantities for w in words) and len(words) == 1 and words[0].kind == "number":
+        quantity = make_quantity(words[0].number, unit)
+        if quantity is not None:
+            facts.quantities.setdefault(dimension_of(quantity), []).append(Fact(quantity, key))
+
+    colour_words = [w.lower() for w in _ANY_COLOUR_RE.findall(text)]
+    families = set()
+    for word in colour_words:
+        families |= COLOURS.get(word) or ATTRIBUTE_ONLY_COLOURS.get(word) or frozenset()
+    facts.colour_any |= families
+    if _COLOUR_KEY.search(key) or (is_name and families):
+        if not families or any(w in WILDCARD_COLOURS for w in colour_words):
+            facts.colour_unknown = True
+        facts.colours.setdefault(key, set()).update(families)
+        known = facts.colour_values.get(key)
+        facts.colour_values[key] = f"{known}, {text}" if known else text
+
+    for material in _MATERIAL_RE.findall(text):
+        facts.material_any |= MATERIALS[_normal_material(material)]
+    if _MATERIAL_KEY.search(key):
+        known = facts.materials.get(key)
+        facts.materials[key] = f"{known}, {text}" if known else text
+
+    if _SIZE_KEY.search(key):
+        sizes = _expand_sizes(text)
+        if sizes:
+            facts.sizes = (facts.sizes or set()) | sizes
+            facts.size_values.append(text)
+
+
+def _normal_material(text: str) -> str:
+    return " ".join(text.lower().split())  # "Stainless  Steel" -> "stainless steel"
+
+
+def product_facts(*, attributes: Mapping[str, Any] | None, product_name: str = "") -> ProductFacts:
+    facts = ProductFacts()
+    for key, value in (attributes or {}).items():
+        key = str(key)
+        for item in _flatten(value):
+            if item is None or isinstance(item, bool):
+                continue
+            if isinstance(item, (int, float)):
+                facts.numbers.add(_number_key(float(item)))
+                unit = _key_unit(key)
+                quantity = make_quantity(float(item), unit) if unit else None
+                if quantity is not None:
+                    facts.quantities.setdefault(dimension_of(quantity), []).append(Fact(quantity, key))
+                continue
+            _add_text(facts, key, str(item))
+    if product_name:
+        _add_text(facts, "product name", product_name, is_name=True)
+    return facts
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One grounding problem in a sentence; `detail` completes "'<text>' — <detail>"."""
+
+    kind: str  # CONTRADICTION or UNSUPPORTED
+    start: int
+    end: int
+    text: str
+    detail: str
+
+
+def _facts_display(facts: list[Fact]) -> str:
+    shown = []
+    for fact in facts[:3]:
+        item = f"{fact.quantity.display} ({fact.key})"
+        if item not in shown:
+            shown.append(item)
+    verb = "attribute says" if len(shown) == 1 else "attributes say"
+    more = ", …" if len(facts) > 3 else ""
+    return f"{verb} {', '.join(shown)}{more}"
+
+
+def _quantity_status(quantity: Quantity, facts: ProductFacts) -> tuple[str | None, str]:
+    same_kind = facts.quantities.get(dimension_of(quantity))
+    if same_kind:
+        if any(same_value(quantity, fact.quantity) for fact in same_kind):
+            return None, ""
+        return CONTRADICTION, _facts_display(same_kind)
+    if _number_key(abs(quantity.number)) in facts.numbers:
+        return None, ""
+    kind = dimension_of(quantity)
+    return UNSUPPORTED, f"no attribute states {DIMENSION_NAMES.get(kind, kind)}"
+
+
+def _negated(text: str, start: int, end: int) -> bool:
+    before = text[max(0, start - 14): start]
+    return bool(_NEGATED_BEFORE.search(before) or _NEGATED_AFTER.match(text[end: end + 30]))
+
+
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    findings: list[Finding]
+    grounded: frozenset[int]  # start offsets of critical words found in the product data
+
+
+def ground_sentence(text: str, words: Iterable[Word], facts: ProductFacts) -> Grounding:
+    findings: list[Finding] = []
+    grounded: set[int] = set()
+    for word in words:
+        status: str | None = None
+        detail = ""
+        if word.quantities:
+            for quantity in word.quantities:
+                q_status, q_detail = _quantity_status(quantity, facts)
+                if q_status == CONTRADICTION or (q_status and status is None):
+                    status, detail = q_status, q_detail
+        elif word.kind == "number":
+            if word.number is not None and _number_key(word.number) in facts.numbers:
+                grounded.add(word.start)
+            continue
+        elif word.kind in ("url", "email"):
+            if word.text.lower() in facts.text:
+                grounded.add(word.start)
+                continue
+            status, detail = UNSUPPORTED, "not in the product data"
+        else:  # code, name
+            lowered = word.text.lower()
+            parts = _ALNUM_WORDS.findall(lowered)
+            if lowered in facts.words or (parts and all(p in facts.words for p in parts)):
+                grounded.add(word.start)
+                continue
+            prefix = _CODE_PREFIX_RE.match(word.text) if word.kind == "code" else None
+            known = facts.codes.get(prefix.group(1).lower()) if prefix else None
+            if known:
+                status, detail = CONTRADICTION, f"product data says {', '.join(sorted(known))}"
+            else:
+                continue  # an unknown name: critical (its logprob counts) but no finding
+        if status is None:
+            grounded.add(word.start)
+        else:
+            findings.append(Finding(status, word.start, word.end, word.text, detail))
+
+    for match in _COLOUR_RE.finditer(text):
+        if _negated(text, match.start(), match.end()):
+            continue
+        families = COLOURS[match.group(1).lower()]
+        if families & facts.colour_any:
+            continue
+        if facts.colours and not facts.colour_unknown:
+            shown = "; ".join(f"{key} says {value}" for key, value in facts.colour_values.items())
+            findings.append(Finding(CONTRADICTION, *match.span(), match.group(1), f"attribute {shown}"))
+        elif not facts.colours:
+            findings.append(Finding(UNSUPPORTED, *match.span(), match.group(1), "no attribute states a colour"))
+
+    for match in _MATERIAL_RE.finditer(text):
+        if _negated(text, match.start(), match.end()):
+            continue
+        families = MATERIALS[_normal_material(match.group(1))]
+        if families & facts.material_any:
+            continue
+        if facts.materials:
+            shown = "; ".join(f"{key} says {value}" for key, value in facts.materials.items())
+            findings.append(Finding(CONTRADICTION, *match.span(), match.group(1), f"attribute {shown}"))
+        else:
+            findings.append(Finding(UNSUPPORTED, *match.span(), match.group(1), "no attribute states this material"))
+
+    for match in _SIZE_CLAIM_RE.finditer(text):
+        size = _SIZE_ALIASES.get(match.group(1), match.group(1))
+        if facts.sizes is None:
+            findings.append(Finding(UNSUPPORTED, *match.span(1), match.group(0), "no attribute states a size"))
+        elif size not in facts.sizes:
+            detail = f"attribute says {'; '.join(facts.size_values)}"
+            findings.append(Finding(CONTRADICTION, *match.span(1), match.group(0), detail))
+    findings.sort(key=lambda f: (f.kind != CONTRADICTION, f.start))
+    return Grounding(findings, frozenset(grounded))
+
+
+__all__ = [
+    "CONTRADICTION",
+    "UNSUPPORTED",
+    "Fact",
+    "Finding",
+    "Grounding",
+    "ProductFacts",
+    "ground_sentence",
+    "product_facts",
+]

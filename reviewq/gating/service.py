@@ -1,0 +1,250 @@
+"""The gate's database side: thresholds in force, gating a fresh description, re-gating stored
+sentences after a threshold change with set-based queries.
+
+Stored Sentence.reasons hold only the threshold-independent reasons; the ones that depend on
+the thresholds ("mean logprob -1.9 below flag threshold -1.5") are derived when shown
+(`sentence_reasons`), so a re-gate never has to rewrite JSON row by row.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.utils import timezone
+
+from reviewq.models import AuditEvent, Catalog, Description, DescriptionStatus, Sentence, SentenceBand, Thresholds
+
+from .gate import (
+    THRESHOLD_REASON_PREFIXES,
+    GateThresholds,
+    SentenceScore,
+    description_outcome,
+    description_risk,
+    score_description,
+    threshold_reasons,
+)
+from .signals import GateToken
+
+S = DescriptionStatus
+B = SentenceBand
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInput:
+    text: str
+    logprob: float | None
+    alternatives: Sequence[tuple[str, float]]
+    sentence: int  # index into GateInput.sentences
+    char_start: int  # offset in the description text
+
+
+@dataclass(frozen=True)
+class GateInput:
+    sentences: Sequence[str]
+    sentence_starts: Sequence[int]
+    tokens: Sequence[TokenInput]
+    attributes: Mapping[str, Any]
+    product_name: str = ""
+    finish_reason: str = ""
+    has_logprobs: bool = True
+
+
+@dataclass(frozen=True)
+class GateResult:
+    sentences: list[SentenceScore]
+    outcome: str  # a Description status: published | review
+    risk: float
+
+    @property
+    def summary(self) -> str:
+        counts = {band: sum(1 for s in self.sentences if s.band == band) for band in B.values}
+        return ", ".join(f"{n} {band}" for band, n in counts.items() if n) or "no sentences"
+
+
+def thresholds_for_catalog(*, catalog_id: int | None) -> GateThresholds:
+    """The catalog's override if it has one, else the global row, else the defaults."""
+    rows = {
+        row.catalog_id: row
+        for row in Thresholds.objects.filter(Q(catalog_id=catalog_id) | Q(catalog__isnull=True))
+    }
+    return GateThresholds.of(rows.get(catalog_id) or rows.get(None))
+
+
+def gate_description(data: GateInput, *, thresholds: GateThresholds, publish_confident_now: bool) -> GateResult:
+    """Score every sentence of a freshly generated description (pure: no database access)."""
+    per_sentence: list[list[GateToken]] = [[] for _ in data.sentences]
+    for token in data.tokens:
+        per_sentence[token.sentence].append(
+            GateToken(
+                text=token.text,
+                logprob=token.logprob,
+                alternatives=token.alternatives,
+                offset=token.char_start - data.sentence_starts[token.sentence],
+            )
+        )
+    scores = score_description(
+        sentences=list(zip(data.sentences, per_sentence, strict=True)),
+        attributes=data.attributes,
+        product_name=data.product_name,
+        truncated=data.finish_reason == "length",
+        thresholds=thresholds,
+    )
+    outcome = description_outcome(((s.band, "") for s in scores), publish_confident_now)
+    return GateResult(sentences=scores, outcome=outcome, risk=description_risk(s.risk for s in scores))
+
+
+def stored_reasons(score: SentenceScore) -> list[str]:
+    """The reasons worth storing: those that do not change with the thresholds."""
+    return [r for r in score.reasons if not r.startswith(THRESHOLD_REASON_PREFIXES)]
+
+
+def sentence_reasons(sentence: Sentence, thresholds: GateThresholds) -> list[str]:
+    """Everything to show beside a sentence under the thresholds in force."""
+    return list(sentence.reasons) + threshold_reasons(_band_signals(sentence), thresholds)
+
+
+def _band_signals(sentence: Sentence) -> dict[str, Any]:
+    return {
+        "hard_flag": sentence.hard_flag,
+        "has_logprobs": sentence.mean_logprob is not None,
+        "mean_logprob": sentence.mean_logprob,
+        "critical_min_logprob": sentence.critical_min_logprob,
+        "has_warning": sentence.has_warning,
+    }
+
+
+def band_expression(thresholds: GateThresholds) -> Case:
+    """gate.band_for as SQL over Sentence's columns (kept equal by a test)."""
+    return Case(
+        When(hard_flag=True, then=Value(B.FLAG)),
+        When(mean_logprob__isnull=True, then=Value(B.REVIEW)),
+        When(mean_logprob__lt=thresholds.flag_below, then=Value(B.FLAG)),
+        When(critical_min_logprob__lt=thresholds.critical_floor, then=Value(B.FLAG)),
+        When(Q(mean_logprob__gt=thresholds.publish_above, has_warning=False), then=Value(B.PUBLISH)),
+        default=Value(B.REVIEW),
+    )
+
+
+def _scope_catalog_ids(catalog: Catalog | None) -> list[int] | None:
+    """Catalog ids a threshold row governs: one catalog, or (global row) those without an override."""
+    if catalog is not None:
+        return [catalog.pk]
+    return list(Catalog.objects.filter(thresholds__isnull=True).values_list("id", flat=True))
+
+
+@dataclass(frozen=True)
+class RegateResult:
+    sentences_changed: int
+    published: int
+    back_to_review: int
+
+
+@transaction.atomic
+def sentences_regate(*, catalog: Catalog | None, actor=None) -> RegateResult:
+    """Re-band the undecided sentences governed by `catalog`'s thresholds (the global row when
+    None) and move descriptions between REVIEW and PUBLISHED to match, set-based.
+
+    Sentences a reviewer decided are never touched, nor descriptions a reviewer finished
+    (rejected) or that are still being generated.
+    """
+    thresholds = thresholds_for_catalog(catalog_id=catalog.pk if catalog else None)
+    catalog_ids = _scope_catalog_ids(catalog)
+    band = band_expression(thresholds)
+    sentences = Sentence.objects.filter(
+        decision=Sentence.Decision.NONE,
+        description__product__catalog_id__in=catalog_ids,
+        description__status__in=[S.REVIEW, S.PUBLISHED],
+    )
+    changed = sentences.annotate(new_band=band).exclude(band=F("new_band")).update(band=band)
+    published, back = _descriptions_follow_sentences(catalog_ids=catalog_ids, actor=actor)
+    return RegateResult(sentences_changed=changed, published=published, back_to_review=back)
+
+
+def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tuple[int, int]:
+    """gate.description_outcome as SQL: REVIEW -> PUBLISHED when every kept sentence is
+    publishable (or, under the publish-confident-now policy, any is), PUBLISHED -> REVIEW when
+    that no longer holds."""
+    kept_publishable = Sentence.objects.filter(description=OuterRef("pk")).filter(
+        Q(decision__in=[Sentence.Decision.APPROVED, Sentence.Decision.EDITED])
+        | Q(decision=Sentence.Decision.NONE, band=B.PUBLISH)
+    )
+    blocking = Sentence.objects.filter(description=OuterRef("pk"), decision=Sentence.Decision.NONE).exclude(
+        band=B.PUBLISH
+    )
+    publishable = Q(policy=True, any_ok=True) | Q(policy=False, any_ok=True, blocked=False)
+    rows = Description.objects.filter(
+        product__catalog_id__in=catalog_ids, status__in=[S.REVIEW, S.PUBLISHED]
+    ).annotate(
+        policy=F("product__catalog__publish_confident_now"),
+        any_ok=Exists(kept_publishable),
+        blocked=Exists(blocking),
+    )
+    to_publish = list(rows.filter(publishable, status=S.REVIEW).values_list("id", flat=True))
+    to_review = list(rows.filter(status=S.PUBLISHED).exclude(publishable).values_list("id", flat=True))
+    now = timezone.now()
+    for ids, source, target, fields in (
+        (to_publish, S.REVIEW, S.PUBLISHED, {"published_at": now}),
+        (to_review, S.PUBLISHED, S.REVIEW, {"published_at": None}),
+    ):
+        for chunk in _chunks(ids, 5000):
+            Description.objects.filter(pk__in=chunk, status=source).update(
+                status=target, version=F("version") + 1, updated_at=now, **fields
+            )
+            AuditEvent.objects.bulk_create(
+                [
+                    AuditEvent(
+                        action="regated",
+                        actor=actor if actor is not None and actor.is_authenticated else None,
+                        description_id=pk,
+                        before={"status": source},
+                        after={"status": target},
+                        note="thresholds changed",
+                    )
+                    for pk in chunk
+                ]
+            )
+    return len(to_publish), len(to_review)
+
+
+def _chunks(items: list[int], size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@transaction.atomic
+def thresholds_update(
+    *,
+    catalog: Catalog | None,
+    publish_above: float,
+    flag_below: float,
+    critical_floor: float,
+    actor=None,
+) -> RegateResult:
+    """Save the thresholds for a catalog (or the global row), audit the change, re-gate."""
+    if not publish_above > flag_below:
+        raise ValueError("The publish threshold must be above the flag threshold.")
+    if publish_above > 0 or critical_floor > 0:
+        raise ValueError("Thresholds are log probabilities: 0 or below.")
+    row, _ = Thresholds.objects.select_for_update().get_or_create(catalog=catalog)
+    before = {"publish_above": row.publish_above, "flag_below": row.flag_below, "critical_floor": row.critical_floor}
+    row.publish_above, row.flag_below, row.critical_floor = publish_above, flag_below, critical_floor
+    row.updated_by = actor if actor is not None and actor.is_authenticated else None
+    row.save()
+    result = sentences_regate(catalog=catalog, actor=actor)
+    AuditEvent.objects.create(
+        action="thresholds_changed",
+        actor=row.updated_by,
+        catalog=catalog,
+        before=before,
+        after={
+            "publish_above": publish_above,
+            "flag_below": flag_below,
+            "critical_floor": critical_floor,
+            "sentences_changed": result.sentences_changed,
+            "published": result.published,
+            "back_to_review": result.back_to_review,
+        },
+    )
+    return result

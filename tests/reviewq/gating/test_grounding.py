@@ -1,0 +1,175 @@
+import pytest
+
+from reviewq.gating.grounding import CONTRADICTION, UNSUPPORTED, ground_sentence, product_facts
+from reviewq.gating.words import find_words
+
+BOTTLE = {
+    "capacity": "750 ml",
+    "material": "18/8 stainless steel, double-wall vacuum insulated",
+    "colour": "forest green",
+    "keeps cold": "24 hours",
+    "keeps hot": "12 hours",
+    "weight": "340 g",
+    "lid": "bamboo with silicone seal",
+    "price": "EUR 24.90",
+}
+
+
+def findings(text, attributes=BOTTLE, name="Insulated Steel Water Bottle 750 ml"):
+    facts = product_facts(attributes=attributes, product_name=name)
+    result = ground_sentence(text, find_words(text), facts)
+    return [(f.kind, f.text, f.detail) for f in result.findings]
+
+
+def kinds(text, **kwargs):
+    return [(kind, text) for kind, text, _ in findings(text, **kwargs)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It holds 0.75 l of water.",
+        "It holds 750ml.",
+        "Keeps drinks hot for 12h and cold for a full day (24 h).",
+        "It weighs just 340 grams.",
+        "Yours for €24.90.",
+        "A forest green finish in stainless steel.",
+        "The steel body is green.",
+        "The bamboo lid has a silicone seal.",
+        "Plastic-free and BPA-free.",
+        "Holds 750 millilitres.",
+    ],
+)
+def test_grounded_sentences_have_no_findings(text):
+    assert findings(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("It keeps drinks cold for 36 hours.", [(CONTRADICTION, "36 hours")]),
+        ("It holds 1 l.", [(CONTRADICTION, "1 l")]),
+        ("It weighs 1.2 kg.", [(CONTRADICTION, "1.2 kg")]),
+        ("Only $24.90.", [(CONTRADICTION, "$24.90")]),
+        ("Only €19.99.", [(CONTRADICTION, "€19.99")]),
+        ("Available in red.", [(CONTRADICTION, "red")]),
+        ("Made of tough plastic.", [(CONTRADICTION, "plastic")]),
+    ],
+)
+def test_contradictions(text, expected):
+    assert kinds(text) == expected
+
+
+def test_contradiction_detail_names_the_attribute():
+    ((kind, text, detail),) = findings("It keeps hot for 6 h.")
+    assert kind == CONTRADICTION and text == "6 h"
+    assert detail == "attributes say 24 h (keeps cold), 12 h (keeps hot)"
+    ((_, _, detail),) = findings("It weighs 500 g.")
+    assert detail == "attribute says 340 g (weight)"
+    ((_, _, detail),) = findings("It comes in blue.")
+    assert detail == "attribute colour says forest green"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Its 40 W heater.", [(UNSUPPORTED, "40 W", "no attribute states a power")]),
+        ("It is 30 cm tall.", [(UNSUPPORTED, "30 cm", "no attribute states a length or size")]),
+        ("Charges at 5 V.", [(UNSUPPORTED, "5 V", "no attribute states a voltage")]),
+        ("Visit www.bottles.example for more.", [(UNSUPPORTED, "www.bottles.example", "not in the product data")]),
+    ],
+)
+def test_unsupported(text, expected):
+    assert findings(text) == expected
+
+
+def test_unsupported_colour_and_material_without_attribute():
+    attributes = {"capacity": "750 ml"}
+    assert kinds("A glossy red finish.", attributes=attributes, name="Bottle") == [(UNSUPPORTED, "red")]
+    assert kinds("Made of glass.", attributes=attributes, name="Bottle") == [(UNSUPPORTED, "glass")]
+
+
+def test_numbers_in_the_product_name_ground():
+    assert findings("A 750 ml bottle.", attributes={}) == []
+    assert findings("Model 200 in stock.", attributes={}, name="AquaFlow XR-200") == []
+    facts = product_facts(attributes={}, product_name="AquaFlow XR-200")
+    text = "The AquaFlow XR-200 ships now."
+    result = ground_sentence(text, find_words(text), facts)
+    assert result.findings == [] and len(result.grounded) == 2
+
+
+def test_unit_from_the_attribute_key():
+    assert findings("Holds 1.5 kg.", attributes={"max_load_kg": 1.5}, name="Shelf") == []
+    assert kinds("Holds 3 kg.", attributes={"max load (kg)": "1.5"}, name="Shelf") == [(CONTRADICTION, "3 kg")]
+
+
+def test_known_number_grounds_a_quantity_of_a_dimension_the_data_lacks():
+    # No volume attribute, but the number itself is in the data: not reported as unsupported.
+    assert findings("For 2 people, 2 l each.", attributes={"capacity": "2 people"}, name="Tent") == []
+    assert kinds("For 3 people, 3 l each.", attributes={"capacity": "2 people"}, name="Tent") == [
+        (UNSUPPORTED, "3 l")
+    ]
+
+
+def test_list_and_nested_attribute_values():
+    attributes = {"colours": ["charcoal", "navy", "olive"], "sizes": "S, M, L, XL", "specs": {"power": "65 W"}}
+    assert findings("In navy or charcoal, size M, 65 W.", attributes=attributes, name="Jacket") == []
+    assert kinds("Also in size XXL and yellow.", attributes=attributes, name="Jacket") == [
+        (CONTRADICTION, "size XXL"),
+        (CONTRADICTION, "yellow"),
+    ]
+
+
+def test_size_ranges_expand():
+    attributes = {"sizes": "XS-XL"}
+    assert findings("Try size L.", attributes=attributes, name="Tee") == []
+    assert kinds("Try size XXL.", attributes=attributes, name="Tee") == [(CONTRADICTION, "size XXL")]
+
+
+def test_colour_families_agree():
+    attributes = {"colour": "charcoal"}
+    assert findings("A sleek grey look.", attributes=attributes, name="Lamp") == []
+    assert kinds("A sleek white look.", attributes=attributes, name="Lamp") == [(CONTRADICTION, "white")]
+
+
+def test_colour_named_elsewhere_in_the_data_is_not_a_conflict():
+    attributes = {"colour": "black", "modes": "high, low, red light"}
+    assert findings("A red light mode for the night.", attributes=attributes, name="Headlamp") == []
+
+
+def test_unreadable_colour_attribute_never_conflicts():
+    attributes = {"colour": "multicolour"}
+    assert findings("Bright red and blue.", attributes=attributes, name="Kite") == []
+
+
+def test_rating_codes_conflict():
+    attributes = {"waterproof": "IPX4", "protection": "SPF 50"}
+    assert findings("Rated IPX4 with SPF 50.", attributes=attributes, name="Lamp") == []
+    assert kinds("Rated IPX7.", attributes=attributes, name="Lamp") == [(CONTRADICTION, "IPX7")]
+    assert kinds("Offers SPF 30.", attributes=attributes, name="Lamp") == [(CONTRADICTION, "SPF 30")]
+
+
+def test_dimensions_compare_each_value():
+    attributes = {"dimensions": "45 x 30 x 2 cm"}
+    assert findings("It measures 45 x 30 x 2 cm.", attributes=attributes, name="Board") == []
+    assert findings("It is 450 mm long.", attributes=attributes, name="Board") == []
+    assert kinds("It measures 50 x 30 x 2 cm.", attributes=attributes, name="Board") == [
+        (CONTRADICTION, "50 x 30 x 2 cm")
+    ]
+
+
+def test_temperatures_and_percentages():
+    attributes = {"care": "machine wash 30 °C", "wax": "100 % soy wax"}
+    assert findings("Wash at 86 °F; pure 100% soy.", attributes=attributes, name="Candle") == []
+    assert kinds("Wash at 60 °C.", attributes=attributes, name="Candle") == [(CONTRADICTION, "60 °C")]
+    assert kinds("Burns 50% longer.", attributes=attributes, name="Candle") == [(CONTRADICTION, "50%")]
+
+
+def test_duration_units_convert():
+    attributes = {"warranty": "2 years"}
+    assert findings("Backed by a 24-month warranty.", attributes=attributes, name="Kettle") == []
+
+
+def test_booleans_and_empty_attributes_are_harmless():
+    assert findings("Dishwasher safe.", attributes={"dishwasher safe": True, "x": None}, name="") == []
+    assert product_facts(attributes=None).quantities == {}
