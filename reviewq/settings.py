@@ -137,10 +137,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # A task whose worker died is redelivered after this many seconds (Redis transport).
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),
-}
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A task whose worker died is redelivered after this many seconds. (Only for Redis: the
+    # SQLAlchemy transport hands its options to create_engine.)
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Language model ---------------------------------------------------------------------
