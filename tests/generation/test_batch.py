@@ -1,0 +1,82 @@
+"""OpenAI Batch API round trip: export requests, import results (including error lines)."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from generation.batch import batch_requests_build, batch_results_import, product_id_from_custom_id
+from generation.fake_openai import FakeOpenAI
+from reviewq.models import Description, DescriptionStatus, Token
+from tests.factories import CatalogFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+S = DescriptionStatus
+
+
+@pytest.fixture
+def catalog_with_products():
+    catalog = CatalogFactory(name="Batch shop")
+    products = ProductFactory.create_batch(4, catalog=catalog)
+    return catalog, products
+
+
+def _result_line(request, body=None, *, error=None, status=200):
+    response = None if error else {"status_code": status, "request_id": "req_1", "body": body}
+    return json.dumps({"id": "batch_req_1", "custom_id": request["custom_id"], "response": response, "error": error})
+
+
+def test_export_writes_one_chat_request_per_product_with_logprobs(catalog_with_products, tmp_path, settings):
+    settings.LLM_TOP_LOGPROBS = 7
+    catalog, products = catalog_with_products
+    out = tmp_path / "requests.jsonl"
+    call_command("export_batch_requests", catalog="Batch shop", output=str(out))
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [product_id_from_custom_id(line["custom_id"]) for line in lines] == [p.pk for p in products]
+    first = lines[0]
+    assert first["method"] == "POST" and first["url"] == "/v1/chat/completions"
+    assert first["body"]["logprobs"] is True and first["body"]["top_logprobs"] == 7
+    assert products[0].name in json.dumps(first["body"]["messages"])
+    assert not Description.objects.exists()  # exporting changes nothing
+
+
+def test_import_stores_results_and_fails_error_lines_without_losing_the_rest(catalog_with_products):
+    catalog, products = catalog_with_products
+    requests = list(batch_requests_build(catalog=catalog))
+    fake = FakeOpenAI()  # used only to make realistic bodies, no server started
+    lines = [
+        _result_line(requests[0], fake.chat_completion(requests[0]["body"])),
+        _result_line(requests[1], error={"code": "rate_limit_exceeded", "message": "Too many requests"}),
+        _result_line(requests[2], {"error": {"message": "Internal error"}}, status=500),
+        "{not json",
+        json.dumps({"custom_id": "something-else", "response": None}),
+        _result_line(requests[3], fake.chat_completion(requests[3]["body"], fault="no_logprobs")),
+    ]
+    result = batch_results_import(lines=[line.encode() for line in lines])
+    assert (result.stored, result.failed) == (2, 2)
+    assert [line for line, _ in result.errors] == [4, 5]
+    stored = Description.objects.get(product=products[0])
+    assert stored.status in (S.REVIEW, S.PUBLISHED) and stored.provider == "openai-batch"
+    tokens = Token.objects.filter(description=stored).order_by("position")
+    assert "".join(t.text for t in tokens) == stored.text
+    failed = Description.objects.get(product=products[1])
+    assert failed.status == S.FAILED and "rate_limit_exceeded" in failed.error
+    assert "HTTP 500" in Description.objects.get(product=products[2]).error
+    assert Description.objects.get(product=products[3]).has_logprobs is False
+
+
+def test_import_command_prints_a_summary_and_line_errors(catalog_with_products, tmp_path, capsys):
+    catalog, products = catalog_with_products
+    request = next(batch_requests_build(catalog=catalog))
+    path = tmp_path / "out.jsonl"
+    path.write_text(_result_line(request, FakeOpenAI().chat_completion(request["body"])) + "\n[1, 2]\n")
+    call_command("import_batch_results", str(path))
+    captured = capsys.readouterr()
+    assert "1 stored, 0 failed, 0 skipped, 1 lines with problems." in captured.out
+    assert "line 2: not a Batch API result line" in captured.err
+
+
+@pytest.mark.parametrize("custom_id", ["", "product-", "product-x:1", "order-5", "5"])
+def test_foreign_custom_ids_are_refused(custom_id):
+    with pytest.raises(ValueError):
+        product_id_from_custom_id(custom_id)
