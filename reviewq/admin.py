@@ -1,0 +1,125 @@
+"""Django admin: an operator's window onto the data.
+
+Generated data (descriptions, sentences, tokens) and the audit log are read-only here:
+every status change and edit must go through reviewq.services, which guard the state machine
+and write AuditEvent rows. Catalogs, products and thresholds stay editable.
+"""
+
+from django.contrib import admin
+from django.db.models import Count
+
+from .models import AuditEvent, Catalog, Description, Product, Sentence, Thresholds, Token
+
+
+class ReadOnlyAdminMixin:
+    """View-only: no add, change or delete, whatever the user's permissions."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Catalog)
+class CatalogAdmin(admin.ModelAdmin):
+    list_display = ["name", "product_count", "publish_confident_now", "created_at"]
+    list_filter = ["publish_confident_now"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(product_count=Count("products"))
+
+    @admin.display(description="products", ordering="product_count")
+    def product_count(self, obj):
+        return obj.product_count
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["sku", "name", "catalog", "updated_at"]
+    list_filter = ["catalog"]
+    search_fields = ["sku", "name"]
+    list_select_related = ["catalog"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+class SentenceInline(admin.TabularInline):
+    model = Sentence
+    fields = ["index", "text", "band", "decision", "mean_logprob", "min_logprob", "risk"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Description)
+class DescriptionAdmin(admin.ModelAdmin):
+    """Status and generated fields are read-only: transitions go through reviewq.services.
+
+    Deleting stays possible (it cascades to sentences and tokens) as an operator's way out.
+    """
+
+    list_display = ["id", "product", "status", "risk", "provider", "model", "attempts", "updated_at"]
+    list_filter = ["status", "provider", "has_logprobs", "product__catalog"]
+    search_fields = ["product__sku", "product__name"]
+    list_select_related = ["product"]
+    raw_id_fields = ["product"]
+    inlines = [SentenceInline]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Sentence)
+class SentenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "description", "index", "band", "decision", "risk", "mean_logprob", "min_logprob"]
+    list_filter = ["band", "decision"]
+    search_fields = ["text", "edited_text", "description__product__sku"]
+    list_select_related = ["description"]
+    raw_id_fields = ["description", "decided_by"]
+    show_full_result_count = False
+
+
+@admin.register(Token)
+class TokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "description", "sentence", "position", "text", "logprob"]
+    list_select_related = ["description", "sentence"]
+    raw_id_fields = ["description", "sentence"]
+    show_full_result_count = False  # millions of rows: skip the second COUNT(*)
+
+
+@admin.register(Thresholds)
+class ThresholdsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "publish_above", "flag_below", "critical_floor", "updated_by", "updated_at"]
+    list_select_related = ["catalog", "updated_by"]
+    readonly_fields = ["updated_at", "updated_by"]
+
+    def save_model(self, request, obj, form, change):
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "action", "actor", "description", "sentence_index", "catalog"]
+    list_filter = ["action"]
+    search_fields = ["action", "note", "actor__username"]
+    list_select_related = ["actor", "description", "catalog"]
+    raw_id_fields = ["actor", "description", "catalog"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False

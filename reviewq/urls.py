@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("queue/", views.queue, name="queue"),
+    path("queue/next/", views.queue_next, name="queue_next"),
+    path("queue/bulk/", views.queue_bulk, name="queue_bulk"),
+    path("review/<int:pk>/", views.review, name="review"),
+    path("review/<int:pk>/decide/", views.review_decide, name="review_decide"),
+    path("review/<int:pk>/sentences/<int:index>/", views.review_sentence, name="review_sentence"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,105 @@
+import pytest
+from django.urls import reverse
+
+from reviewq.models import AuditEvent, Catalog, Description, Product, Sentence, Thresholds, Token
+from reviewq.roles import ADMIN, roles_ensure
+from tests.factories import TokenFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [Catalog, Product, Description, Sentence, Token, Thresholds, AuditEvent]
+
+
+@pytest.fixture
+def one_of_each(db):
+    token = TokenFactory()
+    description = token.description
+    catalog = description.product.catalog
+    Thresholds.objects.create(catalog=None)
+    Thresholds.objects.create(catalog=catalog, publish_above=-0.4)
+    AuditEvent.objects.create(
+        action="status_change", description=description, catalog=catalog,
+        before={"status": "queued"}, after={"status": "generating"},
+    )
+    return {
+        Catalog: catalog,
+        Product: description.product,
+        Description: description,
+        Sentence: token.sentence,
+        Token: token,
+        Thresholds: Thresholds.objects.get(catalog=catalog),
+        AuditEvent: AuditEvent.objects.get(),
+    }
+
+
+def url(model, view, *args):
+    return reverse(f"admin:reviewq_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_changelist_and_change_page_load_for_superuser(admin_client, one_of_each, model):
+    obj = one_of_each[model]
+    changelist = admin_client.get(url(model, "changelist"))
+    assert changelist.status_code == 200
+    assert changelist.context["cl"].result_count >= 1
+    change = admin_client.get(url(model, "change", obj.pk))
+    assert change.status_code == 200
+
+
+@pytest.mark.parametrize("model", [Description, Sentence, Token, AuditEvent], ids=lambda m: m.__name__)
+def test_generated_data_and_audit_log_are_read_only(admin_client, one_of_each, model):
+    obj = one_of_each[model]
+    assert admin_client.get(url(model, "add")).status_code == 403
+    change = admin_client.get(url(model, "change", obj.pk))
+    assert change.context["has_change_permission"] is False
+    assert b'name="_save"' not in change.content
+
+
+@pytest.mark.parametrize("model", [Sentence, Token, AuditEvent], ids=lambda m: m.__name__)
+def test_no_delete_for_sentences_tokens_audit(admin_client, one_of_each, model):
+    obj = one_of_each[model]
+    assert admin_client.get(url(model, "delete", obj.pk)).status_code == 403
+    assert model.objects.filter(pk=obj.pk).exists()
+
+
+def test_description_status_cannot_be_changed_through_admin(admin_client, one_of_each):
+    description = one_of_each[Description]
+    response = admin_client.post(
+        url(Description, "change", description.pk),
+        {"status": "published", "published_at_0": "2030-01-01", "published_at_1": "00:00:00"},
+    )
+    assert response.status_code == 403
+    description.refresh_from_db()
+    assert description.status == Description.Status.QUEUED
+    assert description.version == 1
+
+
+def test_catalog_changelist_counts_products(admin_client, one_of_each):
+    response = admin_client.get(url(Catalog, "changelist"))
+    row = next(r for r in response.context["cl"].result_list if r.pk == one_of_each[Catalog].pk)
+    assert row.product_count == 1
+
+
+def test_thresholds_edit_records_who(admin_client, one_of_each, admin_user):
+    thresholds = one_of_each[Thresholds]
+    response = admin_client.post(
+        url(Thresholds, "change", thresholds.pk),
+        {"catalog": thresholds.catalog_id, "publish_above": "-0.3", "flag_below": "-1.2",
+         "critical_floor": "-2.0"},
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    thresholds.refresh_from_db()
+    assert (thresholds.publish_above, thresholds.updated_by) == (-0.3, admin_user)
+
+
+def test_admin_role_staff_user_reaches_admin_but_reviewer_does_not(client, one_of_each):
+    roles_ensure()
+    admin = UserFactory(is_staff=True)
+    admin.groups.add(admin.groups.model.objects.get(name=ADMIN))
+    client.force_login(admin)
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert client.get(url(Thresholds, "change", one_of_each[Thresholds].pk)).status_code == 200
+    assert client.get(url(Token, "changelist")).status_code == 200
+
+    client.force_login(UserFactory())  # not staff
+    assert client.get(reverse("admin:index")).status_code == 302
