@@ -8,7 +8,8 @@ and write AuditEvent rows. Catalogs, products and thresholds stay editable.
 from django.contrib import admin
 from django.db.models import Count
 
-from .models import AuditEvent, Catalog, Description, Product, Sentence, Thresholds, Token
+from .gating.service import thresholds_update
+from .models import ApiToken, AuditEvent, Catalog, Description, GenerationRun, Product, Sentence, Thresholds, Token
 
 
 class ReadOnlyAdminMixin:
@@ -110,8 +111,15 @@ class ThresholdsAdmin(admin.ModelAdmin):
     readonly_fields = ["updated_at", "updated_by"]
 
     def save_model(self, request, obj, form, change):
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
+        # Through the service, so the change is audited and stored sentences are re-gated.
+        thresholds_update(
+            catalog=obj.catalog,
+            publish_above=obj.publish_above,
+            flag_below=obj.flag_below,
+            critical_floor=obj.critical_floor,
+            actor=request.user,
+        )
+        obj.pk = Thresholds.objects.get(catalog=obj.catalog).pk
 
 
 @admin.register(AuditEvent)
@@ -123,3 +131,17 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["actor", "description", "catalog"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+@admin.register(GenerationRun)
+class GenerationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "catalog", "mode", "status", "queued", "created_by", "created_at", "finished_at"]
+    list_filter = ["status", "mode"]
+    list_select_related = ["catalog", "created_by"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    list_select_related = ["user"]
+    exclude = ["key_hash"]

@@ -75,12 +75,73 @@ class Product(models.Model):
         return f"{self.sku} {self.name}"
 
 
+class GenerationRun(models.Model):
+    """An editor's request to generate (part of) a catalog, with its options and progress."""
+
+    class Mode(models.TextChoices):
+        ALL = "all", "All products"
+        MISSING = "missing", "Only missing"
+        FAILED = "failed", "Only failed"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        CANCELLED = "cancelled", "Cancelled"
+        FINISHED = "finished", "Finished"
+
+    catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="runs")
+    mode = models.CharField(max_length=10, choices=Mode, default=Mode.MISSING)
+    status = models.CharField(max_length=10, choices=Status, default=Status.RUNNING)
+    provider = models.CharField(max_length=50, blank=True, help_text="Empty: the configured default.")
+    model = models.CharField(max_length=200, blank=True, help_text="Empty: the provider's default.")
+    prompt_template = models.TextField(blank=True, help_text="Empty: the catalog's template.")
+    candidates = models.PositiveSmallIntegerField(default=1)
+    queued = models.PositiveIntegerField(default=0, help_text="Products this run queued.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(mode__in=["all", "missing", "failed"]), name="run_mode_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["running", "cancelled", "finished"]), name="run_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(candidates__gte=1, candidates__lte=8), name="run_candidates_range"),
+        ]
+        indexes = [models.Index(fields=["catalog", "status"], name="run_catalog_status")]
+
+    def __str__(self):
+        return f"Run {self.pk} of {self.catalog}"
+
+
+class ApiToken(models.Model):
+    """A read-only API token; only its SHA-256 is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="First characters of the key, to recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+
 class Description(models.Model):
     """The generated copy for one product (one per product; regeneration replaces it)."""
 
     Status = DescriptionStatus
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="description")
+    run = models.ForeignKey(
+        GenerationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="descriptions",
+        help_text="The run that last queued it.",
+    )
     status = models.CharField(max_length=20, choices=DescriptionStatus, default=DescriptionStatus.QUEUED)
     version = models.PositiveIntegerField(default=1, help_text="Optimistic lock; bumped by every write.")
     text = models.TextField(blank=True)

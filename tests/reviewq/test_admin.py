@@ -1,13 +1,23 @@
 import pytest
 from django.urls import reverse
 
-from reviewq.models import AuditEvent, Catalog, Description, Product, Sentence, Thresholds, Token
+from reviewq.models import (
+    ApiToken,
+    AuditEvent,
+    Catalog,
+    Description,
+    GenerationRun,
+    Product,
+    Sentence,
+    Thresholds,
+    Token,
+)
 from reviewq.roles import ADMIN, roles_ensure
 from tests.factories import TokenFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-MODELS = [Catalog, Product, Description, Sentence, Token, Thresholds, AuditEvent]
+MODELS = [Catalog, Product, Description, Sentence, Token, Thresholds, AuditEvent, GenerationRun, ApiToken]
 
 
 @pytest.fixture
@@ -29,6 +39,10 @@ def one_of_each(db):
         Token: token,
         Thresholds: Thresholds.objects.get(catalog=catalog),
         AuditEvent: AuditEvent.objects.get(),
+        GenerationRun: GenerationRun.objects.create(catalog=catalog, queued=3),
+        ApiToken: ApiToken.objects.create(
+            user=UserFactory(), name="shop", key_hash="0" * 64, prefix="abcd1234"
+        ),
     }
 
 
@@ -103,3 +117,28 @@ def test_admin_role_staff_user_reaches_admin_but_reviewer_does_not(client, one_o
 
     client.force_login(UserFactory())  # not staff
     assert client.get(reverse("admin:index")).status_code == 302
+
+
+def test_saving_thresholds_in_admin_is_audited_and_regates(admin_client, one_of_each):
+    row = one_of_each[Thresholds]
+    response = admin_client.post(
+        url(Thresholds, "change", row.pk),
+        {"catalog": row.catalog_id, "publish_above": "-0.9", "flag_below": "-2.0", "critical_floor": "-2.3"},
+    )
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert (row.publish_above, row.flag_below) == (-0.9, -2.0)
+    event = AuditEvent.objects.get(action="thresholds_changed")
+    assert event.before["publish_above"] == -0.4 and event.after["publish_above"] == -0.9
+
+
+def test_admin_refuses_thresholds_out_of_order(admin_client, one_of_each):
+    row = one_of_each[Thresholds]
+    response = admin_client.post(
+        url(Thresholds, "change", row.pk),
+        {"catalog": row.catalog_id, "publish_above": "-3", "flag_below": "-2.0", "critical_floor": "-2.3"},
+    )
+    assert response.status_code == 200  # the form again, with the error
+    row.refresh_from_db()
+    assert row.publish_above == -0.4
+    assert not AuditEvent.objects.filter(action="thresholds_changed").exists()
