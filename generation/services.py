@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, transaction
 
-from reviewq.models import Catalog, Description, DescriptionStatus, Product
+from reviewq.models import Catalog, Description, DescriptionStatus, GenerationRun, Product
 from reviewq.services import (
     ConflictError,
     description_claim_for_generation,
@@ -46,15 +46,17 @@ class GenerateOutcome:
 
 
 def catalog_generate(
-    *, catalog: Catalog, actor=None, only_missing: bool = False, only_failed: bool = False
+    *, catalog: Catalog, actor=None, only_missing: bool = False, only_failed: bool = False, run=None
 ) -> list[int]:
-    """Queue generation for a catalog's products and enqueue one task each after commit."""
+    """Queue generation for a catalog's products and enqueue one task each after commit.
+    With `run` (a GenerationRun) the queued rows use its provider, model, template and n."""
     from .tasks import generate_description_task
 
     with transaction.atomic():
         product_ids = Product.objects.filter(catalog=catalog).values_list("id", flat=True)
         queued = descriptions_queue(
-            product_ids=list(product_ids), actor=actor, only_missing=only_missing, only_failed=only_failed
+            product_ids=list(product_ids), actor=actor, only_missing=only_missing, only_failed=only_failed,
+            run=run,
         )
         for product_id in queued:
             generate_description_task.delay_on_commit(product_id)
@@ -73,25 +75,37 @@ def product_generate(*, product: Product, actor=None) -> bool:
 
 
 def description_generate(*, product_id: int) -> GenerateOutcome:
+    outcome = _description_generate(product_id=product_id)
+    if outcome.description_id is not None:
+        from .runs import run_finish_if_done
+
+        run_finish_if_done(description_id=outcome.description_id)
+    return outcome
+
+
+def _description_generate(*, product_id: int) -> GenerateOutcome:
     description = description_claim_for_generation(
         product_id=product_id, lease_seconds=settings.GENERATION_LEASE_SECONDS
     )
     if description is None:
         return GenerateOutcome(status="skipped")
     product = description.product
+    # The run that queued it chose provider, model, template and candidates (empty: settings).
+    run = GenerationRun.objects.filter(pk=description.run_id).first() if description.run_id else None
     try:
         messages = build_messages(
             name=product.name,
             sku=product.sku,
             attributes=product.attributes,
-            template=product.catalog.prompt_template,
+            template=(run.prompt_template if run and run.prompt_template else product.catalog.prompt_template),
         )
-        provider = get_provider()
+        provider = get_provider(run.provider or None, model=run.model or None) if run else get_provider()
     except (ValueError, ImproperlyConfigured) as exc:
         # A bad catalog template or provider configuration: no retry fixes it.
         description_fail(description=description, error_code="configuration", error=str(exc))
         return GenerateOutcome(status=S.FAILED, description_id=description.pk)
     prompt = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+    _release_pooled_connection()
     try:
         with limiter_for(provider.name).slot(wait_seconds=settings.LLM_TIMEOUT):
             candidates = provider.complete(
@@ -99,7 +113,7 @@ def description_generate(*, product_id: int) -> GenerateOutcome:
                 max_tokens=settings.LLM_MAX_TOKENS,
                 temperature=settings.LLM_TEMPERATURE,
                 top_logprobs=settings.LLM_TOP_LOGPROBS,
-                n=settings.LLM_CANDIDATES,
+                n=run.candidates if run else settings.LLM_CANDIDATES,
             )
         completion = pick_best(candidates)
     except SlotUnavailable as exc:
@@ -116,6 +130,13 @@ def description_generate(*, product_id: int) -> GenerateOutcome:
         logger.warning("description %s was reclaimed while generating; result dropped", description.pk)
         return GenerateOutcome(status="skipped", description_id=description.pk)
     return GenerateOutcome(status=stored.status, description_id=stored.pk)
+
+
+def _release_pooled_connection() -> None:
+    """Hand a pooled database connection back while waiting on the provider, so a worker's
+    threads share a small pool instead of each holding a connection through the call."""
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()
 
 
 def _retry_or_fail(

@@ -84,6 +84,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 30,
         }
     )
+elif env.bool("DB_POOL", default=True):
+    # psycopg's pool: Celery closes Django's connections after every task, which without a
+    # pool means a new Postgres backend per task; with it, close() hands the connection back.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=30.0),
+    }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -123,6 +131,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The openai SDK's HTTP client logs every request at INFO.
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
 }
 
 # --- Celery -----------------------------------------------------------------------------
@@ -169,3 +179,19 @@ REDIS_URL = env.str(
 # A generating description whose worker died is reclaimed after this lease.
 GENERATION_LEASE_SECONDS = env.int("GENERATION_LEASE_SECONDS", default=int(LLM_TIMEOUT * 3) + 60)
 GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=LLM_MAX_RETRIES + 1)
+
+# --- Editors and admins: catalog upload, runs, API --------------------------------------
+# Largest catalog file accepted by the browser upload (and the import command's default).
+CATALOG_UPLOAD_MAX_BYTES = env.int("CATALOG_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# Uploads above this are spooled to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# Non-file form data (the mapping step posts no file) stays small.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# Model names an editor may pick for an OpenAI-compatible provider (LLM_MODEL is always offered).
+LLM_MODEL_CHOICES = env.list("LLM_MODEL_CHOICES", default=[])
+# Estimated cost per 1,000 tokens (prompt + completion) of the OpenAI-compatible provider, in
+# your currency; the embedded model costs 0.
+LLM_PRICE_PER_1K_TOKENS = env.float("LLM_PRICE_PER_1K_TOKENS", default=0.0)
+# Items per page of the read-only JSON API (a client may ask for fewer, never more than the max).
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)

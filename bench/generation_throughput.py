@@ -1,0 +1,177 @@
+"""Bulk generation throughput against the fake OpenAI server (1 s latency per request).
+
+    python bench/generation_throughput.py [--products 400] [--latency 1.0] [--concurrency 96]
+
+Real pieces end to end: a Celery worker process (threads pool) on the configured broker,
+the real openai SDK over loopback HTTP to generation/fake_openai.py, parsing, alignment,
+gating and bulk storage in the configured database. Defaults to Postgres + Redis on this
+machine (the production setup): DATABASE_URL / CELERY_BROKER_URL override. It creates and
+drops its own database and Redis queue. Goal: >= 50 descriptions/s on 2 cores.
+
+Prints descriptions/s, the ideal rate for the concurrency at this latency (concurrency /
+latency) and the ratio of the two, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import tempfile
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _setup_env(args) -> dict[str, str]:
+    db_name = f"reviewq_bench_{uuid.uuid4().hex[:8]}"
+    base = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+    env = {
+        "DJANGO_SETTINGS_MODULE": "reviewq.settings",
+        "SECRET_KEY": "bench-only-secret",
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"{base}/{db_name}"),
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
+        "LLM_PROVIDER": "openai",
+        "LLM_API_KEY": "bench",
+        "LLM_MODEL": "fake-model",
+        "LLM_TIMEOUT": str(max(10.0, args.latency * 5)),
+        "LLM_MAX_IN_FLIGHT": str(args.concurrency),
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=400)
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=96, help="worker threads in all")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (one per core)")
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+    env = _setup_env(args)
+
+    from generation.fake_openai import FakeOpenAI
+
+    with FakeOpenAI(latency=args.latency) as fake:
+        env["LLM_BASE_URL"] = os.environ["LLM_BASE_URL"] = fake.base_url
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        created_db = _create_database(env["DATABASE_URL"])
+        try:
+            call_command("migrate", verbosity=0)
+            _run(args, env, fake)
+        finally:
+            connection.close()
+            if created_db and not args.keep_db:
+                _drop_database(env["DATABASE_URL"])
+
+
+def _run(args, env, fake) -> None:
+    from generation.services import catalog_generate
+    from reviewq.models import Catalog, Description, DescriptionStatus, Product, Token
+
+    S = DescriptionStatus
+    catalog = Catalog.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
+    Product.objects.bulk_create(
+        [
+            Product(
+                catalog=catalog, sku=f"B-{i:06d}", name=f"Bench kettle {i}",
+                attributes={"capacity": "1.7 l", "power": "2200 W", "colour": "black", "material": "glass"},
+            )
+            for i in range(args.products)
+        ]
+    )
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    log = tempfile.NamedTemporaryFile("w+", prefix="bench-worker-", suffix=".log", delete=False)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "reviewq", "worker", "--pool", "threads",
+             "--concurrency", str(max(1, args.concurrency // args.workers)), "--loglevel", "WARNING", "-Q", queue,
+             "-n", f"bench{i}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--prefetch-multiplier", "4"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log, text=True,
+        )
+        for i in range(args.workers)
+    ]
+    try:
+        time.sleep(3.0)  # worker start-up is not part of the measured rate
+        from django.conf import settings
+
+        settings.CELERY_TASK_DEFAULT_QUEUE = queue
+        from reviewq.celery import app
+
+        app.conf.task_default_queue = queue
+        started = time.perf_counter()
+        queued = catalog_generate(catalog=catalog)
+        terminal = (S.REVIEW, S.PUBLISHED, S.FAILED)
+        deadline = started + max(120.0, args.products * args.latency / 5)
+        done = 0
+        while time.perf_counter() < deadline:
+            done = Description.objects.filter(product__catalog=catalog, status__in=terminal).count()
+            if done >= len(queued):
+                break
+            for worker in workers:
+                if worker.poll() is not None:
+                    raise SystemExit(f"worker died; its log: {log.name}")
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+    failed = Description.objects.filter(product__catalog=catalog, status=S.FAILED).count()
+    tokens = Token.objects.filter(description__product__catalog=catalog).count()
+    rate = done / elapsed
+    ideal = args.concurrency / args.latency
+    print(f"products: {len(queued)}  done: {done}  failed: {failed}  tokens stored: {tokens}")
+    print(f"fake server: {fake.requests_total} requests, max {fake.max_in_flight} in flight, latency {args.latency:.1f} s")
+    print(f"elapsed: {elapsed:.1f} s  (worker log: {log.name})")
+    print(f"throughput: {rate:.1f} descriptions/s (goal >= 50)")
+    print(f"workers: {args.workers} processes x {max(1, args.concurrency // args.workers)} threads")
+    print(f"ideal for {args.concurrency} threads at {args.latency:.1f} s latency: {ideal:.1f}/s; ratio {rate / ideal:.2f}x")
+
+
+def _admin_url(database_url: str) -> tuple[str, str] | None:
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        return None
+    base, _, name = database_url.rpartition("/")
+    return base + "/postgres", name
+
+
+def _create_database(database_url: str) -> bool:
+    target = _admin_url(database_url)
+    if target is None or "reviewq_bench_" not in target[1]:
+        return False
+    import psycopg
+
+    with psycopg.connect(target[0], autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{target[1]}"')
+    return True
+
+
+def _drop_database(database_url: str) -> None:
+    import psycopg
+
+    admin, name = _admin_url(database_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
