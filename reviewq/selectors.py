@@ -1,6 +1,7 @@
 """Reads of reviewq's data. Views call these; nothing here writes."""
 
 import difflib
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -268,7 +269,8 @@ def queue_counts(*, user, filters: QueueFilters, cached_only: bool = False) -> Q
     )
     if filters.catalog_id:
         mine = mine.filter(product__catalog_id=filters.catalog_id)
-    key = f"reviewq:queue-counts:{filters.catalog_id or ''}:{filters.reason}:{user.pk if filters.mine else ''}"
+    scope = f"{filters.catalog_id or ''}:{filters.reason}:{user.pk if filters.mine else ''}"
+    key = f"reviewq:queue-counts:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
     bands = cache.get(key)
     if bands is None:
         if cached_only:
@@ -356,16 +358,28 @@ REGENERATION_ACTIONS = (REGENERATION_REQUESTED, REGENERATION_STARTED, REGENERATI
 
 def sentence_regeneration_pending(*, description_id: int) -> dict[int, AuditEvent]:
     """Sentence index -> its open regeneration request (neither done nor failed yet)."""
+    return _regeneration_state(description_id)[0]
+
+
+def _regeneration_state(description_id: int) -> tuple[dict[int, AuditEvent], dict[int, str]]:
+    """(open requests by sentence index, failure note by sentence index where the latest
+    finished regeneration failed), from one query."""
     events = AuditEvent.objects.filter(description_id=description_id, action__in=REGENERATION_ACTIONS).order_by("id")
     open_requests: dict[int, AuditEvent] = {}
+    finished: dict[int, AuditEvent] = {}
     for event in events:
         if event.action == REGENERATION_REQUESTED:
             open_requests[event.sentence_index] = event
         elif event.action in (REGENERATION_DONE, REGENERATION_FAILED):
+            finished[event.sentence_index] = event
             request = open_requests.get(event.sentence_index)
             if request is not None and event.after.get("request") == request.pk:
                 del open_requests[event.sentence_index]
-    return open_requests
+    failures = {
+        i: e.note or "Regeneration failed." for i, e in finished.items()
+        if e.action == REGENERATION_FAILED and i not in open_requests
+    }
+    return open_requests, failures
 
 
 def sentence_regenerated_version(*, description_id: int, index: int, page_version: int) -> int | None:
@@ -503,16 +517,6 @@ def _last_sentence_events(description_id: int, indexes: list[int]) -> dict[int, 
     return last
 
 
-def _regeneration_failures(description_id: int) -> dict[int, str]:
-    """Sentence index -> note of its latest regeneration, if that one failed."""
-    latest: dict[int, AuditEvent] = {}
-    for event in AuditEvent.objects.filter(
-        description_id=description_id, action__in=(REGENERATION_DONE, REGENERATION_FAILED)
-    ).order_by("id"):
-        latest[event.sentence_index] = event
-    return {i: e.note or "Regeneration failed." for i, e in latest.items() if e.action == REGENERATION_FAILED}
-
-
 def review_detail(*, description_id: int, user) -> ReviewDetail:
     """Everything the review page shows, in a fixed number of queries whatever the length."""
     description = Description.objects.select_related("product__catalog", "review_claimed_by").get(pk=description_id)
@@ -525,12 +529,11 @@ def review_detail(*, description_id: int, user) -> ReviewDetail:
     edited = [s.index for s in sentences if s.decision == SentenceDecision.EDITED]
     events = _last_sentence_events(description.pk, edited)
     thresholds = thresholds_for_catalog(catalog_id=description.product.catalog_id)
-    regenerating = sentence_regeneration_pending(description_id=description.pk)
-    failures = _regeneration_failures(description.pk)
+    regenerating, failures = _regeneration_state(description.pk)
     views = [
         _sentence_view(
             s, tokens_by_sentence[s.pk], events.get(s.index), thresholds=thresholds,
-            regeneration=regenerating.get(s.index), failure="" if s.index in regenerating else failures.get(s.index, ""),
+            regeneration=regenerating.get(s.index), failure=failures.get(s.index, ""),
         )
         for s in sentences
     ]

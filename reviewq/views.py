@@ -213,15 +213,17 @@ def _review_context(request: HttpRequest, *, pk: int, filters: QueueFilters) -> 
 @require_safe
 @review_required
 def review(request: HttpRequest, pk: int) -> HttpResponse:
-    get_object_or_404(Description.objects.only("pk"), pk=pk)
     filters = _queue_filters(request.GET)
     fragment = request.GET.get("fragment", "") if request.htmx else ""
-    if not fragment:
-        try:
-            description_review_claim(description=Description(pk=pk), reviewer=request.user)
-        except (ClaimHeld, InvalidTransition):
-            pass  # the page shows who holds it, or its status
-    context = _review_context(request, pk=pk, filters=filters)
+    try:
+        if not fragment:
+            try:
+                description_review_claim(description=Description(pk=pk), reviewer=request.user)
+            except (ClaimHeld, InvalidTransition):
+                pass  # the page shows who holds it, or its status
+        context = _review_context(request, pk=pk, filters=filters)
+    except Description.DoesNotExist:
+        raise Http404("No such description.") from None
     context["tab"] = "history" if request.GET.get("tab") == "history" else "text"
     if context["tab"] == "history":
         context["history"] = description_history(description=context["description"])

@@ -1,0 +1,334 @@
+"""Regeneration asked for by a reviewer: the whole description, or one sentence of it.
+
+One sentence: `sentence_regeneration_request` (web, one transaction) records the request as an
+audit row and enqueues `regenerate_sentence_task` after commit. The task claims the request
+(a "started" audit row written under a row lock on the description, with a lease, so a
+redelivered message is a no-op), calls the provider with no transaction open, and
+`sentence_regeneration_store` replaces that sentence's tokens, shifts the positions and
+character offsets of everything after it, re-gates the sentence and bumps the version.
+The request lives in AuditEvent because Sentence has no column for "being regenerated".
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from reviewq.gating.service import GateInput, TokenInput, gate_description, stored_reasons, thresholds_for_catalog
+from reviewq.models import AuditEvent, Description, DescriptionStatus, Sentence, SentenceDecision, Token
+from reviewq.selectors import (
+    REGENERATION_ACTIONS,
+    REGENERATION_DONE as DONE,
+    REGENERATION_FAILED as FAILED,
+    REGENERATION_REQUESTED as REQUESTED,
+    REGENERATION_STARTED as STARTED,
+)
+from reviewq.services import audit_record, description_review_lock
+
+from .alignment import split_sentences
+from .limiter import SlotUnavailable, limiter_for
+from .prompts import SYSTEM_PROMPT, format_attributes
+from .providers import get_provider, pick_best
+from .services import product_generate
+from .types import Completion, ProviderError, TokenResult
+
+logger = logging.getLogger(__name__)
+S = DescriptionStatus
+
+SENTENCE_MAX_TOKENS = 80
+# Positions are unique per description: later tokens move out of the way, then into place.
+_POSITION_PARKING = 10_000_000
+
+
+@transaction.atomic
+def description_regenerate(
+    *, description: Description, reviewer: AbstractBaseUser, expected_version: int
+) -> Description:
+    """Send a description in review back to generation (optimistic lock on the version the
+    reviewer saw). The reviewer keeps the claim, so the new text comes back to them."""
+    current = description_review_lock(
+        description_id=description.pk, reviewer=reviewer, expected_version=expected_version
+    )
+    product_generate(product=current.product, actor=reviewer)
+    current.refresh_from_db()
+    return current
+
+
+@transaction.atomic
+def sentence_regeneration_request(
+    *, sentence: Sentence, reviewer: AbstractBaseUser, expected_version: int
+) -> AuditEvent:
+    """Ask for a new version of one sentence; the worker replaces it when the model answers."""
+    current = description_review_lock(
+        description_id=sentence.description_id, reviewer=reviewer, expected_version=expected_version
+    )
+    sentence.refresh_from_db()
+    request = audit_record(
+        action=REQUESTED,
+        actor=reviewer,
+        description=current,
+        sentence_index=sentence.index,
+        before={"text": sentence.current_text, "version": expected_version},
+        after={"version": current.version},
+    )
+    regenerate_sentence_task.delay_on_commit(request.pk)
+    return request
+
+
+@dataclass(frozen=True, slots=True)
+class RegenerationClaim:
+    request: AuditEvent
+    sentence: Sentence
+
+
+def sentence_regeneration_claim(*, request_id: int, lease_seconds: int) -> RegenerationClaim | None:
+    """Claim an open request, or None (unknown, finished, superseded, or running elsewhere
+    within its lease: what a redelivered message sees)."""
+    with transaction.atomic():
+        request = AuditEvent.objects.filter(pk=request_id, action=REQUESTED).first()
+        if request is None:
+            return None
+        # The row lock serialises claims of the same description (SQLite locks the database).
+        description = Description.objects.select_for_update().get(pk=request.description_id)
+        progress = list(
+            AuditEvent.objects.filter(
+                description=description, sentence_index=request.sentence_index, action__in=REGENERATION_ACTIONS,
+                id__gt=request.pk,
+            ).order_by("id")
+        )
+        if any(e.action == REQUESTED for e in progress):
+            return None  # a newer request for the same sentence supersedes this one
+        mine = [e for e in progress if e.after.get("request") == request.pk]
+        if any(e.action in (DONE, FAILED) for e in mine):
+            return None
+        lease_start = timezone.now() - timedelta(seconds=lease_seconds)
+        if any(e.action == STARTED and e.created_at > lease_start for e in mine):
+            return None
+        sentence = Sentence.objects.filter(description=description, index=request.sentence_index).first()
+        if description.status != S.REVIEW or sentence is None:
+            _finish(request, action=FAILED, note="The description left review before the sentence was regenerated.")
+            return None
+        audit_record(action=STARTED, description=description, sentence_index=request.sentence_index,
+                     after={"request": request.pk})
+    return RegenerationClaim(request=request, sentence=sentence)
+
+
+def _finish(request: AuditEvent, *, action: str, note: str = "", before=None, after=None) -> AuditEvent:
+    return audit_record(
+        action=action,
+        description=request.description,
+        sentence_index=request.sentence_index,
+        before=before or {},
+        after={"request": request.pk, **(after or {})},
+        note=note,
+    )
+
+
+def sentence_messages(*, description: Description, sentence: Sentence) -> list[dict]:
+    product = description.product
+    sentences = list(description.sentences.order_by("index"))
+    context = "".join(s.current_text for s in sentences if s.decision != SentenceDecision.REJECTED).strip()
+    user = (
+        f'Product: "{product.name}" (SKU {product.sku}).\n\nProduct facts:\n{format_attributes(product.attributes or {})}\n\n'
+        f"Current description:\n{context}\n\n"
+        f"Rewrite only this sentence of it, using only the facts above:\n{sentence.current_text.strip()}\n\n"
+        "Reply with the one new sentence and nothing else."
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def sentence_regenerate(*, request_id: int) -> str:
+    """Body of regenerate_sentence_task. Returns what happened; raises ProviderError when a
+    retryable provider error should be retried by the task."""
+    claim = sentence_regeneration_claim(request_id=request_id, lease_seconds=settings.GENERATION_LEASE_SECONDS)
+    if claim is None:
+        return "skipped"
+    description = Description.objects.select_related("product").get(pk=claim.request.description_id)
+    try:
+        provider = get_provider()
+        with limiter_for(provider.name).slot(wait_seconds=settings.LLM_TIMEOUT):
+            completion = pick_best(
+                provider.complete(
+                    messages=sentence_messages(description=description, sentence=claim.sentence),
+                    max_tokens=SENTENCE_MAX_TOKENS,
+                    temperature=settings.LLM_TEMPERATURE,
+                    top_logprobs=settings.LLM_TOP_LOGPROBS,
+                    n=settings.LLM_CANDIDATES,
+                )
+            )
+    except SlotUnavailable as exc:
+        _release(claim)
+        raise ProviderError(str(exc), code="in_flight_cap", retryable=True) from exc
+    except ProviderError as exc:
+        if exc.retryable:
+            _release(claim)
+            raise
+        _finish(claim.request, action=FAILED, note=f"{exc.code}: {exc}"[:500])
+        return "failed"
+    return sentence_regeneration_store(request=claim.request, completion=completion)
+
+
+def _release(claim: RegenerationClaim) -> None:
+    """Drop the started mark so the retry can claim the request again."""
+    AuditEvent.objects.filter(
+        description_id=claim.request.description_id, action=STARTED, after__request=claim.request.pk
+    ).delete()
+
+
+def sentence_regeneration_fail(*, request_id: int, note: str) -> None:
+    request = AuditEvent.objects.filter(pk=request_id, action=REQUESTED).first()
+    if request is not None:
+        _finish(request, action=FAILED, note=note[:500])
+
+
+def _trimmed_tokens(completion: Completion, *, lead: str, trail: str) -> list[TokenResult]:
+    """The completion's tokens cut to its text without surrounding whitespace (and to its first
+    sentence), with the original sentence's leading/trailing whitespace put on the first/last
+    token, so the sentence is still exactly the concatenation of its tokens."""
+    tokens = list(completion.tokens) or [TokenResult(text=completion.text, bytes=completion.text.encode(), logprob=None)]
+    text = "".join(t.text for t in tokens)
+    spans = split_sentences(text)
+    if not spans or not text.strip():
+        return []
+    # Only the first sentence: a model asked for one sometimes writes two.
+    first_start, first_end = spans[0]
+    core = text[first_start:first_end].strip()
+    start = text.find(core, first_start)
+    end = start + len(core)
+    kept, offset = [], 0
+    for token in tokens:
+        t_start, t_end = offset, offset + len(token.text)
+        offset = t_end
+        piece_start, piece_end = max(t_start, start), min(t_end, end)
+        if piece_end <= piece_start:
+            continue
+        piece = token.text[piece_start - t_start : piece_end - t_start]
+        kept.append(TokenResult(text=piece, bytes=piece.encode(), logprob=token.logprob, alternatives=token.alternatives))
+    if not kept:
+        return []
+    first, last = kept[0], kept[-1]
+    kept[0] = TokenResult(text=lead + first.text, bytes=(lead + first.text).encode(), logprob=first.logprob,
+                          alternatives=first.alternatives)
+    last = kept[-1]
+    kept[-1] = TokenResult(text=last.text + trail, bytes=(last.text + trail).encode(), logprob=last.logprob,
+                           alternatives=last.alternatives)
+    return kept
+
+
+def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) -> str:
+    """Replace the requested sentence by the completion and re-gate it (one transaction)."""
+    with transaction.atomic():
+        description = Description.objects.select_for_update().select_related("product__catalog").get(
+            pk=request.description_id
+        )
+        sentence = Sentence.objects.filter(description=description, index=request.sentence_index).first()
+        if description.status != S.REVIEW or sentence is None:
+            _finish(request, action=FAILED, note="The description left review while the sentence was regenerated.")
+            return "failed"
+        if sentence.current_text != request.before.get("text"):
+            _finish(request, action=FAILED, note="The sentence was changed while it was regenerated.")
+            return "failed"
+        original = sentence.text
+        lead = original[: len(original) - len(original.lstrip())]
+        trail = original[len(original.rstrip()) :]
+        new_tokens = _trimmed_tokens(completion, lead=lead, trail=trail)
+        if not new_tokens:
+            _finish(request, action=FAILED, note="The model returned no text.")
+            return "failed"
+        new_text = "".join(t.text for t in new_tokens)
+        old_positions = list(sentence.tokens.order_by("position").values_list("position", flat=True))
+        if old_positions:
+            first_position = old_positions[0]
+        else:
+            before = (
+                Token.objects.filter(description=description, sentence__index__lt=sentence.index)
+                .order_by("-position").values_list("position", flat=True).first()
+            )
+            first_position = 0 if before is None else before + 1
+        after_position = (old_positions[-1] if old_positions else first_position - 1)
+        delta_tokens = len(new_tokens) - len(old_positions)
+        delta_chars = len(new_text) - len(original)
+
+        sentence.tokens.all().delete()
+        later = Token.objects.filter(description=description, position__gt=after_position)
+        later.update(position=F("position") + _POSITION_PARKING, char_start=F("char_start") + delta_chars)
+        Token.objects.filter(description=description, position__gte=_POSITION_PARKING).update(
+            position=F("position") - _POSITION_PARKING + delta_tokens
+        )
+        Sentence.objects.filter(description=description, index__gt=sentence.index).update(
+            char_start=F("char_start") + delta_chars, char_end=F("char_end") + delta_chars
+        )
+        char = sentence.char_start
+        rows = []
+        for i, token in enumerate(new_tokens):
+            rows.append(Token(
+                description=description, sentence=sentence, position=first_position + i, char_start=char,
+                text=token.text, bytes=token.bytes, logprob=token.logprob,
+                alternatives=[[a.text, a.logprob] for a in token.alternatives],
+            ))
+            char += len(token.text)
+        Token.objects.bulk_create(rows)
+
+        # Re-gate the whole description as it now reads and keep this sentence's score.
+        sentences = list(description.sentences.order_by("index"))
+        texts = [new_text if s.pk == sentence.pk else s.text for s in sentences]
+        starts = [s.char_start for s in sentences]
+        index_of = {s.pk: i for i, s in enumerate(sentences)}
+        tokens = list(Token.objects.filter(description=description).order_by("position"))
+        gate = gate_description(
+            GateInput(
+                sentences=texts,
+                sentence_starts=starts,
+                tokens=[
+                    TokenInput(text=t.text, logprob=t.logprob, alternatives=[tuple(a) for a in t.alternatives],
+                               sentence=index_of[t.sentence_id], char_start=t.char_start)
+                    for t in tokens
+                ],
+                attributes=description.product.attributes or {},
+                product_name=description.product.name,
+                finish_reason=completion.finish_reason or "",
+                has_logprobs=completion.has_logprobs,
+            ),
+            thresholds=thresholds_for_catalog(catalog_id=description.product.catalog_id),
+            publish_confident_now=False,
+        )
+        score = gate.sentences[index_of[sentence.pk]]
+        Sentence.objects.filter(pk=sentence.pk).update(
+            text=new_text, char_end=sentence.char_start + len(new_text), edited_text="",
+            decision=SentenceDecision.NONE, decided_by=None, decided_at=None,
+            band=score.band, mean_logprob=score.mean_logprob, min_logprob=score.min_logprob, risk=score.risk,
+            critical_min_logprob=score.signals.get("critical_min_logprob"),
+            hard_flag=bool(score.signals.get("hard_flag")), has_warning=bool(score.signals.get("has_warning")),
+            signals=score.signals, reasons=stored_reasons(score),
+        )
+        before_version = description.version
+        Description.objects.filter(pk=description.pk).update(
+            text="".join(texts), risk=gate.risk, version=F("version") + 1, updated_at=timezone.now()
+        )
+        _finish(
+            request, action=DONE,
+            before={"text": request.before.get("text", ""), "version": before_version},
+            after={"text": new_text, "band": score.band, "version": before_version + 1,
+                   "tokens": len(new_tokens), "model": completion.model},
+        )
+    return "regenerated"
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5, name="generation.regenerate_sentence")
+def regenerate_sentence_task(self, request_id: int) -> str:
+    """Regenerate one sentence for a reviewer's request. Safe to deliver twice (the claim)."""
+    try:
+        return sentence_regenerate(request_id=request_id)
+    except ProviderError as exc:
+        if self.request.retries >= self.max_retries:
+            sentence_regeneration_fail(request_id=request_id, note=f"Gave up: {exc}")
+            return "failed"
+        from .tasks import retry_countdown
+
+        raise self.retry(exc=exc, countdown=retry_countdown(attempt=self.request.retries + 1, retry_after=exc.retry_after))
