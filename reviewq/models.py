@@ -246,6 +246,8 @@ class Sentence(models.Model):
         indexes = [
             # Re-gating touches undecided sentences with logprobs, by band.
             models.Index(fields=["decision", "band"], name="sentence_decision_band"),
+            # Queue counts and band filters read the pending sentences of each description.
+            models.Index(fields=["description", "band"], condition=Q(decision=""), name="sentence_pending_band"),
         ]
 
     def __str__(self):
