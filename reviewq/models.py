@@ -199,7 +199,10 @@ class Sentence(models.Model):
     Band = SentenceBand
     Decision = SentenceDecision
 
-    description = models.ForeignKey(Description, on_delete=models.CASCADE, related_name="sentences")
+    # No separate index: the (description, index) unique constraint serves these lookups.
+    description = models.ForeignKey(
+        Description, on_delete=models.CASCADE, related_name="sentences", db_index=False
+    )
     index = models.PositiveIntegerField()
     char_start = models.PositiveIntegerField()
     char_end = models.PositiveIntegerField()
@@ -244,8 +247,6 @@ class Sentence(models.Model):
             ),
         ]
         indexes = [
-            # Re-gating touches undecided sentences with logprobs, by band.
-            models.Index(fields=["decision", "band"], name="sentence_decision_band"),
             # Queue counts and band filters read the pending sentences of each description.
             models.Index(fields=["description", "band"], condition=Q(decision=""), name="sentence_pending_band"),
         ]
@@ -259,8 +260,10 @@ class Sentence(models.Model):
 
 
 class Token(models.Model):
-    description = models.ForeignKey(Description, on_delete=models.CASCADE, related_name="tokens")
-    sentence = models.ForeignKey(Sentence, on_delete=models.CASCADE, related_name="tokens")
+    # Indexed by the (description, position) constraint and the (sentence, position) index:
+    # single-column FK indexes would only slow down writing millions of rows.
+    description = models.ForeignKey(Description, on_delete=models.CASCADE, related_name="tokens", db_index=False)
+    sentence = models.ForeignKey(Sentence, on_delete=models.CASCADE, related_name="tokens", db_index=False)
     position = models.PositiveIntegerField()
     char_start = models.PositiveIntegerField(help_text="Offset of the token in Description.text.")
     text = models.CharField(max_length=255)
