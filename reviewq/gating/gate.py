@@ -8,7 +8,8 @@ column of Sentence and equals signals["mean_logprob"]):
     has_logprobs          bool   the provider returned logprobs for this sentence
     mean_logprob          float  mean token logprob (None without logprobs)
     critical_min_logprob  float  min logprob over critical words NOT found in the product data
-    has_warning           bool   an unsupported claim or repeated text
+    has_warning           bool   an unsupported claim, repeated text, or a line that is not
+                                 a prose sentence (list item, heading)
 
     flag     if hard_flag
     review   elif not has_logprobs or mean_logprob is None
@@ -39,13 +40,18 @@ Risk (`risk_from_signals`), higher = riskier, in (0, 1), monotone in every input
         + 1.5 * share_below_floor                    (content tokens with p < 0.1)
         + 1.2 * min(n_unsupported, 2)
         + 1.0 * has_repeat
+        + 2.0 * not_prose                            (list item, heading, unpunctuated line)
         + 6.0 * hard_flag
 
 With nothing else found, risk = 0.5 exactly at mean logprob -1.5 (the default flag threshold)
 and 0.12 at -0.5 (the default publish threshold); any hard flag puts risk above 0.95.
+not_prose's weight puts a confident list line (mean -0.1) at risk 0.31, inside the review
+band where its warning sends it (chosen on the dev split of tests/data/gate_dev_set.jsonl,
+where such lines were the errors mean logprob ranked safest; see tests/data/README.md).
 """
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -57,7 +63,7 @@ from .words import KIND_LABELS, find_words
 
 PUBLISH, REVIEW, FLAG = "publish", "review", "flag"
 Band = Literal["publish", "review", "flag"]
-SIGNALS_VERSION = 1
+SIGNALS_VERSION = 2  # 2: not_prose
 BAND_KEYS = ("hard_flag", "has_logprobs", "mean_logprob", "critical_min_logprob", "has_warning")
 # Ungrounded critical words below this probability get a reason line whatever the thresholds.
 CRITICAL_REPORT_LOGPROB = math.log(0.2)
@@ -76,8 +82,29 @@ RISK_WEIGHTS: dict[str, float] = {
     "share_below_floor": 1.5,
     "n_unsupported": 1.2,
     "has_repeat": 1.0,
+    "not_prose": 2.0,
     "hard_flag": 6.0,
 }
+
+# A line that is a list item or a heading rather than a sentence of copy: "- Weight: 850 g",
+# "3. Capacity: 20", "| Item 1 | 500", "**SKU KIT-1006**", "Product details:".
+_LIST_ITEM_RE = re.compile(r"\s*(?:[-*•+–]\s|\d{1,2}[.)]\s|\|)")
+_HEADING_RE = re.compile(r"\s*(?:\*\*|#)|.*:[\s*_\"'”’]*$", re.S)
+_SENTENCE_END_RE = re.compile(r"[.!?…。！？][\"'”’)\]*_]*\s*$")
+
+
+def not_prose(text: str) -> str | None:
+    """Why the sentence is a list item, heading or bare line rather than prose, or None.
+    The default prompt asks for "no title, no headings, no lists"."""
+    if not text.strip():
+        return None
+    if _LIST_ITEM_RE.match(text):
+        return "a list item, not a sentence"
+    if _HEADING_RE.match(text):
+        return "a heading, not a sentence"
+    if text.rstrip(" \t").endswith(("\n", "\r")) and _SENTENCE_END_RE.search(text) is None:
+        return "a line without sentence punctuation"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +234,7 @@ def risk_from_signals(
     z += weights["share_below_floor"] * (s.get("share_below_floor") or 0.0)
     z += weights["n_unsupported"] * min(s.get("n_unsupported") or 0, 2)
     z += weights["has_repeat"] * bool(s.get("has_repeat"))
+    z += weights.get("not_prose", 0.0) * bool(s.get("not_prose"))
     z += weights["hard_flag"] * bool(s.get("hard_flag"))
     return 1.0 / (1.0 + math.exp(-z))
 
@@ -262,6 +290,7 @@ def score_sentence(
     cut_off = is_cut_off(text, is_last=is_last, truncated=truncated)
     garbled_why = garbled(text)
     repeat_why = repetition(text, previous)
+    prose_why = not_prose(text)
 
     signals: dict[str, Any] = {
         "version": SIGNALS_VERSION,
@@ -287,8 +316,9 @@ def score_sentence(
         "has_cutoff": cut_off,
         "has_garbled": garbled_why is not None,
         "has_repeat": repeat_why is not None,
+        "not_prose": prose_why is not None,
         "hard_flag": n_conflicts > 0 or meta or cut_off or garbled_why is not None,
-        "has_warning": n_unsupported > 0 or repeat_why is not None,
+        "has_warning": n_unsupported > 0 or repeat_why is not None or prose_why is not None,
     }
 
     reasons: list[str] = []
@@ -310,6 +340,8 @@ def score_sentence(
         reasons.append(f"garbled text: {garbled_why}")
     if repeat_why:
         reasons.append(f"repeated text: {repeat_why}")
+    if prose_why:
+        reasons.append(f"not prose: {prose_why}")
     for confidence in sorted(ungrounded, key=lambda c: c.min_logprob if c.min_logprob is not None else 0.0):
         if (
             confidence.min_logprob is not None
