@@ -176,7 +176,7 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tup
     publishable = Q(policy=True, any_ok=True) | Q(policy=False, any_ok=True, blocked=False)
     rows = Description.objects.filter(
         product__catalog_id__in=catalog_ids, status__in=[S.REVIEW, S.PUBLISHED]
-    ).annotate(
+    ).order_by().annotate(
         policy=F("product__catalog__publish_confident_now"),
         any_ok=Exists(kept_publishable),
         blocked=Exists(blocking),
