@@ -241,11 +241,11 @@ class OpenAICompatProvider:
         )
 
     @classmethod
-    def from_settings(cls) -> OpenAICompatProvider:
+    def from_settings(cls, *, model: str | None = None) -> OpenAICompatProvider:
         from django.conf import settings
 
         return cls(
-            model=settings.LLM_MODEL,
+            model=model or settings.LLM_MODEL,
             base_url=settings.LLM_BASE_URL or None,
             api_key=settings.LLM_API_KEY,
             timeout=settings.LLM_TIMEOUT,
@@ -268,7 +268,9 @@ class OpenAICompatProvider:
         if seed is not None:
             extra["seed"] = seed
         try:
-            response = self._client.chat.completions.create(
+            # The raw body: completion_from_openai reads plain JSON, and building the SDK's
+            # pydantic models for every token's alternatives only to dump them costs ~4x more.
+            response = self._client.chat.completions.with_raw_response.create(
                 model=self.model,
                 messages=messages,
                 max_tokens=max_tokens,
@@ -277,9 +279,14 @@ class OpenAICompatProvider:
                 top_logprobs=top_logprobs,
                 **extra,
             )
+            body = response.http_response.json()
         except openai.OpenAIError as exc:
             raise provider_error_from_openai(exc) from exc
-        completions = completion_from_openai(response.model_dump(), provider=self.name)
+        except ValueError as exc:
+            raise ProviderError(f"response was not JSON: {exc}", code="bad_response", retryable=True) from exc
+        if not isinstance(body, dict):
+            raise ProviderError("response was not a JSON object", code="bad_response", retryable=True)
+        completions = completion_from_openai(body, provider=self.name)
         if not completions:
             raise ProviderError("response carried no choices", code="bad_response", retryable=True)
         return completions
