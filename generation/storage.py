@@ -82,8 +82,10 @@ def completion_store(
     )
 
     with transaction.atomic():
-        # A regenerated description replaces its previous sentences and tokens.
-        Sentence.objects.filter(description=description).delete()
+        if description.generated_at is not None:
+            # A regenerated description replaces its previous sentences and tokens.
+            Token.objects.filter(description=description).delete()
+            Sentence.objects.filter(description=description).delete()
         sentences = Sentence.objects.bulk_create(
             [
                 Sentence(
