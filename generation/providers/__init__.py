@@ -118,7 +118,7 @@ def pick_best(candidates: Sequence[Completion]) -> Completion:
     return min(enumerate(candidates), key=rank)[1]
 
 
-_cache: dict[str, Provider] = {}
+_cache: dict[tuple[str, str], Provider] = {}
 _cache_lock = threading.Lock()
 
 
@@ -137,21 +137,31 @@ def _resolve_name(name: str | None) -> str:
     return chosen
 
 
-def get_provider(name: str | None = None) -> Provider:
-    """The process-wide provider built from settings (LLM_PROVIDER unless `name` is given)."""
+def get_provider(name: str | None = None, *, model: str | None = None) -> Provider:
+    """The process-wide provider built from settings (LLM_PROVIDER unless `name` is given),
+    one per (provider, model); `model` overrides LLM_MODEL for an OpenAI-compatible server.
+    The embedded provider serves only its configured GGUF file, so `model` must be empty or
+    name that file."""
     resolved = _resolve_name(name)
+    key = (resolved, (model or "").strip())
     with _cache_lock:
-        provider = _cache.get(resolved)
+        provider = _cache.get(key)
         if provider is None:
             if resolved == "openai":
                 from generation.providers.openai_compat import OpenAICompatProvider
 
-                provider = OpenAICompatProvider.from_settings()
+                provider = OpenAICompatProvider.from_settings(model=key[1] or None)
             else:
                 from generation.providers.embedded import EmbeddedProvider
 
                 provider = EmbeddedProvider.from_settings()
-            _cache[resolved] = provider
+                if key[1] and key[1] != provider.model:
+                    from django.core.exceptions import ImproperlyConfigured
+
+                    raise ImproperlyConfigured(
+                        f"the embedded provider serves {provider.model!r}, not {key[1]!r}"
+                    )
+            _cache[key] = provider
         return provider
 
 
