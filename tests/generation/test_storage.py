@@ -1,0 +1,75 @@
+"""completion_store: the gate's outcome decides the description's status end to end."""
+
+import re
+
+import pytest
+
+from generation.storage import completion_store
+from generation.types import Alternative, Completion, TokenResult
+from reviewq.gating.service import thresholds_update
+from reviewq.models import AuditEvent, Description, DescriptionStatus, Sentence
+from reviewq.services import description_claim_for_generation
+from tests.factories import DescriptionFactory
+
+pytestmark = pytest.mark.django_db
+S = DescriptionStatus
+PIECES = re.compile(r" ?[^\W\d_]+| ?\d+| ?[^\w\s]|\s+")
+
+
+def _completion(text, logprob=-0.05, low=None):
+    """Tokens as a BPE tokenizer would cut `text`; `low` maps a token's text to its logprob."""
+    low = low or {}
+    tokens = []
+    for piece in PIECES.findall(text):
+        lp = low.get(piece.strip(), logprob)
+        tokens.append(TokenResult(piece, piece.encode(), lp, (Alternative(piece, lp), Alternative(" other", -4.0))))
+    assert "".join(t.text for t in tokens) == text
+    return Completion(text=text, tokens=tuple(tokens), finish_reason="stop", model="m", provider="test",
+                      completion_tokens=len(tokens))
+
+
+@pytest.fixture
+def claimed():
+    description = DescriptionFactory(
+        product__name="Trail bottle",
+        product__attributes={"capacity": "750 ml", "colour": "blue", "material": "stainless steel"},
+    )
+    return description_claim_for_generation(product_id=description.product_id, lease_seconds=60)
+
+
+TEXT = "This blue bottle holds 750 ml. It is made of stainless steel. It keeps your drink close on every walk."
+
+
+def test_a_confident_grounded_description_is_published_automatically(claimed):
+    stored = completion_store(description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version)
+    assert stored.status == S.PUBLISHED and stored.published_at is not None
+    assert set(Sentence.objects.filter(description=stored).values_list("band", flat=True)) == {"publish"}
+    event = AuditEvent.objects.get(description=stored, action="generated")
+    assert event.after["status"] == S.PUBLISHED and event.actor is None
+
+
+def test_a_contradicted_attribute_sends_it_to_review_with_the_reason(claimed):
+    text = TEXT.replace("750 ml", "900 ml")
+    stored = completion_store(
+        description=claimed, completion=_completion(text, low={"900": -3.2}), prompt="p", claim_version=claimed.version
+    )
+    assert stored.status == S.REVIEW and stored.published_at is None
+    flagged = Sentence.objects.get(description=stored, index=0)
+    assert flagged.band == "flag" and flagged.hard_flag
+    assert any("900" in reason and "750" in reason for reason in flagged.reasons)
+
+
+def test_stricter_thresholds_at_generation_time_keep_it_in_review(claimed):
+    thresholds_update(catalog=None, publish_above=-0.01, flag_below=-1.5, critical_floor=-2.3)
+    stored = completion_store(description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version)
+    assert stored.status == S.REVIEW
+
+
+def test_a_result_from_a_lost_claim_is_refused_and_writes_nothing(claimed):
+    from reviewq.services import ConflictError
+
+    Description.objects.filter(pk=claimed.pk).update(version=claimed.version + 1)  # reclaimed elsewhere
+    with pytest.raises(ConflictError):
+        completion_store(description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version)
+    assert not Sentence.objects.filter(description=claimed).exists()
+    assert Description.objects.get(pk=claimed.pk).status == S.GENERATING
