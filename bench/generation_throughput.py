@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import subprocess
 import tempfile
@@ -113,6 +114,7 @@ def _run(args, env, fake) -> None:
 
         app.conf.task_default_queue = queue
         started = time.perf_counter()
+        own_cpu = time.process_time()
         queued = catalog_generate(catalog=catalog)
         terminal = (S.REVIEW, S.PUBLISHED, S.FAILED)
         deadline = started + max(120.0, args.products * args.latency / 5)
@@ -126,6 +128,7 @@ def _run(args, env, fake) -> None:
                     raise SystemExit(f"worker died; its log: {log.name}")
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
+        own_cpu = time.process_time() - own_cpu
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
@@ -135,6 +138,8 @@ def _run(args, env, fake) -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
 
+    workers_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_cpu = workers_cpu.ru_utime + workers_cpu.ru_stime
     failed = Description.objects.filter(product__catalog=catalog, status=S.FAILED).count()
     tokens = Token.objects.filter(description__product__catalog=catalog).count()
     rate = done / elapsed
@@ -142,6 +147,10 @@ def _run(args, env, fake) -> None:
     print(f"products: {len(queued)}  done: {done}  failed: {failed}  tokens stored: {tokens}")
     print(f"fake server: {fake.requests_total} requests, max {fake.max_in_flight} in flight, latency {args.latency:.1f} s")
     print(f"elapsed: {elapsed:.1f} s  (worker log: {log.name})")
+    print(
+        f"CPU per description: workers {1000 * workers_cpu / max(done, 1):.1f} ms (incl. start-up), "
+        f"fake server + this process {1000 * own_cpu / max(done, 1):.1f} ms"
+    )
     print(f"throughput: {rate:.1f} descriptions/s (goal >= 50)")
     print(f"workers: {args.workers} processes x {max(1, args.concurrency // args.workers)} threads")
     print(f"ideal for {args.concurrency} threads at {args.latency:.1f} s latency: {ideal:.1f}/s; ratio {rate / ideal:.2f}x")

@@ -184,6 +184,7 @@ def descriptions_queue(
     return sorted({pid for _, pid, status in rows if status == S.QUEUED})
 
 
+@transaction.atomic
 def description_claim_for_generation(*, product_id: int, lease_seconds: int) -> Description | None:
     """Claim a product's QUEUED description (or a GENERATING one whose lease ran out, left by a
     worker that died) with one conditional UPDATE. Returns None when there is nothing to do,
