@@ -480,6 +480,12 @@ def _parse_json(text: str, mapping: CatalogMapping) -> ParsedCatalog:
     except RecursionError:
         parsed.errors.append(CatalogError(None, "invalid JSON: nested too deeply"))
         return parsed
+    except ValueError:  # an integer past Python's 4,300-digit conversion limit
+        parsed.errors.append(CatalogError(None, "invalid JSON: a number has more than 4,300 digits"))
+        return parsed
+    if _has_lone_surrogate(text, doc):
+        parsed.errors.append(CatalogError(None, _SURROGATE_ERROR))
+        return parsed
     if isinstance(doc, dict):
         key = _product_list_key(doc)
         if key is None or not isinstance(doc[key], list):
@@ -542,6 +548,20 @@ def _walk_json_array(text: str, key: str | None, count: int) -> list[int]:
     return lines
 
 
+_SURROGATE_ERROR = "invalid JSON: an unpaired \\uD800-\\uDFFF escape is not text; fix the encoding of the file"
+
+
+def _has_lone_surrogate(text: str, doc: Any) -> bool:
+    """json.loads turns "\\ud800" into a lone surrogate that no database can store."""
+    if "\\ud" not in text.lower():
+        return False
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _parse_jsonl(text: str, mapping: CatalogMapping) -> ParsedCatalog:
     parsed = ParsedCatalog(format="jsonl")
 
@@ -550,13 +570,22 @@ def _parse_jsonl(text: str, mapping: CatalogMapping) -> ParsedCatalog:
             if not raw.strip():
                 continue
             try:
-                yield number, json.loads(raw)
+                record = json.loads(raw)
             except json.JSONDecodeError as exc:
                 parsed.records += 1
                 parsed.errors.append(CatalogError(number, f"invalid JSON at column {exc.colno}: {exc.msg}"))
             except RecursionError:
                 parsed.records += 1
                 parsed.errors.append(CatalogError(number, "invalid JSON: nested too deeply"))
+            except ValueError:
+                parsed.records += 1
+                parsed.errors.append(CatalogError(number, "invalid JSON: a number has more than 4,300 digits"))
+            else:
+                if _has_lone_surrogate(raw, record):
+                    parsed.records += 1
+                    parsed.errors.append(CatalogError(number, _SURROGATE_ERROR))
+                else:
+                    yield number, record
 
     _build_from_objects(parsed, objects(), mapping, item_label=False)
     return parsed

@@ -56,18 +56,26 @@ class InflightLimiter:
             finally:
                 self._semaphore.release()
             return
+        import redis
+
         member = uuid.uuid4().hex
         deadline = time.monotonic() + wait_seconds
         delay = 0.01
-        while not self._acquire(keys=[self._key], args=[self.limit, self.lease_seconds, member]):
-            if time.monotonic() >= deadline:
-                raise SlotUnavailable(f"{self.limit} requests to {self.name} already in flight")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
+        try:
+            while not self._acquire(keys=[self._key], args=[self.limit, self.lease_seconds, member]):
+                if time.monotonic() >= deadline:
+                    raise SlotUnavailable(f"{self.limit} requests to {self.name} already in flight")
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        except redis.RedisError as exc:  # Redis restarting: retry later like a full cap
+            raise SlotUnavailable(f"in-flight limiter unavailable: {exc}") from exc
         try:
             yield
         finally:
-            self._redis.zrem(self._key, member)
+            try:
+                self._redis.zrem(self._key, member)
+            except redis.RedisError:
+                pass  # the slot's lease frees it; losing the finished completion would be worse
 
     def in_flight(self) -> int:
         if self._redis is not None:

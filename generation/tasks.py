@@ -37,6 +37,8 @@ def generate_description_task(self, product_id: int) -> str:
         if self.request.retries >= DATABASE_RETRIES:
             raise
         logger.warning("database unavailable generating product %s: %s", product_id, exc)
-        countdown = retry_countdown(attempt=self.request.retries + 1, retry_after=None) + 5
-        raise self.retry(exc=exc, countdown=min(settings.GENERATION_LEASE_SECONDS, countdown))
+        # The row may have been claimed before the error: retry after its lease runs out, or the
+        # retry finds it still leased, skips it, and nothing ever picks it up again.
+        countdown = settings.GENERATION_LEASE_SECONDS + 1 + retry_countdown(attempt=self.request.retries + 1, retry_after=None)
+        raise self.retry(exc=exc, countdown=countdown)
     return outcome.status

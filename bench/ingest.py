@@ -1,0 +1,257 @@
+"""Ingest rate of the real storage path vs raw COPY of the same rows, on Postgres.
+
+    python bench/ingest.py [--descriptions 2000] [--processes 1] [--profile]
+
+Storage path, per description, timed: completion_from_openai(body) (parse the chat.completion
+JSON, rebuild token texts from bytes) -> completion_store(...) (align tokens to sentences, gate,
+one transaction of bulk inserts + the conditional status UPDATE + its audit row). The bodies are
+realistic: FakeOpenAI.chat_completion for real product prompts (top_logprobs 5), built before
+the clock starts, without HTTP. Descriptions are claimed (GENERATING) set-based beforehand.
+
+Baseline, same run: the rows that path wrote (descriptions' text, sentences, tokens) read
+back, then written again for a second set of products with COPY (bench/seed.py style), timed.
+
+Goal: >= 500 descriptions/s and within 3x of COPY. Creates and drops its own database
+(BENCH_PG=postgres://user@host:port overrides the server). --profile prints where the storage
+path's time goes (cProfile, top functions by cumulative time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import multiprocessing
+import os
+import pstats
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _setup(database_url: str) -> None:
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "reviewq.settings", "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghij",
+        "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "DB_POOL": "false",
+        "CELERY_BROKER_URL": "memory://",
+    })
+    import django
+
+    django.setup()
+
+
+def _bodies(products) -> list[dict]:
+    from generation.fake_openai import FakeOpenAI
+    from generation.prompts import build_messages
+
+    fake = FakeOpenAI(seed=3)
+    bodies = []
+    for product in products:
+        messages = build_messages(name=product.name, sku=product.sku, attributes=product.attributes, template="")
+        bodies.append(fake.chat_completion({"messages": messages, "logprobs": True, "top_logprobs": 5,
+                                            "max_tokens": 160, "model": "fake-model"}))
+    return bodies
+
+
+def _catalog(name: str, n: int, *, with_descriptions: bool):
+    from reviewq.models import Catalog, Description, Product
+
+    catalog = Catalog.objects.create(name=name)
+    products = Product.objects.bulk_create(
+        [Product(catalog=catalog, sku=f"ING-{i:06d}", name=f"Trail insulated bottle {i % 97}",
+                 attributes={"material": "stainless steel", "capacity": f"{(i % 4 + 2) * 250} ml",
+                             "colour": ["navy blue", "sage green", "graphite"][i % 3], "keeps cold": "24 h",
+                             "weight": f"{300 + i % 7 * 20} g", "dishwasher safe": i % 2 == 0})
+         for i in range(n)], batch_size=2000,
+    )
+    if with_descriptions:
+        Description.objects.bulk_create([Description(product=p) for p in products], batch_size=2000)
+    return catalog, products
+
+
+def _store_slice(database_url: str, description_ids: list[int], profile: bool, queue) -> None:
+    """Child process: the storage path for `description_ids` (bodies built before timing)."""
+    _setup(database_url)
+    from django.db import connection
+
+    from generation.providers.openai_compat import completion_from_openai
+    from generation.storage import completion_store
+    from reviewq.models import Description
+
+    descriptions = list(Description.objects.filter(pk__in=description_ids).select_related("product__catalog").order_by("pk"))
+    bodies = _bodies([d.product for d in descriptions])
+    profiler = cProfile.Profile() if profile else None
+    parse_seconds = store_seconds = 0.0
+    tokens = 0
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    for description, body in zip(descriptions, bodies, strict=True):
+        t0 = time.perf_counter()
+        [completion] = completion_from_openai(body, provider="openai")
+        t1 = time.perf_counter()
+        stored = completion_store(description=description, completion=completion, prompt="bench prompt",
+                                  claim_version=description.version)
+        t2 = time.perf_counter()
+        parse_seconds += t1 - t0
+        store_seconds += t2 - t1
+        tokens += len(completion.tokens)
+        assert stored.status in ("review", "published"), stored.status
+    if profiler:
+        profiler.disable()
+    seconds = time.perf_counter() - started
+    stats = ""
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(28)
+        out.write("\n--- reviewq's own functions ---\n")
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(r"/(generation|reviewq)/", 25)
+        stats = out.getvalue()
+    connection.close()
+    queue.put({"seconds": seconds, "parse": parse_seconds, "store": store_seconds, "tokens": tokens,
+               "descriptions": len(descriptions), "profile": stats})
+
+
+def _copy_same_rows(source_catalog_id: int, target_products) -> dict:
+    """Read back what the storage path wrote, then COPY the same rows for `target_products`."""
+    from django.db import connection
+
+    from reviewq.models import Description, Sentence, Token
+
+    def columns(model):
+        return [f.column for f in model._meta.concrete_fields if f.column != "id"]
+
+    desc_cols, sent_cols, tok_cols = columns(Description), columns(Sentence), columns(Token)
+    source = list(Description.objects.filter(product__catalog_id=source_catalog_id).order_by("pk")
+                  .values_list("id", *desc_cols))
+    sentences = list(Sentence.objects.filter(description__product__catalog_id=source_catalog_id)
+                     .order_by("description_id", "index").values_list("id", *sent_cols))
+    tokens = list(Token.objects.filter(description__product__catalog_id=source_catalog_id)
+                  .order_by("description_id", "position").values_list(*tok_cols))
+
+    def cell(value):
+        if isinstance(value, (dict, list)):
+            return json.dumps(value)
+        if isinstance(value, memoryview):
+            return bytes(value)
+        return value
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('reviewq_description', 'id'))")
+        next_description = cursor.fetchone()[0] + 10
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('reviewq_sentence', 'id'))")
+        next_sentence = cursor.fetchone()[0] + 10
+    product_at = desc_cols.index("product_id")
+    desc_map, rows_d = {}, []
+    for (old_id, *values), product in zip(source, target_products, strict=True):
+        new_id = next_description + len(desc_map)
+        desc_map[old_id] = new_id
+        values[product_at] = product.pk
+        rows_d.append((new_id, *map(cell, values)))
+    s_desc_at = sent_cols.index("description_id")
+    sent_map, rows_s = {}, []
+    for old_id, *values in sentences:
+        new_id = next_sentence + len(sent_map)
+        sent_map[old_id] = new_id
+        values[s_desc_at] = desc_map[values[s_desc_at]]
+        rows_s.append((new_id, *map(cell, values)))
+    t_desc_at, t_sent_at = tok_cols.index("description_id"), tok_cols.index("sentence_id")
+    rows_t = []
+    for values in tokens:
+        values = list(values)
+        values[t_desc_at] = desc_map[values[t_desc_at]]
+        values[t_sent_at] = sent_map[values[t_sent_at]]
+        rows_t.append(tuple(map(cell, values)))
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor, connection.cursor().connection.transaction():
+        raw = cursor.cursor
+        for table, cols, rows in (("reviewq_description", ["id", *desc_cols], rows_d),
+                                  ("reviewq_sentence", ["id", *sent_cols], rows_s),
+                                  ("reviewq_token", tok_cols, rows_t)):
+            column_sql = ", ".join(f'"{c}"' for c in cols)
+            with raw.copy(f'COPY "{table}" ({column_sql}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "descriptions": len(rows_d), "sentences": len(rows_s), "tokens": len(rows_t)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--descriptions", type=int, default=2000)
+    parser.add_argument("--processes", type=int, default=1, help="storage-path processes in parallel (like workers)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the storage path (single process)")
+    args = parser.parse_args()
+
+    base = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+    db_name = f"reviewq_ingest_{uuid.uuid4().hex[:8]}"
+    database_url = f"{base}/{db_name}"
+    import psycopg
+
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    try:
+        _setup(database_url)
+        from django.core.management import call_command
+        from django.db import connection
+        from django.db.models import F
+
+        from reviewq.models import Description
+
+        call_command("migrate", verbosity=0)
+        catalog, _ = _catalog("ingest storage path", args.descriptions, with_descriptions=True)
+        _, copy_products = _catalog("ingest copy baseline", args.descriptions, with_descriptions=False)
+        # Claimed, as the task's conditional UPDATE leaves them (set-based, untimed).
+        Description.objects.filter(product__catalog=catalog).update(status="generating", version=F("version") + 1)
+        ids = list(Description.objects.filter(product__catalog=catalog).order_by("pk").values_list("pk", flat=True))
+        connection.close()
+
+        processes = 1 if args.profile else max(1, args.processes)
+        queue = multiprocessing.get_context("spawn").Queue()
+        slices = [ids[i::processes] for i in range(processes)]
+        children = [multiprocessing.get_context("spawn").Process(target=_store_slice, args=(database_url, s, args.profile, queue))
+                    for s in slices]
+        wall = time.perf_counter()
+        for child in children:
+            child.start()
+        results = [queue.get() for _ in children]
+        for child in children:
+            child.join()
+        # Wall time includes each child's setup and body building; the rate uses the slowest
+        # child's timed loop (they run in parallel).
+        storage_seconds = max(r["seconds"] for r in results)
+        stored = sum(r["descriptions"] for r in results)
+        tokens = sum(r["tokens"] for r in results)
+        parse = sum(r["parse"] for r in results)
+        store = sum(r["store"] for r in results)
+
+        copy = _copy_same_rows(catalog.pk, copy_products)
+        storage_rate = stored / storage_seconds
+        copy_rate = copy["descriptions"] / copy["seconds"]
+        print(f"ingest on Postgres, {stored} descriptions ({tokens} tokens, {tokens / stored:.0f}/description, "
+              f"top_logprobs 5), storage path in {processes} process(es):")
+        print(f"  storage path: {storage_seconds:.2f} s = {storage_rate:.0f} descriptions/s "
+              f"({tokens / storage_seconds:,.0f} tokens/s); per description {1000 * storage_seconds * processes / stored:.2f} ms "
+              f"= parse {1000 * parse / stored:.2f} ms + align/gate/store {1000 * store / stored:.2f} ms")
+        print(f"  raw COPY of the same rows: {copy['seconds']:.2f} s = {copy_rate:.0f} descriptions/s "
+              f"({copy['tokens']} tokens, {copy['sentences']} sentences)")
+        ratio = copy_rate / storage_rate
+        print(f"  COPY / storage path: {ratio:.1f}x (goal <= 3x); storage path goal >= 500/s: "
+              f"{'met' if storage_rate >= 500 else 'MISSED'}; within 3x: {'met' if ratio <= 3 else 'MISSED'}")
+        if args.profile:
+            print(results[0]["profile"])
+        connection.close()
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
