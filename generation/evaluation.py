@@ -27,9 +27,10 @@ from typing import Any
 
 from generation.alignment import align
 from generation.providers.openai_compat import completion_from_openai
+from generation.storage import gate_input
 from generation.types import Completion
 from reviewq.gating.gate import FLAG, PUBLISH, REVIEW, GateThresholds
-from reviewq.gating.service import GateInput, TokenInput, gate_description
+from reviewq.gating.service import gate_description
 
 BANDS = (PUBLISH, REVIEW, FLAG)
 SPLITS = ("dev", "heldout", "all")
@@ -200,26 +201,8 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
             alignment = align(completion.text, [t.text for t in tokens])
         except ValueError as exc:
             raise _fail(case.line, str(exc)) from None
-        # Built as generation.storage.completion_store builds it.
         gate = gate_description(
-            GateInput(
-                sentences=[span.text for span in alignment.sentences],
-                tokens=[
-                    TokenInput(
-                        text=t.text,
-                        logprob=t.logprob,
-                        alternatives=[(a.text, a.logprob) for a in t.alternatives],
-                        sentence=alignment.token_sentence[i],
-                        char_start=alignment.token_start[i],
-                    )
-                    for i, t in enumerate(tokens)
-                ],
-                sentence_starts=[span.start for span in alignment.sentences],
-                attributes=case.attributes,
-                product_name=case.name,
-                finish_reason=completion.finish_reason or "",
-                has_logprobs=completion.has_logprobs,
-            ),
+            gate_input(completion=completion, alignment=alignment, attributes=case.attributes, product_name=case.name),
             thresholds=thresholds,
             publish_confident_now=False,
         )

@@ -19,7 +19,7 @@ from reviewq.gating.service import (
 from reviewq.models import Description, DescriptionStatus, Sentence, Token
 from reviewq.services import description_transition
 
-from .alignment import align
+from .alignment import Alignment, align
 from .types import Completion
 
 S = DescriptionStatus
@@ -27,6 +27,28 @@ S = DescriptionStatus
 FAILED_FINISH_REASONS = {
     "content_filter": "The provider's content filter stopped the output.",
 }
+
+
+def gate_input(*, completion: Completion, alignment: Alignment, attributes: dict, product_name: str) -> GateInput:
+    """What the gate reads of a completion; gate_eval builds it the same way."""
+    return GateInput(
+        sentences=[span.text for span in alignment.sentences],
+        tokens=[
+            TokenInput(
+                text=t.text,
+                logprob=t.logprob,
+                alternatives=[(a.text, a.logprob) for a in t.alternatives],
+                sentence=alignment.token_sentence[i],
+                char_start=alignment.token_start[i],
+            )
+            for i, t in enumerate(completion.tokens)
+        ],
+        sentence_starts=[span.start for span in alignment.sentences],
+        attributes=attributes,
+        product_name=product_name,
+        finish_reason=completion.finish_reason or "",
+        has_logprobs=completion.has_logprobs,
+    )
 
 
 def completion_store(
@@ -59,24 +81,7 @@ def completion_store(
     alignment = align(completion.text, [t.text for t in tokens])
     product = description.product
     gate = gate_description(
-        GateInput(
-            sentences=[span.text for span in alignment.sentences],
-            tokens=[
-                TokenInput(
-                    text=t.text,
-                    logprob=t.logprob,
-                    alternatives=[(a.text, a.logprob) for a in t.alternatives],
-                    sentence=alignment.token_sentence[i],
-                    char_start=alignment.token_start[i],
-                )
-                for i, t in enumerate(tokens)
-            ],
-            sentence_starts=[span.start for span in alignment.sentences],
-            attributes=product.attributes,
-            product_name=product.name,
-            finish_reason=completion.finish_reason or "",
-            has_logprobs=completion.has_logprobs,
-        ),
+        gate_input(completion=completion, alignment=alignment, attributes=product.attributes, product_name=product.name),
         thresholds=thresholds_for_catalog(catalog_id=product.catalog_id),
         publish_confident_now=product.catalog.publish_confident_now,
     )
