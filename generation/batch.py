@@ -13,7 +13,7 @@ from django.conf import settings
 from reviewq.models import Catalog, Product
 from reviewq.services import description_claim_for_generation, descriptions_queue
 
-from .prompts import build_messages
+from .prompts import build_messages, prompt_text
 from .providers import pick_best
 from .providers.openai_compat import completion_from_openai
 from .services import description_fail
@@ -29,10 +29,6 @@ def product_id_from_custom_id(custom_id: str) -> int:
     if not head.startswith("product-") or not head[len("product-"):].isdigit():
         raise ValueError(f"custom_id {custom_id!r} was not made by reviewq (expected 'product-<id>:<sku>')")
     return int(head[len("product-"):])
-
-
-def _prompt_text(messages: list[dict]) -> str:
-    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
 
 
 def _messages_for(product: Product) -> list[dict]:
@@ -114,7 +110,7 @@ def batch_results_import(*, lines: Iterable[bytes | str], actor=None, progress=N
         stored = completion_store(
             description=description,
             completion=completion,
-            prompt=_prompt_text(_messages_for(product)),
+            prompt=prompt_text(_messages_for(product)),
             claim_version=description.version,
         )
         if stored.status == "failed":

@@ -83,3 +83,8 @@ def build_messages(
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": user},
     ]
+
+
+def prompt_text(messages: list[dict]) -> str:
+    """The messages as one text, as stored on Description.prompt."""
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)

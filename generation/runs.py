@@ -18,7 +18,7 @@ from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum
 from django.utils import timezone
 
 from reviewq.models import AuditEvent, Catalog, Description, DescriptionStatus, GenerationRun
-from reviewq.services import descriptions_queue, transition_allowed
+from reviewq.services import audit_actor, descriptions_queue, transition_allowed
 
 from .prompts import validate_template
 from .providers import _resolve_name
@@ -108,7 +108,7 @@ def run_start(
             model=model,
             prompt_template=prompt_template,
             candidates=candidates,
-            created_by=actor if actor is not None and actor.is_authenticated else None,
+            created_by=audit_actor(actor),
         )
         queued = catalog_generate(
             catalog=catalog,
@@ -154,7 +154,7 @@ def run_cancel(*, run: GenerationRun, actor: AbstractBaseUser | None) -> int:
         Description.objects.filter(pk__in=ids, status=S.FAILED, error_code=CANCELLED_CODE, updated_at=now)
         .values_list("id", flat=True)
     )
-    actor_row = actor if actor is not None and actor.is_authenticated else None
+    actor_row = audit_actor(actor)
     AuditEvent.objects.bulk_create(
         [
             AuditEvent(action="generation_cancelled", actor=actor_row, description_id=pk,
@@ -189,7 +189,7 @@ def run_retry_failed(*, run: GenerationRun, actor: AbstractBaseUser | None) -> l
         GenerationRun.objects.filter(pk=run.pk).update(status=R.RUNNING, finished_at=None)
         AuditEvent.objects.create(
             action="run_retried",
-            actor=actor if actor is not None and actor.is_authenticated else None,
+            actor=audit_actor(actor),
             catalog_id=run.catalog_id,
             before={"run": run.pk, "status": run.status},
             after={"status": R.RUNNING, "queued": len(queued)},

@@ -21,7 +21,7 @@ from reviewq.services import (
 )
 
 from .limiter import SlotUnavailable, limiter_for
-from .prompts import build_messages
+from .prompts import build_messages, prompt_text
 from .providers import get_provider, pick_best
 from .storage import completion_store
 from .types import ProviderError
@@ -104,7 +104,7 @@ def _description_generate(*, product_id: int) -> GenerateOutcome:
         # A bad catalog template or provider configuration: no retry fixes it.
         description_fail(description=description, error_code="configuration", error=str(exc))
         return GenerateOutcome(status=S.FAILED, description_id=description.pk)
-    prompt = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+    prompt = prompt_text(messages)
     _release_pooled_connection()
     try:
         with limiter_for(provider.name).slot(wait_seconds=settings.LLM_TIMEOUT):

@@ -34,7 +34,7 @@ from .calibration import TRUTH_NOTE
 from .gating.service import sentence_reasons, thresholds_for_catalog
 from .models import ApiToken, AuditEvent, Catalog, Description, DescriptionStatus, Product
 from .selectors import reason_text
-from .services import description_published_text
+from .services import audit_actor, description_published_text
 
 KEY_PREFIX = "rq_"
 API_PERMISSION = "reviewq.view_description"
@@ -58,7 +58,7 @@ def api_token_create(*, user: AbstractBaseUser, name: str, actor: AbstractBaseUs
     token = ApiToken.objects.create(user=user, name=name[:100], key_hash=token_hash(key), prefix=key[:8])
     AuditEvent.objects.create(
         action="api_token_created",
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=audit_actor(actor),
         after={"token": token.pk, "user": user.get_username(), "name": token.name, "prefix": token.prefix},
     )
     return token, key
@@ -71,7 +71,7 @@ def api_token_revoke(*, token: ApiToken, actor: AbstractBaseUser | None = None) 
     if revoked:
         AuditEvent.objects.create(
             action="api_token_revoked",
-            actor=actor if actor is not None and actor.is_authenticated else None,
+            actor=audit_actor(actor),
             before={"token": token.pk, "prefix": token.prefix, "name": token.name},
         )
     return bool(revoked)

@@ -43,6 +43,11 @@ def transition_allowed(from_status: str, to_status: str) -> bool:
     return to_status in TRANSITIONS.get(from_status, frozenset())
 
 
+def audit_actor(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    """The user to record on a row: None for the system (workers, gate) and anonymous users."""
+    return actor if actor is not None and actor.is_authenticated else None
+
+
 def audit_record(
     *,
     action: str,
@@ -56,7 +61,7 @@ def audit_record(
 ) -> AuditEvent:
     return AuditEvent.objects.create(
         action=action,
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=audit_actor(actor),
         description=description,
         sentence_index=sentence_index,
         catalog=catalog,
@@ -172,7 +177,7 @@ def descriptions_queue(
         [
             AuditEvent(
                 action="generation_queued",
-                actor=actor if actor is not None and actor.is_authenticated else None,
+                actor=audit_actor(actor),
                 description_id=did,
                 before={"status": before.get(pid, "")},
                 after={"status": S.QUEUED},

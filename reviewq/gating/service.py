@@ -166,6 +166,7 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tup
     """gate.description_outcome as SQL: REVIEW -> PUBLISHED when every kept sentence is
     publishable (or, under the publish-confident-now policy, any is), PUBLISHED -> REVIEW when
     that no longer holds."""
+    from reviewq.services import audit_actor  # reviewq.services imports this module via selectors
     kept_publishable = Sentence.objects.filter(description=OuterRef("pk")).filter(
         Q(decision__in=[Sentence.Decision.APPROVED, Sentence.Decision.EDITED])
         | Q(decision=Sentence.Decision.NONE, band=B.PUBLISH)
@@ -196,7 +197,7 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tup
                 [
                     AuditEvent(
                         action="regated",
-                        actor=actor if actor is not None and actor.is_authenticated else None,
+                        actor=audit_actor(actor),
                         description_id=pk,
                         before={"status": source},
                         after={"status": target},
@@ -223,6 +224,7 @@ def thresholds_update(
     actor=None,
 ) -> RegateResult:
     """Save the thresholds for a catalog (or the global row), audit the change, re-gate."""
+    from reviewq.services import audit_actor  # reviewq.services imports this module via selectors
     if not publish_above > flag_below:
         raise ValueError("The publish threshold must be above the flag threshold.")
     if publish_above > 0 or critical_floor > 0:
@@ -230,7 +232,7 @@ def thresholds_update(
     row, _ = Thresholds.objects.select_for_update().get_or_create(catalog=catalog)
     before = {"publish_above": row.publish_above, "flag_below": row.flag_below, "critical_floor": row.critical_floor}
     row.publish_above, row.flag_below, row.critical_floor = publish_above, flag_below, critical_floor
-    row.updated_by = actor if actor is not None and actor.is_authenticated else None
+    row.updated_by = audit_actor(actor)
     row.save()
     result = sentences_regate(catalog=catalog, actor=actor)
     AuditEvent.objects.create(
