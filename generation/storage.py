@@ -1,10 +1,17 @@
 """Store a completion: align tokens to sentences, gate them, write everything in one transaction.
 
 Parsing, alignment and scoring are pure and run before the transaction opens; the
-transaction only writes (bulk inserts) and moves the description out of GENERATING with a
-conditional UPDATE on the version its claim produced, so a worker whose claim was taken over
-cannot overwrite the newer result.
+transaction only writes and moves the description out of GENERATING with a conditional UPDATE
+on the version its claim produced, so a worker whose claim was taken over cannot overwrite the
+newer result. Sentences and tokens go in with COPY on PostgreSQL (reviewq.bulk).
+
+`completions_store` stores many completions in one transaction (Batch API imports); each
+description's claim is still checked on its own, so one that was taken over is reported and
+skipped without holding back the rest. `completion_store` is the one-description case the
+workers use.
 """
+
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,8 +23,9 @@ from reviewq.gating.service import (
     stored_reasons,
     thresholds_for_catalog,
 )
+from reviewq.bulk import rows_insert
 from reviewq.models import Description, DescriptionStatus, Sentence, Token
-from reviewq.services import description_transition
+from reviewq.services import ConflictError, TransitionRequest, descriptions_transition
 
 from .alignment import Alignment, align
 from .types import Completion
@@ -51,13 +59,70 @@ def gate_input(*, completion: Completion, alignment: Alignment, attributes: dict
     )
 
 
+@dataclass(frozen=True)
+class StoreRequest:
+    description: Description  # claimed (GENERATING), product and catalog loaded
+    completion: Completion
+    prompt: str
+    claim_version: int
+
+
+SENTENCE_COLUMNS = (
+    "description_id", "index", "char_start", "char_end", "text", "band", "mean_logprob", "min_logprob", "risk",
+    "critical_min_logprob", "hard_flag", "has_warning", "signals", "reasons",
+)
+TOKEN_COLUMNS = ("description_id", "sentence_id", "position", "char_start", "text", "bytes", "logprob", "alternatives")
+
+
+@dataclass
+class _Prepared:
+    request: StoreRequest
+    to_status: str
+    action: str
+    note: str
+    fields: dict
+    sentence_rows: list[tuple]
+    token_rows: list[tuple]  # sentence_id holds the sentence's index until its id is known
+    replaces: bool = False  # a regenerated description: its old sentences and tokens go
+
+
 def completion_store(
     *, description: Description, completion: Completion, prompt: str, claim_version: int
 ) -> Description:
+    """Store one completion; raises ConflictError (nothing written) if the claim was taken over."""
+    [result] = completions_store(
+        [StoreRequest(description=description, completion=completion, prompt=prompt, claim_version=claim_version)]
+    )
+    if isinstance(result, ConflictError):
+        raise result
+    return result
+
+
+def completions_store(requests: list[StoreRequest]) -> list[Description | ConflictError]:
+    """Store completions in one transaction; per request, the stored Description or the
+    ConflictError that kept it out (its claim was taken over: nothing of it is written)."""
+    thresholds: dict = {}
+    prepared = [_prepare(request, thresholds) for request in requests]
+    with transaction.atomic():
+        results = descriptions_transition([
+            TransitionRequest(
+                description=item.request.description, to_status=item.to_status, action=item.action,
+                expected_version=item.request.claim_version, note=item.note, fields=item.fields,
+            )
+            for item in prepared
+        ])
+        _rows_write([item for item, result in zip(prepared, results, strict=True) if isinstance(result, Description)])
+    return results
+
+
+def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
+    """Everything but the writes: failure check, alignment, gate, the rows (pure but for the
+    thresholds, read once per catalog and call)."""
+    completion, description = request.completion, request.description
     meta = {
         "provider": completion.provider,
         "model": completion.model,
-        "prompt": prompt,
+        "prompt": request.prompt,
         "finish_reason": completion.finish_reason or "",
         "has_logprobs": completion.has_logprobs,
         "prompt_tokens": completion.prompt_tokens,
@@ -68,71 +133,56 @@ def completion_store(
     if failure is None and not completion.text.strip():
         failure = "The provider returned no text."
     if failure is not None:
-        return description_transition(
-            description=description,
-            to_status=S.FAILED,
-            action="generation_failed",
-            expected_version=claim_version,
-            note=failure,
+        return _Prepared(
+            request=request, to_status=S.FAILED, action="generation_failed", note=failure,
             fields={**meta, "text": completion.text, "error_code": completion.finish_reason or "empty", "error": failure},
+            sentence_rows=[], token_rows=[],
         )
 
     tokens = completion.tokens
     alignment = align(completion.text, [t.text for t in tokens])
     product = description.product
+    if product.catalog_id not in thresholds:
+        thresholds[product.catalog_id] = thresholds_for_catalog(catalog_id=product.catalog_id)
     gate = gate_description(
         gate_input(completion=completion, alignment=alignment, attributes=product.attributes, product_name=product.name),
-        thresholds=thresholds_for_catalog(catalog_id=product.catalog_id),
+        thresholds=thresholds[product.catalog_id],
         publish_confident_now=product.catalog.publish_confident_now,
     )
+    pk = description.pk
+    sentence_rows = [
+        (
+            pk, span.index, span.start, span.end, span.text, score.band, score.mean_logprob, score.min_logprob,
+            score.risk, score.signals.get("critical_min_logprob"), bool(score.signals.get("hard_flag")),
+            bool(score.signals.get("has_warning")), score.signals, stored_reasons(score),
+        )
+        for span, score in zip(alignment.sentences, gate.sentences, strict=True)
+    ]
+    token_rows = [
+        (
+            pk, alignment.token_sentence[i], i, alignment.token_start[i], t.text, t.bytes, t.logprob,
+            [[a.text, a.logprob] for a in t.alternatives],
+        )
+        for i, t in enumerate(tokens)
+    ]
+    return _Prepared(
+        request=request, to_status=gate.outcome, action="generated",
+        note=f"{len(sentence_rows)} sentences, {len(tokens)} tokens; gate: {gate.summary}",
+        fields={**meta, "text": completion.text, "risk": gate.risk, "error_code": "", "error": ""},
+        sentence_rows=sentence_rows, token_rows=token_rows, replaces=description.generated_at is not None,
+    )
 
-    with transaction.atomic():
-        if description.generated_at is not None:
-            # A regenerated description replaces its previous sentences and tokens.
-            Token.objects.filter(description=description).delete()
-            Sentence.objects.filter(description=description).delete()
-        sentences = Sentence.objects.bulk_create(
-            [
-                Sentence(
-                    description=description,
-                    index=span.index,
-                    char_start=span.start,
-                    char_end=span.end,
-                    text=span.text,
-                    band=score.band,
-                    mean_logprob=score.mean_logprob,
-                    min_logprob=score.min_logprob,
-                    risk=score.risk,
-                    critical_min_logprob=score.signals.get("critical_min_logprob"),
-                    hard_flag=bool(score.signals.get("hard_flag")),
-                    has_warning=bool(score.signals.get("has_warning")),
-                    signals=score.signals,
-                    reasons=stored_reasons(score),
-                )
-                for span, score in zip(alignment.sentences, gate.sentences, strict=True)
-            ]
-        )
-        Token.objects.bulk_create(
-            [
-                Token(
-                    description=description,
-                    sentence=sentences[alignment.token_sentence[i]],
-                    position=i,
-                    char_start=alignment.token_start[i],
-                    text=t.text,
-                    bytes=t.bytes,
-                    logprob=t.logprob,
-                    alternatives=[[a.text, a.logprob] for a in t.alternatives],
-                )
-                for i, t in enumerate(tokens)
-            ],
-            batch_size=2000,
-        )
-        return description_transition(
-            description=description,
-            to_status=gate.outcome,
-            action="generated",
-            expected_version=claim_version,
-            note=f"{len(sentences)} sentences, {len(tokens)} tokens; gate: {gate.summary}",
-            fields={**meta, "text": completion.text, "risk": gate.risk, "error_code": "", "error": ""},
-        )
+
+def _rows_write(stored: list[_Prepared]) -> None:
+    """Sentences and tokens of the stored descriptions; a regenerated description's old ones go."""
+    regenerated = [item.request.description.pk for item in stored if item.replaces]
+    if regenerated:
+        Token.objects.filter(description_id__in=regenerated).delete()
+        Sentence.objects.filter(description_id__in=regenerated).delete()
+    sentence_rows = [row for item in stored for row in item.sentence_rows]
+    sentence_ids = iter(rows_insert(Sentence, SENTENCE_COLUMNS, sentence_rows, return_ids=True))
+    token_rows = []
+    for item in stored:
+        ids = [next(sentence_ids) for _ in item.sentence_rows]
+        token_rows.extend((row[0], ids[row[1]], *row[2:]) for row in item.token_rows)
+    rows_insert(Token, TOKEN_COLUMNS, token_rows)

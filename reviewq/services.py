@@ -2,14 +2,15 @@
 set-based sibling here), which refuses an illegal source state and writes an AuditEvent."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
+from .bulk import rows_insert, rows_update
 from .models import AuditEvent, Description, DescriptionStatus, Product
 from .models import Sentence, SentenceBand, SentenceDecision, Token
 from .selectors import SENTENCE_TEXT_ACTIONS, sentence_substitutions
@@ -88,16 +89,9 @@ def description_transition(
     change makes it match nothing and raises ConflictError instead of overwriting.
     """
     from_status = description.status
-    if not transition_allowed(from_status, to_status):
-        raise InvalidTransition(f"A {from_status} description cannot become {to_status}.")
-    fields = dict(fields or {})
+    _transition_check(from_status, to_status)
     now = timezone.now()
-    if to_status == S.PUBLISHED:
-        fields.setdefault("published_at", now)
-    if to_status in (S.QUEUED, S.REVIEW, S.REJECTED):
-        fields.setdefault("published_at", None)
-    if to_status != S.GENERATING:
-        fields.setdefault("lease_until", None)
+    fields = _transition_fields(to_status, fields, now)
     match = Q(pk=description.pk, status=from_status)
     if expected_version is not None:
         match &= Q(version=expected_version)
@@ -110,16 +104,120 @@ def description_transition(
             "This description was changed by someone else; reload to see the newer version.",
             current=current,
         )
-    audit_record(
+    _transition_event(description, to_status, action=action, actor=actor, note=note, fields=fields).save()
+    if expected_version is not None and expected_version == description.version and not any(
+        hasattr(value, "resolve_expression") for value in fields.values()
+    ):
+        # The caller's copy was the row at the version the UPDATE matched: apply the same
+        # changes to it instead of reading the row back.
+        _transition_apply(description, to_status, fields, now)
+    else:
+        description.refresh_from_db()
+    return description
+
+
+@dataclass(frozen=True)
+class TransitionRequest:
+    description: Description  # the caller's copy, at `expected_version`
+    to_status: str
+    action: str
+    expected_version: int
+    note: str = ""
+    fields: dict = field(default_factory=dict)
+
+
+@transaction.atomic
+def descriptions_transition(
+    requests: list[TransitionRequest], *, actor: AbstractBaseUser | None = None
+) -> list[Description | ConflictError]:
+    """Many description_transition calls in one go, for storing many results at once: one
+    conditional UPDATE for all the rows (reviewq.bulk.rows_update) and one INSERT of their audit
+    rows. A request whose row changed since its copy was read gets a ConflictError in its place
+    in the result (and nothing written); the others go ahead. Field values must be plain
+    values, not expressions."""
+    now = timezone.now()
+    planned = []
+    for request in requests:
+        _transition_check(request.description.status, request.to_status)
+        fields = _transition_fields(request.to_status, request.fields, now)
+        if any(hasattr(value, "resolve_expression") for value in fields.values()):
+            raise ValueError("descriptions_transition takes plain field values, not expressions")
+        planned.append((request, fields))
+    columns = sorted({name for _, fields in planned for name in fields} - {"status", "version", "updated_at"})
+    candidates = [(request, fields) for request, fields in planned if request.expected_version == request.description.version]
+    updated = set(rows_update(
+        Description,
+        match=("status", "version"),
+        assign=("status", "version", "updated_at", *columns),
+        rows=[
+            (
+                request.description.pk, request.description.status, request.expected_version,
+                request.to_status, request.expected_version + 1, now,
+                *(_plain(fields[name] if name in fields else getattr(request.description, name)) for name in columns),
+            )
+            for request, fields in candidates
+        ],
+    ))
+    results: list[Description | ConflictError] = []
+    events = []
+    for request, fields in planned:
+        description = request.description
+        if description.pk not in updated or request.expected_version != description.version:
+            results.append(ConflictError(
+                "This description was changed by someone else; reload to see the newer version."
+            ))
+            continue
+        events.append(_transition_event(
+            description, request.to_status, action=request.action, actor=actor, note=request.note, fields=fields
+        ))
+        _transition_apply(description, request.to_status, fields, now)
+        results.append(description)
+    rows_insert(
+        AuditEvent,
+        ("action", "actor_id", "description_id", "before", "after", "note", "created_at"),
+        [(e.action, e.actor_id, e.description_id, e.before, e.after, e.note, now) for e in events],
+    )
+    return results
+
+
+def _plain(value):
+    """A field value as rows_update takes it: model instances by primary key."""
+    return value.pk if isinstance(value, Model) else value
+
+
+def _transition_check(from_status: str, to_status: str) -> None:
+    if not transition_allowed(from_status, to_status):
+        raise InvalidTransition(f"A {from_status} description cannot become {to_status}.")
+
+
+def _transition_fields(to_status: str, fields: dict | None, now) -> dict:
+    """The caller's fields plus what every move to `to_status` sets."""
+    fields = dict(fields or {})
+    if to_status == S.PUBLISHED:
+        fields.setdefault("published_at", now)
+    if to_status in (S.QUEUED, S.REVIEW, S.REJECTED):
+        fields.setdefault("published_at", None)
+    if to_status != S.GENERATING:
+        fields.setdefault("lease_until", None)
+    return fields
+
+
+def _transition_event(description: Description, to_status: str, *, action, actor, note, fields) -> AuditEvent:
+    """The audit row of a transition, built before the caller's copy is updated."""
+    return AuditEvent(
         action=action,
-        actor=actor,
+        actor=audit_actor(actor),
         description=description,
-        before={"status": from_status, "version": description.version},
+        before={"status": description.status, "version": description.version},
         after={"status": to_status, **_jsonable(fields)},
         note=note,
     )
-    description.refresh_from_db()
-    return description
+
+
+def _transition_apply(description: Description, to_status: str, fields: dict, now) -> None:
+    for name, value in fields.items():
+        setattr(description, name, value)
+    description.status, description.version, description.updated_at = to_status, description.version + 1, now
 
 
 def _jsonable(fields: dict) -> dict:

@@ -73,3 +73,47 @@ def test_a_result_from_a_lost_claim_is_refused_and_writes_nothing(claimed):
         completion_store(description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version)
     assert not Sentence.objects.filter(description=claimed).exists()
     assert Description.objects.get(pk=claimed.pk).status == S.GENERATING
+
+
+def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_own():
+    from generation.storage import StoreRequest, completions_store
+    from reviewq.models import Token
+    from reviewq.services import ConflictError
+
+    descriptions = [
+        description_claim_for_generation(
+            product_id=DescriptionFactory(product__attributes={"capacity": "750 ml"}).product_id, lease_seconds=60
+        )
+        for _ in range(3)
+    ]
+    lost = descriptions[1]
+    Description.objects.filter(pk=lost.pk).update(version=lost.version + 1)  # reclaimed elsewhere
+    texts = [TEXT, "It holds 750 ml.", "A second bottle. It holds 750 ml."]
+    results = completions_store([
+        StoreRequest(description=d, completion=_completion(text), prompt="p", claim_version=d.version)
+        for d, text in zip(descriptions, texts, strict=True)
+    ])
+    assert isinstance(results[1], ConflictError)
+    assert not Sentence.objects.filter(description=lost).exists() and not Token.objects.filter(description=lost).exists()
+    for description, text in ((results[0], texts[0]), (results[2], texts[2])):
+        assert description.status in (S.REVIEW, S.PUBLISHED) and description.text == text
+        sentences = list(Sentence.objects.filter(description=description).order_by("index"))
+        assert "".join(s.text for s in sentences) == text
+        tokens = Token.objects.filter(description=description).order_by("position").select_related("sentence")
+        assert "".join(t.text for t in tokens) == text
+        # Every token points at the sentence that holds it.
+        assert all(t.sentence.char_start <= t.char_start < t.sentence.char_end for t in tokens if t.text.strip())
+
+
+def test_a_regenerated_description_replaces_its_sentences_and_tokens(claimed):
+    from reviewq.models import Token
+    from reviewq.services import description_transition
+
+    first = completion_store(description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version)
+    description_transition(description=first, to_status=S.QUEUED, action="regenerate")
+    again = description_claim_for_generation(product_id=first.product_id, lease_seconds=60)
+    second = completion_store(description=again, completion=_completion("It holds 750 ml."), prompt="p",
+                              claim_version=again.version)
+    assert list(Sentence.objects.filter(description=second).values_list("text", flat=True)) == ["It holds 750 ml."]
+    assert "".join(Token.objects.filter(description=second).order_by("position").values_list("text", flat=True)) == (
+        "It holds 750 ml.")

@@ -8,9 +8,11 @@ from reviewq.services import (
     TRANSITIONS,
     ConflictError,
     InvalidTransition,
+    TransitionRequest,
     description_claim_for_generation,
     description_transition,
     descriptions_queue,
+    descriptions_transition,
 )
 from tests.factories import DescriptionFactory, ProductFactory, UserFactory
 
@@ -61,6 +63,54 @@ def test_stale_version_is_a_conflict_and_changes_nothing():
     assert err.value.current.status == S.PUBLISHED
     assert Description.objects.get(pk=description.pk).status == S.PUBLISHED
     assert AuditEvent.objects.filter(action="reject").count() == 0
+
+
+def test_many_transitions_write_the_current_rows_and_report_the_changed_one():
+    first, changed, third = (_description(S.REVIEW) for _ in range(3))
+    Description.objects.filter(pk=changed.pk).update(version=7)
+    reviewer = UserFactory()
+    results = descriptions_transition(
+        [
+            TransitionRequest(description=d, to_status=S.PUBLISHED, action="approve", expected_version=1,
+                              note="batch", fields={"text": f"text {d.pk}"})
+            for d in (first, changed, third)
+        ],
+        actor=reviewer,
+    )
+    assert results[0] is first and results[2] is third
+    assert isinstance(results[1], ConflictError)
+    for description in (first, third):
+        row = Description.objects.get(pk=description.pk)
+        assert (row.status, row.version, row.text) == (S.PUBLISHED, 2, f"text {description.pk}")
+        assert row.published_at is not None and row.published_at == description.published_at
+        assert (description.status, description.version) == (S.PUBLISHED, 2)  # the caller's copy follows
+        event = AuditEvent.objects.get(description=description)
+        assert (event.actor, event.action, event.note) == (reviewer, "approve", "batch")
+        assert event.before == {"status": S.REVIEW, "version": 1}
+        assert event.after["status"] == S.PUBLISHED and event.after["text"] == f"text {description.pk}"
+    assert Description.objects.get(pk=changed.pk).status == S.REVIEW
+    assert not AuditEvent.objects.filter(description=changed).exists()
+
+
+def test_many_transitions_refuse_an_illegal_move_before_writing_anything():
+    review, queued = _description(S.REVIEW), _description(S.QUEUED)
+    with pytest.raises(InvalidTransition):
+        descriptions_transition([
+            TransitionRequest(description=review, to_status=S.PUBLISHED, action="a", expected_version=1),
+            TransitionRequest(description=queued, to_status=S.PUBLISHED, action="a", expected_version=1),
+        ])
+    assert Description.objects.get(pk=review.pk).status == S.REVIEW
+    assert not AuditEvent.objects.exists()
+
+
+def test_many_transitions_take_plain_values_only():
+    from django.db.models import F
+
+    with pytest.raises(ValueError, match="plain field values"):
+        descriptions_transition([TransitionRequest(
+            description=_description(S.REVIEW), to_status=S.PUBLISHED, action="a", expected_version=1,
+            fields={"attempts": F("attempts") + 1},
+        )])
 
 
 def test_queue_creates_missing_requeues_failed_and_leaves_active_alone():
