@@ -1,7 +1,8 @@
 """OpenAI Batch API: export chat-completion requests for a catalog, import the results.
 
 A request's custom_id is "product-<id>" (plus the SKU after a colon, for people reading the
-file); results are stored through the same claim + completion_store path as the workers use.
+file); results are stored through the same claim and storage path as the workers use, in chunks
+(generation.storage.completions_store).
 """
 
 import json
@@ -11,13 +12,13 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from reviewq.models import Catalog, Product
-from reviewq.services import description_claim_for_generation, descriptions_queue
+from reviewq.services import ConflictError, description_claim_for_generation, descriptions_queue
 
 from .prompts import build_messages, prompt_text
 from .providers import pick_best
 from .providers.openai_compat import completion_from_openai
 from .services import description_fail
-from .storage import completion_store
+from .storage import StoreRequest, completions_store
 
 
 def custom_id_for(product: Product) -> str:
@@ -63,14 +64,19 @@ class BatchImportResult:
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, message)
 
 
+STORE_CHUNK = 200  # result lines stored per transaction
+
+
 def batch_results_import(*, lines: Iterable[bytes | str], actor=None, progress=None) -> BatchImportResult:
     """Store each result line; a bad line is reported with its number and the rest goes on.
 
     Error lines (request failed at the provider) end their description in FAILED with the
     provider's message. A product whose description a worker is generating right now is
-    skipped rather than overwritten.
+    skipped rather than overwritten. Good results are stored STORE_CHUNK per transaction
+    (completions_store); each keeps its own claim, so one taken over does not hold back the rest.
     """
     result = BatchImportResult()
+    chunk: list[tuple[int, Product, dict]] = []  # (line number, product, record)
     for number, raw in enumerate(lines, start=1):
         if progress:
             progress(number)
@@ -87,9 +93,24 @@ def batch_results_import(*, lines: Iterable[bytes | str], actor=None, progress=N
         if product is None:
             result.errors.append((number, f"no product with id {product_id}"))
             continue
-        descriptions_queue(product_ids=[product_id], actor=actor)
+        if any(queued.pk == product_id for _, queued, _ in chunk):
+            _chunk_store(chunk, result, actor=actor)  # a repeated product: store the earlier line first
+        chunk.append((number, product, record))
+        if len(chunk) >= STORE_CHUNK:
+            _chunk_store(chunk, result, actor=actor)
+    _chunk_store(chunk, result, actor=actor)
+    return result
+
+
+def _chunk_store(chunk: list[tuple[int, Product, dict]], result: BatchImportResult, *, actor) -> None:
+    """Queue and claim the chunk's products, fail the error lines, store the rest together."""
+    if not chunk:
+        return
+    descriptions_queue(product_ids=[product.pk for _, product, _ in chunk], actor=actor)
+    pending: list[tuple[int, StoreRequest]] = []  # (line number, request)
+    for number, product, record in chunk:
         description = description_claim_for_generation(
-            product_id=product_id, lease_seconds=settings.GENERATION_LEASE_SECONDS
+            product_id=product.pk, lease_seconds=settings.GENERATION_LEASE_SECONDS
         )
         if description is None:
             result.skipped += 1
@@ -107,17 +128,21 @@ def batch_results_import(*, lines: Iterable[bytes | str], actor=None, progress=N
             result.failed += 1
             result.errors.append((number, f"unreadable result body: {exc}"))
             continue
-        stored = completion_store(
-            description=description,
-            completion=completion,
-            prompt=prompt_text(_messages_for(product)),
+        pending.append((number, StoreRequest(
+            description=description, completion=completion, prompt=prompt_text(_messages_for(product)),
             claim_version=description.version,
-        )
-        if stored.status == "failed":
+        )))
+    stored_all = completions_store([request for _, request in pending])
+    for (number, request), stored in zip(pending, stored_all, strict=True):
+        if isinstance(stored, ConflictError):
+            result.skipped += 1
+            result.errors.append((number, f"product {request.description.product.sku} was taken over by a "
+                                  "worker while importing; skipped"))
+        elif stored.status == "failed":
             result.failed += 1
         else:
             result.stored += 1
-    return result
+    chunk.clear()
 
 
 def _batch_error(record: dict) -> str | None:

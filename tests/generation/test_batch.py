@@ -80,3 +80,22 @@ def test_import_command_prints_a_summary_and_line_errors(catalog_with_products, 
 def test_foreign_custom_ids_are_refused(custom_id):
     with pytest.raises(ValueError):
         product_id_from_custom_id(custom_id)
+
+
+def test_import_stores_in_chunks_and_a_repeated_product_keeps_its_last_line(catalog_with_products, monkeypatch):
+    import generation.batch
+
+    monkeypatch.setattr(generation.batch, "STORE_CHUNK", 2)
+    catalog, products = catalog_with_products
+    requests = list(batch_requests_build(catalog=catalog))
+    fake = FakeOpenAI(seed=5)
+    bodies = [fake.chat_completion(request["body"]) for request in requests]
+    again = fake.chat_completion(requests[0]["body"], fault="no_logprobs")  # tells the two lines apart
+    lines = [_result_line(r, b) for r, b in zip(requests, bodies, strict=True)] + [_result_line(requests[0], again)]
+    result = batch_results_import(lines=lines)
+    assert (result.stored, result.failed, result.skipped, result.errors) == (5, 0, 0, [])
+    for product, body in zip(products[1:], bodies[1:], strict=True):
+        assert Description.objects.get(product=product).text == body["choices"][0]["message"]["content"]
+    first = Description.objects.get(product=products[0])
+    assert first.text == again["choices"][0]["message"]["content"] and first.has_logprobs is False
+    assert first.version > 3  # stored, re-queued, claimed and stored again
