@@ -41,22 +41,27 @@ def _token_bytes(entry: Mapping[str, Any]) -> bytes:
     return token.encode("utf-8")
 
 
-def _alternative_text(entry: Mapping[str, Any]) -> str:
+def _alternative_text(entry: Mapping[str, Any], *, chosen_bytes: bytes, chosen_text: str) -> str:
+    """An alternative's text: its bytes decoded, else its token string. The sampled token, when
+    listed, gets the same text as the token itself (so a byte fragment reads the same in both
+    places)."""
     raw = entry.get("bytes")
-    if raw is not None:
-        try:
-            return bytes(raw).decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return entry.get("token") or ""
+    if raw is None:
+        return chosen_text if _token_bytes(entry) == chosen_bytes else entry.get("token") or ""
+    raw = bytes(raw)
+    if raw == chosen_bytes:
+        return chosen_text
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return entry.get("token") or ""
 
 
 def _alternatives(entry: Mapping[str, Any], *, chosen_bytes: bytes, chosen_text: str) -> tuple[Alternative, ...]:
-    """Top alternatives, most likely first. The sampled token, when listed, gets the same
-    text as the token itself (so a byte fragment reads the same in both places)."""
+    """Top alternatives, most likely first."""
     alternatives = [
         Alternative(
-            text=chosen_text if _token_bytes(alt) == chosen_bytes else _alternative_text(alt),
+            text=_alternative_text(alt, chosen_bytes=chosen_bytes, chosen_text=chosen_text),
             logprob=clip_logprob(alt.get("logprob")),
         )
         for alt in entry.get("top_logprobs") or ()

@@ -6,6 +6,7 @@ the thresholds ("mean logprob -1.9 below flag threshold -1.5") are derived when 
 (`sentence_reasons`), so a re-gate never has to rewrite JSON row by row.
 """
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,8 +67,10 @@ class GateResult:
 def thresholds_for_catalog(*, catalog_id: int | None) -> GateThresholds:
     """The catalog's override if it has one, else the global row, else the defaults."""
     rows = {
-        row.catalog_id: row
-        for row in Thresholds.objects.filter(Q(catalog_id=catalog_id) | Q(catalog__isnull=True))
+        row["catalog_id"]: row
+        for row in Thresholds.objects.filter(Q(catalog_id=catalog_id) | Q(catalog__isnull=True)).values(
+            "catalog_id", *(f.name for f in dataclasses.fields(GateThresholds))
+        )
     }
     return GateThresholds.of(rows.get(catalog_id) or rows.get(None))
 
