@@ -19,6 +19,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -62,3 +63,12 @@ def page(browser, live_server):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path):
+    """docs/ with UPDATE_SCREENSHOTS=1 (look at them before committing), else a temporary folder,
+    so a normal test run still renders the pages without rewriting tracked files."""
+    out = DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    out.mkdir(exist_ok=True)
+    return out

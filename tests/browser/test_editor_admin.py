@@ -27,7 +27,6 @@ from tests.factories import CatalogFactory, UserFactory
 from tests.reviewq.editor_data import make_description
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
 PASSWORD = "browser-pass-83"
 S = DescriptionStatus
 
@@ -124,7 +123,7 @@ def worker(tmp_path):
 
 
 @pytest.mark.slow
-def test_editor_uploads_fixes_a_bad_row_runs_and_watches_the_bar_reach_100(page, worker):
+def test_editor_uploads_fixes_a_bad_row_runs_and_watches_the_bar_reach_100(page, worker, screenshot_dir):
     editor = _user("editor")
     _login(page, editor)
     page.get_by_role("link", name="Catalogs").click()
@@ -173,8 +172,7 @@ def test_editor_uploads_fixes_a_bad_row_runs_and_watches_the_bar_reach_100(page,
     assert run.status == GenerationRun.Status.FINISHED
     assert set(Description.objects.values_list("status", flat=True)) <= {S.REVIEW, S.PUBLISHED}
     expect(page.locator(".run-stats")).to_contain_text("products/min")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "run.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "run.png"), full_page=True)
 
     # the run survives a reload
     page.reload()
@@ -190,7 +188,7 @@ def _seed_sentences():
     return catalog
 
 
-def test_admin_drags_a_threshold_sees_counts_change_saves_and_sees_regated_items(page):
+def test_admin_drags_a_threshold_sees_counts_change_saves_and_sees_regated_items(page, screenshot_dir):
     _seed_sentences()
     admin = _user("admin")
     _login(page, admin)
@@ -222,8 +220,7 @@ def test_admin_drags_a_threshold_sees_counts_change_saves_and_sees_regated_items
     expect(regated.get_by_role("row")).to_have_count(5)  # header + 4 descriptions published
     expect(page.locator("#regate-summary")).to_contain_text("4 descriptions published")
     assert Description.objects.filter(status=S.PUBLISHED).count() == 5
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "thresholds.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "thresholds.png"), full_page=True)
 
 
 def test_editor_cannot_change_thresholds(page):

@@ -2,10 +2,8 @@
 with UPDATE_SCREENSHOTS=1 (then look at them before committing), else to a temporary folder,
 so the test still checks the pages render in Chromium."""
 
-import os
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -18,7 +16,6 @@ from reviewq.roles import REVIEWER, roles_ensure
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
 from tests.reviewq.review_data import make_bottle_description, make_review_description
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 PASSWORD = "correct-horse-battery-9"
 
 
@@ -37,9 +34,8 @@ QUEUE = [
 ]
 
 
-def test_screenshots_of_queue_and_review_page(page, tmp_path):
-    out = DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
-    out.mkdir(exist_ok=True)
+def test_screenshots_of_queue_and_review_page(page, screenshot_dir):
+    out = screenshot_dir
     roles_ensure()
     rita = UserFactory(username="rita", password=PASSWORD)
     sam = UserFactory(username="sam")
