@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
+from reviewq.bulk import rows_insert
 from reviewq.models import AuditEvent, Catalog, Description, DescriptionStatus, Sentence, SentenceBand, Thresholds
 
 from .gate import (
@@ -185,6 +186,7 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tup
         any_ok=Exists(kept_publishable),
         blocked=Exists(blocking),
     )
+    actor_id = getattr(audit_actor(actor), "pk", None)
     to_publish = list(rows.filter(publishable, status=S.REVIEW).values_list("id", flat=True))
     to_review = list(rows.filter(status=S.PUBLISHED).exclude(publishable).values_list("id", flat=True))
     now = timezone.now()
@@ -196,18 +198,11 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tup
             Description.objects.filter(pk__in=chunk, status=source).update(
                 status=target, version=F("version") + 1, updated_at=now, **fields
             )
-            AuditEvent.objects.bulk_create(
-                [
-                    AuditEvent(
-                        action="regated",
-                        actor=audit_actor(actor),
-                        description_id=pk,
-                        before={"status": source},
-                        after={"status": target},
-                        note="thresholds changed",
-                    )
-                    for pk in chunk
-                ]
+            rows_insert(
+                AuditEvent,
+                ("action", "actor_id", "description_id", "before", "after", "note", "created_at"),
+                [("regated", actor_id, pk, {"status": source}, {"status": target}, "thresholds changed", now)
+                 for pk in chunk],
             )
     return len(to_publish), len(to_review)
 
