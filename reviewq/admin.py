@@ -6,9 +6,11 @@ and write AuditEvent rows. Catalogs, products and thresholds stay editable.
 """
 
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count
 
 from .gating.service import thresholds_update
+from .services import descriptions_delete
 from .models import ApiToken, AuditEvent, Catalog, Description, GenerationRun, Product, Sentence, Thresholds, Token
 
 
@@ -25,8 +27,41 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class GeneratedDataGoesWithMixin:
+    """Deleting a description (or its product or catalog) takes its sentences and tokens (and a
+    catalog its generation runs) with it: the operator needs no delete permission on those,
+    which are read-only on their own."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed = perms_needed - {m._meta.verbose_name for m in (Sentence, Token, GenerationRun)}
+        return deleted, counts, perms_needed, protected
+
+
+class DeletesDescriptionsMixin(GeneratedDataGoesWithMixin):
+    """Deleting products (or whole catalogs) deletes their descriptions through
+    descriptions_delete first, so each one's deletion is audited like a direct one."""
+
+    descriptions_lookup = ""  # from Description to this model
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            descriptions_delete(descriptions=Description.objects.filter(**{self.descriptions_lookup: obj}),
+                                actor=request.user)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            descriptions_delete(
+                descriptions=Description.objects.filter(**{f"{self.descriptions_lookup}__in": queryset}),
+                actor=request.user,
+            )
+            super().delete_queryset(request, queryset)
+
+
 @admin.register(Catalog)
-class CatalogAdmin(admin.ModelAdmin):
+class CatalogAdmin(DeletesDescriptionsMixin, admin.ModelAdmin):
+    descriptions_lookup = "product__catalog"
     list_display = ["name", "product_count", "publish_confident_now", "created_at"]
     list_filter = ["publish_confident_now"]
     search_fields = ["name"]
@@ -41,7 +76,8 @@ class CatalogAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(DeletesDescriptionsMixin, admin.ModelAdmin):
+    descriptions_lookup = "product"
     list_display = ["sku", "name", "catalog", "updated_at"]
     list_filter = ["catalog"]
     search_fields = ["sku", "name"]
@@ -65,10 +101,11 @@ class SentenceInline(admin.TabularInline):
 
 
 @admin.register(Description)
-class DescriptionAdmin(admin.ModelAdmin):
+class DescriptionAdmin(GeneratedDataGoesWithMixin, admin.ModelAdmin):
     """Status and generated fields are read-only: transitions go through reviewq.services.
 
-    Deleting stays possible (it cascades to sentences and tokens) as an operator's way out.
+    Deleting stays possible (it cascades to sentences and tokens) as an operator's way out; it
+    goes through descriptions_delete, so the audit trail stays and records the deletion.
     """
 
     list_display = ["id", "product", "status", "risk", "provider", "model", "attempts", "updated_at"]
@@ -84,6 +121,12 @@ class DescriptionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        descriptions_delete(descriptions=Description.objects.filter(pk=obj.pk), actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        descriptions_delete(descriptions=queryset, actor=request.user)
 
 
 @admin.register(Sentence)

@@ -329,11 +329,12 @@ class AuditEvent(models.Model):
         help_text="Empty for the system (workers, gate).",
     )
     action = models.CharField(max_length=50)
+    # SET_NULL: the audit trail outlives what it describes (deleting one records who did it).
     description = models.ForeignKey(
-        Description, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+        Description, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
     sentence_index = models.PositiveIntegerField(null=True, blank=True)
-    catalog = models.ForeignKey(Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    catalog = models.ForeignKey(Catalog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
     note = models.TextField(blank=True)

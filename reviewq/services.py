@@ -185,6 +185,33 @@ def _plain(value):
     return value.pk if isinstance(value, Model) else value
 
 
+@transaction.atomic
+def descriptions_delete(*, descriptions, actor: AbstractBaseUser | None = None) -> int:
+    """Delete descriptions (their sentences and tokens go with them). Their audit rows stay,
+    unlinked, and one more per description records who deleted what. Returns how many."""
+    rows = list(
+        descriptions.order_by("pk").values(
+            "pk", "status", "version", "product__sku", "product__name", "product__catalog_id",
+            "product__catalog__name",
+        )
+    )
+    AuditEvent.objects.bulk_create([
+        AuditEvent(
+            action="description_deleted",
+            actor=audit_actor(actor),
+            catalog_id=row["product__catalog_id"],
+            before={
+                "description": row["pk"], "status": row["status"], "version": row["version"],
+                "sku": row["product__sku"], "product": row["product__name"], "catalog": row["product__catalog__name"],
+            },
+            note=f"{row['product__sku']}: description deleted",
+        )
+        for row in rows
+    ])
+    Description.objects.filter(pk__in=[row["pk"] for row in rows]).delete()
+    return len(rows)
+
+
 def _transition_check(from_status: str, to_status: str) -> None:
     if not transition_allowed(from_status, to_status):
         raise InvalidTransition(f"A {from_status} description cannot become {to_status}.")

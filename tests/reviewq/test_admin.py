@@ -142,3 +142,39 @@ def test_admin_refuses_thresholds_out_of_order(admin_client, one_of_each):
     row.refresh_from_db()
     assert row.publish_above == -0.4
     assert not AuditEvent.objects.filter(action="thresholds_changed").exists()
+
+
+def _deleted_events():
+    return {e.before["description"]: e for e in AuditEvent.objects.filter(action="description_deleted")}
+
+
+def test_deleting_a_description_keeps_its_audit_trail_and_records_who_deleted_it(admin_client, admin_user, one_of_each):
+    description = one_of_each[Description]
+    history = one_of_each[AuditEvent]
+    response = admin_client.post(url(Description, "delete", description.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Description.objects.filter(pk=description.pk).exists()
+    assert not Token.objects.exists()  # its sentences and tokens go with it
+    history.refresh_from_db()
+    assert history.description_id is None and history.before == {"status": "queued"}
+    deleted = _deleted_events()[description.pk]
+    assert deleted.actor == admin_user
+    assert deleted.before["sku"] == description.product.sku
+    assert deleted.before["catalog"] == description.product.catalog.name
+
+
+def test_deleting_products_or_a_catalog_records_each_description_deleted(admin_client, one_of_each):
+    description = one_of_each[Description]
+    catalog = one_of_each[Catalog]
+    response = admin_client.post(
+        url(Product, "changelist"),
+        {"action": "delete_selected", "_selected_action": [description.product_id], "post": "yes"},
+    )
+    assert response.status_code == 302 and not Product.objects.filter(pk=description.product_id).exists()
+    assert set(_deleted_events()) == {description.pk}
+    assert AuditEvent.objects.count() == 2  # the history row survives, unlinked
+
+    other = TokenFactory(sentence__description__product__catalog=catalog).description
+    assert admin_client.post(url(Catalog, "delete", catalog.pk), {"post": "yes"}).status_code == 302
+    assert set(_deleted_events()) == {description.pk, other.pk}
+    assert not AuditEvent.objects.filter(catalog__isnull=False).exists()
