@@ -187,6 +187,28 @@ def _expand_sizes(text: str) -> set[str]:
     return sizes
 
 
+_LISTED_NUMBERS_RE = re.compile(rf"(?:{NUMBER}\s*/\s*)+$")
+_FRACTION_DENOMINATORS = {2.0, 3.0, 4.0, 8.0, 16.0, 32.0, 64.0}
+
+
+def _listed_before(text: str, word: Word) -> list[Quantity]:
+    """"40/70/100 °C" states 40 °C and 70 °C as well: the numbers listed with slashes before a
+    quantity take its unit."""
+    if len(word.quantities) != 1:
+        return []
+    listed = _LISTED_NUMBERS_RE.search(text, 0, word.start)
+    number = _NUMBERS_RE.match(word.text)
+    if listed is None or number is None:
+        return []
+    values = [parse_number(n) for n in _NUMBERS_RE.findall(listed.group())]
+    last = word.quantities[0].number
+    if len(values) == 1 and values[0].is_integer() and last in _FRACTION_DENOMINATORS and values[0] < last:
+        return []  # "3/4 in" is a fraction, not 3 in and 4 in
+    unit = word.text[number.end():].strip()
+    quantities = [make_quantity(value, unit) for value in values]
+    return [q for q in quantities if q is not None and q.dimension == word.quantities[0].dimension]
+
+
 def _add_text(facts: ProductFacts, key: str, text: str, *, is_name: bool = False) -> None:
     lowered = text.lower()
     facts.text += "\n" + lowered
@@ -196,7 +218,7 @@ def _add_text(facts: ProductFacts, key: str, text: str, *, is_name: bool = False
     # Quantities and codes all hold a digit.
     words = find_words(text, names=False) if _DIGIT_RE.search(text) else []
     for word in words:
-        for quantity in word.quantities:
+        for quantity in (*word.quantities, *_listed_before(text, word)):
             facts.quantities.setdefault(dimension_of(quantity), []).append(Fact(quantity, key))
         if word.kind == "code":
             prefix = _CODE_PREFIX_RE.match(word.text)

@@ -60,6 +60,27 @@ def test_contradictions(text, expected):
     assert kinds(text) == expected
 
 
+LINEN = {"wash temperatures": "40/70/100 °C", "sizes in l": "0.5 / 0.75/1 l"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Wash it at 40 °C.", []),
+        ("Boil-wash at 70 °C or 100 °C.", []),
+        ("Wash it at 60 °C.", [(CONTRADICTION, "60 °C")]),
+        ("Also in 0.5 l.", []),
+        ("Also in 2 l.", [(CONTRADICTION, "2 l")]),
+    ],
+)
+def test_slash_separated_values_share_the_unit_after_them(text, expected):
+    assert kinds(text, attributes=LINEN, name="Linen towel") == expected
+
+
+def test_a_fraction_is_one_value_not_a_list():
+    assert kinds("The jug holds 1 l.", attributes={"capacity": "1/2 l"}, name="Jug") == [(CONTRADICTION, "1 l")]
+
+
 def test_contradiction_detail_names_the_attribute():
     ((kind, text, detail),) = findings("It keeps hot for 6 h.")
     assert kind == CONTRADICTION and text == "6 h"
