@@ -2,16 +2,24 @@
 
 With Redis configured (REDIS_URL, or a redis:// broker) the cap is global: a sorted set of
 leases per provider, taken and trimmed atomically by a Lua script, so a worker killed mid-call
-frees its slot when the lease expires. Without Redis (embedded setup, one worker) it falls
-back to a per-process semaphore.
+frees its slot when the lease expires. Each slot names its holder (`<host>:<pid>:<start>:<uuid>`),
+so a restarted worker frees a dead process's slots at once (`slots_release_dead_holders`).
+Without Redis (embedded setup, one worker) it falls back to a per-process semaphore.
 """
 
+import logging
+import os
+import socket
 import threading
 import time
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
+KEY_PREFIX = "reviewq:inflight:"
 
 _ACQUIRE = """
 local now = redis.call('TIME')
@@ -35,7 +43,7 @@ class InflightLimiter:
         self.name = name
         self.limit = max(1, limit)
         self.lease_seconds = lease_seconds
-        self._key = f"reviewq:inflight:{name}"
+        self._key = f"{KEY_PREFIX}{name}"
         self._redis = None
         self._semaphore = None
         if redis_url:
@@ -58,7 +66,7 @@ class InflightLimiter:
             return
         import redis
 
-        member = uuid.uuid4().hex
+        member = _slot_member()
         deadline = time.monotonic() + wait_seconds
         delay = 0.01
         try:
@@ -82,6 +90,67 @@ class InflightLimiter:
             self._redis.zremrangebyscore(self._key, "-inf", time.time())
             return int(self._redis.zcard(self._key))
         return self.limit - self._semaphore._value  # noqa: SLF001 - read-only peek for stats
+
+
+def _process_started(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), "" when unknown: with the pid
+    it tells a process from a later one that got the same pid (pid 1 in a restarted container)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat[stat.rindex(")") + 2 :].split()[19]  # field 22; the name in (...) may hold spaces
+
+
+def _slot_member() -> str:
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_started(pid)}:{uuid.uuid4().hex}"
+
+
+def _holder_is_dead(member: str, *, host: str) -> bool:
+    """True for a slot taken on this host by a process that no longer exists. Slots of other
+    hosts, and unparseable ones, are left to their lease."""
+    try:
+        holder_host, pid, started, _ = member.rsplit(":", 3)
+        pid = int(pid)
+    except ValueError:
+        return False
+    if holder_host != host:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's process
+    return bool(started) and _process_started(pid) != started
+
+
+def slots_release_dead_holders(*, redis_url: str | None = None) -> int:
+    """Free the in-flight slots held by this host's processes that no longer exist (a SIGKILLed
+    worker's) instead of waiting out their lease; returns how many were freed. Run when a worker
+    becomes ready and by the recovery task. ZREM of the named members only: a live holder's
+    slot, or one taken meanwhile, is never touched."""
+    url = settings.REDIS_URL if redis_url is None else redis_url
+    if not url:
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(url)
+    host = socket.gethostname()
+    freed = 0
+    try:
+        for key in client.scan_iter(match=f"{KEY_PREFIX}*", count=100):
+            dead = [m for m in client.zrange(key, 0, -1) if _holder_is_dead(m.decode(errors="replace"), host=host)]
+            if dead:
+                freed += client.zrem(key, *dead)
+    except redis.RedisError as exc:  # the leases still free them
+        logger.warning("could not free the slots of dead processes: %s", exc)
+    finally:
+        client.close()
+    if freed:
+        logger.info("freed %d in-flight slots held by processes that no longer exist", freed)
+    return freed
 
 
 _limiters: dict[str, InflightLimiter] = {}

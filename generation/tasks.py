@@ -2,9 +2,12 @@ import logging
 import random
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from .limiter import slots_release_dead_holders
+from .recovery import descriptions_requeue_stale
 from .services import RetryLater, description_generate
 
 logger = logging.getLogger(__name__)
@@ -12,6 +15,8 @@ logger = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
 DATABASE_RETRIES = 20
+# A recovery message nobody ran within this is dropped: the next one does the same work.
+RECOVERY_MESSAGE_EXPIRES_SECONDS = 300
 
 
 def retry_countdown(*, attempt: int, retry_after: float | None) -> float:
@@ -42,3 +47,20 @@ def generate_description_task(self, product_id: int) -> str:
         countdown = settings.GENERATION_LEASE_SECONDS + 1 + retry_countdown(attempt=self.request.retries + 1, retry_after=None)
         raise self.retry(exc=exc, countdown=countdown)
     return outcome.status
+
+
+@shared_task(name="generation.recover_stale", ignore_result=True)
+def recover_stale_task() -> int:
+    """Re-send generation for rows whose message was lost, and free in-flight slots of dead
+    processes on this host. Scheduled by beat (GENERATION_RECOVERY_INTERVAL_SECONDS) and sent
+    when a worker becomes ready; running it twice at once re-sends nothing twice."""
+    slots_release_dead_holders()
+    return len(descriptions_requeue_stale())
+
+
+@worker_ready.connect
+def recover_on_worker_ready(sender=None, **kwargs) -> None:
+    """A restarted worker frees its dead predecessor's slots now (this host only) and has the
+    leftover rows looked at without waiting for beat's next tick."""
+    slots_release_dead_holders()
+    recover_stale_task.apply_async(expires=RECOVERY_MESSAGE_EXPIRES_SECONDS)

@@ -185,6 +185,24 @@ REDIS_URL = env.str(
 # A generating description whose worker died is reclaimed after this lease.
 GENERATION_LEASE_SECONDS = env.int("GENERATION_LEASE_SECONDS", default=int(LLM_TIMEOUT * 3) + 60)
 GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=LLM_MAX_RETRIES + 1)
+# A queued description nobody claimed for this long has presumably lost its task message (a
+# SIGKILLed worker on the SQLite broker, a Redis without persistence restarted) and is sent
+# again. Keep it above the task's retry backoff cap (300 s, generation/tasks.py), or a row
+# waiting on its retry's countdown is sent early (harmless: the claim makes one a no-op).
+GENERATION_REQUEUE_AFTER_SECONDS = env.int(
+    "GENERATION_REQUEUE_AFTER_SECONDS", default=max(900, GENERATION_LEASE_SECONDS)
+)
+# How often beat runs that recovery (generation.recover_stale); 0 turns the schedule off.
+GENERATION_RECOVERY_INTERVAL_SECONDS = env.int("GENERATION_RECOVERY_INTERVAL_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE = {}
+if GENERATION_RECOVERY_INTERVAL_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["generation-recover-stale"] = {
+        "task": "generation.recover_stale",
+        "schedule": float(GENERATION_RECOVERY_INTERVAL_SECONDS),
+        # While no worker runs, beat's messages pile up; one left over is enough.
+        "options": {"expires": float(GENERATION_RECOVERY_INTERVAL_SECONDS)},
+    }
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- Editors and admins: catalog upload, runs, API --------------------------------------
 # Largest catalog file accepted by the browser upload (and the import command's default).

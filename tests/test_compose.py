@@ -27,7 +27,7 @@ def command_text(service) -> str:
 
 
 def test_services(services):
-    assert set(services) == {"postgres", "redis", "migrate", "web", "worker"}
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
 
 
 def test_postgres_has_image_volume_and_healthcheck(compose, services):
@@ -46,7 +46,7 @@ def test_redis_has_healthcheck(services):
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
 
 
-@pytest.mark.parametrize("name", ["migrate", "web", "worker"])
+@pytest.mark.parametrize("name", ["migrate", "web", "worker", "beat"])
 def test_app_services_share_one_image_built_from_the_dockerfile(services, name):
     service = services[name]
     assert service["build"] == "."
@@ -67,12 +67,18 @@ def test_commands(services):
     assert worker.startswith("celery -A reviewq worker")
     assert "--pool ${CELERY_POOL:-threads}" in worker
     assert "--concurrency ${CELERY_CONCURRENCY:-" in worker
+    assert "--beat" not in worker.split() and "-B" not in worker.split()  # one beat: its own service
+    # Beat schedules the recovery of lost generation work; its schedule file lives on the data volume.
+    beat = command_text(services["beat"])
+    assert beat.startswith("celery -A reviewq beat")
+    assert "--schedule /app/data/" in beat
+    assert any(v.endswith(":/app/data") for v in services["beat"]["volumes"])
     assert services["web"]["ports"] == ["${WEB_PORT:-8000}:8000"]
 
 
 def test_startup_order_waits_for_healthy_services_and_migrations(services):
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"] == {
             "postgres": {"condition": "service_healthy"},
             "redis": {"condition": "service_healthy"},
@@ -91,7 +97,7 @@ def test_every_variable_compose_reads_is_in_env_example():
 
 def test_app_environment_keys_are_documented(services):
     keys = set()
-    for name in ("migrate", "web", "worker"):
+    for name in ("migrate", "web", "worker", "beat"):
         keys |= set(services[name]["environment"])
     missing = sorted(k for k in keys if not re.search(rf"^#?\s*{k}=", ENV_EXAMPLE, re.MULTILINE))
     assert not missing, f"add these to .env.example: {missing}"

@@ -136,6 +136,22 @@ def test_default_broker_is_the_embedded_sqlite_transport(tmp_path):
     assert result.stdout.strip() == f"sqla+sqlite:///{tmp_path / 'data' / 'celery-broker.sqlite3'}"
 
 
+def test_recovery_schedule_and_requeue_delay_follow_the_environment(tmp_path):
+    if dotenv_defines("GENERATION_REQUEUE_AFTER_SECONDS", "GENERATION_RECOVERY_INTERVAL_SECONDS"):
+        pytest.skip("this checkout's .env sets the recovery settings")
+    code = (
+        "import django; django.setup(); from django.conf import settings as s\n"
+        "print(sorted(s.CELERY_BEAT_SCHEDULE), s.GENERATION_REQUEUE_AFTER_SECONDS, s.CELERY_BEAT_SCHEDULE_FILENAME)"
+    )
+    default = run_python(code, tmp_path, DEBUG="1", GENERATION_LEASE_SECONDS="240")
+    schedule_file = str(tmp_path / "data" / "celerybeat-schedule")
+    assert default.stdout.split() == ["['generation-recover-stale']", "900", schedule_file], default.stderr
+    long_lease = run_python(code, tmp_path, DEBUG="1", GENERATION_LEASE_SECONDS="1200")
+    assert long_lease.stdout.split()[1] == "1200", long_lease.stderr
+    off = run_python(code, tmp_path, DEBUG="1", GENERATION_RECOVERY_INTERVAL_SECONDS="0")
+    assert off.stdout.split()[0] == "[]", off.stderr
+
+
 # --- requirements, Makefile, CI ---------------------------------------------------------
 
 

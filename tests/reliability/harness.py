@@ -208,13 +208,14 @@ class Worker:
     """`celery worker` (threads pool) as a child process, its output in a log file (a pipe would
     fill up and block it)."""
 
-    def __init__(self, *, env: dict, queue: str, concurrency: int = 8, log_dir: Path | str | None = None, name: str = "w"):
+    def __init__(self, *, env: dict, queue: str, concurrency: int = 8, log_dir: Path | str | None = None, name: str = "w",
+                 args: tuple[str, ...] = ()):
         self.log_path = Path(log_dir or tempfile.gettempdir()) / f"worker-{name}-{os.getpid()}-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "reviewq", "worker", "--pool", "threads",
              "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "-Q", queue, "-n", f"{name}-{time.monotonic_ns()}@%h"],
+             "--without-mingle", "--without-heartbeat", "-Q", queue, "-n", f"{name}-{time.monotonic_ns()}@%h", *args],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
@@ -252,10 +253,11 @@ class Supervisor:
     """Restarts a worker that exited, as docker-compose's `restart: unless-stopped` does, at most
     `max_restarts` times; `check` goes where a test would call worker.assert_alive."""
 
-    def __init__(self, *, env: dict, queue: str, log_dir: Path | str | None, name: str, max_restarts: int = 2):
-        self.env, self.queue, self.log_dir, self.name = env, queue, log_dir, name
+    def __init__(self, *, env: dict, queue: str, log_dir: Path | str | None, name: str, max_restarts: int = 2,
+                 args: tuple[str, ...] = ()):
+        self.env, self.queue, self.log_dir, self.name, self.args = env, queue, log_dir, name, args
         self.max_restarts = max_restarts
-        self.workers = [Worker(env=env, queue=queue, log_dir=log_dir, name=name)]
+        self.workers = [Worker(env=env, queue=queue, log_dir=log_dir, name=name, args=args)]
         self.exits: list[str] = []
 
     def check(self) -> None:
@@ -267,7 +269,7 @@ class Supervisor:
         self.exits.append(f"exit {worker.process.returncode}" + (f": {critical[-1][-200:]}" if critical else ""))
         assert len(self.exits) <= self.max_restarts, "\n".join(self.exits) + "\n" + log[-3000:]
         self.workers.append(Worker(env=self.env, queue=self.queue, log_dir=self.log_dir,
-                                   name=f"{self.name}-{len(self.workers) + 1}"))
+                                   name=f"{self.name}-{len(self.workers) + 1}", args=self.args))
 
     def stop(self) -> str:
         return "".join(worker.stop() for worker in self.workers)

@@ -145,7 +145,7 @@ def test_serve_debug_runs_worker_and_runserver_and_stops_both_on_ctrl_c(base_env
         serve.stop()
 
 
-def test_serve_with_gunicorn_exits_nonzero_and_stops_web_when_worker_dies(base_env):
+def test_serve_with_gunicorn_restarts_a_dead_worker_and_stops_everything_when_web_dies(base_env):
     env = {**base_env, "DEBUG": "0", "SECRET_KEY": "serve-test-secret-" + "x" * 40,
            "CELERY_POOL": "threads", "CELERY_CONCURRENCY": "2"}
     serve = Serve(env, "--no-generate")
@@ -154,17 +154,43 @@ def test_serve_with_gunicorn_exits_nonzero_and_stops_web_when_worker_dies(base_e
         web_pid = int(serve.wait_for(r"\[serve\] web pid (\d+) \(gunicorn\)").group(1))
         serve.wait_for(r"reviewq is running at")
         serve.wait_for(r"\[worker\] .*@\S+ ready\.")
+        serve.wait_for(r"\[worker\] .*beat: Starting")  # embedded beat: lost work is re-sent
         status, headers, body = http_get(serve.url("/login/"))
         assert status == 200 and "Log in to reviewq" in body
         assert headers["Server"].startswith("gunicorn")
         status, _, _ = http_get(serve.url("/static/vendor/htmx-2.0.11.min.js"))
         assert status == 200  # collected and served by whitenoise
 
+        # A worker that dies (Celery's Redis reconnect once did) is restarted; the web stays up.
         os.kill(worker_pid, signal.SIGKILL)
+        serve.wait_for(r"\[serve\] worker exited with code -9; restarting it in 1 s")
+        restarted = int(serve.wait_for(rf"\[serve\] worker pid (?!{worker_pid}\b)(\d+) \(pool=threads").group(1))
+        deadline = time.monotonic() + 60
+        while len(re.findall(r"\[worker\] .*@\S+ ready\.", serve.output)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(re.findall(r"\[worker\] .*@\S+ ready\.", serve.output)) == 2, serve.output
+        assert pid_alive(restarted) and pid_alive(web_pid) and serve.process.poll() is None
+        assert http_get(serve.url("/login/"))[0] == 200
+
+        # The web server dying still stops everything.
+        os.kill(web_pid, signal.SIGKILL)
         assert serve.process.wait(40) != 0
-        assert "worker exited with code -9; stopping the others." in serve.output
-        assert not pid_alive(web_pid)
+        assert "web exited with code -9; stopping the others." in serve.output
+        assert not pid_alive(restarted)
         assert "queueing missing descriptions" not in serve.output
+    finally:
+        serve.stop()
+
+
+def test_serve_gives_up_on_a_worker_that_keeps_exiting(base_env):
+    serve = Serve({**base_env, "CELERY_POOL": "no-such-pool"}, "--no-generate", "--worker-restarts", "2")
+    try:
+        web_pid = int(serve.wait_for(r"\[serve\] web pid (\d+)").group(1))
+        assert serve.process.wait(60) != 0, serve.output
+        assert re.search(r"worker exited with code \d+; restarting it in 1 s", serve.output), serve.output
+        assert re.search(r"worker exited with code \d+ \(2 times within 60 s\); stopping the others\.", serve.output)
+        assert len(re.findall(r"\[serve\] worker pid \d+", serve.output)) == 2
+        assert not pid_alive(web_pid)
     finally:
         serve.stop()
 

@@ -1,8 +1,9 @@
-"""Run the Celery worker and the web server together; Ctrl-C stops both.
+"""Run the Celery worker (with embedded beat) and the web server together; Ctrl-C stops both.
 
 Each child runs in its own session, so a terminal's Ctrl-C reaches only this process, which
-then stops the children in order (SIGTERM, then SIGKILL after --stop-timeout). If either
-child exits on its own, the other is stopped and serve exits non-zero.
+then stops the children in order (SIGTERM, then SIGKILL after --stop-timeout). A worker that
+exits on its own is restarted with backoff (its tasks come back: see generation/recovery.py);
+one that keeps exiting, or a web server that exits, stops everything and serve exits non-zero.
 """
 
 import os
@@ -23,6 +24,10 @@ from .setup_demo import DEMO_CATALOG_NAME
 
 THREAD_POOLS = {"threads", "gevent", "eventlet"}
 WORKER_READY = re.compile(r"@\S+ ready\.")
+# A worker exiting this often within RESTART_WINDOW_SECONDS is given up on; the delay before
+# a restart doubles with each exit in the window, from 1 s up to RESTART_DELAY_CAP_SECONDS.
+RESTART_WINDOW_SECONDS = 60.0
+RESTART_DELAY_CAP_SECONDS = 30.0
 
 
 def provider_is_remote() -> bool:
@@ -118,40 +123,60 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-generate", action="store_true", help="Do not queue any generation")
         parser.add_argument(
+            "--worker-restarts",
+            type=int,
+            default=5,
+            help=f"Stop everything when the worker exits this many times within "
+            f"{RESTART_WINDOW_SECONDS:.0f} s (default 5); fewer exits restart it with backoff",
+        )
+        parser.add_argument(
             "--stop-timeout",
             type=float,
             default=30.0,
             help="Seconds to wait for a clean stop before killing (default 30; a second Ctrl-C kills at once)",
         )
 
-    def handle(self, *args, host, port, catalog, no_generate, stop_timeout, **options):
+    def handle(self, *args, host, port, catalog, no_generate, worker_restarts, stop_timeout, **options):
         self._lock = threading.Lock()
         self._signals: list[int] = []
         self._worker_ready = threading.Event()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        children: list[Child] = []
+        worker: Child | None = None
+        web: Child | None = None
         generate: Child | None = None
         try:
+            if worker_restarts < 1:
+                raise CommandError(f"--worker-restarts must be at least 1, got {worker_restarts}")
             pool, concurrency = worker_pool()
-            worker = Child("worker", self._worker_args(pool, concurrency), out=self.stdout,
-                           lock=self._lock, on_line=self._watch_worker)
-            children.append(worker)
-            self._say(f"worker pid {worker.pid} (pool={pool}, concurrency={concurrency})")
+            worker = self._worker_start(pool, concurrency)
             if not settings.DEBUG:
                 call_command("collectstatic", interactive=False, verbosity=0)
             web = Child("web", self._web_args(host, port), out=self.stdout, lock=self._lock)
-            children.append(web)
             self._say(f"web pid {web.pid} ({'runserver, DEBUG' if settings.DEBUG else 'gunicorn'})")
 
             announced = False
             generate_done = no_generate
+            worker_exits: list[float] = []  # monotonic times, within RESTART_WINDOW_SECONDS
+            restart_at: float | None = None
             while not self._signals:
-                for child in children:
-                    code = child.poll()
-                    if code is not None:
+                if (code := web.poll()) is not None:
+                    raise CommandError(f"web exited with code {code}; stopping the others.")
+                if restart_at is None and (code := worker.poll()) is not None:
+                    worker.kill_group()  # its beat or pool processes, if any outlived it
+                    worker.join_output()
+                    now = time.monotonic()
+                    worker_exits = [t for t in worker_exits if now - t < RESTART_WINDOW_SECONDS] + [now]
+                    if len(worker_exits) >= worker_restarts:
                         raise CommandError(
-                            f"{child.name} exited with code {code}; stopping the others."
+                            f"worker exited with code {code} ({len(worker_exits)} times within "
+                            f"{RESTART_WINDOW_SECONDS:.0f} s); stopping the others."
                         )
+                    delay = min(RESTART_DELAY_CAP_SECONDS, 2.0 ** (len(worker_exits) - 1))
+                    self._say(f"worker exited with code {code}; restarting it in {delay:.0f} s", error=True)
+                    restart_at = now + delay
+                if restart_at is not None and time.monotonic() >= restart_at:
+                    restart_at = None
+                    worker = self._worker_start(pool, concurrency)
                 if not announced and _port_open(host, port):
                     announced = True
                     self._say(
@@ -174,20 +199,29 @@ class Command(BaseCommand):
                 time.sleep(0.2)
             self._say(f"received {signal.Signals(self._signals[0]).name}, stopping")
         finally:
-            if generate is not None:
-                children.append(generate)
+            children = [child for child in (worker, web, generate) if child is not None]
             self._stop(children, timeout=stop_timeout)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
     # --- children ---------------------------------------------------------------------
 
+    def _worker_start(self, pool: str, concurrency: int) -> Child:
+        worker = Child("worker", self._worker_args(pool, concurrency), out=self.stdout,
+                       lock=self._lock, on_line=self._watch_worker)
+        self._say(f"worker pid {worker.pid} (pool={pool}, concurrency={concurrency})")
+        return worker
+
     def _worker_args(self, pool: str, concurrency: int) -> list[str]:
-        return [
+        args = [
             sys.executable, "-m", "celery", "-A", "reviewq", "worker",
             "--loglevel", "INFO", "--pool", pool, "--concurrency", str(concurrency),
             "--hostname", "reviewq@%h",
         ]
+        if settings.CELERY_BEAT_SCHEDULE:
+            # Embedded beat: the recovery of lost work runs without a separate process.
+            args += ["--beat", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]
+        return args
 
     def _web_args(self, host: str, port: int) -> list[str]:
         if settings.DEBUG:
