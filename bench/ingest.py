@@ -1,12 +1,19 @@
 """Ingest rate of the real storage path vs raw COPY of the same rows, on Postgres.
 
-    python bench/ingest.py [--descriptions 2000] [--processes 1] [--profile]
+    python bench/ingest.py [--descriptions 2000] [--processes 1] [--batch 200] [--profile]
 
-Storage path, per description, timed: completion_from_openai(body) (parse the chat.completion
-JSON, rebuild token texts from bytes) -> completion_store(...) (align tokens to sentences, gate,
-one transaction of bulk inserts + the conditional status UPDATE + its audit row). The bodies are
-realistic: FakeOpenAI.chat_completion for real product prompts (top_logprobs 5), built before
-the clock starts, without HTTP. Descriptions are claimed (GENERATING) set-based beforehand.
+Storage path, timed: completion_from_openai(body) (parse the chat.completion JSON, rebuild token
+texts from bytes) -> store (align tokens to sentences, gate, write sentences and tokens with COPY,
+the conditional status UPDATE and its audit row, in one transaction). Measured twice, on separate
+catalogs of --descriptions each:
+
+  per description   completion_store, one transaction each: what a Celery worker does per task
+  batched           completions_store on --batch descriptions per transaction: what the Batch
+                    API import (manage.py import_batch_results) does
+
+The bodies are realistic: FakeOpenAI.chat_completion for real product prompts (top_logprobs 5),
+built before the clock starts, without HTTP. Descriptions are claimed (GENERATING) set-based
+beforehand.
 
 Baseline, same run: the rows that path wrote (descriptions' text, sentences, tokens) read
 back, then written again for a second set of products with COPY (bench/seed.py style), timed.
@@ -74,13 +81,14 @@ def _catalog(name: str, n: int, *, with_descriptions: bool):
     return catalog, products
 
 
-def _store_slice(database_url: str, description_ids: list[int], profile: bool, queue) -> None:
-    """Child process: the storage path for `description_ids` (bodies built before timing)."""
+def _store_slice(database_url: str, description_ids: list[int], profile: bool, batch: int, queue) -> None:
+    """Child process: the storage path for `description_ids` (bodies built before timing),
+    one description per transaction (batch 1) or `batch` per transaction."""
     _setup(database_url)
     from django.db import connection
 
     from generation.providers.openai_compat import completion_from_openai
-    from generation.storage import completion_store
+    from generation.storage import StoreRequest, completion_store, completions_store
     from reviewq.models import Description
 
     descriptions = list(Description.objects.filter(pk__in=description_ids).select_related("product__catalog").order_by("pk"))
@@ -91,17 +99,26 @@ def _store_slice(database_url: str, description_ids: list[int], profile: bool, q
     started = time.perf_counter()
     if profiler:
         profiler.enable()
-    for description, body in zip(descriptions, bodies, strict=True):
+    for start in range(0, len(descriptions), batch):
+        chunk = list(zip(descriptions[start:start + batch], bodies[start:start + batch], strict=True))
         t0 = time.perf_counter()
-        [completion] = completion_from_openai(body, provider="openai")
+        completions = [completion_from_openai(body, provider="openai")[0] for _, body in chunk]
         t1 = time.perf_counter()
-        stored = completion_store(description=description, completion=completion, prompt="bench prompt",
-                                  claim_version=description.version)
+        if batch == 1:
+            [(description, _)] = chunk
+            stored = [completion_store(description=description, completion=completions[0], prompt="bench prompt",
+                                       claim_version=description.version)]
+        else:
+            stored = completions_store([
+                StoreRequest(description=description, completion=completion, prompt="bench prompt",
+                             claim_version=description.version)
+                for (description, _), completion in zip(chunk, completions, strict=True)
+            ])
         t2 = time.perf_counter()
         parse_seconds += t1 - t0
         store_seconds += t2 - t1
-        tokens += len(completion.tokens)
-        assert stored.status in ("review", "published"), stored.status
+        tokens += sum(len(c.tokens) for c in completions)
+        assert all(getattr(d, "status", None) in ("review", "published") for d in stored), stored
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - started
@@ -182,10 +199,33 @@ def _copy_same_rows(source_catalog_id: int, target_products) -> dict:
     return {"seconds": seconds, "descriptions": len(rows_d), "sentences": len(rows_s), "tokens": len(rows_t)}
 
 
+def _run_path(database_url: str, ids: list[int], *, processes: int, batch: int, profile: bool) -> dict:
+    """The storage path over `ids` in `processes` spawned children; the rate uses the slowest
+    child's timed loop (they run in parallel; setup and body building are not timed)."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    children = [context.Process(target=_store_slice, args=(database_url, ids[i::processes], profile, batch, queue))
+                for i in range(processes)]
+    for child in children:
+        child.start()
+    results = [queue.get() for _ in children]
+    for child in children:
+        child.join()
+    return {
+        "seconds": max(r["seconds"] for r in results),
+        "descriptions": sum(r["descriptions"] for r in results),
+        "tokens": sum(r["tokens"] for r in results),
+        "parse": sum(r["parse"] for r in results),
+        "store": sum(r["store"] for r in results),
+        "profile": results[0]["profile"],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--descriptions", type=int, default=2000)
+    parser.add_argument("--descriptions", type=int, default=2000, help="per path (and for the COPY baseline)")
     parser.add_argument("--processes", type=int, default=1, help="storage-path processes in parallel (like workers)")
+    parser.add_argument("--batch", type=int, default=200, help="descriptions per transaction on the batched path")
     parser.add_argument("--profile", action="store_true", help="cProfile the storage path (single process)")
     args = parser.parse_args()
 
@@ -205,47 +245,41 @@ def main() -> int:
         from reviewq.models import Description
 
         call_command("migrate", verbosity=0)
-        catalog, _ = _catalog("ingest storage path", args.descriptions, with_descriptions=True)
+        paths = {"per description": 1, f"batched ({args.batch}/transaction)": max(1, args.batch)}
+        catalogs = {name: _catalog(f"ingest {name}", args.descriptions, with_descriptions=True)[0] for name in paths}
         _, copy_products = _catalog("ingest copy baseline", args.descriptions, with_descriptions=False)
         # Claimed, as the task's conditional UPDATE leaves them (set-based, untimed).
-        Description.objects.filter(product__catalog=catalog).update(status="generating", version=F("version") + 1)
-        ids = list(Description.objects.filter(product__catalog=catalog).order_by("pk").values_list("pk", flat=True))
+        Description.objects.filter(product__catalog__in=catalogs.values()).update(
+            status="generating", version=F("version") + 1)
         connection.close()
 
         processes = 1 if args.profile else max(1, args.processes)
-        queue = multiprocessing.get_context("spawn").Queue()
-        slices = [ids[i::processes] for i in range(processes)]
-        children = [multiprocessing.get_context("spawn").Process(target=_store_slice, args=(database_url, s, args.profile, queue))
-                    for s in slices]
-        wall = time.perf_counter()
-        for child in children:
-            child.start()
-        results = [queue.get() for _ in children]
-        for child in children:
-            child.join()
-        # Wall time includes each child's setup and body building; the rate uses the slowest
-        # child's timed loop (they run in parallel).
-        storage_seconds = max(r["seconds"] for r in results)
-        stored = sum(r["descriptions"] for r in results)
-        tokens = sum(r["tokens"] for r in results)
-        parse = sum(r["parse"] for r in results)
-        store = sum(r["store"] for r in results)
+        runs = {}
+        for name, batch in paths.items():
+            ids = list(Description.objects.filter(product__catalog=catalogs[name]).order_by("pk")
+                       .values_list("pk", flat=True))
+            connection.close()
+            runs[name] = _run_path(database_url, ids, processes=processes, batch=batch, profile=args.profile)
 
-        copy = _copy_same_rows(catalog.pk, copy_products)
-        storage_rate = stored / storage_seconds
+        first = next(iter(catalogs.values()))
+        copy = _copy_same_rows(first.pk, copy_products)
         copy_rate = copy["descriptions"] / copy["seconds"]
-        print(f"ingest on Postgres, {stored} descriptions ({tokens} tokens, {tokens / stored:.0f}/description, "
-              f"top_logprobs 5), storage path in {processes} process(es):")
-        print(f"  storage path: {storage_seconds:.2f} s = {storage_rate:.0f} descriptions/s "
-              f"({tokens / storage_seconds:,.0f} tokens/s); per description {1000 * storage_seconds * processes / stored:.2f} ms "
-              f"= parse {1000 * parse / stored:.2f} ms + align/gate/store {1000 * store / stored:.2f} ms")
+        some = next(iter(runs.values()))
+        print(f"ingest on Postgres, {some['descriptions']} descriptions per path ({some['tokens']} tokens, "
+              f"{some['tokens'] / some['descriptions']:.0f}/description, top_logprobs 5), {processes} process(es):")
         print(f"  raw COPY of the same rows: {copy['seconds']:.2f} s = {copy_rate:.0f} descriptions/s "
               f"({copy['tokens']} tokens, {copy['sentences']} sentences)")
-        ratio = copy_rate / storage_rate
-        print(f"  COPY / storage path: {ratio:.1f}x (goal <= 3x); storage path goal >= 500/s: "
-              f"{'met' if storage_rate >= 500 else 'MISSED'}; within 3x: {'met' if ratio <= 3 else 'MISSED'}")
-        if args.profile:
-            print(results[0]["profile"])
+        for name, run in runs.items():
+            seconds, n = run["seconds"], run["descriptions"]
+            rate = n / seconds
+            ratio = copy_rate / rate
+            print(f"  storage path, {name}: {seconds:.2f} s = {rate:.0f} descriptions/s "
+                  f"({run['tokens'] / seconds:,.0f} tokens/s); per description {1000 * seconds * processes / n:.2f} ms "
+                  f"= parse {1000 * run['parse'] / n:.2f} ms + align/gate/store {1000 * run['store'] / n:.2f} ms")
+            print(f"    COPY / this path: {ratio:.1f}x (goal <= 3x: {'met' if ratio <= 3 else 'MISSED'}); "
+                  f">= 500/s: {'met' if rate >= 500 else 'MISSED'}")
+            if args.profile:
+                print(run["profile"])
         connection.close()
     finally:
         with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
