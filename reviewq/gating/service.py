@@ -156,10 +156,13 @@ def sentences_regate(*, catalog: Catalog | None, actor=None) -> RegateResult:
     thresholds = thresholds_for_catalog(catalog_id=catalog.pk if catalog else None)
     catalog_ids = _scope_catalog_ids(catalog)
     band = band_expression(thresholds)
+    # A subquery on descriptions rather than a join through Sentence.description: an UPDATE
+    # whose filter joins gets a self-join on the sentence table (Django matches pk__in).
     sentences = Sentence.objects.filter(
         decision=Sentence.Decision.NONE,
-        description__product__catalog_id__in=catalog_ids,
-        description__status__in=[S.REVIEW, S.PUBLISHED],
+        description_id__in=Description.objects.filter(
+            product__catalog_id__in=catalog_ids, status__in=[S.REVIEW, S.PUBLISHED]
+        ).values("id"),
     )
     changed = sentences.annotate(new_band=band).exclude(band=F("new_band")).update(band=band)
     published, back = _descriptions_follow_sentences(catalog_ids=catalog_ids, actor=actor)
