@@ -14,7 +14,7 @@ weights, materials and durations while attributes it invites (weight, material, 
 are withheld from the prompt. The line keeps the full attributes as ground truth, so any
 value the model then states for a withheld attribute is unsupported by construction.
 Each line: id, product (sku), name, split (dev/heldout by product), attributes (full),
-prompt_attributes, withheld, template, seed, completion (OpenAI chat.completion dict built
+prompt_attributes, withheld, template, prompt (the text as stored on Description.prompt), seed, completion (OpenAI chat.completion dict built
 from the provider's tokens, checked to parse back byte-exact) and sentences (spans from
 generation.alignment.split_sentences, labels empty).
 
@@ -45,7 +45,7 @@ django.setup()
 
 from generation.alignment import split_sentences  # noqa: E402
 from generation.evaluation import completion_to_openai  # noqa: E402
-from generation.prompts import DEFAULT_TEMPLATE, build_messages  # noqa: E402
+from generation.prompts import DEFAULT_TEMPLATE, build_messages, prompt_text  # noqa: E402
 from generation.providers.embedded import EmbeddedProvider  # noqa: E402
 from generation.providers.openai_compat import completion_from_openai  # noqa: E402
 
@@ -151,6 +151,7 @@ def generate(out: Path) -> None:
                             "prompt_attributes": shown,
                             "withheld": withheld,
                             "template": "default" if template == DEFAULT_TEMPLATE else template,
+                            "prompt": prompt_text(messages),
                             "seed": seed,
                             "temperature": TEMPERATURE,
                             "completion": body,

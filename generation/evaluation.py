@@ -58,6 +58,7 @@ class LabelledCase:
     completion: Mapping[str, Any]
     spans: tuple[LabelledSpan, ...]
     split: str = ""
+    prompt: str = ""  # the prompt text, as stored on Description.prompt (optional)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,7 @@ def parse_case(text: str, *, line: int) -> LabelledCase:
         completion=completion,
         spans=spans,
         split=str(data.get("split") or ""),
+        prompt=str(data.get("prompt") or ""),
     )
 
 
@@ -202,7 +204,8 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
         except ValueError as exc:
             raise _fail(case.line, str(exc)) from None
         gate = gate_description(
-            gate_input(completion=completion, alignment=alignment, attributes=case.attributes, product_name=case.name),
+            gate_input(completion=completion, alignment=alignment, attributes=case.attributes, product_name=case.name,
+                       prompt=case.prompt),
             thresholds=thresholds,
             publish_confident_now=False,
         )

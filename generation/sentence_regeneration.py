@@ -294,6 +294,7 @@ def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) 
                 product_name=description.product.name,
                 finish_reason=completion.finish_reason or "",
                 has_logprobs=completion.has_logprobs,
+                prompt=description.prompt,
             ),
             thresholds=thresholds_for_catalog(catalog_id=description.product.catalog_id),
             publish_confident_now=False,

@@ -37,8 +37,11 @@ FAILED_FINISH_REASONS = {
 }
 
 
-def gate_input(*, completion: Completion, alignment: Alignment, attributes: dict, product_name: str) -> GateInput:
-    """What the gate reads of a completion; gate_eval builds it the same way."""
+def gate_input(
+    *, completion: Completion, alignment: Alignment, attributes: dict, product_name: str, prompt: str
+) -> GateInput:
+    """What the gate reads of a completion and the prompt that produced it; gate_eval builds
+    it the same way."""
     return GateInput(
         sentences=[span.text for span in alignment.sentences],
         tokens=[
@@ -56,6 +59,7 @@ def gate_input(*, completion: Completion, alignment: Alignment, attributes: dict
         product_name=product_name,
         finish_reason=completion.finish_reason or "",
         has_logprobs=completion.has_logprobs,
+        prompt=prompt,
     )
 
 
@@ -145,7 +149,8 @@ def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
     if product.catalog_id not in thresholds:
         thresholds[product.catalog_id] = thresholds_for_catalog(catalog_id=product.catalog_id)
     gate = gate_description(
-        gate_input(completion=completion, alignment=alignment, attributes=product.attributes, product_name=product.name),
+        gate_input(completion=completion, alignment=alignment, attributes=product.attributes, product_name=product.name,
+                   prompt=request.prompt),
         thresholds=thresholds[product.catalog_id],
         publish_confident_now=product.catalog.publish_confident_now,
     )

@@ -1,11 +1,12 @@
-"""Is the sentence usable copy at all? Meta text, cut-off, repeated and garbled text.
+"""Is the sentence usable copy at all? Meta text, prompt echoes, cut-off, repeated and garbled text.
 
 These need no logprobs: they read the text (and, for repetition, the earlier sentences).
 """
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # At the start of the sentence: "Title:", "**Description:**", "## Features", "Sure!".
 _META_START_RE = re.compile(
@@ -97,6 +98,56 @@ def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
                 if n == 1 and (len(words[i]) < 3 or words[i] in _FILLER_REPEATS or words[i].isdigit()):
                     continue
                 return f"repeats '{' '.join(words[i: i + n])}'"
+    return None
+
+
+ECHO_WORDS = 6  # a run of this many words shared with the prompt's instructions is an echo
+
+
+def _runs(words: Sequence[str]) -> set[tuple[str, ...]]:
+    return {tuple(words[i: i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
+
+
+def _fact_words(attributes: Mapping[str, Any], product_name: str) -> set[str]:
+    words = set(_words(product_name))
+    stack: list[Any] = [attributes]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Mapping):
+            words.update(_words(" ".join(map(str, value.keys()))))
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple, set)):
+            stack.extend(value)
+        else:
+            words.update(_words(str(value)))
+    return words
+
+
+def prompt_echo_runs(prompt: str, *, attributes: Mapping[str, Any], product_name: str) -> frozenset:
+    """The prompt's word runs that belong to its instructions: every run of ECHO_WORDS words
+    of which at most two are product facts (words of the name, attribute keys and values, any
+    word with a digit, such as a SKU, and the label "sku"), so copy that names the product or
+    states its facts in the prompt's order is not taken for an echo. Build once per description."""
+    if not prompt:
+        return frozenset()
+    facts = _fact_words(attributes, product_name) | {"sku"}
+
+    def instruction_words(run: tuple[str, ...]) -> int:
+        return sum(w not in facts and not any(ch.isdigit() for ch in w) for w in run)
+
+    return frozenset(run for run in _runs(_words(prompt)) if instruction_words(run) >= ECHO_WORDS - 2)
+
+
+def prompt_echo(text: str, runs: frozenset) -> str | None:
+    """The first run of the prompt's instructions the sentence repeats ("never invent
+    measurements materials or numbers"), or None."""
+    if not runs:
+        return None
+    words = _words(text)
+    for i in range(len(words) - ECHO_WORDS + 1):
+        run = tuple(words[i: i + ECHO_WORDS])
+        if run in runs:
+            return " ".join(run)
     return None
 
 

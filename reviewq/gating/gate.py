@@ -4,7 +4,7 @@ Band decision (`band_for`) reads only these keys of the stored signals dict, so 
 change can re-gate stored sentences without their tokens (in SQL: mean_logprob is also a
 column of Sentence and equals signals["mean_logprob"]):
 
-    hard_flag             bool   grounding contradiction, meta text, cut-off or garbled text
+    hard_flag             bool   grounding contradiction, meta text, prompt echo, cut-off or garbled text
     has_logprobs          bool   the provider returned logprobs for this sentence
     mean_logprob          float  mean token logprob (None without logprobs)
     critical_min_logprob  float  min logprob over critical words NOT found in the product data
@@ -56,7 +56,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .copy_checks import garbled, has_meta, is_cut_off, repetition
+from .copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
 from .grounding import CONTRADICTION, UNSUPPORTED, ProductFacts, ground_sentence, product_facts
 from .signals import GateToken, WordConfidence, sentence_token_signals, token_stats, word_confidences
 from .words import KIND_LABELS, find_words
@@ -266,10 +266,12 @@ def score_sentence(
     is_last: bool = False,
     previous: Sequence[str] = (),
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
+    echo_runs: frozenset = frozenset(),
 ) -> SentenceScore:
     """Score one sentence. `tokens` carry their char offset within `text`; `facts` (from
     product_facts) saves re-reading the attributes for every sentence of a product;
-    `truncated` is finish_reason == "length"; `previous` are the earlier sentences' texts."""
+    `truncated` is finish_reason == "length"; `previous` are the earlier sentences' texts;
+    `echo_runs` (copy_checks.prompt_echo_runs) the prompt's instructions."""
     if facts is None:
         facts = product_facts(attributes=attributes, product_name=product_name)
     stats = [token_stats(t) for t in tokens]
@@ -287,6 +289,7 @@ def score_sentence(
     n_conflicts = sum(1 for f in grounding.findings if f.kind == CONTRADICTION)
     n_unsupported = sum(1 for f in grounding.findings if f.kind == UNSUPPORTED)
     meta = has_meta(text)
+    echo = prompt_echo(text, echo_runs)
     cut_off = is_cut_off(text, is_last=is_last, truncated=truncated)
     garbled_why = garbled(text)
     repeat_why = repetition(text, previous)
@@ -313,11 +316,12 @@ def score_sentence(
         "n_unsupported": n_unsupported,
         "has_conflict": n_conflicts > 0,
         "has_meta": meta,
+        "has_prompt_echo": echo is not None,
         "has_cutoff": cut_off,
         "has_garbled": garbled_why is not None,
         "has_repeat": repeat_why is not None,
         "not_prose": prose_why is not None,
-        "hard_flag": n_conflicts > 0 or meta or cut_off or garbled_why is not None,
+        "hard_flag": n_conflicts > 0 or meta or echo is not None or cut_off or garbled_why is not None,
         "has_warning": n_unsupported > 0 or repeat_why is not None or prose_why is not None,
     }
 
@@ -334,6 +338,8 @@ def score_sentence(
             reported.add(confidence.word.start)
     if meta:
         reasons.append("meta text, not product copy")
+    if echo:
+        reasons.append(f"repeats the prompt's instructions: '{echo}'")
     if cut_off:
         reasons.append(CUT_OFF_LENGTH_REASON if truncated else CUT_OFF_PUNCTUATION_REASON)
     if garbled_why:
@@ -368,9 +374,12 @@ def score_description(
     product_name: str = "",
     truncated: bool = False,
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
+    prompt: str = "",
 ) -> list[SentenceScore]:
-    """Score every (text, tokens) sentence of one description, reading the attributes once."""
+    """Score every (text, tokens) sentence of one description, reading the attributes (and
+    the prompt it was generated from, when given) once."""
     facts = product_facts(attributes=attributes, product_name=product_name)
+    echo_runs = prompt_echo_runs(prompt, attributes=attributes or {}, product_name=product_name)
     texts = [text for text, _ in sentences]
     last = len(sentences) - 1
     return [
@@ -382,6 +391,7 @@ def score_description(
             is_last=i == last,
             previous=texts[:i],
             thresholds=thresholds,
+            echo_runs=echo_runs,
         )
         for i, (text, tokens) in enumerate(sentences)
     ]

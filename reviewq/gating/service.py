@@ -51,6 +51,7 @@ class GateInput:
     product_name: str = ""
     finish_reason: str = ""
     has_logprobs: bool = True
+    prompt: str = ""  # the prompt text it was generated from (Description.prompt): echoes are flagged
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def gate_description(data: GateInput, *, thresholds: GateThresholds, publish_con
         product_name=data.product_name,
         truncated=data.finish_reason == "length",
         thresholds=thresholds,
+        prompt=data.prompt,
     )
     outcome = description_outcome(((s.band, "") for s in scores), publish_confident_now)
     return GateResult(sentences=scores, outcome=outcome, risk=description_risk(s.risk for s in scores))

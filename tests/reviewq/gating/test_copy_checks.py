@@ -1,6 +1,6 @@
 import pytest
 
-from reviewq.gating.copy_checks import garbled, has_meta, is_cut_off, repetition
+from reviewq.gating.copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
 
 
 @pytest.mark.parametrize(
@@ -94,3 +94,48 @@ def test_garbled(text):
 )
 def test_not_garbled(text):
     assert garbled(text) is None
+
+
+PROMPT = (
+    "[system]\nYou are a copywriter for an online shop. You write accurate, plain product descriptions "
+    "using only the facts you are given. Never invent measurements, materials or numbers.\n\n[user]\n"
+    'Write a product description for "Trail bottle" (SKU TB-1).\n\nProduct facts:\n'
+    "- material: 18/8 stainless steel, double wall vacuum insulated\n- capacity: 750 ml\n\n"
+    "Write exactly 3 sentences of plain copy that use these facts."
+)
+FACTS = {"material": "18/8 stainless steel, double wall vacuum insulated", "capacity": "750 ml"}
+
+
+@pytest.mark.parametrize(
+    ("text", "echo"),
+    [
+        ("Never invent measurements, materials or numbers.", "never invent measurements materials or numbers"),
+        ("I write accurate, plain product descriptions using only the facts.",
+         "write accurate plain product descriptions using"),
+        ("Write exactly 3 sentences of plain copy.", "write exactly 3 sentences of plain"),
+    ],
+)
+def test_prompt_echo(text, echo):
+    runs = prompt_echo_runs(PROMPT, attributes=FACTS, product_name="Trail bottle")
+    assert prompt_echo(text, runs) == echo
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the facts in the prompt's own order are copy, not an echo
+        "Its 18/8 stainless steel, double wall vacuum insulated body holds 750 ml.",
+        "The Trail bottle is made of 18/8 stainless steel, double wall vacuum insulated.",
+        "A plain product for every shop.",
+        # naming the product with its SKU, as the prompt does, is copy (a shop may want it)
+        'The Trail bottle (SKU TB-1) holds 750 ml.',
+    ],
+)
+def test_not_a_prompt_echo(text):
+    runs = prompt_echo_runs(PROMPT, attributes=FACTS, product_name="Trail bottle")
+    assert prompt_echo(text, runs) is None
+
+
+def test_no_prompt_no_echo():
+    assert prompt_echo_runs("", attributes=FACTS, product_name="x") == frozenset()
+    assert prompt_echo("Never invent measurements, materials or numbers.", frozenset()) is None

@@ -250,6 +250,19 @@ def test_score_description_uses_order_and_last_sentence():
     assert scores[1].signals["has_repeat"] and scores[2].signals["has_cutoff"]
 
 
+def test_a_sentence_repeating_the_prompt_is_flagged_with_the_words_it_repeats():
+    prompt = "You are a copywriter. Never invent measurements, materials or numbers. Use only the facts."
+    sentences = ["It holds 750 ml.", "Never invent measurements, materials or numbers."]
+    scores = score_description(
+        sentences=[(s, make_tokens(s)) for s in sentences], attributes=ATTRIBUTES, product_name=NAME, prompt=prompt
+    )
+    assert [s.band for s in scores] == ["publish", "flag"]
+    assert scores[1].signals["has_prompt_echo"] and scores[1].signals["hard_flag"]
+    assert "repeats the prompt's instructions: 'never invent measurements materials or numbers'" in scores[1].reasons
+    without = score_description(sentences=[(s, make_tokens(s)) for s in sentences], attributes=ATTRIBUTES, product_name=NAME)
+    assert not without[1].signals["has_prompt_echo"]
+
+
 def test_description_risk():
     assert description_risk([]) == 0.0
     assert description_risk([0.5]) == pytest.approx(0.5)
