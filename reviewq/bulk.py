@@ -12,6 +12,11 @@ from collections.abc import Sequence
 
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
+
+
+# Rows per UPDATE ... FROM (VALUES ...): keeps the parameters well under PostgreSQL's 65,535.
+ROWS_PER_UPDATE = 1000
 
 
 def is_postgres() -> bool:
@@ -56,7 +61,8 @@ def rows_insert(model: type[Model], columns: Sequence[str], rows: Sequence[tuple
         rows = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
         columns = [model._meta.pk.column, *columns]
     missing = [f for c, f in fields.items() if c not in columns and not f.primary_key]
-    defaults = tuple(_copy_value(f, f.get_default()) for f in missing)
+    now = timezone.now()
+    defaults = tuple(_copy_value(f, now if _is_auto_time(f) else f.get_default()) for f in missing)
     json_at = [i for i, c in enumerate(columns) if fields[c].get_internal_type() == "JSONField"]
     column_sql = ", ".join(f'"{c}"' for c in (*columns, *(f.column for f in missing)))
     with connection.cursor() as cursor:
@@ -70,6 +76,11 @@ def rows_insert(model: type[Model], columns: Sequence[str], rows: Sequence[tuple
     return ids
 
 
+def _is_auto_time(field) -> bool:
+    """auto_now / auto_now_add: bulk_create fills these in pre_save, so COPY must too."""
+    return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+
+
 def _copy_value(field, value):
     if field.get_internal_type() == "JSONField":
         return json.dumps(value)
@@ -81,13 +92,20 @@ def rows_update(model: type[Model], *, match: Sequence[str], assign: Sequence[st
     of the rows that matched.
 
     Each row is (pk, *match values, *assign values): the row with that pk is updated only if
-    its `match` columns hold those values (optimistic locking), and gets the `assign` values.
-    Values are Python values for the fields named (attnames or columns). PostgreSQL: one
-    UPDATE ... FROM (VALUES ...) RETURNING. Elsewhere: one conditional UPDATE per row.
+    its `match` columns hold those values (None matches NULL, as in a filter), and gets the
+    `assign` values. Values are Python values for the fields named (attnames or columns).
+    PostgreSQL: UPDATE ... FROM (VALUES ...) RETURNING, one statement per ROWS_PER_UPDATE
+    rows. Elsewhere: one conditional UPDATE per row.
     """
     if not rows:
         return []
     fields = [model._meta.pk, *(model._meta.get_field(name) for name in (*match, *assign))]
+    if is_postgres() and len(rows) > ROWS_PER_UPDATE:
+        return [
+            pk
+            for start in range(0, len(rows), ROWS_PER_UPDATE)
+            for pk in rows_update(model, match=match, assign=assign, rows=rows[start: start + ROWS_PER_UPDATE])
+        ]
     if not is_postgres():
         updated = []
         for pk, *values in rows:
@@ -100,7 +118,7 @@ def rows_update(model: type[Model], *, match: Sequence[str], assign: Sequence[st
     row_sql = "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields) + ")"
     set_sql = ", ".join(f'"{f.column}" = v.{n}' for f, n in zip(fields[1 + len(match):], names[1 + len(match):]))
     where_sql = " AND ".join(
-        f't."{f.column}" = v.{n}' for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)])
+        f't."{f.column}" IS NOT DISTINCT FROM v.{n}' for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)])
     )
     params = []
     for row in rows:

@@ -84,3 +84,26 @@ def test_rows_update_sets_nulls_and_takes_field_names_or_columns():
     description.refresh_from_db()
     assert description.lease_until is None
     assert rows_update(Description, match=("status",), assign=("risk",), rows=[]) == []
+
+
+def test_rows_insert_fills_auto_timestamps_like_bulk_create():
+    from reviewq.models import AuditEvent
+
+    before = timezone.now()
+    rows_insert(AuditEvent, ("action", "note"), [("test", "no created_at given")])
+    assert AuditEvent.objects.get(action="test").created_at >= before
+
+
+def test_rows_update_matches_null_like_a_filter_and_splits_large_batches(monkeypatch):
+    import reviewq.bulk
+
+    monkeypatch.setattr(reviewq.bulk, "ROWS_PER_UPDATE", 2)
+    descriptions = [DescriptionFactory(status="review") for _ in range(5)]
+    leased = descriptions[0]
+    Description.objects.filter(pk=leased.pk).update(lease_until=timezone.now())
+    updated = rows_update(
+        Description, match=("lease_until",), assign=("risk",),
+        rows=[(d.pk, None, 0.5) for d in descriptions],
+    )
+    assert sorted(updated) == sorted(d.pk for d in descriptions[1:])
+    assert Description.objects.get(pk=leased.pk).risk is None
