@@ -162,7 +162,7 @@ def descriptions_transition(
     events = []
     for request, fields in planned:
         description = request.description
-        if description.pk not in updated or request.expected_version != description.version:
+        if description.pk not in updated:  # changed meanwhile, or the caller's copy was not at expected_version
             results.append(ConflictError(
                 "This description was changed by someone else; reload to see the newer version."
             ))
