@@ -102,9 +102,15 @@ def _process_started(pid: int) -> str:
     return stat[stat.rindex(")") + 2 :].split()[19]  # field 22; the name in (...) may hold spaces
 
 
+_holder: tuple[int, str] = (0, "")  # (pid, "<host>:<pid>:<start>") of this process, read once per process
+
+
 def _slot_member() -> str:
+    global _holder
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_started(pid)}:{uuid.uuid4().hex}"
+    if _holder[0] != pid:  # first call, or a forked child
+        _holder = (pid, f"{socket.gethostname()}:{pid}:{_process_started(pid)}")
+    return f"{_holder[1]}:{uuid.uuid4().hex}"
 
 
 def _holder_is_dead(member: str, *, host: str) -> bool:
