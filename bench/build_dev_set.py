@@ -6,7 +6,7 @@
 
 Not a benchmark: without arguments (as `make bench` runs it) it prints this and exits.
 
-`generate` writes two descriptions per product of the demo catalog (reviewq/demo_catalog.json),
+`generate` writes two descriptions per product of the demo catalog (reviewq/catalogs/demo_catalog.json),
 sampled by the embedded SmolLM2 (temperature 0.7, top 5 logprobs, max 160 tokens, seed
 SEED_BASE + 10 * product index + variant): variant 0 uses the default template with every
 attribute; variant 1 (even product index) or 2 (odd) uses a template that invites sizes,
@@ -49,7 +49,7 @@ from generation.prompts import DEFAULT_TEMPLATE, build_messages, prompt_text  # 
 from generation.providers.embedded import EmbeddedProvider  # noqa: E402
 from generation.providers.openai_compat import completion_from_openai  # noqa: E402
 
-CATALOG = ROOT / "reviewq" / "demo_catalog.json"
+CATALOG = ROOT / "reviewq" / "catalogs" / "demo_catalog.json"
 DEFAULT_OUT = ROOT / "tests" / "data" / "gate_dev_set.jsonl"
 DEFAULT_RAW = Path("/tmp/gate_dev_set.raw.jsonl")
 SEED_BASE = 4000

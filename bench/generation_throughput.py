@@ -3,7 +3,7 @@
     python bench/generation_throughput.py [--products 1200] [--latency 1.0] [--workers 4] [--concurrency 128]
 
 Real pieces end to end: a Celery worker process (threads pool) on the configured broker,
-the real openai SDK over loopback HTTP to generation/fake_openai.py, parsing, alignment,
+the real openai SDK over loopback HTTP to tests/fakes/fake_openai.py, parsing, alignment,
 gating and bulk storage in the configured database. Defaults to Postgres + Redis on this
 machine (the production setup): DATABASE_URL / CELERY_BROKER_URL override. It creates and
 drops its own database and Redis queue. Goal: >= 50 descriptions/s on 2 cores.
@@ -19,8 +19,8 @@ import os
 import resource
 import signal
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     env = _setup_env(args)
 
-    from generation.fake_openai import FakeOpenAI
+    from tests.fakes.fake_openai import FakeOpenAI
 
     with FakeOpenAI(latency=args.latency) as fake:
         env["LLM_BASE_URL"] = os.environ["LLM_BASE_URL"] = fake.base_url
@@ -82,8 +82,8 @@ def main() -> None:
 
 
 def _run(args, env, fake) -> None:
-    from generation.services import catalog_generate
-    from reviewq.models import Catalog, Description, DescriptionStatus, Product, Token
+    from generation.queueing import catalog_generate
+    from reviewq.core.models import Catalog, Description, DescriptionStatus, Product, Token
 
     S = DescriptionStatus
     catalog = Catalog.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")

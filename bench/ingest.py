@@ -53,8 +53,8 @@ def _setup(database_url: str) -> None:
 
 
 def _bodies(products) -> list[dict]:
-    from generation.fake_openai import FakeOpenAI
     from generation.prompts import build_messages
+    from tests.fakes.fake_openai import FakeOpenAI
 
     fake = FakeOpenAI(seed=3)
     bodies = []
@@ -66,7 +66,7 @@ def _bodies(products) -> list[dict]:
 
 
 def _catalog(name: str, n: int, *, with_descriptions: bool):
-    from reviewq.models import Catalog, Description, Product
+    from reviewq.core.models import Catalog, Description, Product
 
     catalog = Catalog.objects.create(name=name)
     products = Product.objects.bulk_create(
@@ -89,7 +89,7 @@ def _store_slice(database_url: str, description_ids: list[int], profile: bool, b
 
     from generation.providers.openai_compat import completion_from_openai
     from generation.storage import StoreRequest, completion_store, completions_store
-    from reviewq.models import Description
+    from reviewq.core.models import Description
 
     descriptions = list(Description.objects.filter(pk__in=description_ids).select_related("product__catalog").order_by("pk"))
     bodies = _bodies([d.product for d in descriptions])
@@ -138,7 +138,7 @@ def _copy_same_rows(source_catalog_id: int, target_products) -> dict:
     """Read back what the storage path wrote, then COPY the same rows for `target_products`."""
     from django.db import connection
 
-    from reviewq.models import Description, Sentence, Token
+    from reviewq.core.models import Description, Sentence, Token
 
     def columns(model):
         return [f.column for f in model._meta.concrete_fields if f.column != "id"]
@@ -242,7 +242,7 @@ def main() -> int:
         from django.db import connection
         from django.db.models import F
 
-        from reviewq.models import Description
+        from reviewq.core.models import Description
 
         call_command("migrate", verbosity=0)
         paths = {"per description": 1, f"batched ({args.batch}/transaction)": max(1, args.batch)}

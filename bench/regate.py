@@ -48,9 +48,9 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from reviewq.core.models import Sentence
     from reviewq.gating.gate import GateThresholds, band_for
     from reviewq.gating.service import thresholds_update
-    from reviewq.models import Sentence
 
     wanted = args.descriptions * args.sentences
     have = Sentence.objects.count()

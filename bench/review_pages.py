@@ -51,11 +51,11 @@ def setup(args) -> tuple[str, list[str], list[str], list[str]]:
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
     from django.db import connection
-
-    from reviewq.models import Catalog, Description
-    from reviewq.roles import REVIEWER, roles_ensure
-    from reviewq.selectors import QueueFilters, queue_page
     from seed import seed_descriptions
+
+    from reviewq.core.models import Catalog, Description
+    from reviewq.core.roles import REVIEWER, roles_ensure
+    from reviewq.review.queue import QueueFilters, queue_page
 
     call_command("migrate", verbosity=0)
     roles_ensure()

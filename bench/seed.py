@@ -109,7 +109,7 @@ def seed_descriptions(
     """Append `descriptions` products with generated descriptions, sentences and tokens."""
     from django.db import connection, transaction
 
-    from reviewq.models import Catalog, Description, Product, Sentence, Token
+    from reviewq.core.models import Catalog, Description, Product, Sentence, Token
 
     started = time.perf_counter()
     rng = random.Random(random_seed)
@@ -212,7 +212,7 @@ class _Writer:
     }
 
     def __init__(self, connection, rows):
-        from reviewq.models import Description, Product, Sentence, Token
+        from reviewq.core.models import Description, Product, Sentence, Token
 
         self.connection = connection
         self.rows = rows

@@ -30,8 +30,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability.harness import PrivateRedis, Supervisor, TcpProxy, database_url, run_check  # noqa: E402
-from tests.reliability.harness import send_generation, wait_until, worker_env  # noqa: E402
+from tests.reliability.harness import (  # noqa: E402  # noqa: E402
+    PrivateRedis,
+    Supervisor,
+    TcpProxy,
+    database_url,
+    run_check,
+    send_generation,
+    wait_until,
+    worker_env,
+)
 
 SCENARIOS = ("sigkill", "faults", "redis", "database")
 # Production-like but shorter than the defaults (lease 3 x 10 + 60 s, visibility 600 s) so a
@@ -47,7 +55,7 @@ FAULTS = {"rate_limit": 0.12, "server_error": 0.06, "unavailable": 0.04, "timeou
 
 
 def _queued_catalog(name: str, n: int):
-    from reviewq.models import Catalog, Description, Product
+    from reviewq.core.models import Catalog, Description, Product
 
     catalog = Catalog.objects.create(name=name)
     products = Product.objects.bulk_create(
@@ -60,7 +68,7 @@ def _queued_catalog(name: str, n: int):
 
 
 def _terminal(catalog) -> int:
-    from reviewq.models import Description
+    from reviewq.core.models import Description
 
     return Description.objects.filter(product__catalog=catalog, status__in=("review", "published", "failed")).count()
 
@@ -68,7 +76,7 @@ def _terminal(catalog) -> int:
 def _scenario(name: str, *, args, redis: PrivateRedis, log_dir: Path) -> dict:
     from django.db import connection
 
-    from generation.fake_openai import FakeOpenAI
+    from tests.fakes.fake_openai import FakeOpenAI
 
     catalog, ids = _queued_catalog(f"soak {name} {uuid.uuid4().hex[:6]}", args.products)
     queue = f"soak-{name}-{uuid.uuid4().hex[:8]}"
@@ -94,7 +102,7 @@ def _scenario(name: str, *, args, redis: PrivateRedis, log_dir: Path) -> dict:
                 notes["fault_at_terminal"] = _terminal(catalog)
                 fault_started = time.monotonic()
                 if name == "sigkill":
-                    from reviewq.models import Description
+                    from reviewq.core.models import Description
 
                     notes["generating_when_killed"] = Description.objects.filter(
                         product__catalog=catalog, status="generating").count()

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from reviewq.models import Catalog, Product
-from reviewq.services import ConflictError, description_claim_for_generation, descriptions_queue
-
-from .prompts import build_messages, prompt_text
-from .providers import pick_best
-from .providers.openai_compat import completion_from_openai
-from .services import description_fail
-from .storage import StoreRequest, completions_store
+from generation.prompts import build_messages, prompt_text
+from generation.providers import pick_best
+from generation.providers.openai_compat import completion_from_openai
+from generation.queueing import description_claim_for_generation, descriptions_queue
+from generation.services import description_fail
+from generation.storage import StoreRequest, completions_store
+from reviewq.core.models import Catalog, Product
+from reviewq.core.transitions import ConflictError
 
 
 def custom_id_for(product: Product) -> str:

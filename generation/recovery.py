@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from reviewq.models import AuditEvent, Description, DescriptionStatus
+from generation.dispatch import descriptions_enqueue
+from reviewq.core.models import AuditEvent, Description, DescriptionStatus
 
 logger = logging.getLogger(__name__)
 S = DescriptionStatus
@@ -49,8 +50,6 @@ def descriptions_requeue_stale(*, now: datetime | None = None) -> list[int]:
     the conditions, so of two sweeps racing, only the one whose UPDATE matched re-sends a row
     (told apart by the `updated_at` it wrote); tasks are sent after commit.
     """
-    from .tasks import generate_description_task
-
     now = now or timezone.now()
     stale = _stale(now=now)
     rows = list(Description.objects.filter(stale).values("id", "product_id", "status", "lease_until"))
@@ -74,8 +73,7 @@ def descriptions_requeue_stale(*, now: datetime | None = None) -> list[int]:
         ],
         batch_size=1000,
     )
-    for row in rows:
-        generate_description_task.delay_on_commit(row["product_id"])
+    descriptions_enqueue(product_ids=[row["product_id"] for row in rows])
     if rows:
         queued = sum(1 for row in rows if row["status"] == S.QUEUED)
         logger.warning(

@@ -17,12 +17,12 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum
 from django.utils import timezone
 
-from reviewq.models import AuditEvent, Catalog, Description, DescriptionStatus, GenerationRun
-from reviewq.services import audit_actor, descriptions_queue, transition_allowed
-
-from .prompts import validate_template
-from .providers import _resolve_name
-from .services import catalog_generate
+from generation.prompts import validate_template
+from generation.providers import provider_name
+from generation.queueing import catalog_generate, generation_queue
+from reviewq.core.audit import audit_actor
+from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, GenerationRun
+from reviewq.core.transitions import transition_allowed
 
 S = DescriptionStatus
 R = GenerationRun.Status
@@ -49,7 +49,7 @@ class RunOptions:
 def run_options() -> RunOptions:
     """The provider and model choices an editor may pick, from settings."""
     try:
-        default = _resolve_name(None)
+        default = provider_name(None)
     except ImproperlyConfigured:
         default = "embedded"
     providers = [("", f"Configured default ({default})")]
@@ -90,7 +90,7 @@ def run_start(
         raise RunRefused(f"Provider {provider!r} is not configured.")
     if model not in {value for value, _ in options.models}:
         raise RunRefused(f"Model {model!r} is not configured.")
-    if (provider or _resolve_name(None)) == "embedded" and model:
+    if (provider or provider_name(None)) == "embedded" and model:
         raise RunRefused("The embedded provider has one model; leave the model at its default.")
     if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= MAX_CANDIDATES:
         raise RunRefused(f"Candidates must be between 1 and {MAX_CANDIDATES}.")
@@ -174,8 +174,6 @@ def run_cancel(*, run: GenerationRun, actor: AbstractBaseUser | None) -> int:
 
 def run_retry_failed(*, run: GenerationRun, actor: AbstractBaseUser | None) -> list[int]:
     """Queue the run's failed products again (cancelled ones included) and set it running."""
-    from .tasks import generate_description_task
-
     with transaction.atomic():
         run = GenerationRun.objects.select_for_update().get(pk=run.pk)
         product_ids = list(
@@ -183,9 +181,7 @@ def run_retry_failed(*, run: GenerationRun, actor: AbstractBaseUser | None) -> l
         )
         if not product_ids:
             raise RunRefused("This run has no failed products to retry.")
-        queued = descriptions_queue(product_ids=product_ids, actor=actor, only_failed=True, run=run)
-        for product_id in queued:
-            generate_description_task.delay_on_commit(product_id)
+        queued = generation_queue(product_ids=product_ids, actor=actor, only_failed=True, run=run)
         GenerationRun.objects.filter(pk=run.pk).update(status=R.RUNNING, finished_at=None)
         AuditEvent.objects.create(
             action="run_retried",
@@ -255,7 +251,7 @@ class RunProgress:
 def run_price_per_1k(run: GenerationRun) -> float:
     """The embedded model costs nothing; other providers use LLM_PRICE_PER_1K_TOKENS."""
     try:
-        provider = _resolve_name(run.provider or None)
+        provider = provider_name(run.provider or None)
     except ImproperlyConfigured:
         return 0.0
     return 0.0 if provider == "embedded" else settings.LLM_PRICE_PER_1K_TOKENS

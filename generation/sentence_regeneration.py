@@ -13,72 +13,73 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from celery import shared_task
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from generation.alignment import split_sentences
+from generation.limiter import SlotUnavailable, limiter_for
+from generation.prompts import SYSTEM_PROMPT, format_attributes
+from generation.providers import get_provider, pick_best
+from generation.types import Completion, ProviderError, TokenResult
+from reviewq.core.audit import audit_record
+from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence, SentenceDecision, Token
 from reviewq.gating.service import GateInput, TokenInput, gate_description, stored_reasons, thresholds_for_catalog
-from reviewq.models import AuditEvent, Description, DescriptionStatus, Sentence, SentenceDecision, Token
-from reviewq.selectors import (
-    REGENERATION_ACTIONS,
-    REGENERATION_DONE as DONE,
-    REGENERATION_FAILED as FAILED,
-    REGENERATION_REQUESTED as REQUESTED,
-    REGENERATION_STARTED as STARTED,
-)
-from reviewq.services import audit_record, description_review_lock
-
-from .alignment import split_sentences
-from .limiter import SlotUnavailable, limiter_for
-from .prompts import SYSTEM_PROMPT, format_attributes
-from .providers import get_provider, pick_best
-from .services import product_generate
-from .types import Completion, ProviderError, TokenResult
 
 logger = logging.getLogger(__name__)
+
+REQUESTED = "sentence_regeneration_requested"
+STARTED = "sentence_regeneration_started"
+DONE = "sentence_regenerated"
+FAILED = "sentence_regeneration_failed"
+ACTIONS = (REQUESTED, STARTED, DONE, FAILED)
+
+
+def sentence_regeneration_pending(*, description_id: int) -> dict[int, AuditEvent]:
+    """Sentence index -> its open regeneration request (neither done nor failed yet)."""
+    return sentence_regeneration_state(description_id)[0]
+
+
+def sentence_regeneration_state(description_id: int) -> tuple[dict[int, AuditEvent], dict[int, str]]:
+    """(open requests by sentence index, failure note by sentence index where the latest
+    finished regeneration failed), from one query."""
+    events = AuditEvent.objects.filter(description_id=description_id, action__in=ACTIONS).order_by("id")
+    open_requests: dict[int, AuditEvent] = {}
+    finished: dict[int, AuditEvent] = {}
+    for event in events:
+        if event.action == REQUESTED:
+            open_requests[event.sentence_index] = event
+        elif event.action in (DONE, FAILED):
+            finished[event.sentence_index] = event
+            request = open_requests.get(event.sentence_index)
+            if request is not None and event.after.get("request") == request.pk:
+                del open_requests[event.sentence_index]
+    failures = {
+        i: e.note or "Regeneration failed." for i, e in finished.items()
+        if e.action == FAILED and i not in open_requests
+    }
+    return open_requests, failures
+
+
+def sentence_regenerated_version(*, description_id: int, index: int, page_version: int) -> int | None:
+    """The version a page at `page_version` may move to because only the regeneration of this
+    sentence changed the description since (None if anything else changed it too)."""
+    done = (
+        AuditEvent.objects.filter(description_id=description_id, sentence_index=index, action=DONE)
+        .order_by("-id")
+        .first()
+    )
+    if done is None or done.before.get("version") != page_version:
+        return None
+    return done.after.get("version")
+
+
 S = DescriptionStatus
 
 SENTENCE_MAX_TOKENS = 80
 # Positions are unique per description: later tokens move out of the way, then into place.
 _POSITION_PARKING = 10_000_000
-
-
-@transaction.atomic
-def description_regenerate(
-    *, description: Description, reviewer: AbstractBaseUser, expected_version: int
-) -> Description:
-    """Send a description in review back to generation (optimistic lock on the version the
-    reviewer saw). The reviewer keeps the claim, so the new text comes back to them."""
-    current = description_review_lock(
-        description_id=description.pk, reviewer=reviewer, expected_version=expected_version
-    )
-    product_generate(product=current.product, actor=reviewer)
-    current.refresh_from_db()
-    return current
-
-
-@transaction.atomic
-def sentence_regeneration_request(
-    *, sentence: Sentence, reviewer: AbstractBaseUser, expected_version: int
-) -> AuditEvent:
-    """Ask for a new version of one sentence; the worker replaces it when the model answers."""
-    current = description_review_lock(
-        description_id=sentence.description_id, reviewer=reviewer, expected_version=expected_version
-    )
-    sentence.refresh_from_db()
-    request = audit_record(
-        action=REQUESTED,
-        actor=reviewer,
-        description=current,
-        sentence_index=sentence.index,
-        before={"text": sentence.current_text, "version": expected_version},
-        after={"version": current.version},
-    )
-    regenerate_sentence_task.delay_on_commit(request.pk)
-    return request
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ def sentence_regeneration_claim(*, request_id: int, lease_seconds: int) -> Regen
         description = Description.objects.select_for_update().get(pk=request.description_id)
         progress = list(
             AuditEvent.objects.filter(
-                description=description, sentence_index=request.sentence_index, action__in=REGENERATION_ACTIONS,
+                description=description, sentence_index=request.sentence_index, action__in=ACTIONS,
                 id__gt=request.pk,
             ).order_by("id")
         )
@@ -319,17 +320,3 @@ def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) 
                    "tokens": len(new_tokens), "model": completion.model},
         )
     return "regenerated"
-
-
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5, name="generation.regenerate_sentence")
-def regenerate_sentence_task(self, request_id: int) -> str:
-    """Regenerate one sentence for a reviewer's request. Safe to deliver twice (the claim)."""
-    try:
-        return sentence_regenerate(request_id=request_id)
-    except ProviderError as exc:
-        if self.request.retries >= self.max_retries:
-            sentence_regeneration_fail(request_id=request_id, note=f"Gave up: {exc}")
-            return "failed"
-        from .tasks import retry_countdown
-
-        raise self.retry(exc=exc, countdown=retry_countdown(attempt=self.request.retries + 1, retry_after=exc.retry_after))

@@ -10,21 +10,17 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import connection
 
-from reviewq.models import Catalog, Description, DescriptionStatus, GenerationRun, Product
-from reviewq.services import (
-    ConflictError,
-    description_claim_for_generation,
-    description_transition,
-    descriptions_queue,
-)
-
-from .limiter import SlotUnavailable, limiter_for
-from .prompts import build_messages, prompt_text
-from .providers import get_provider, pick_best
-from .storage import completion_store
-from .types import ProviderError
+from generation.limiter import SlotUnavailable, limiter_for
+from generation.prompts import build_messages, prompt_text
+from generation.providers import get_provider, pick_best
+from generation.queueing import description_claim_for_generation
+from generation.runs import run_finish_if_done
+from generation.storage import completion_store
+from generation.types import ProviderError
+from reviewq.core.models import Description, DescriptionStatus, GenerationRun
+from reviewq.core.transitions import ConflictError, description_transition
 
 logger = logging.getLogger(__name__)
 S = DescriptionStatus
@@ -45,40 +41,9 @@ class GenerateOutcome:
     description_id: int | None = None
 
 
-def catalog_generate(
-    *, catalog: Catalog, actor=None, only_missing: bool = False, only_failed: bool = False, run=None
-) -> list[int]:
-    """Queue generation for a catalog's products and enqueue one task each after commit.
-    With `run` (a GenerationRun) the queued rows use its provider, model, template and n."""
-    from .tasks import generate_description_task
-
-    with transaction.atomic():
-        product_ids = Product.objects.filter(catalog=catalog).values_list("id", flat=True)
-        queued = descriptions_queue(
-            product_ids=list(product_ids), actor=actor, only_missing=only_missing, only_failed=only_failed,
-            run=run,
-        )
-        for product_id in queued:
-            generate_description_task.delay_on_commit(product_id)
-    return queued
-
-
-def product_generate(*, product: Product, actor=None) -> bool:
-    """Queue (re)generation of one product; False when it is already queued or generating."""
-    from .tasks import generate_description_task
-
-    with transaction.atomic():
-        queued = descriptions_queue(product_ids=[product.pk], actor=actor)
-        for product_id in queued:
-            generate_description_task.delay_on_commit(product_id)
-    return bool(queued)
-
-
 def description_generate(*, product_id: int) -> GenerateOutcome:
     outcome = _description_generate(product_id=product_id)
     if outcome.description_id is not None:
-        from .runs import run_finish_if_done
-
         run_finish_if_done(description_id=outcome.description_id)
     return outcome
 

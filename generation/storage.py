@@ -3,7 +3,7 @@
 Parsing, alignment and scoring are pure and run before the transaction opens; the
 transaction only writes and moves the description out of GENERATING with a conditional UPDATE
 on the version its claim produced, so a worker whose claim was taken over cannot overwrite the
-newer result. Sentences and tokens go in with COPY on PostgreSQL (reviewq.bulk).
+newer result. Sentences and tokens go in with COPY on PostgreSQL (reviewq.core.bulk).
 
 `completions_store` stores many completions in one transaction (Batch API imports); each
 description's claim is still checked on its own, so one that was taken over is reported and
@@ -16,6 +16,11 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from generation.alignment import Alignment, align
+from generation.types import Completion
+from reviewq.core.bulk import rows_insert
+from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
+from reviewq.core.transitions import ConflictError, TransitionRequest, descriptions_transition
 from reviewq.gating.service import (
     GateInput,
     TokenInput,
@@ -23,12 +28,6 @@ from reviewq.gating.service import (
     stored_reasons,
     thresholds_for_catalog,
 )
-from reviewq.bulk import rows_insert
-from reviewq.models import Description, DescriptionStatus, Sentence, Token
-from reviewq.services import ConflictError, TransitionRequest, descriptions_transition
-
-from .alignment import Alignment, align
-from .types import Completion
 
 S = DescriptionStatus
 

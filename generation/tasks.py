@@ -6,9 +6,12 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from .limiter import slots_release_dead_holders
-from .recovery import descriptions_requeue_stale
-from .services import RetryLater, description_generate
+from generation.dispatch import GENERATE_DESCRIPTION, RECOVER_STALE, REGENERATE_SENTENCE
+from generation.limiter import slots_release_dead_holders
+from generation.recovery import descriptions_requeue_stale
+from generation.sentence_regeneration import sentence_regenerate, sentence_regeneration_fail
+from generation.services import RetryLater, description_generate
+from generation.types import ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ def retry_countdown(*, attempt: int, retry_after: float | None) -> float:
     return backoff
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name="generation.generate_description")
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name=GENERATE_DESCRIPTION)
 def generate_description_task(self, product_id: int) -> str:
     """Generate, store and gate one product's description. Safe to deliver twice: the claim in
     description_generate makes a second delivery a no-op. Attempts are counted on the row
@@ -49,13 +52,25 @@ def generate_description_task(self, product_id: int) -> str:
     return outcome.status
 
 
-@shared_task(name="generation.recover_stale", ignore_result=True)
+@shared_task(name=RECOVER_STALE, ignore_result=True)
 def recover_stale_task() -> int:
     """Re-send generation for rows whose message was lost, and free in-flight slots of dead
     processes on this host. Scheduled by beat (GENERATION_RECOVERY_INTERVAL_SECONDS) and sent
     when a worker becomes ready; running it twice at once re-sends nothing twice."""
     slots_release_dead_holders()
     return len(descriptions_requeue_stale())
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5, name=REGENERATE_SENTENCE)
+def regenerate_sentence_task(self, request_id: int) -> str:
+    """Regenerate one sentence for a reviewer's request. Safe to deliver twice (the claim)."""
+    try:
+        return sentence_regenerate(request_id=request_id)
+    except ProviderError as exc:
+        if self.request.retries >= self.max_retries:
+            sentence_regeneration_fail(request_id=request_id, note=f"Gave up: {exc}")
+            return "failed"
+        raise self.retry(exc=exc, countdown=retry_countdown(attempt=self.request.retries + 1, retry_after=exc.retry_after))
 
 
 @worker_ready.connect

@@ -34,7 +34,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
-    "reviewq",
+    "reviewq.core",
+    "reviewq.review",
+    "reviewq.catalogs",
+    "reviewq.dashboard",
     "generation",
 ]
 

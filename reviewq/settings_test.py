@@ -12,8 +12,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 _BROKER_FROM_ENV = "CELERY_BROKER_URL" in os.environ
 os.environ.setdefault("LLM_PROVIDER", "embedded")
 
-from .settings import *  # noqa: E402,F403
-from .settings import DATA_DIR, DATABASES  # noqa: E402
+from reviewq.settings import *  # noqa: E402,F403
+from reviewq.settings import DATA_DIR, DATABASES  # noqa: E402
 
 if not _BROKER_FROM_ENV:
     CELERY_BROKER_URL = "memory://"

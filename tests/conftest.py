@@ -1,6 +1,8 @@
 import pytest
 
+from generation.providers import reset_provider_cache
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
+from tests.fakes.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
@@ -16,3 +18,18 @@ def product(catalog):
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+@pytest.fixture
+def fake_openai():
+    """A real fake OpenAI HTTP server on 127.0.0.1 with an ephemeral port (see .base_url)."""
+    with FakeOpenAI(hold_seconds=10.0) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_providers():
+    """Forget cached providers before and after a test that changes LLM_* settings."""
+    reset_provider_cache()
+    yield
+    reset_provider_cache()

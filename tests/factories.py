@@ -1,7 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from reviewq.models import Catalog, Description, Product, Sentence, Token
+from reviewq.core.models import Catalog, Description, Product, Sentence, Token
 
 
 class UserFactory(factory.django.DjangoModelFactory):

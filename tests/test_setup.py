@@ -82,7 +82,7 @@ def test_every_env_var_read_in_settings_is_in_env_example():
 
 
 def test_env_vars_read_by_serve_are_in_env_example():
-    source = (ROOT / "reviewq" / "management" / "commands" / "serve.py").read_text()
+    source = (ROOT / "reviewq" / "catalogs" / "management" / "commands" / "serve.py").read_text()
     names = set(re.findall(r"""os\.environ\.get\(\s*["']([A-Z][A-Z0-9_]*)["']""", source))
     assert names == {"CELERY_POOL", "CELERY_CONCURRENCY"}
     assert all(documented(n) for n in names)

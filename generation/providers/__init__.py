@@ -11,13 +11,22 @@ means the same thing whichever provider produced it.
 
 from __future__ import annotations
 
-import codecs
-import math
 import threading
-from collections.abc import Sequence
-from typing import Protocol
 
-from generation.types import Completion, ProviderError
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from generation.providers.common import (
+    LOGPROB_FLOOR,
+    MAX_TOP_LOGPROBS,
+    Provider,
+    clip_logprob,
+    pick_best,
+    texts_from_token_bytes,
+    validate_request,
+)
+from generation.providers.embedded import EmbeddedProvider
+from generation.providers.openai_compat import OpenAICompatProvider
 
 __all__ = [
     "LOGPROB_FLOOR",
@@ -26,111 +35,21 @@ __all__ = [
     "clip_logprob",
     "get_provider",
     "pick_best",
+    "provider_name",
     "reset_provider_cache",
     "texts_from_token_bytes",
     "validate_request",
 ]
 
-# OpenAI reports alternatives too unlikely to rank as -9999.0; llama logits can give -inf.
-# Anything below this floor is stored as the floor: exp(-100) is zero for every purpose the
-# gate has, and a finite number keeps means and sorting well defined.
-LOGPROB_FLOOR = -100.0
-
-# The OpenAI API accepts top_logprobs 0..20; the embedded provider keeps the same contract.
-MAX_TOP_LOGPROBS = 20
-
-
-class Provider(Protocol):
-    name: str
-    model: str
-
-    def complete(
-        self,
-        *,
-        messages: list[dict],
-        max_tokens: int,
-        temperature: float,
-        top_logprobs: int,
-        n: int = 1,
-        seed: int | None = None,
-    ) -> list[Completion]: ...
-
-
-def clip_logprob(value: float | None) -> float | None:
-    """None stays None (no logprob reported); NaN becomes None; anything below the floor is
-    the floor (covers OpenAI's -9999.0 placeholder and -inf)."""
-    if value is None:
-        return None
-    value = float(value)
-    if math.isnan(value):
-        return None
-    return max(value, LOGPROB_FLOOR)
-
-
-def texts_from_token_bytes(token_bytes: Sequence[bytes]) -> list[str]:
-    """Text of each token such that "".join(result) == b"".join(token_bytes).decode("utf-8", "replace").
-
-    Rule for characters split across tokens: a token gets exactly the characters whose last
-    byte it carries. A token ending mid-character gets only the part before that character
-    (possibly ""), and the token that supplies the final byte gets the whole character.
-    Invalid bytes become U+FFFD in the token where the decoder rejects them; bytes still
-    pending at the end (a truncated character) go to the last token as U+FFFD.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    texts = [decoder.decode(b, final=False) for b in token_bytes]
-    tail = decoder.decode(b"", final=True)
-    if tail:
-        if texts:
-            texts[-1] += tail
-        else:
-            texts.append(tail)
-    return texts
-
-
-def validate_request(*, max_tokens: int, temperature: float, top_logprobs: int, n: int) -> None:
-    """Refuse arguments no provider can honour, as a non-retryable bad_request."""
-    problems = []
-    if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= MAX_TOP_LOGPROBS:
-        problems.append(f"top_logprobs must be an integer 0..{MAX_TOP_LOGPROBS}, got {top_logprobs!r}")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        problems.append(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        problems.append(f"n must be a positive integer, got {n!r}")
-    if not isinstance(temperature, (int, float)) or math.isnan(temperature) or not 0 <= temperature <= 2:
-        problems.append(f"temperature must be between 0 and 2, got {temperature!r}")
-    if problems:
-        raise ProviderError("; ".join(problems), code="bad_request", retryable=False)
-
-
-def pick_best(candidates: Sequence[Completion]) -> Completion:
-    """The candidate with the highest mean token logprob; candidates without logprobs rank
-    last; ties keep the provider's order."""
-    if not candidates:
-        raise ValueError("pick_best needs at least one candidate")
-
-    def rank(indexed: tuple[int, Completion]) -> tuple[int, float, int]:
-        index, candidate = indexed
-        mean = candidate.mean_logprob if candidate.has_logprobs else None
-        if mean is None:
-            return (1, 0.0, index)
-        return (0, -mean, index)
-
-    return min(enumerate(candidates), key=rank)[1]
-
-
 _cache: dict[tuple[str, str], Provider] = {}
 _cache_lock = threading.Lock()
 
 
-def _resolve_name(name: str | None) -> str:
-    from django.conf import settings
-
+def provider_name(name: str | None) -> str:
     chosen = (name or settings.LLM_PROVIDER or "auto").strip().lower()
     if chosen == "auto":
         return "openai" if (settings.LLM_BASE_URL or settings.LLM_API_KEY) else "embedded"
     if chosen not in ("openai", "embedded"):
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured(
             f"LLM_PROVIDER must be 'auto', 'openai' or 'embedded', got {chosen!r}"
         )
@@ -142,22 +61,16 @@ def get_provider(name: str | None = None, *, model: str | None = None) -> Provid
     one per (provider, model); `model` overrides LLM_MODEL for an OpenAI-compatible server.
     The embedded provider serves only its configured GGUF file, so `model` must be empty or
     name that file."""
-    resolved = _resolve_name(name)
+    resolved = provider_name(name)
     key = (resolved, (model or "").strip())
     with _cache_lock:
         provider = _cache.get(key)
         if provider is None:
             if resolved == "openai":
-                from generation.providers.openai_compat import OpenAICompatProvider
-
                 provider = OpenAICompatProvider.from_settings(model=key[1] or None)
             else:
-                from generation.providers.embedded import EmbeddedProvider
-
                 provider = EmbeddedProvider.from_settings()
                 if key[1] and key[1] != provider.model:
-                    from django.core.exceptions import ImproperlyConfigured
-
                     raise ImproperlyConfigured(
                         f"the embedded provider serves {provider.model!r}, not {key[1]!r}"
                     )

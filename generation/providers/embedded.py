@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
-from generation.providers import clip_logprob, texts_from_token_bytes, validate_request
+from generation.providers.common import clip_logprob, texts_from_token_bytes, validate_request
 from generation.types import Alternative, Completion, ProviderError, TokenResult
 
 # Product copy prompts are a few hundred tokens; 2048 leaves room for long templates and

@@ -14,7 +14,7 @@ from typing import Any
 
 import openai
 
-from generation.providers import (
+from generation.providers.common import (
     clip_logprob,
     texts_from_token_bytes,
     validate_request,

@@ -5,7 +5,7 @@ logprob/entropy/margin signals), grounding (attributes vs sentence), copy_checks
 repeated, garbled), gate (score, band, risk, description outcome).
 """
 
-from .gate import (
+from reviewq.gating.gate import (
     BAND_KEYS,
     DEFAULT_THRESHOLDS,
     FLAG,
@@ -25,8 +25,8 @@ from .gate import (
     sentence_publishable,
     threshold_reasons,
 )
-from .grounding import ProductFacts, ground_sentence, product_facts
-from .signals import GateToken
+from reviewq.gating.grounding import ProductFacts, ground_sentence, product_facts
+from reviewq.gating.signals import GateToken
 
 __all__ = [
     "BAND_KEYS",

@@ -56,10 +56,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
-from .grounding import CONTRADICTION, UNSUPPORTED, ProductFacts, ground_sentence, product_facts
-from .signals import GateToken, WordConfidence, sentence_token_signals, token_stats, word_confidences
-from .words import KIND_LABELS, find_words
+from reviewq.gating.copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
+from reviewq.gating.grounding import CONTRADICTION, UNSUPPORTED, ProductFacts, ground_sentence, product_facts
+from reviewq.gating.signals import GateToken, WordConfidence, sentence_token_signals, token_stats, word_confidences
+from reviewq.gating.words import KIND_LABELS, find_words
 
 PUBLISH, REVIEW, FLAG = "publish", "review", "flag"
 Band = Literal["publish", "review", "flag"]

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .units import (
+from reviewq.gating.units import (
     NUMBER,
     Quantity,
     alternation_pattern,
@@ -28,7 +28,7 @@ from .units import (
     same_value,
     unit_info,
 )
-from .words import Word, find_words
+from reviewq.gating.words import Word, find_words
 
 CONTRADICTION = "contradiction"
 UNSUPPORTED = "unsupported"

@@ -15,10 +15,10 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
-from reviewq.bulk import rows_insert
-from reviewq.models import AuditEvent, Catalog, Description, DescriptionStatus, Sentence, SentenceBand, Thresholds
-
-from .gate import (
+from reviewq.core.audit import audit_actor
+from reviewq.core.bulk import rows_insert
+from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, Sentence, SentenceBand, Thresholds
+from reviewq.gating.gate import (
     THRESHOLD_REASON_PREFIXES,
     GateThresholds,
     SentenceScore,
@@ -27,7 +27,7 @@ from .gate import (
     score_description,
     threshold_reasons,
 )
-from .signals import GateToken
+from reviewq.gating.signals import GateToken
 
 S = DescriptionStatus
 B = SentenceBand
@@ -111,6 +111,13 @@ def sentence_reasons(sentence: Sentence, thresholds: GateThresholds) -> list[str
     return list(sentence.reasons) + threshold_reasons(_band_signals(sentence), thresholds)
 
 
+def reason_text(reason) -> str:
+    """A gate reason as one line; the gate stores strings or {code, message} objects."""
+    if isinstance(reason, dict):
+        return str(reason.get("message") or reason.get("text") or reason.get("code") or "")
+    return str(reason)
+
+
 def _band_signals(sentence: Sentence) -> dict[str, Any]:
     return {
         "hard_flag": sentence.hard_flag,
@@ -175,7 +182,6 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tup
     """gate.description_outcome as SQL: REVIEW -> PUBLISHED when every kept sentence is
     publishable (or, under the publish-confident-now policy, any is), PUBLISHED -> REVIEW when
     that no longer holds."""
-    from reviewq.services import audit_actor  # reviewq.services imports this module via selectors
     kept_publishable = Sentence.objects.filter(description=OuterRef("pk")).filter(
         Q(decision__in=[Sentence.Decision.APPROVED, Sentence.Decision.EDITED])
         | Q(decision=Sentence.Decision.NONE, band=B.PUBLISH)
@@ -227,7 +233,6 @@ def thresholds_update(
     actor=None,
 ) -> RegateResult:
     """Save the thresholds for a catalog (or the global row), audit the change, re-gate."""
-    from reviewq.services import audit_actor  # reviewq.services imports this module via selectors
     if not publish_above > flag_below:
         raise ValueError("The publish threshold must be above the flag threshold.")
     if publish_above > 0 or critical_floor > 0:

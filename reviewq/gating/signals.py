@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from .words import Word
+from reviewq.gating.words import Word
 
 LOGPROB_FLOOR = -20.0
 # "Low" token: p < 0.1. Used for share_below_floor (a risk input, not a band threshold).

@@ -9,7 +9,7 @@ signals.py maps each word back to the tokens that overlap it.
 import re
 from typing import NamedTuple
 
-from .units import (
+from reviewq.gating.units import (
     ATTACHED_UNITS,
     CURRENCY_AFTER,
     CURRENCY_BEFORE,

@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import connection
 from playwright.sync_api import expect
 
-from generation.fake_openai import FakeOpenAI
 from reviewq.celery import app as celery_app
-from reviewq.models import Description, DescriptionStatus, GenerationRun, Product, Thresholds
-from reviewq.roles import roles_ensure
+from reviewq.core.models import Description, DescriptionStatus, GenerationRun, Product, Thresholds
+from reviewq.core.roles import roles_ensure
 from tests.factories import CatalogFactory, UserFactory
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.reviewq.editor_data import make_description
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@ import re
 
 from playwright.sync_api import expect
 
-from reviewq.roles import REVIEWER, roles_ensure
+from reviewq.core.roles import REVIEWER, roles_ensure
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
 
 

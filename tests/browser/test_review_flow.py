@@ -9,8 +9,8 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from playwright.sync_api import expect
 
-from reviewq.models import Description, DescriptionStatus
-from reviewq.roles import REVIEWER, roles_ensure
+from reviewq.core.models import Description, DescriptionStatus
+from reviewq.core.roles import REVIEWER, roles_ensure
 from tests.factories import ProductFactory, UserFactory
 from tests.reviewq.review_data import make_bottle_description, make_review_description
 

@@ -11,8 +11,8 @@ from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from reviewq.models import Description
-from reviewq.roles import REVIEWER, roles_ensure
+from reviewq.core.models import Description
+from reviewq.core.roles import REVIEWER, roles_ensure
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
 from tests.reviewq.review_data import make_bottle_description, make_review_description
 

@@ -6,9 +6,9 @@ import pytest
 from django.core.management import call_command
 
 from generation.batch import batch_requests_build, batch_results_import, product_id_from_custom_id
-from generation.fake_openai import FakeOpenAI
-from reviewq.models import Description, DescriptionStatus, Token
+from reviewq.core.models import Description, DescriptionStatus, Token
 from tests.factories import CatalogFactory, ProductFactory
+from tests.fakes.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
 S = DescriptionStatus

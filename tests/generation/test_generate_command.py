@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from reviewq.models import Description, DescriptionStatus, Token
+from reviewq.core.models import Description, DescriptionStatus, Token
 from tests.factories import CatalogFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,7 +18,7 @@ def test_generate_queues_each_product_once_and_enqueues_after_commit(shop, capsy
     from generation import tasks
 
     sent = []
-    monkeypatch.setattr(tasks.generate_description_task, "delay", lambda product_id: sent.append(product_id))
+    monkeypatch.setattr(tasks.generate_description_task, "apply_async", lambda args, kwargs=None, **options: sent.append(args[0]))
     catalog, products = shop
     call_command("generate", catalog="Shop")
     assert "Queued 3 products of 'Shop'" in capsys.readouterr().out
@@ -45,7 +45,7 @@ def test_generate_inline_runs_without_a_worker(shop, settings, fake_openai, fres
 def test_generate_wait_times_out_clearly_without_a_worker(shop, monkeypatch):
     from generation import tasks
 
-    monkeypatch.setattr(tasks.generate_description_task, "delay", lambda product_id: None)
+    monkeypatch.setattr(tasks.generate_description_task, "apply_async", lambda args, kwargs=None, **options: None)
     with pytest.raises(CommandError, match="Timed out after 1 s with 3 products unfinished"):
         call_command("generate", catalog="Shop", wait=True, timeout=1)
 

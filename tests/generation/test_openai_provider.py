@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from generation.fake_openai import FakeOpenAI
 from generation.prompts import build_messages
 from generation.providers import LOGPROB_FLOOR, get_provider, pick_best
 from generation.providers.embedded import EmbeddedProvider
@@ -16,6 +15,7 @@ from generation.providers.openai_compat import (
     parse_retry_after,
 )
 from generation.types import Completion, ProviderError, TokenResult
+from tests.fakes.fake_openai import FakeOpenAI
 
 MESSAGES = build_messages(
     name="Café Mug",

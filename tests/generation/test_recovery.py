@@ -8,11 +8,11 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
+from generation.queueing import description_claim_for_generation
 from generation.recovery import descriptions_requeue_stale
 from generation.tasks import recover_stale_task
 from reviewq.celery import app as celery_app
-from reviewq.models import AuditEvent, Description, DescriptionStatus
-from reviewq.services import description_claim_for_generation
+from reviewq.core.models import AuditEvent, Description, DescriptionStatus
 from tests.factories import DescriptionFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from generation.queueing import description_claim_for_generation
 from generation.runs import (
     CANCELLED_CODE,
     RunRefused,
@@ -16,8 +17,7 @@ from generation.runs import (
     run_start,
 )
 from generation.tasks import generate_description_task
-from reviewq.models import AuditEvent, Description, DescriptionStatus, GenerationRun
-from reviewq.services import description_claim_for_generation
+from reviewq.core.models import AuditEvent, Description, DescriptionStatus, GenerationRun
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
 
 S = DescriptionStatus

@@ -4,15 +4,16 @@ from django.urls import reverse
 
 from generation.providers import reset_provider_cache
 from generation.sentence_regeneration import (
-    regenerate_sentence_task,
     sentence_regeneration_claim,
-    sentence_regeneration_request,
+    sentence_regeneration_pending,
     sentence_regeneration_store,
 )
+from generation.tasks import regenerate_sentence_task
 from generation.types import Alternative, Completion, TokenResult
-from reviewq.models import AuditEvent, Description, Token
-from reviewq.selectors import review_detail, sentence_regeneration_pending
-from reviewq.services import sentence_edit
+from reviewq.core.models import AuditEvent, Description, Token
+from reviewq.review.detail import review_detail
+from reviewq.review.regeneration import sentence_regeneration_request
+from reviewq.review.sentences import sentence_edit
 from tests.factories import UserFactory
 from tests.reviewq.review_data import make_review_description
 
@@ -115,7 +116,7 @@ def test_task_regenerates_through_the_openai_provider_and_a_redelivery_is_a_no_o
 def test_review_page_polls_a_regenerating_sentence_and_moves_to_the_new_version(client):
     from django.contrib.auth.models import Group
 
-    from reviewq.roles import REVIEWER, roles_ensure
+    from reviewq.core.roles import REVIEWER, roles_ensure
 
     roles_ensure()
     reviewer = UserFactory(username="rita")

@@ -4,11 +4,11 @@ import re
 
 import pytest
 
+from generation.queueing import description_claim_for_generation
 from generation.storage import completion_store
 from generation.types import Alternative, Completion, TokenResult
+from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence
 from reviewq.gating.service import thresholds_update
-from reviewq.models import AuditEvent, Description, DescriptionStatus, Sentence
-from reviewq.services import description_claim_for_generation
 from tests.factories import DescriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +66,7 @@ def test_stricter_thresholds_at_generation_time_keep_it_in_review(claimed):
 
 
 def test_a_result_from_a_lost_claim_is_refused_and_writes_nothing(claimed):
-    from reviewq.services import ConflictError
+    from reviewq.core.transitions import ConflictError
 
     Description.objects.filter(pk=claimed.pk).update(version=claimed.version + 1)  # reclaimed elsewhere
     with pytest.raises(ConflictError):
@@ -77,8 +77,8 @@ def test_a_result_from_a_lost_claim_is_refused_and_writes_nothing(claimed):
 
 def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_own():
     from generation.storage import StoreRequest, completions_store
-    from reviewq.models import Token
-    from reviewq.services import ConflictError
+    from reviewq.core.models import Token
+    from reviewq.core.transitions import ConflictError
 
     descriptions = [
         description_claim_for_generation(
@@ -106,8 +106,8 @@ def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_ow
 
 
 def test_a_regenerated_description_replaces_its_sentences_and_tokens(claimed):
-    from reviewq.models import Token
-    from reviewq.services import description_transition
+    from reviewq.core.models import Token
+    from reviewq.core.transitions import description_transition
 
     first = completion_store(description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version)
     description_transition(description=first, to_status=S.QUEUED, action="regenerate")

@@ -4,7 +4,7 @@ gated, stored tokens; each provider outcome ends in a clear stored state."""
 import pytest
 
 from generation.tasks import generate_description_task, retry_countdown
-from reviewq.models import AuditEvent, Description, DescriptionStatus, Sentence, Token
+from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence, Token
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -166,7 +166,7 @@ def test_bad_catalog_template_fails_without_calling_the_provider(openai_settings
 
 
 def test_regeneration_replaces_sentences_and_tokens(openai_settings, fake_openai):
-    from generation.services import product_generate
+    from generation.queueing import product_generate
 
     product = _queued_product()
     _run(product)

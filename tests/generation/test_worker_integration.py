@@ -16,9 +16,9 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection
 
-from generation.fake_openai import FakeOpenAI
-from reviewq.models import Description, DescriptionStatus, Sentence, Token
+from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
 from tests.factories import CatalogFactory, ProductFactory
+from tests.fakes.fake_openai import FakeOpenAI
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 S = DescriptionStatus

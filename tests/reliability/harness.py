@@ -317,7 +317,7 @@ TERMINAL = ("review", "published", "rejected", "failed")
 def run_check(*, catalog_id: int) -> RunCheck:
     from django.db.models import Count, Q
 
-    from reviewq.models import AuditEvent, Description, Product, Token
+    from reviewq.core.models import AuditEvent, Description, Product, Token
 
     products = Product.objects.filter(catalog_id=catalog_id).count()
     descriptions = Description.objects.filter(product__catalog_id=catalog_id)

@@ -14,12 +14,21 @@ import time
 import pytest
 from django.db import connection
 
-from generation.fake_openai import FakeOpenAI
-from reviewq.models import AuditEvent, Description, Sentence
+from reviewq.core.models import AuditEvent, Description, Sentence
 from tests.factories import CatalogFactory, ProductFactory
-from tests.reliability.harness import REDIS_SERVER, PrivateRedis, Supervisor, TcpProxy, Worker, database_url
-from tests.reliability.harness import run_check
-from tests.reliability.harness import send_generation, wait_until, worker_env
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.reliability.harness import (
+    REDIS_SERVER,
+    PrivateRedis,
+    Supervisor,
+    TcpProxy,
+    Worker,
+    database_url,
+    run_check,
+    send_generation,
+    wait_until,
+    worker_env,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

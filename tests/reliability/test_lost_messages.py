@@ -9,9 +9,9 @@ import time
 import pytest
 from django.db import connection
 
-from generation.fake_openai import FakeOpenAI
-from reviewq.models import AuditEvent, Description
+from reviewq.core.models import AuditEvent, Description
 from tests.factories import CatalogFactory, ProductFactory
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.reliability.harness import Worker, database_url, run_check, send_generation, wait_until, worker_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration, pytest.mark.slow]

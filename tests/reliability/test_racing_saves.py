@@ -11,9 +11,11 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from reviewq.models import AuditEvent, Description, Sentence
-from reviewq.roles import REVIEWER, roles_ensure
-from reviewq.services import ConflictError, description_review_claim, sentence_edit
+from reviewq.core.models import AuditEvent, Description, Sentence
+from reviewq.core.roles import REVIEWER, roles_ensure
+from reviewq.core.transitions import ConflictError
+from reviewq.review.claims import description_review_claim
+from reviewq.review.sentences import sentence_edit
 from tests.factories import UserFactory
 from tests.reviewq.review_data import make_review_description
 

@@ -3,8 +3,8 @@
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from reviewq.models import Description, DescriptionStatus, Sentence, Token
-from reviewq.roles import roles_ensure
+from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
+from reviewq.core.roles import roles_ensure
 from tests.factories import DescriptionFactory, ProductFactory, UserFactory
 
 ROLE_NAMES = ("anonymous", "reviewer", "editor", "admin")

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from reviewq.models import Description, DescriptionStatus, Sentence, Token
+from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
 from tests.factories import DescriptionFactory, ProductFactory
 
 DEFAULT_SENTENCES = [

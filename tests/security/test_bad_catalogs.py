@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 
-from reviewq.models import AuditEvent, Catalog, DescriptionStatus, Product
+from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus, Product
 from tests.factories import CatalogFactory, ProductFactory
 from tests.reviewq.editor_data import client_for, make_description
 

@@ -19,8 +19,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern
 
-from reviewq.models import ApiToken, AuditEvent, GenerationRun, Sentence, Thresholds, Token
-from reviewq.roles import roles_ensure
+from reviewq.core.models import ApiToken, AuditEvent, GenerationRun, Sentence, Thresholds, Token
+from reviewq.core.roles import roles_ensure
 from tests.factories import UserFactory
 from tests.reviewq.review_data import make_review_description
 

@@ -10,15 +10,17 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from playwright.sync_api import expect
 
-from generation.fake_openai import FakeOpenAI
 from generation.prompts import build_messages
 from generation.providers.openai_compat import completion_from_openai
+from generation.queueing import description_claim_for_generation
 from generation.storage import completion_store
-from reviewq.api import api_token_create
-from reviewq.models import Catalog, Description, DescriptionStatus, GenerationRun, Sentence
-from reviewq.roles import ADMIN, roles_ensure
-from reviewq.services import description_claim_for_generation, description_review_claim, sentence_edit
+from reviewq.catalogs.api import api_token_create
+from reviewq.core.models import Catalog, Description, DescriptionStatus, GenerationRun, Sentence
+from reviewq.core.roles import ADMIN, roles_ensure
+from reviewq.review.claims import description_review_claim
+from reviewq.review.sentences import sentence_edit
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.reviewq.review_data import make_review_description
 from tests.security.payloads import PAGE_PROBE, XSS_PAYLOADS
 

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from generation.batch import batch_requests_build
-from reviewq.models import Catalog
+from reviewq.core.models import Catalog
 
 
 class Command(BaseCommand):

@@ -4,8 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from tqdm import tqdm
 
-from generation.services import RetryLater, catalog_generate, description_generate
-from reviewq.models import Catalog, Description, DescriptionStatus
+from generation.queueing import catalog_generate, descriptions_queue
+from generation.services import RetryLater, description_generate
+from reviewq.core.models import Catalog, Description, DescriptionStatus
 
 S = DescriptionStatus
 TERMINAL = (S.REVIEW, S.PUBLISHED, S.REJECTED, S.FAILED)
@@ -39,8 +40,6 @@ class Command(BaseCommand):
             self._wait(queued, timeout=timeout)
 
     def _inline(self, catalog, *, only_missing, only_failed):
-        from reviewq.services import descriptions_queue
-
         product_ids = list(catalog.products.values_list("id", flat=True))
         queued = descriptions_queue(product_ids=product_ids, only_missing=only_missing, only_failed=only_failed)
         for product_id in tqdm(queued, desc="generating", unit="product", file=self.stderr._out):

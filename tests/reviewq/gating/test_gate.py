@@ -22,8 +22,7 @@ from reviewq.gating import (
     sentence_publishable,
     threshold_reasons,
 )
-
-from .tokens import make_tokens
+from tests.reviewq.gating.tokens import make_tokens
 
 ATTRIBUTES = {"capacity": "750 ml", "battery life": "12 h", "colour": "blue", "material": "stainless steel"}
 NAME = "AquaFlow Bottle"

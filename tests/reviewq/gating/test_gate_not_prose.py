@@ -4,8 +4,7 @@ import pytest
 
 from reviewq.gating import GateThresholds, risk_from_signals, score_description
 from reviewq.gating.gate import not_prose
-
-from .tokens import make_tokens
+from tests.reviewq.gating.tokens import make_tokens
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,7 @@ from reviewq.gating.signals import (
     word_confidences,
 )
 from reviewq.gating.words import find_words
-
-from .tokens import make_tokens
+from tests.reviewq.gating.tokens import make_tokens
 
 
 def lp(p):

@@ -1,0 +1,277 @@
+"""Read-only JSON API for scripts and shop systems, authenticated with API tokens.
+
+    Authorization: Bearer rq_...
+
+GET /api/v1/catalogs/                   catalogs with product counts
+GET /api/v1/products/?catalog=ID        products with status and published text (paginated)
+GET /api/v1/descriptions/ID/            a description with sentences (span, band, scores,
+                                        reasons) and tokens (logprob, alternatives)
+
+Only a token's SHA-256 is stored; the key is shown once when created (`manage.py api_token`).
+The views are exempt from LoginRequiredMiddleware: the token is the login.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from reviewq.core.audit import audit_actor
+from reviewq.core.models import ApiToken, AuditEvent, Catalog, Description, DescriptionStatus, Product
+from reviewq.core.selectors import description_published_text
+from reviewq.gating.service import reason_text, sentence_reasons, thresholds_for_catalog
+from reviewq.gating.truth import TRUTH_NOTE
+
+KEY_PREFIX = "rq_"
+API_PERMISSION = "reviewq.view_description"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+# --- tokens: services and selectors ----------------------------------------------------------
+
+
+def token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, user: AbstractBaseUser, name: str, actor: AbstractBaseUser | None = None) -> tuple[ApiToken, str]:
+    """A new token for `user`; returns the row and the key, which is not stored anywhere."""
+    name = name.strip()
+    if not name:
+        raise ValueError("Name the token (what uses it), e.g. 'shop sync'.")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name[:100], key_hash=token_hash(key), prefix=key[:8])
+    AuditEvent.objects.create(
+        action="api_token_created",
+        actor=audit_actor(actor),
+        after={"token": token.pk, "user": user.get_username(), "name": token.name, "prefix": token.prefix},
+    )
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor: AbstractBaseUser | None = None) -> bool:
+    """Revoke a token; False when it already was."""
+    revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if revoked:
+        AuditEvent.objects.create(
+            action="api_token_revoked",
+            actor=audit_actor(actor),
+            before={"token": token.pk, "prefix": token.prefix, "name": token.name},
+        )
+    return bool(revoked)
+
+
+def api_token_list(*, user: AbstractBaseUser | None = None) -> list[ApiToken]:
+    tokens = ApiToken.objects.select_related("user").order_by("-created_at", "-id")
+    if user is not None:
+        tokens = tokens.filter(user=user)
+    return list(tokens)
+
+
+def api_token_authenticate(*, key: str) -> ApiToken | None:
+    """The live token for `key` (not revoked, user active), or None."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    digest = token_hash(key)
+    token = ApiToken.objects.select_related("user").filter(key_hash=digest, revoked_at__isnull=True).first()
+    if token is None or not hmac.compare_digest(token.key_hash, digest) or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="reviewq"'
+    return response
+
+
+def token_required(view: Callable) -> Callable:
+    @login_not_required
+    @require_safe
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return _error(401, "Send an API token: 'Authorization: Bearer <key>'.")
+        token = api_token_authenticate(key=key.strip())
+        if token is None:
+            return _error(401, "Unknown or revoked API token.")
+        if not token.user.has_perm(API_PERMISSION):
+            return _error(403, "This token's user may not read descriptions.")
+        request.api_token = token
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _page_params(request: HttpRequest) -> tuple[int, int] | JsonResponse:
+    try:
+        page = int(request.GET.get("page", "1"))
+        size = int(request.GET.get("page_size", str(settings.API_PAGE_SIZE)))
+    except ValueError:
+        return _error(400, "page and page_size must be whole numbers.")
+    if page < 1 or size < 1:
+        return _error(400, "page and page_size start at 1.")
+    return page, min(size, settings.API_MAX_PAGE_SIZE)
+
+
+def _paginated(request: HttpRequest, queryset, *, page: int, size: int, item: Callable) -> dict:
+    count = queryset.count()
+    rows = list(queryset[(page - 1) * size : page * size])
+    base = request.build_absolute_uri(request.path)
+
+    def link(number: int) -> str:
+        params = request.GET.copy()
+        params["page"] = str(number)
+        params["page_size"] = str(size)
+        return f"{base}?{params.urlencode()}"
+
+    return {
+        "count": count,
+        "page": page,
+        "page_size": size,
+        "next": link(page + 1) if page * size < count else None,
+        "previous": link(page - 1) if page > 1 and (page - 1) * size < max(count, 1) else None,
+        "results": [item(row) for row in rows],
+    }
+
+
+@token_required
+def catalogs(request: HttpRequest) -> JsonResponse:
+    params = _page_params(request)
+    if isinstance(params, JsonResponse):
+        return params
+    rows = Catalog.objects.annotate(
+        product_count=Count("products", distinct=True),
+        published_count=Count("products", filter=Q(products__description__status=DescriptionStatus.PUBLISHED), distinct=True),
+    ).order_by("name", "id")
+    return JsonResponse(_paginated(request, rows, page=params[0], size=params[1], item=lambda c: {
+        "id": c.pk,
+        "name": c.name,
+        "products": c.product_count,
+        "published": c.published_count,
+        "products_url": request.build_absolute_uri(reverse("api_products")) + f"?catalog={c.pk}",
+    }))
+
+
+@token_required
+def products(request: HttpRequest) -> JsonResponse:
+    params = _page_params(request)
+    if isinstance(params, JsonResponse):
+        return params
+    rows = Product.objects.select_related("catalog", "description").order_by("catalog_id", "sku", "id")
+    catalog = request.GET.get("catalog", "").strip()
+    if catalog:
+        rows = rows.filter(catalog_id=int(catalog)) if catalog.isdigit() else rows.filter(catalog__name=catalog)
+    status = request.GET.get("status", "").strip()
+    if status:
+        if status == "not_generated":
+            rows = rows.filter(description__isnull=True)
+        elif status in DescriptionStatus.values:
+            rows = rows.filter(description__status=status)
+        else:
+            return _error(400, f"Unknown status {status!r}.")
+
+    def item(product: Product) -> dict:
+        description = getattr(product, "description", None)
+        published = description is not None and description.status == DescriptionStatus.PUBLISHED
+        return {
+            "id": product.pk,
+            "sku": product.sku,
+            "name": product.name,
+            "catalog": {"id": product.catalog_id, "name": product.catalog.name},
+            "status": description.status if description else "not_generated",
+            "published_text": description.text if published else None,
+            "published_at": description.published_at.isoformat() if published and description.published_at else None,
+            "description_id": description.pk if description else None,
+            "description_url": (
+                request.build_absolute_uri(reverse("api_description", args=[description.pk])) if description else None
+            ),
+        }
+
+    return JsonResponse(_paginated(request, rows, page=params[0], size=params[1], item=item))
+
+
+def _alternatives(raw) -> list[dict]:
+    return [{"text": alt[0], "logprob": alt[1]} for alt in raw or [] if isinstance(alt, (list, tuple)) and len(alt) >= 2]
+
+
+@token_required
+def description(request: HttpRequest, pk: int) -> JsonResponse:
+    row = Description.objects.select_related("product__catalog").filter(pk=pk).first()
+    if row is None:
+        return _error(404, "No such description.")
+    thresholds = thresholds_for_catalog(catalog_id=row.product.catalog_id)
+    sentences = list(row.sentences.order_by("index"))
+    tokens = row.tokens.order_by("position").values(
+        "position", "text", "logprob", "alternatives", "char_start", sentence_index=F("sentence__index")
+    )
+    published = row.status == DescriptionStatus.PUBLISHED
+    return JsonResponse({
+        "id": row.pk,
+        "product": {"id": row.product_id, "sku": row.product.sku, "name": row.product.name,
+                    "catalog": {"id": row.product.catalog_id, "name": row.product.catalog.name}},
+        "status": row.status,
+        "version": row.version,
+        "published_text": row.text if published else None,
+        "current_text": description_published_text(description=row) if sentences else row.text,
+        "published_at": row.published_at.isoformat() if row.published_at else None,
+        "generated_at": row.generated_at.isoformat() if row.generated_at else None,
+        "provider": row.provider,
+        "model": row.model,
+        "has_logprobs": row.has_logprobs,
+        "risk": row.risk,
+        "note": TRUTH_NOTE,
+        "thresholds": {"publish_above": thresholds.publish_above, "flag_below": thresholds.flag_below,
+                       "critical_floor": thresholds.critical_floor},
+        "sentences": [
+            {
+                "index": s.index,
+                "text": s.text,
+                "current_text": s.current_text,
+                "span": [s.char_start, s.char_end],
+                "band": s.band,
+                "decision": s.decision,
+                "scores": {"mean_logprob": s.mean_logprob, "min_logprob": s.min_logprob,
+                           "critical_min_logprob": s.critical_min_logprob, "risk": s.risk},
+                "reasons": [reason_text(r) for r in sentence_reasons(s, thresholds)],
+            }
+            for s in sentences
+        ],
+        "tokens": [
+            {"position": t["position"], "text": t["text"], "logprob": t["logprob"], "char_start": t["char_start"],
+             "sentence": t["sentence_index"], "alternatives": _alternatives(t["alternatives"])}
+            for t in tokens.iterator(chunk_size=2000)
+        ],
+    }, json_dumps_params={"ensure_ascii": False})
+
+
+urlpatterns = [
+    path("catalogs/", catalogs, name="api_catalogs"),
+    path("products/", products, name="api_products"),
+    path("descriptions/<int:pk>/", description, name="api_description"),
+]

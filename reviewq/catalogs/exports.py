@@ -1,0 +1,73 @@
+"""Published copy as CSV or JSON Lines, streamed row by row (one query, server-side cursor).
+
+CSV cells that a spreadsheet would run as a formula (starting with = + - @, tab or carriage
+return) get a leading apostrophe, the OWASP-recommended neutralisation; JSON Lines keeps the
+text exactly as published.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+
+from django.db.models import F
+
+from reviewq.core.models import Catalog, Description, DescriptionStatus
+
+EXPORT_FORMATS = ("csv", "jsonl")
+CSV_COLUMNS = ("sku", "name", "text", "status", "published_at", "description_id", "catalog")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A value safe to open in a spreadsheet: formulas are neutralised with a leading '."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def published_rows(*, catalog: Catalog) -> Iterator[dict]:
+    """One dict per published description of the catalog, by sku."""
+    rows = (
+        Description.objects.filter(product__catalog=catalog, status=DescriptionStatus.PUBLISHED)
+        .order_by("product__sku")
+        .values("id", "text", "status", "published_at", sku=F("product__sku"), name=F("product__name"))
+    )
+    for row in rows.iterator(chunk_size=2000):
+        yield {
+            "sku": row["sku"],
+            "name": row["name"],
+            "text": row["text"],
+            "status": row["status"],
+            "published_at": row["published_at"].isoformat() if row["published_at"] else None,
+            "description_id": row["id"],
+            "catalog": catalog.name,
+        }
+
+
+def stream_csv(rows: Iterable[dict]) -> Iterator[str]:
+    """CSV text in chunks: a header, then one neutralised line per row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([csv_cell(row[column]) for column in CSV_COLUMNS])
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def stream_jsonl(rows: Iterable[dict]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def export_filename(*, catalog: Catalog, fmt: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", catalog.name).strip("-.") or f"catalog-{catalog.pk}"
+    return f"{slug[:80]}-published.{fmt}"

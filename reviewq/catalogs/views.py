@@ -1,0 +1,276 @@
+"""Editors' pages: catalogs, the upload (preview, mapping, errors, import) and generation runs.
+
+Every view needs reviewq.manage_catalogs (editors and admins); reviewers get 403 and anonymous
+users the login page (LoginRequiredMiddleware).
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from generation.runs import (
+    RunRefused,
+    catalog_runs,
+    catalog_summaries,
+    run_cancel,
+    run_options,
+    run_progress,
+    run_retry_failed,
+    run_start,
+)
+from reviewq.catalogs.exports import EXPORT_FORMATS, export_filename, published_rows, stream_csv, stream_jsonl
+from reviewq.catalogs.imports import CatalogImportError, CatalogMapping, catalog_import, preview_catalog
+from reviewq.catalogs.uploads import SizeLimitUploadHandler, upload_discard, upload_get, upload_stage
+from reviewq.core.models import Catalog, DescriptionStatus, GenerationRun
+
+MANAGE_CATALOGS = "reviewq.manage_catalogs"
+catalogs_required = permission_required(MANAGE_CATALOGS, raise_exception=True)
+PREVIEW_ROWS = 20
+PREVIEW_ERRORS = 100
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
+
+
+@require_safe
+@catalogs_required
+def catalog_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "catalogs/catalogs.html", {"summaries": catalog_summaries()})
+
+
+# --- Upload: file -> preview (mapping, errors) -> import -------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def catalog_upload(request: HttpRequest) -> HttpResponse:
+    # The size limit must be in place before anything reads the body (CSRF reads POST), so
+    # the handler is added here and CSRF is checked right after.
+    handler = SizeLimitUploadHandler(request, limit=settings.CATALOG_UPLOAD_MAX_BYTES)
+    if request.method == "POST":
+        request.upload_handlers.insert(0, handler)
+    return _catalog_upload(request, handler=handler)
+
+
+@csrf_protect
+@catalogs_required
+def _catalog_upload(request: HttpRequest, *, handler: SizeLimitUploadHandler) -> HttpResponse:
+    limit = settings.CATALOG_UPLOAD_MAX_BYTES
+    context = {
+        "limit": _size(limit),
+        "catalog_names": list(Catalog.objects.values_list("name", flat=True)),
+        "catalog_name": request.GET.get("catalog", ""),
+    }
+    if request.method == "GET":
+        return render(request, "catalogs/upload.html", context)
+    catalog_name = request.POST.get("catalog_name", "").strip()
+    context["catalog_name"] = catalog_name
+    upload = request.FILES.get("file")
+    error = ""
+    if handler.too_large or (upload is not None and upload.size > limit):
+        error = f"The file is larger than the {_size(limit)} limit. Split it into smaller files and upload each."
+    elif upload is None:
+        error = "Choose a catalog file (CSV, JSON or JSONL) to upload."
+    elif not catalog_name:
+        error = "Name the catalog the products go into."
+    if error:
+        context["error"] = error
+        return render(request, "catalogs/upload.html", context, status=413 if handler.too_large else 400)
+    staged = upload_stage(
+        session=request.session, user_id=request.user.pk, data=upload.read(),
+        filename=upload.name or "", catalog_name=catalog_name,
+    )
+    return redirect("catalog_upload_preview", token=staged.token)
+
+
+def _mapping(params) -> CatalogMapping:
+    sku = params.get("sku_column") or None
+    name = params.get("name_column") or None
+    chosen = params.getlist("attribute_columns")
+    return CatalogMapping(
+        sku_column=sku,
+        name_column=name,
+        attributes_columns=tuple(chosen) if params.get("mapped") == "1" else None,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@catalogs_required
+def catalog_upload_preview(request: HttpRequest, token: str) -> HttpResponse:
+    found = upload_get(session=request.session, user_id=request.user.pk, token=token)
+    if found is None:
+        messages.error(request, "That upload is gone (imported, or older than a day). Upload the file again.")
+        return redirect("catalog_upload")
+    staged, data = found
+    params = request.POST if request.method == "POST" else request.GET
+    mapping = _mapping(params)
+    limit = settings.CATALOG_UPLOAD_MAX_BYTES
+    import_errors: list = []
+    if request.method == "POST":
+        catalog_name = params.get("catalog_name", "").strip() or staged.catalog_name
+        try:
+            result = catalog_import(
+                catalog_name=catalog_name, data=data, filename=staged.filename, mapping=mapping,
+                partial=params.get("partial") == "1", actor=request.user, max_bytes=limit,
+            )
+        except CatalogImportError as exc:
+            import_errors = exc.errors
+        else:
+            upload_discard(session=request.session, user_id=request.user.pk, token=token)
+            skipped = f", {len({e.line for e in result.errors})} bad rows skipped" if result.errors else ""
+            messages.success(
+                request,
+                f"Imported {result.imported} products into {result.catalog.name}: {result.created} new, "
+                f"{result.updated} updated, {result.unchanged} unchanged{skipped}.",
+            )
+            return redirect("catalog_detail", pk=result.catalog.pk)
+    preview = preview_catalog(
+        data, filename=staged.filename, mapping=mapping, limit=max(PREVIEW_ROWS, PREVIEW_ERRORS), max_bytes=limit
+    )
+    attribute_columns = (
+        list(mapping.attributes_columns)
+        if mapping.attributes_columns is not None
+        else [c for c in preview.columns if c not in (preview.sku_column, preview.name_column)]
+    )
+    context = {
+        "staged": staged,
+        "size": _size(staged.size),
+        "preview": preview,
+        "rows": preview.rows[:PREVIEW_ROWS],
+        "errors": preview.errors[:PREVIEW_ERRORS],
+        "row_errors": any(e.line is not None for e in preview.errors),
+        "file_errors": [e for e in preview.errors if e.line is None],
+        "import_errors": import_errors,
+        "attribute_columns": attribute_columns,
+        "catalog_name": params.get("catalog_name", "") or staged.catalog_name,
+    }
+    status = 422 if import_errors else 200
+    if request.htmx and request.method == "GET":
+        return render(request, "catalogs/upload.html#preview", context)
+    return render(request, "catalogs/upload.html", context, status=status)
+
+
+# --- Catalog page and runs -------------------------------------------------------------------
+
+
+@require_safe
+@catalogs_required
+def catalog_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    catalog = get_object_or_404(Catalog, pk=pk)
+    return render(request, "catalogs/catalog.html", _catalog_context(catalog))
+
+
+def _catalog_context(catalog: Catalog, **extra) -> dict:
+    summary = catalog_summaries(catalog_id=catalog.pk)[0]
+    return {
+        "catalog": catalog,
+        "summary": summary,
+        "runs": catalog_runs(catalog=catalog),
+        "options": run_options(),
+        "modes": GenerationRun.Mode.choices,
+        "form": {"mode": GenerationRun.Mode.MISSING, "provider": "", "model": "", "prompt_template": "",
+                 "candidates": run_options().default_candidates},
+        **extra,
+    }
+
+
+@require_POST
+@catalogs_required
+def run_create(request: HttpRequest, pk: int) -> HttpResponse:
+    catalog = get_object_or_404(Catalog, pk=pk)
+    form = {
+        "mode": request.POST.get("mode", GenerationRun.Mode.MISSING),
+        "provider": request.POST.get("provider", ""),
+        "model": request.POST.get("model", ""),
+        "prompt_template": request.POST.get("prompt_template", ""),
+        "candidates": request.POST.get("candidates", "1"),
+    }
+    try:
+        candidates = int(form["candidates"])
+    except ValueError:
+        candidates = 0
+    try:
+        run = run_start(
+            catalog=catalog, actor=request.user, mode=form["mode"], provider=form["provider"],
+            model=form["model"], prompt_template=form["prompt_template"], candidates=candidates,
+        )
+    except RunRefused as exc:
+        context = _catalog_context(catalog, run_error=str(exc))
+        context["form"] = form
+        return render(request, "catalogs/catalog.html", context, status=422)
+    if not run.queued:
+        messages.info(request, "Nothing to generate: every product is already done or in progress.")
+    return redirect("run_detail", pk=run.pk)
+
+
+@require_safe
+@catalogs_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        progress = run_progress(run_id=pk)
+    except GenerationRun.DoesNotExist:
+        raise Http404("No such run") from None
+    context = {"progress": progress, "run": progress.run, "statuses": DescriptionStatus}
+    if request.htmx:
+        return render(request, "catalogs/run.html#progress", context)
+    return render(request, "catalogs/run.html", context)
+
+
+@require_POST
+@catalogs_required
+def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(GenerationRun, pk=pk)
+    try:
+        dropped = run_cancel(run=run, actor=request.user)
+    except RunRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Run cancelled: {dropped} queued products dropped; those in progress will finish.")
+    return _to_run(request, run)
+
+
+@require_POST
+@catalogs_required
+def run_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(GenerationRun, pk=pk)
+    try:
+        queued = run_retry_failed(run=run, actor=request.user)
+    except RunRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{len(queued)} failed products queued again.")
+    return _to_run(request, run)
+
+
+def _to_run(request: HttpRequest, run: GenerationRun) -> HttpResponse:
+    url = reverse("run_detail", args=[run.pk])
+    if request.htmx:
+        from django_htmx.http import HttpResponseClientRedirect
+
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+@require_safe
+@catalogs_required
+def catalog_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    if fmt not in EXPORT_FORMATS:
+        raise Http404("Unknown export format")
+    catalog = get_object_or_404(Catalog, pk=pk)
+    rows = published_rows(catalog=catalog)
+    if fmt == "csv":
+        response = StreamingHttpResponse(stream_csv(rows), content_type="text/csv; charset=utf-8")
+    else:
+        response = StreamingHttpResponse(stream_jsonl(rows), content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(catalog=catalog, fmt=fmt)}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+

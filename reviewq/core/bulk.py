@@ -1,0 +1,132 @@
+"""Fast multi-row writes: COPY on PostgreSQL, bulk_create elsewhere.
+
+Django's bulk_create builds a fresh multi-row INSERT for every call (a different statement for
+every row count), which costs more than the rows themselves when a worker stores a description
+of a few dozen tokens. COPY streams the rows in the same transaction instead. Callers pass rows
+as tuples in `columns` order, with database values: JSON columns as Python lists/dicts (they are
+serialised here), binary columns as bytes.
+"""
+
+import json
+from collections.abc import Sequence
+
+from django.db import connection
+from django.db.models import Model
+from django.utils import timezone
+
+# Rows per UPDATE ... FROM (VALUES ...): keeps the parameters well under PostgreSQL's 65,535.
+ROWS_PER_UPDATE = 1000
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _ids_reserve(model: type[Model], count: int) -> list[int]:
+    """`count` primary keys from the table's sequence (PostgreSQL)."""
+    if count == 0:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [f'"{table}"', count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def rows_insert(model: type[Model], columns: Sequence[str], rows: Sequence[tuple], *, return_ids: bool = False) -> list[int]:
+    """Insert `rows` into `model`'s table; columns the caller leaves out get their defaults.
+
+    PostgreSQL: one COPY (with `return_ids`, the primary keys are taken from the table's
+    sequence first, so child rows can be written with their foreign keys in the same go).
+    Elsewhere: bulk_create of model instances. Returns the new primary keys in row order when
+    `return_ids`, else [].
+    """
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    unknown = [c for c in columns if c not in fields]
+    if unknown:
+        raise ValueError(f"{model.__name__} has no column(s) {', '.join(unknown)}")
+    if not rows:
+        return []
+    if not is_postgres():
+        attnames = [fields[c].attname for c in columns]
+        created = model.objects.bulk_create(
+            [model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=500
+        )
+        return [obj.pk for obj in created] if return_ids else []
+    ids = _ids_reserve(model, len(rows)) if return_ids else []
+    if return_ids:
+        rows = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
+        columns = [model._meta.pk.column, *columns]
+    missing = [f for c, f in fields.items() if c not in columns and not f.primary_key]
+    now = timezone.now()
+    defaults = tuple(_copy_value(f, now if _is_auto_time(f) else f.get_default()) for f in missing)
+    json_at = [i for i, c in enumerate(columns) if fields[c].get_internal_type() == "JSONField"]
+    column_sql = ", ".join(f'"{c}"' for c in (*columns, *(f.column for f in missing)))
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({column_sql}) FROM STDIN') as copy:
+            for row in rows:
+                if json_at:
+                    row = list(row)
+                    for i in json_at:
+                        row[i] = json.dumps(row[i])
+                copy.write_row((*row, *defaults))
+    return ids
+
+
+def _is_auto_time(field) -> bool:
+    """auto_now / auto_now_add: bulk_create fills these in pre_save, so COPY must too."""
+    return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+
+
+def _copy_value(field, value):
+    if field.get_internal_type() == "JSONField":
+        return json.dumps(value)
+    return value
+
+
+def rows_update(model: type[Model], *, match: Sequence[str], assign: Sequence[str], rows: Sequence[tuple]) -> list[int]:
+    """Conditional UPDATE of many rows, each with its own values; returns the primary keys
+    of the rows that matched.
+
+    Each row is (pk, *match values, *assign values): the row with that pk is updated only if
+    its `match` columns hold those values (None matches NULL, as in a filter), and gets the
+    `assign` values. Values are Python values for the fields named (attnames or columns).
+    PostgreSQL: UPDATE ... FROM (VALUES ...) RETURNING, one statement per ROWS_PER_UPDATE
+    rows. Elsewhere: one conditional UPDATE per row.
+    """
+    if not rows:
+        return []
+    fields = [model._meta.pk, *(model._meta.get_field(name) for name in (*match, *assign))]
+    if is_postgres() and len(rows) > ROWS_PER_UPDATE:
+        return [
+            pk
+            for start in range(0, len(rows), ROWS_PER_UPDATE)
+            for pk in rows_update(model, match=match, assign=assign, rows=rows[start: start + ROWS_PER_UPDATE])
+        ]
+    if not is_postgres():
+        updated = []
+        for pk, *values in rows:
+            conditions = dict(zip(match, values[: len(match)], strict=True))
+            changes = dict(zip(assign, values[len(match):], strict=True))
+            if model.objects.filter(pk=pk, **conditions).update(**changes):
+                updated.append(pk)
+        return updated
+    names = [f"v{i}" for i in range(len(fields))]
+    row_sql = "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields) + ")"
+    set_sql = ", ".join(f'"{f.column}" = v.{n}' for f, n in zip(fields[1 + len(match):], names[1 + len(match):]))
+    where_sql = " AND ".join(
+        f't."{f.column}" IS NOT DISTINCT FROM v.{n}' for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)])
+    )
+    params = []
+    for row in rows:
+        params.extend(f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True))
+    sql = (
+        f'UPDATE "{model._meta.db_table}" AS t SET {set_sql} '
+        f'FROM (VALUES {", ".join([row_sql] * len(rows))}) AS v({", ".join(names)}) '
+        f'WHERE {where_sql} RETURNING t."{model._meta.pk.column}"'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]

@@ -1,0 +1,200 @@
+"""Django admin: an operator's window onto the data.
+
+Generated data (descriptions, sentences, tokens) and the audit log are read-only here:
+every status change and edit must go through reviewq.services, which guard the state machine
+and write AuditEvent rows. Catalogs, products and thresholds stay editable.
+"""
+
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import Count
+
+from reviewq.core.models import (
+    ApiToken,
+    AuditEvent,
+    Catalog,
+    Description,
+    GenerationRun,
+    Product,
+    Sentence,
+    Thresholds,
+    Token,
+)
+from reviewq.core.transitions import descriptions_delete
+from reviewq.gating.service import thresholds_update
+
+
+class ReadOnlyAdminMixin:
+    """View-only: no add, change or delete, whatever the user's permissions."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class GeneratedDataGoesWithMixin:
+    """Deleting a description (or its product or catalog) takes its sentences and tokens (and a
+    catalog its generation runs) with it: the operator needs no delete permission on those,
+    which are read-only on their own."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed = perms_needed - {m._meta.verbose_name for m in (Sentence, Token, GenerationRun)}
+        return deleted, counts, perms_needed, protected
+
+
+class DeletesDescriptionsMixin(GeneratedDataGoesWithMixin):
+    """Deleting products (or whole catalogs) deletes their descriptions through
+    descriptions_delete first, so each one's deletion is audited like a direct one."""
+
+    descriptions_lookup = ""  # from Description to this model
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            descriptions_delete(descriptions=Description.objects.filter(**{self.descriptions_lookup: obj}),
+                                actor=request.user)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            descriptions_delete(
+                descriptions=Description.objects.filter(**{f"{self.descriptions_lookup}__in": queryset}),
+                actor=request.user,
+            )
+            super().delete_queryset(request, queryset)
+
+
+@admin.register(Catalog)
+class CatalogAdmin(DeletesDescriptionsMixin, admin.ModelAdmin):
+    descriptions_lookup = "product__catalog"
+    list_display = ["name", "product_count", "publish_confident_now", "created_at"]
+    list_filter = ["publish_confident_now"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(product_count=Count("products"))
+
+    @admin.display(description="products", ordering="product_count")
+    def product_count(self, obj):
+        return obj.product_count
+
+
+@admin.register(Product)
+class ProductAdmin(DeletesDescriptionsMixin, admin.ModelAdmin):
+    descriptions_lookup = "product"
+    list_display = ["sku", "name", "catalog", "updated_at"]
+    list_filter = ["catalog"]
+    search_fields = ["sku", "name"]
+    list_select_related = ["catalog"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+class SentenceInline(admin.TabularInline):
+    model = Sentence
+    fields = ["index", "text", "band", "decision", "mean_logprob", "min_logprob", "risk"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Description)
+class DescriptionAdmin(GeneratedDataGoesWithMixin, admin.ModelAdmin):
+    """Status and generated fields are read-only: transitions go through reviewq.services.
+
+    Deleting stays possible (it cascades to sentences and tokens) as an operator's way out; it
+    goes through descriptions_delete, so the audit trail stays and records the deletion.
+    """
+
+    list_display = ["id", "product", "status", "risk", "provider", "model", "attempts", "updated_at"]
+    list_filter = ["status", "provider", "has_logprobs", "product__catalog"]
+    search_fields = ["product__sku", "product__name"]
+    list_select_related = ["product"]
+    raw_id_fields = ["product"]
+    inlines = [SentenceInline]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        descriptions_delete(descriptions=Description.objects.filter(pk=obj.pk), actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        descriptions_delete(descriptions=queryset, actor=request.user)
+
+
+@admin.register(Sentence)
+class SentenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "description", "index", "band", "decision", "risk", "mean_logprob", "min_logprob"]
+    list_filter = ["band", "decision"]
+    search_fields = ["text", "edited_text", "description__product__sku"]
+    list_select_related = ["description"]
+    raw_id_fields = ["description", "decided_by"]
+    show_full_result_count = False
+
+
+@admin.register(Token)
+class TokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "description", "sentence", "position", "text", "logprob"]
+    list_select_related = ["description", "sentence"]
+    raw_id_fields = ["description", "sentence"]
+    show_full_result_count = False  # millions of rows: skip the second COUNT(*)
+
+
+@admin.register(Thresholds)
+class ThresholdsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "publish_above", "flag_below", "critical_floor", "updated_by", "updated_at"]
+    list_select_related = ["catalog", "updated_by"]
+    readonly_fields = ["updated_at", "updated_by"]
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so the change is audited and stored sentences are re-gated.
+        thresholds_update(
+            catalog=obj.catalog,
+            publish_above=obj.publish_above,
+            flag_below=obj.flag_below,
+            critical_floor=obj.critical_floor,
+            actor=request.user,
+        )
+        obj.pk = Thresholds.objects.get(catalog=obj.catalog).pk
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "action", "actor", "description", "sentence_index", "catalog"]
+    list_filter = ["action"]
+    search_fields = ["action", "note", "actor__username"]
+    list_select_related = ["actor", "description", "catalog"]
+    raw_id_fields = ["actor", "description", "catalog"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(GenerationRun)
+class GenerationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "catalog", "mode", "status", "queued", "created_by", "created_at", "finished_at"]
+    list_filter = ["status", "mode"]
+    list_select_related = ["catalog", "created_by"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    list_select_related = ["user"]
+    exclude = ["key_hash"]

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from reviewq.dashboard import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("thresholds/", views.thresholds, name="thresholds"),
+    path("thresholds/catalog/<int:catalog_pk>/", views.thresholds, name="thresholds_catalog"),
+    path("calibration/", views.calibration, name="calibration"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+]

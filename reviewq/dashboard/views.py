@@ -1,0 +1,182 @@
+"""Admins' and editors' pages beside the review queue: thresholds with the what-if simulator,
+calibration from reviewer outcomes, the dashboard, and published-copy downloads.
+
+Thresholds and calibration need reviewq.manage_thresholds (admins); the dashboard and the
+downloads need reviewq.manage_catalogs (editors and admins).
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_safe
+
+from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus
+from reviewq.core.selectors import catalog_overview_list
+from reviewq.dashboard.calibration import calibration_data, dashboard_metrics, threshold_simulation
+from reviewq.dashboard.charts import calibration_charts
+from reviewq.dashboard.stats import curve_at, threshold_for_catch_rate
+from reviewq.gating.gate import GateThresholds
+from reviewq.gating.service import thresholds_for_catalog, thresholds_update
+from reviewq.gating.truth import TRUTH_NOTE
+
+thresholds_required = permission_required("reviewq.manage_thresholds", raise_exception=True)
+catalogs_required = permission_required("reviewq.manage_catalogs", raise_exception=True)
+THRESHOLD_FIELDS = ("publish_above", "flag_below", "critical_floor")
+
+
+def _thresholds_from(params, fallback: GateThresholds) -> tuple[GateThresholds, list[str]]:
+    values, errors = {}, []
+    for name in THRESHOLD_FIELDS:
+        raw = params.get(name)
+        if raw in (None, ""):
+            values[name] = getattr(fallback, name)
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            errors.append(f"{name.replace('_', ' ')} must be a number")
+            continue
+        if value != value or value in (float("inf"), float("-inf")):
+            errors.append(f"{name.replace('_', ' ')} must be a finite number")
+            continue
+        values[name] = value
+    for name in THRESHOLD_FIELDS:
+        values.setdefault(name, getattr(fallback, name))
+    return GateThresholds(**values), errors
+
+
+def _last_change(catalog: Catalog | None) -> dict | None:
+    """The latest saved change for this scope and the descriptions it re-gated."""
+    event = (
+        AuditEvent.objects.filter(action="thresholds_changed", catalog=catalog)
+        .select_related("actor")
+        .order_by("-id")
+        .first()
+    )
+    if event is None:
+        return None
+    previous_id = (
+        AuditEvent.objects.filter(action="thresholds_changed", id__lt=event.id).order_by("-id")
+        .values_list("id", flat=True).first()
+    ) or 0
+    regated = list(
+        AuditEvent.objects.filter(action="regated", id__gt=previous_id, id__lt=event.id)
+        .select_related("description__product__catalog")
+        .order_by("id")[:50]
+    )
+    return {"event": event, "regated": regated}
+
+
+@require_http_methods(["GET", "POST"])
+@thresholds_required
+def thresholds(request: HttpRequest, catalog_pk: int | None = None) -> HttpResponse:
+    catalog = get_object_or_404(Catalog, pk=catalog_pk) if catalog_pk is not None else None
+    saved = thresholds_for_catalog(catalog_id=catalog.pk if catalog else None)
+    has_override = catalog is not None and hasattr(catalog, "thresholds")
+    params = request.POST if request.method == "POST" else request.GET
+    proposed, errors = _thresholds_from(params, saved)
+    if not errors and not proposed.publish_above > proposed.flag_below:
+        errors.append("The publish threshold must be above the flag threshold.")
+    if not errors and (proposed.publish_above > 0 or proposed.critical_floor > 0 or proposed.flag_below > 0):
+        errors.append("Thresholds are log probabilities: 0 or below.")
+    url = reverse("thresholds_catalog", args=[catalog.pk]) if catalog else reverse("thresholds")
+    status = 200
+    saving = request.method == "POST" and params.get("action", "save") == "save"
+    if saving and not errors:
+        try:
+            result = thresholds_update(
+                catalog=catalog, actor=request.user, publish_above=proposed.publish_above,
+                flag_below=proposed.flag_below, critical_floor=proposed.critical_floor,
+            )
+        except ValueError as exc:
+            errors.append(str(exc))
+        else:
+            messages.success(
+                request,
+                f"Thresholds saved. {result.sentences_changed} sentence(s) changed band; "
+                f"{result.published} description(s) published, {result.back_to_review} sent back to review.",
+            )
+            return redirect(url)
+    if errors and saving:
+        status = 422
+    simulation = threshold_simulation(catalog=catalog, thresholds=saved if errors else proposed)
+    context = {
+        "catalog": catalog,
+        "catalogs": Catalog.objects.order_by("name"),
+        "saved": saved,
+        "proposed": proposed,
+        "has_override": has_override,
+        "simulation": simulation,
+        "errors": errors,
+        "changed": proposed != saved,
+        "last_change": _last_change(catalog),
+        "url": url,
+        "truth_note": TRUTH_NOTE,
+    }
+    if request.htmx and request.method == "GET":
+        return render(request, "dashboard/thresholds.html#simulation", context)
+    return render(request, "dashboard/thresholds.html", context, status=status)
+
+
+def _target(params) -> float:
+    try:
+        target = float(params.get("target", "0.9"))
+    except ValueError:
+        target = 0.9
+    if target > 1:
+        target /= 100  # typed as a percentage
+    return min(max(target, 0.05), 1.0)
+
+
+@require_safe
+@thresholds_required
+def calibration(request: HttpRequest) -> HttpResponse:
+    try:
+        catalog_id = int(request.GET.get("catalog") or 0) or None
+    except ValueError:
+        catalog_id = None
+    catalog = get_object_or_404(Catalog, pk=catalog_id) if catalog_id else None
+    target = _target(request.GET)
+    data = calibration_data(catalog=catalog)
+    thresholds_now = thresholds_for_catalog(catalog_id=catalog.pk if catalog else None)
+    target_point = threshold_for_catch_rate(data.curve, target)
+    context = {
+        "catalog": catalog,
+        "catalogs": Catalog.objects.order_by("name"),
+        "data": data,
+        "target": target,
+        "target_percent": round(target * 100),
+        "target_point": target_point,
+        "current_point": curve_at(data.curve, thresholds_now.publish_above),
+        "thresholds": thresholds_now,
+        "charts": calibration_charts(data, thresholds=thresholds_now, target=target_point),
+        "truth_note": TRUTH_NOTE,
+    }
+    return render(request, "dashboard/calibration.html", context)
+
+
+@require_safe
+@catalogs_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    try:
+        catalog_id = int(request.GET.get("catalog") or 0) or None
+    except ValueError:
+        catalog_id = None
+    catalog = get_object_or_404(Catalog, pk=catalog_id) if catalog_id else None
+    metrics = dashboard_metrics(catalog=catalog)
+    return render(
+        request,
+        "dashboard/dashboard.html",
+        {"metrics": metrics, "catalog": catalog, "catalogs": Catalog.objects.order_by("name"), "truth_note": TRUTH_NOTE},
+    )
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "home.html",
+        {"overviews": catalog_overview_list(), "statuses": DescriptionStatus.choices},
+    )

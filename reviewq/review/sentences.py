@@ -1,0 +1,195 @@
+"""A reviewer's decisions on single sentences: approve, edit, substitute a token, remove, reset."""
+
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from reviewq.core.audit import audit_record
+from reviewq.core.models import AuditEvent, Sentence, SentenceDecision, Token
+from reviewq.review.claims import description_review_lock
+from reviewq.review.detail import SENTENCE_TEXT_ACTIONS, sentence_substitutions
+
+
+def _sentence_locked(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
+    """The sentence re-read after the description-level lock was taken."""
+    description_review_lock(description_id=sentence.description_id, reviewer=reviewer, expected_version=expected_version)
+    return Sentence.objects.select_related("description").get(pk=sentence.pk)
+
+
+def _whitespace_kept(original: str, text: str) -> str:
+    """`text` with the original sentence's leading and trailing whitespace, so the sentences
+    still join into well-spaced copy."""
+    stripped = original.strip()
+    if not stripped:
+        return text
+    lead = original[: len(original) - len(original.lstrip())]
+    trail = original[len(original.rstrip()) :]
+    return f"{lead}{text.strip()}{trail}"
+
+
+def _sentence_decide(
+    *,
+    sentence,
+    reviewer: AbstractBaseUser,
+    decision: str,
+    edited_text: str,
+    action: str,
+    before_text: str,
+    extra_after: dict | None = None,
+):
+    now = timezone.now()
+    before = {"decision": sentence.decision, "text": before_text}
+    Sentence.objects.filter(pk=sentence.pk).update(
+        decision=decision,
+        edited_text=edited_text,
+        decided_by=reviewer if decision else None,
+        decided_at=now if decision else None,
+    )
+    sentence.refresh_from_db()
+    audit_record(
+        action=action,
+        actor=reviewer,
+        description=sentence.description,
+        sentence_index=sentence.index,
+        before=before,
+        after={"decision": decision, "text": sentence.current_text, **(extra_after or {})},
+    )
+    return sentence
+
+
+@transaction.atomic
+def sentence_approve(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
+    """Mark a sentence approved as written (an edited sentence stays edited)."""
+    sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
+    if sentence.decision == SentenceDecision.EDITED:
+        return sentence
+    return _sentence_decide(
+        sentence=sentence,
+        reviewer=reviewer,
+        decision=SentenceDecision.APPROVED,
+        edited_text="",
+        action="sentence_approved",
+        before_text=sentence.current_text,
+    )
+
+
+@transaction.atomic
+def sentence_remove(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
+    """Leave the sentence out of the published text (decision "rejected", shown as removed)."""
+    sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
+    return _sentence_decide(
+        sentence=sentence,
+        reviewer=reviewer,
+        decision=SentenceDecision.REJECTED,
+        edited_text="",
+        action="sentence_removed",
+        before_text=sentence.current_text,
+    )
+
+
+@transaction.atomic
+def sentence_reset(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
+    """Undo a decision: back to the generated text, undecided."""
+    sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
+    return _sentence_decide(
+        sentence=sentence,
+        reviewer=reviewer,
+        decision=SentenceDecision.NONE,
+        edited_text="",
+        action="sentence_reset",
+        before_text=sentence.current_text,
+    )
+
+
+class EditRefused(ValueError):
+    """The edit is not a change (or is empty); the message says what to do instead."""
+
+
+@transaction.atomic
+def sentence_edit(*, sentence, reviewer: AbstractBaseUser, text: str, expected_version: int):
+    """Replace a sentence's text. The generated text stays in Sentence.text and in the audit
+    row; the reviewer's text goes to edited_text with decision "edited"."""
+    if not text.strip():
+        raise EditRefused("The new text is empty; remove the sentence instead.")
+    sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
+    new_text = _whitespace_kept(sentence.text, text)
+    if new_text == sentence.text:
+        # Typing the generated text back is an approval of it.
+        return _sentence_decide(
+            sentence=sentence,
+            reviewer=reviewer,
+            decision=SentenceDecision.APPROVED,
+            edited_text="",
+            action="sentence_approved",
+            before_text=sentence.current_text,
+        )
+    if new_text == sentence.current_text:
+        raise EditRefused("The text is unchanged.")
+    return _sentence_decide(
+        sentence=sentence,
+        reviewer=reviewer,
+        decision=SentenceDecision.EDITED,
+        edited_text=new_text,
+        action="sentence_edited",
+        before_text=sentence.current_text,
+    )
+
+
+@transaction.atomic
+def sentence_substitute(
+    *, sentence, reviewer: AbstractBaseUser, position: int, alternative: str, expected_version: int
+):
+    """Replace one token of the sentence by one of its alternatives. Stored as an edit
+    (edited_text); the original stays in Sentence.text and the audit row keeps the position,
+    both texts and every substitution in force, so the page can still show the tokens.
+    Choosing a token's original text again undoes its substitution."""
+    sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
+    token = Token.objects.filter(sentence=sentence, position=position).first()
+    if token is None:
+        raise EditRefused("That word is not part of this sentence.")
+    choices = {alt[0] for alt in token.alternatives if alt} | {token.text}
+    if alternative not in choices:
+        raise EditRefused("That alternative was not offered for this word.")
+    last = (
+        AuditEvent.objects.filter(
+            description_id=sentence.description_id, sentence_index=sentence.index, action__in=SENTENCE_TEXT_ACTIONS
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if sentence.decision == SentenceDecision.EDITED:
+        substitutions = sentence_substitutions(sentence=sentence, last_event=last)
+        if not substitutions:
+            raise EditRefused("This sentence was edited by hand; edit its text instead.")
+    else:
+        substitutions = {}
+    # Keep the token's leading space if the alternative lacks one (" blue" -> "red").
+    replacement = alternative
+    if token.text[:1].isspace() and not alternative[:1].isspace() and alternative.strip():
+        replacement = token.text[: len(token.text) - len(token.text.lstrip())] + alternative
+    previous = substitutions.get(position, token.text)
+    if replacement == token.text:
+        substitutions.pop(position, None)
+    else:
+        substitutions[position] = replacement
+    tokens = list(sentence.tokens.order_by("position").values_list("position", "text"))
+    new_text = "".join(substitutions.get(pos, text) for pos, text in tokens)
+    decision = SentenceDecision.EDITED if substitutions else SentenceDecision.NONE
+    return _sentence_decide(
+        sentence=sentence,
+        reviewer=reviewer,
+        decision=decision,
+        edited_text=new_text if substitutions else "",
+        action="sentence_substituted",
+        before_text=sentence.current_text,
+        extra_after={
+            "position": position,
+            "from": previous,
+            "to": replacement,
+            "original": token.text,
+            "substitutions": {str(k): v for k, v in sorted(substitutions.items())},
+        },
+    )
+
+

@@ -1,0 +1,365 @@
+from dataclasses import replace
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from generation.sentence_regeneration import sentence_regenerated_version
+from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceBand
+from reviewq.core.transitions import ConflictError, InvalidTransition
+from reviewq.review.claims import (
+    ClaimHeld,
+    description_review_claim,
+    description_review_next,
+    description_review_release,
+    descriptions_review_release,
+)
+from reviewq.review.decisions import (
+    ReviewIncomplete,
+    description_approve,
+    description_reject,
+    descriptions_bulk_approve,
+)
+from reviewq.review.detail import review_detail
+from reviewq.review.history import description_history
+from reviewq.review.queue import (
+    QUEUE_PAGE_SIZE,
+    QueueCursor,
+    QueueFilters,
+    catalog_choices,
+    queue_counts,
+    queue_items,
+    queue_neighbours,
+    queue_next_candidates,
+    queue_page,
+)
+from reviewq.review.regeneration import description_regenerate, sentence_regeneration_request
+from reviewq.review.sentences import (
+    EditRefused,
+    sentence_approve,
+    sentence_edit,
+    sentence_remove,
+    sentence_reset,
+    sentence_substitute,
+)
+
+# --- Review queue and review page -----------------------------------------------------------
+# A plain POST redirects (or re-renders the page on a conflict, to show the newer text); an
+# htmx POST gets the fragment it swaps. Errors come back to htmx as 409/422 with a fragment
+# retargeted to the page's alert region (static/js/review.js lets htmx swap those statuses).
+
+REVIEW_PERMISSION = "reviewq.review_description"
+review_required = permission_required(REVIEW_PERMISSION, raise_exception=True)
+
+
+def _queue_filters(params) -> QueueFilters:
+    try:
+        catalog_id = int(params.get("catalog") or 0) or None
+    except ValueError:
+        catalog_id = None
+    band = params.get("band", "")
+    return QueueFilters(
+        catalog_id=catalog_id,
+        band=band if band in SentenceBand.values else "",
+        reason=(params.get("reason") or "").strip()[:100],
+        mine=params.get("mine") in ("1", "on", "true"),
+    )
+
+
+def _with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
+
+
+@require_safe
+@review_required
+def queue(request: HttpRequest) -> HttpResponse:
+    filters = _queue_filters(request.GET)
+    fragment = request.GET.get("fragment", "") if request.htmx else ""
+    # Band counts come from a short-lived cache; on a miss the page asks for them separately
+    # (fragment=counts) so the list itself is never held up by counting.
+    counts = queue_counts(
+        user=request.user, filters=filters, cached_only=fragment != "counts" and request.GET.get("counts") != "1"
+    )
+    context = {
+        "filters": filters,
+        "filter_query": filters.querystring(),
+        "unbanded_query": replace(filters, band="").querystring(),
+        "counts": counts,
+        "band_counts": _band_counts(counts),
+    }
+    if fragment == "counts":
+        return render(request, "review/queue.html#band-counts", context)
+    after = QueueCursor.parse(request.GET.get("after", ""))
+    context.update(
+        {
+            "page": queue_page(user=request.user, filters=filters, after=after),
+            "catalogs": catalog_choices(),
+            "bands": [(SentenceBand.FLAG, "Flagged"), (SentenceBand.REVIEW, "Review"), (SentenceBand.PUBLISH, "Confident")],
+        }
+    )
+    template = "review/queue.html#queue-results" if request.htmx and not request.htmx.boosted else "review/queue.html"
+    return render(request, template, context)
+
+
+def _band_counts(counts) -> list[tuple[str, str, str, int]]:
+    if counts is None:
+        return []
+    return [
+        (SentenceBand.FLAG, "Flagged", "⚑", counts.flag),
+        (SentenceBand.REVIEW, "Review", "◐", counts.review),
+        (SentenceBand.PUBLISH, "Confident", "✓", counts.publish),
+    ]
+
+
+@require_POST
+@review_required
+def queue_next(request: HttpRequest) -> HttpResponse:
+    filters = _queue_filters(request.POST)
+    release = None
+    if request.POST.get("current", "").isdigit():
+        release = Description.objects.filter(pk=int(request.POST["current"])).first()
+    description = description_review_next(
+        reviewer=request.user,
+        candidates=queue_next_candidates(user=request.user, filters=filters),
+        release=release,
+    )
+    if description is None:
+        messages.info(request, "Nothing left to review with these filters.")
+        return redirect(_with_query(reverse("queue"), filters.querystring()))
+    return redirect(_with_query(reverse("review", args=[description.pk]), filters.querystring()))
+
+
+@require_POST
+@review_required
+def queue_bulk(request: HttpRequest) -> HttpResponse:
+    """Step 1 shows what the action will do and asks to confirm; step 2 (confirm=1) does it
+    on the versions the reviewer confirmed."""
+    filters = _queue_filters(request.POST)
+    back = _with_query(reverse("queue"), filters.querystring())
+    action = request.POST.get("action")
+    ids = [int(v) for v in request.POST.getlist("selected") if v.isdigit()][:QUEUE_PAGE_SIZE * 4]
+    if action not in ("approve", "release") or not ids:
+        messages.error(request, "Select at least one description and an action.")
+        return redirect(back)
+    if request.POST.get("confirm") != "1":
+        items = queue_items(user=request.user, ids=ids)
+        return render(
+            request,
+            "review/bulk_confirm.html",
+            {
+                "action": action,
+                "items": items,
+                "confident": [i for i in items if i.worst_band == SentenceBand.PUBLISH],
+                "filters": filters,
+                "filter_query": filters.querystring(),
+            },
+        )
+    if action == "approve":
+        versions = {}
+        for pk in ids:
+            version = request.POST.get(f"version-{pk}", "")
+            if version.isdigit():
+                versions[pk] = int(version)
+        result = descriptions_bulk_approve(versions=versions, reviewer=request.user)
+        messages.success(request, f"Published {len(result.approved)} description(s).")
+        if result.skipped:
+            messages.warning(request, f"Left {len(result.skipped)} in the queue: {_skip_summary(result.skipped)}.")
+    else:
+        released = descriptions_review_release(description_ids=ids, reviewer=request.user)
+        messages.success(request, f"Released {len(released)} claim(s).")
+        if len(released) < len(ids):
+            messages.warning(request, f"{len(ids) - len(released)} selected item(s) were not held by you.")
+    return redirect(back)
+
+
+def _skip_summary(skipped: dict[int, str]) -> str:
+    reasons: dict[str, int] = {}
+    for reason in skipped.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return "; ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+
+
+def _review_context(request: HttpRequest, *, pk: int, filters: QueueFilters) -> dict:
+    detail = review_detail(description_id=pk, user=request.user)
+    previous_id, next_id = queue_neighbours(user=request.user, filters=filters, description=detail.description)
+    return {
+        "detail": detail,
+        "description": detail.description,
+        "product": detail.description.product,
+        "filters": filters,
+        "filter_query": filters.querystring(),
+        "previous_id": previous_id,
+        "next_id": next_id,
+        "in_review": detail.description.status == DescriptionStatus.REVIEW,
+        "can_act": detail.description.status == DescriptionStatus.REVIEW
+        and (detail.claim_mine or not detail.claim_holder),
+        "generating": detail.description.status in (DescriptionStatus.QUEUED, DescriptionStatus.GENERATING),
+    }
+
+
+@require_safe
+@review_required
+def review(request: HttpRequest, pk: int) -> HttpResponse:
+    filters = _queue_filters(request.GET)
+    fragment = request.GET.get("fragment", "") if request.htmx else ""
+    try:
+        if not fragment:
+            try:
+                description_review_claim(description=Description(pk=pk), reviewer=request.user)
+            except (ClaimHeld, InvalidTransition):
+                pass  # the page shows who holds it, or its status
+        context = _review_context(request, pk=pk, filters=filters)
+    except Description.DoesNotExist:
+        raise Http404("No such description.") from None
+    context["tab"] = "history" if request.GET.get("tab") == "history" else "text"
+    if context["tab"] == "history":
+        context["history"] = description_history(description=context["description"])
+    edit = request.GET.get("edit", "")
+    context["editing"] = int(edit) if edit.isdigit() else None
+    version = request.GET.get("version", "")
+    # A fragment fetched after the page loaded saves against the version the page showed.
+    context["form_version"] = int(version) if version.isdigit() else None
+    if fragment == "sentence" and request.GET.get("index", "").isdigit():
+        index = int(request.GET["index"])
+        context["sentence_view"] = next((v for v in context["detail"].sentences if v.index == index), None)
+        if context["sentence_view"] is None:
+            raise Http404("No such sentence.")
+        response = render(request, "review/review.html#sentence", context)
+        if context["form_version"] is not None and not context["sentence_view"].regenerating:
+            # A poll that finds the sentence regenerated moves the page to the new version,
+            # but only if that regeneration is the one change since the page's version.
+            newer = sentence_regenerated_version(description_id=pk, index=index, page_version=context["form_version"])
+            if newer is not None:
+                trigger_client_event(response, "reviewq:version", {"version": newer})
+        return response
+    if fragment == "status":
+        response = render(request, "review/review.html#status", context)
+        if not context["generating"]:
+            response["HX-Refresh"] = "true"  # the new text is ready: reload the whole page
+        return response
+    return render(request, "review/review.html", context)
+
+
+def _version(request: HttpRequest) -> int | None:
+    value = request.POST.get("version", "")
+    return int(value) if value.isdigit() else None
+
+
+def _review_url(pk: int, filters: QueueFilters, anchor: str = "") -> str:
+    return _with_query(reverse("review", args=[pk]), filters.querystring()) + anchor
+
+
+def _action_failed(
+    request: HttpRequest, *, pk: int, filters: QueueFilters, error: Exception, attempted: dict | None = None
+) -> HttpResponse:
+    """A refused action: the conflict (with the newer text) or the reason, never a silent loss."""
+    conflict = isinstance(error, ConflictError)
+    status = 409 if conflict or isinstance(error, ClaimHeld) else 422
+    if not request.htmx and not conflict:
+        messages.error(request, str(error))
+        return redirect(_review_url(pk, filters))
+    context = _review_context(request, pk=pk, filters=filters)
+    context.update({"error": str(error), "conflict": conflict, "attempted": attempted or {}, "tab": "text"})
+    if not request.htmx:
+        return render(request, "review/review.html", context, status=status)
+    response = render(request, "review/review.html#alert", context, status=status)
+    response["HX-Retarget"] = "#review-alert"
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+SENTENCE_ACTIONS = {"approve", "edit", "substitute", "remove", "reset", "regenerate"}
+
+
+@require_POST
+@review_required
+def review_sentence(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    sentence = get_object_or_404(Sentence.objects.select_related("description"), description_id=pk, index=index)
+    filters = _queue_filters(request.POST)
+    action = request.POST.get("action", "")
+    version = _version(request)
+    if action not in SENTENCE_ACTIONS or version is None:
+        return HttpResponseBadRequest("Unknown action or missing version.")
+    attempted = {"index": index, "action": action, "text": request.POST.get("text", "")}
+    try:
+        if action == "approve":
+            sentence = sentence_approve(sentence=sentence, reviewer=request.user, expected_version=version)
+        elif action == "remove":
+            sentence = sentence_remove(sentence=sentence, reviewer=request.user, expected_version=version)
+        elif action == "reset":
+            sentence = sentence_reset(sentence=sentence, reviewer=request.user, expected_version=version)
+        elif action == "regenerate":
+            sentence_regeneration_request(sentence=sentence, reviewer=request.user, expected_version=version)
+        elif action == "edit":
+            sentence = sentence_edit(
+                sentence=sentence, reviewer=request.user, text=request.POST.get("text", ""), expected_version=version
+            )
+        else:
+            position = request.POST.get("position", "")
+            if not position.isdigit():
+                return HttpResponseBadRequest("Missing token position.")
+            attempted["text"] = request.POST.get("alternative", "")
+            sentence = sentence_substitute(
+                sentence=sentence,
+                reviewer=request.user,
+                position=int(position),
+                alternative=request.POST.get("alternative", ""),
+                expected_version=version,
+            )
+    except (ConflictError, ClaimHeld, InvalidTransition, EditRefused) as error:
+        return _action_failed(request, pk=pk, filters=filters, error=error, attempted=attempted)
+    if not request.htmx:
+        return redirect(_review_url(pk, filters, f"#s-{index}"))
+    context = _review_context(request, pk=pk, filters=filters)
+    context["sentence_view"] = next(v for v in context["detail"].sentences if v.index == index)
+    response = render(request, "review/review.html#sentence-updated", context)
+    return trigger_client_event(response, "reviewq:version", {"version": context["description"].version})
+
+
+@require_POST
+@review_required
+def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    description = get_object_or_404(Description.objects.select_related("product"), pk=pk)
+    filters = _queue_filters(request.POST)
+    action = request.POST.get("action", "")
+    version = _version(request)
+    if action == "release":
+        description_review_release(description=description, reviewer=request.user)
+        messages.info(request, f"Released {description.product.name}.")
+        return _go(request, _with_query(reverse("queue"), filters.querystring()))
+    if action not in ("approve", "reject", "regenerate") or version is None:
+        return HttpResponseBadRequest("Unknown action or missing version.")
+    attempted = {"action": action, "text": request.POST.get("reason", "")}
+    try:
+        if action == "approve":
+            description_approve(
+                description=description,
+                reviewer=request.user,
+                expected_version=version,
+                approve_remaining=request.POST.get("approve_remaining") == "1",
+            )
+            messages.success(request, f"Published {description.product.name}.")
+            return _go(request, _with_query(reverse("queue"), filters.querystring()))
+        if action == "reject":
+            description_reject(
+                description=description, reviewer=request.user, expected_version=version,
+                reason=request.POST.get("reason", ""),
+            )
+            messages.success(request, f"Rejected {description.product.name}.")
+            return _go(request, _with_query(reverse("queue"), filters.querystring()))
+        description_regenerate(description=description, reviewer=request.user, expected_version=version)
+        messages.info(request, "Regenerating; this page updates when the new text is ready.")
+        return _go(request, _review_url(pk, filters))
+    except ReviewIncomplete as error:
+        error = EditRefused(f"{error} Decide them, or approve them with the description.")
+        return _action_failed(request, pk=pk, filters=filters, error=error, attempted=attempted)
+    except (ConflictError, ClaimHeld, InvalidTransition, EditRefused) as error:
+        return _action_failed(request, pk=pk, filters=filters, error=error, attempted=attempted)
+
+
+def _go(request: HttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -1,0 +1,159 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from generation.queueing import description_claim_for_generation, descriptions_queue
+from reviewq.core.models import AuditEvent, Description, DescriptionStatus
+from reviewq.core.transitions import (
+    TRANSITIONS,
+    ConflictError,
+    InvalidTransition,
+    TransitionRequest,
+    description_transition,
+    descriptions_transition,
+)
+from tests.factories import DescriptionFactory, ProductFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+S = DescriptionStatus
+ALL_PAIRS = [(a, b) for a in S.values for b in S.values]
+
+
+def _description(status):
+    fields = {"status": status}
+    if status == S.PUBLISHED:
+        fields["published_at"] = timezone.now()
+    if status == S.FAILED:
+        fields["error"] = "boom"
+    return DescriptionFactory(**fields)
+
+
+@pytest.mark.parametrize(("source", "target"), ALL_PAIRS)
+def test_transition_is_allowed_only_from_listed_states_and_always_audited(source, target):
+    description = _description(source)
+    reviewer = UserFactory()
+    if target in TRANSITIONS[source]:
+        fields = {"error": "provider said no"} if target == S.FAILED else {}
+        moved = description_transition(
+            description=description, to_status=target, action="test", actor=reviewer, fields=fields
+        )
+        assert moved.status == target
+        assert moved.version == 2
+        event = AuditEvent.objects.get(description=description)
+        assert (event.actor, event.before["status"], event.after["status"]) == (reviewer, source, target)
+        assert (moved.published_at is not None) == (target == S.PUBLISHED)
+    else:
+        with pytest.raises(InvalidTransition):
+            description_transition(description=description, to_status=target, action="test")
+        description.refresh_from_db()
+        assert description.status == source and description.version == 1
+        assert not AuditEvent.objects.exists()
+
+
+def test_stale_version_is_a_conflict_and_changes_nothing():
+    description = _description(S.REVIEW)
+    stale = Description.objects.get(pk=description.pk)
+    description_transition(description=description, to_status=S.PUBLISHED, action="approve")
+    with pytest.raises(ConflictError) as err:
+        description_transition(
+            description=stale, to_status=S.REJECTED, action="reject", expected_version=stale.version
+        )
+    assert err.value.current.status == S.PUBLISHED
+    assert Description.objects.get(pk=description.pk).status == S.PUBLISHED
+    assert AuditEvent.objects.filter(action="reject").count() == 0
+
+
+def test_many_transitions_write_the_current_rows_and_report_the_changed_one():
+    first, changed, third = (_description(S.REVIEW) for _ in range(3))
+    Description.objects.filter(pk=changed.pk).update(version=7)
+    reviewer = UserFactory()
+    results = descriptions_transition(
+        [
+            TransitionRequest(description=d, to_status=S.PUBLISHED, action="approve", expected_version=1,
+                              note="batch", fields={"text": f"text {d.pk}"})
+            for d in (first, changed, third)
+        ],
+        actor=reviewer,
+    )
+    assert results[0] is first and results[2] is third
+    assert isinstance(results[1], ConflictError)
+    for description in (first, third):
+        row = Description.objects.get(pk=description.pk)
+        assert (row.status, row.version, row.text) == (S.PUBLISHED, 2, f"text {description.pk}")
+        assert row.published_at is not None and row.published_at == description.published_at
+        assert (description.status, description.version) == (S.PUBLISHED, 2)  # the caller's copy follows
+        event = AuditEvent.objects.get(description=description)
+        assert (event.actor, event.action, event.note) == (reviewer, "approve", "batch")
+        assert event.before == {"status": S.REVIEW, "version": 1}
+        assert event.after["status"] == S.PUBLISHED and event.after["text"] == f"text {description.pk}"
+    assert Description.objects.get(pk=changed.pk).status == S.REVIEW
+    assert not AuditEvent.objects.filter(description=changed).exists()
+
+
+def test_many_transitions_refuse_an_illegal_move_before_writing_anything():
+    review, queued = _description(S.REVIEW), _description(S.QUEUED)
+    with pytest.raises(InvalidTransition):
+        descriptions_transition([
+            TransitionRequest(description=review, to_status=S.PUBLISHED, action="a", expected_version=1),
+            TransitionRequest(description=queued, to_status=S.PUBLISHED, action="a", expected_version=1),
+        ])
+    assert Description.objects.get(pk=review.pk).status == S.REVIEW
+    assert not AuditEvent.objects.exists()
+
+
+def test_many_transitions_take_plain_values_only():
+    from django.db.models import F
+
+    with pytest.raises(ValueError, match="plain field values"):
+        descriptions_transition([TransitionRequest(
+            description=_description(S.REVIEW), to_status=S.PUBLISHED, action="a", expected_version=1,
+            fields={"attempts": F("attempts") + 1},
+        )])
+
+
+def test_queue_creates_missing_requeues_failed_and_leaves_active_alone():
+    missing = ProductFactory()
+    failed = _description(S.FAILED)
+    generating = _description(S.GENERATING)
+    published = _description(S.PUBLISHED)
+    ids = [missing.pk, failed.product_id, generating.product_id, published.product_id]
+
+    assert descriptions_queue(product_ids=ids, only_missing=True) == [missing.pk]
+    assert descriptions_queue(product_ids=ids, only_failed=True) == [failed.product_id]
+    assert descriptions_queue(product_ids=ids) == [published.product_id]  # the rest are already queued
+    assert Description.objects.get(pk=generating.pk).status == S.GENERATING
+    assert Description.objects.get(pk=published.pk).published_at is None
+    assert AuditEvent.objects.filter(action="generation_queued").count() == 3
+
+
+def test_claim_is_won_once_and_a_second_delivery_is_a_no_op():
+    description = _description(S.QUEUED)
+    claimed = description_claim_for_generation(product_id=description.product_id, lease_seconds=60)
+    assert claimed.status == S.GENERATING and claimed.attempts == 1
+    assert description_claim_for_generation(product_id=description.product_id, lease_seconds=60) is None
+    assert AuditEvent.objects.filter(action="generation_claimed").count() == 1
+
+
+def test_claim_takes_over_an_expired_lease_of_a_dead_worker():
+    description = _description(S.GENERATING)
+    Description.objects.filter(pk=description.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    claimed = description_claim_for_generation(product_id=description.product_id, lease_seconds=60)
+    assert claimed is not None and claimed.lease_until > timezone.now()
+
+
+def test_claim_ignores_finished_descriptions():
+    for status in (S.REVIEW, S.PUBLISHED, S.REJECTED, S.FAILED):
+        description = _description(status)
+        assert description_claim_for_generation(product_id=description.product_id, lease_seconds=60) is None
+
+
+def test_failing_without_an_error_message_is_refused_by_the_database():
+    from django.db import IntegrityError
+
+    description = _description(S.GENERATING)
+    with pytest.raises(IntegrityError):
+        description_transition(description=description, to_status=S.FAILED, action="test")
+    description.refresh_from_db()
+    assert description.status == S.GENERATING
+    assert not AuditEvent.objects.exists()
