@@ -1,5 +1,5 @@
 """The setup around the code: settings from the environment, .env.example, pinned
-requirements (runtime and dev), the Makefile and .ci/run."""
+requirements (runtime and dev), the Makefile (install, test, lint) and .ci/run."""
 
 import os
 import re
@@ -233,6 +233,16 @@ def test_make_test_fails_when_pytest_collects_nothing(tmp_path):
     assert "collected no tests" in result.stderr
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_lint_runs_ruff_format_check_import_linter_and_mypy():
+    result = subprocess.run(
+        ["make", "-n", "lint", "-o", ".venv/.installed"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    for step in ("ruff check .", "ruff format --check .", "lint-imports", "-m mypy reviewq/gating"):
+        assert step in result.stdout, step
+
+
 def test_ci_script_is_executable_bash_that_runs_make_test():
     script = ROOT / ".ci" / "run"
     assert script.stat().st_mode & stat.S_IXUSR
@@ -241,5 +251,6 @@ def test_ci_script_is_executable_bash_that_runs_make_test():
     assert "set -euo pipefail" in text
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
     for needed in ("pg_isready", "redis-cli", "REQUIRE_BROWSER=1", "DATABASE_URL=", "CELERY_BROKER_URL=",
-                   "make test", "apt-get install"):
+                   "make lint", "make test", "apt-get install"):
         assert needed in text, needed
+    assert text.index("\nmake lint\n") < text.index("\nmake test\n")
