@@ -1,5 +1,5 @@
 """The setup around the code: settings from the environment, .env.example, pinned
-requirements (runtime and dev), the Makefile (install, test, lint) and .ci/run."""
+requirements (runtime and dev), the Makefile, lint configuration and .ci/run."""
 
 import os
 import re
@@ -241,6 +241,16 @@ def test_make_lint_runs_ruff_format_check_import_linter_and_mypy():
     assert result.returncode == 0, result.stderr
     for step in ("ruff check .", "ruff format --check .", "lint-imports", "-m mypy reviewq/gating"):
         assert step in result.stdout, step
+
+
+def test_pre_commit_hooks_are_local_and_check_the_make_lint_paths():
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    assert re.findall(r"^\s*- repo: (\S+)", config, re.MULTILINE) == ["local"]  # nothing downloaded
+    for hook in ("ruff-check", "ruff-format", "lint-imports", "mypy"):
+        assert re.search(rf"^\s*- id: {hook}$", config, re.MULTILINE), hook
+    make_paths = re.search(r"^MYPY_PATHS \?= (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE).group(1)
+    hook_paths = re.search(r"entry: \.venv/bin/mypy (.+)$", config, re.MULTILINE).group(1)
+    assert hook_paths.split() == make_paths.split()
 
 
 def test_ci_script_is_executable_bash_that_runs_make_test():
