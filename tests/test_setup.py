@@ -176,7 +176,7 @@ def test_dev_requirements_include_runtime_and_keep_tools_out_of_it():
     assert "-r requirements.txt" in lines
     runtime, dev = requirement_pins("requirements.txt"), requirement_pins("requirements-dev.txt")
     assert not set(runtime) & set(dev), "a package is pinned in both files"
-    for name in DEV_TOP_LEVEL + ["iniconfig", "pluggy", "greenlet", "Faker", "sortedcontainers"]:
+    for name in [*DEV_TOP_LEVEL, "iniconfig", "pluggy", "greenlet", "Faker", "sortedcontainers"]:
         assert normalise(name) not in runtime, f"{name} is a dev tool: pin it in requirements-dev.txt"
 
 
