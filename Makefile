@@ -98,7 +98,7 @@ bench: install
 	  echo "== $$script"; $(PY) "$$script"; done
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .hypothesis test-results
+	rm -rf $(VENV) staticfiles .pytest_cache .hypothesis .mypy_cache .ruff_cache test-results
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The issue's full-size fault runs (500 products, 1 s latency): SIGKILLed worker, provider
