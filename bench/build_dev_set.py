@@ -39,15 +39,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewq.settings_test")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from generation.alignment import split_sentences  # noqa: E402
-from generation.evaluation import completion_to_openai  # noqa: E402
-from generation.prompts import DEFAULT_TEMPLATE, build_messages, prompt_text  # noqa: E402
-from generation.providers.embedded import EmbeddedProvider  # noqa: E402
-from generation.providers.openai_compat import completion_from_openai  # noqa: E402
+from generation.alignment import split_sentences
+from generation.evaluation import completion_to_openai
+from generation.prompts import DEFAULT_TEMPLATE, build_messages, prompt_text
+from generation.providers.embedded import EmbeddedProvider
+from generation.providers.openai_compat import completion_from_openai
 
 CATALOG = ROOT / "reviewq" / "catalogs" / "demo_catalog.json"
 DEFAULT_OUT = ROOT / "tests" / "data" / "gate_dev_set.jsonl"
@@ -58,9 +58,27 @@ TOP_LOGPROBS = 5
 MAX_TOKENS = 160
 # Attributes a copy prompt invites the model to state; withheld in variants 1+ (at most two).
 WITHHOLDABLE = (
-    "weight", "material", "capacity", "volume", "battery life", "battery", "dimensions", "power",
-    "packed weight", "length", "size", "colour", "output", "max load", "waterproof rating",
-    "water resistance", "burn time", "charge time", "brightness", "fabric", "upper",
+    "weight",
+    "material",
+    "capacity",
+    "volume",
+    "battery life",
+    "battery",
+    "dimensions",
+    "power",
+    "packed weight",
+    "length",
+    "size",
+    "colour",
+    "output",
+    "max load",
+    "waterproof rating",
+    "water resistance",
+    "burn time",
+    "charge time",
+    "brightness",
+    "fabric",
+    "upper",
 )
 # Held-out products: positions 1 and 4 within each category of the demo catalog (12 of 41).
 HELDOUT_POSITIONS = (1, 4)
@@ -156,8 +174,7 @@ def generate(out: Path) -> None:
                             "temperature": TEMPERATURE,
                             "completion": body,
                             "sentences": [
-                                {"text": text[s:e], "start": s, "end": e, "error": None, "kind": None}
-                                for s, e in spans
+                                {"text": text[s:e], "start": s, "end": e, "error": None, "kind": None} for s, e in spans
                             ],
                         },
                         ensure_ascii=False,
@@ -167,8 +184,7 @@ def generate(out: Path) -> None:
                 )
                 handle.flush()
             print(
-                f"{p_index + 1}/{len(products)} products, {n_sentences} sentences, "
-                f"{time.monotonic() - started:.0f} s",
+                f"{p_index + 1}/{len(products)} products, {n_sentences} sentences, {time.monotonic() - started:.0f} s",
                 flush=True,
             )
 

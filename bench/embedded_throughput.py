@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from generation.prompts import build_messages  # noqa: E402
-from generation.providers.embedded import load_model, resolve_model_path  # noqa: E402
+from generation.prompts import build_messages
+from generation.providers.embedded import load_model, resolve_model_path
 
 MESSAGES = build_messages(
     name="Alpine Trail Backpack 28L",
@@ -104,6 +104,7 @@ def main() -> None:
         f"ratio            {rate['ours'] / rate['plain']:7.2f}x      "
         f"{rate['ours_e2e'] / rate['plain_e2e']:7.2f}x        (goal >= 0.9x)"
     )
+
 
 if __name__ == "__main__":
     main()

@@ -54,7 +54,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=128, help="worker threads in all")
     parser.add_argument(
-        "--workers", type=int, default=4,
+        "--workers",
+        type=int,
+        default=4,
         help="worker processes (2 per core: one threads-pool process dispatches ~25-30 tasks/s)",
     )
     parser.add_argument("--keep-db", action="store_true")
@@ -90,21 +92,46 @@ def _run(args, env, fake) -> None:
     Product.objects.bulk_create(
         [
             Product(
-                catalog=catalog, sku=f"B-{i:06d}", name=f"Bench kettle {i}",
+                catalog=catalog,
+                sku=f"B-{i:06d}",
+                name=f"Bench kettle {i}",
                 attributes={"capacity": "1.7 l", "power": "2200 W", "colour": "black", "material": "glass"},
             )
             for i in range(args.products)
         ]
     )
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    log = tempfile.NamedTemporaryFile("w+", prefix="bench-worker-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile("w+", prefix="bench-worker-", suffix=".log", delete=False)  # noqa: SIM115 (workers write to it until the end)
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "reviewq", "worker", "--pool", "threads",
-             "--concurrency", str(max(1, args.concurrency // args.workers)), "--loglevel", "WARNING", "-Q", queue,
-             "-n", f"bench{i}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--prefetch-multiplier", "4"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log, text=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "reviewq",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(max(1, args.concurrency // args.workers)),
+                "--loglevel",
+                "WARNING",
+                "-Q",
+                queue,
+                "-n",
+                f"bench{i}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--prefetch-multiplier",
+                "4",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
         )
         for i in range(args.workers)
     ]
@@ -148,7 +175,9 @@ def _run(args, env, fake) -> None:
     rate = done / elapsed
     ideal = args.concurrency / args.latency
     print(f"products: {len(queued)}  done: {done}  failed: {failed}  tokens stored: {tokens}")
-    print(f"fake server: {fake.requests_total} requests, max {fake.max_in_flight} in flight, latency {args.latency:.1f} s")
+    print(
+        f"fake server: {fake.requests_total} requests, max {fake.max_in_flight} in flight, latency {args.latency:.1f} s"
+    )
     print(f"elapsed: {elapsed:.1f} s  (worker log: {log.name})")
     print(
         f"CPU per description: workers {1000 * workers_cpu / max(done, 1):.1f} ms (incl. start-up), "
@@ -156,7 +185,9 @@ def _run(args, env, fake) -> None:
     )
     print(f"throughput: {rate:.1f} descriptions/s (goal >= 50)")
     print(f"workers: {args.workers} processes x {max(1, args.concurrency // args.workers)} threads")
-    print(f"ideal for {args.concurrency} threads at {args.latency:.1f} s latency: {ideal:.1f}/s; ratio {rate / ideal:.2f}x")
+    print(
+        f"ideal for {args.concurrency} threads at {args.latency:.1f} s latency: {ideal:.1f}/s; ratio {rate / ideal:.2f}x"
+    )
 
 
 def _admin_url(database_url: str) -> tuple[str, str] | None:

@@ -42,11 +42,16 @@ sys.path.insert(0, str(ROOT))
 
 
 def _setup(database_url: str) -> None:
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "reviewq.settings", "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghij",
-        "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "DB_POOL": "false",
-        "CELERY_BROKER_URL": "memory://",
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "reviewq.settings",
+            "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghij",
+            "DATABASE_URL": database_url,
+            "LOG_LEVEL": "WARNING",
+            "DB_POOL": "false",
+            "CELERY_BROKER_URL": "memory://",
+        }
+    )
     import django
 
     django.setup()
@@ -60,8 +65,11 @@ def _bodies(products) -> list[dict]:
     bodies = []
     for product in products:
         messages = build_messages(name=product.name, sku=product.sku, attributes=product.attributes, template="")
-        bodies.append(fake.chat_completion({"messages": messages, "logprobs": True, "top_logprobs": 5,
-                                            "max_tokens": 160, "model": "fake-model"}))
+        bodies.append(
+            fake.chat_completion(
+                {"messages": messages, "logprobs": True, "top_logprobs": 5, "max_tokens": 160, "model": "fake-model"}
+            )
+        )
     return bodies
 
 
@@ -70,11 +78,23 @@ def _catalog(name: str, n: int, *, with_descriptions: bool):
 
     catalog = Catalog.objects.create(name=name)
     products = Product.objects.bulk_create(
-        [Product(catalog=catalog, sku=f"ING-{i:06d}", name=f"Trail insulated bottle {i % 97}",
-                 attributes={"material": "stainless steel", "capacity": f"{(i % 4 + 2) * 250} ml",
-                             "colour": ["navy blue", "sage green", "graphite"][i % 3], "keeps cold": "24 h",
-                             "weight": f"{300 + i % 7 * 20} g", "dishwasher safe": i % 2 == 0})
-         for i in range(n)], batch_size=2000,
+        [
+            Product(
+                catalog=catalog,
+                sku=f"ING-{i:06d}",
+                name=f"Trail insulated bottle {i % 97}",
+                attributes={
+                    "material": "stainless steel",
+                    "capacity": f"{(i % 4 + 2) * 250} ml",
+                    "colour": ["navy blue", "sage green", "graphite"][i % 3],
+                    "keeps cold": "24 h",
+                    "weight": f"{300 + i % 7 * 20} g",
+                    "dishwasher safe": i % 2 == 0,
+                },
+            )
+            for i in range(n)
+        ],
+        batch_size=2000,
     )
     if with_descriptions:
         Description.objects.bulk_create([Description(product=p) for p in products], batch_size=2000)
@@ -91,7 +111,9 @@ def _store_slice(database_url: str, description_ids: list[int], profile: bool, b
     from generation.storage import StoreRequest, completion_store, completions_store
     from reviewq.core.models import Description
 
-    descriptions = list(Description.objects.filter(pk__in=description_ids).select_related("product__catalog").order_by("pk"))
+    descriptions = list(
+        Description.objects.filter(pk__in=description_ids).select_related("product__catalog").order_by("pk")
+    )
     bodies = _bodies([d.product for d in descriptions])
     profiler = cProfile.Profile() if profile else None
     parse_seconds = store_seconds = 0.0
@@ -100,20 +122,32 @@ def _store_slice(database_url: str, description_ids: list[int], profile: bool, b
     if profiler:
         profiler.enable()
     for start in range(0, len(descriptions), batch):
-        chunk = list(zip(descriptions[start:start + batch], bodies[start:start + batch], strict=True))
+        chunk = list(zip(descriptions[start : start + batch], bodies[start : start + batch], strict=True))
         t0 = time.perf_counter()
         completions = [completion_from_openai(body, provider="openai")[0] for _, body in chunk]
         t1 = time.perf_counter()
         if batch == 1:
             [(description, _)] = chunk
-            stored = [completion_store(description=description, completion=completions[0], prompt="bench prompt",
-                                       claim_version=description.version)]
+            stored = [
+                completion_store(
+                    description=description,
+                    completion=completions[0],
+                    prompt="bench prompt",
+                    claim_version=description.version,
+                )
+            ]
         else:
-            stored = completions_store([
-                StoreRequest(description=description, completion=completion, prompt="bench prompt",
-                             claim_version=description.version)
-                for (description, _), completion in zip(chunk, completions, strict=True)
-            ])
+            stored = completions_store(
+                [
+                    StoreRequest(
+                        description=description,
+                        completion=completion,
+                        prompt="bench prompt",
+                        claim_version=description.version,
+                    )
+                    for (description, _), completion in zip(chunk, completions, strict=True)
+                ]
+            )
         t2 = time.perf_counter()
         parse_seconds += t1 - t0
         store_seconds += t2 - t1
@@ -130,8 +164,16 @@ def _store_slice(database_url: str, description_ids: list[int], profile: bool, b
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(r"/(generation|reviewq)/", 25)
         stats = out.getvalue()
     connection.close()
-    queue.put({"seconds": seconds, "parse": parse_seconds, "store": store_seconds, "tokens": tokens,
-               "descriptions": len(descriptions), "profile": stats})
+    queue.put(
+        {
+            "seconds": seconds,
+            "parse": parse_seconds,
+            "store": store_seconds,
+            "tokens": tokens,
+            "descriptions": len(descriptions),
+            "profile": stats,
+        }
+    )
 
 
 def _copy_same_rows(source_catalog_id: int, target_products) -> dict:
@@ -144,12 +186,19 @@ def _copy_same_rows(source_catalog_id: int, target_products) -> dict:
         return [f.column for f in model._meta.concrete_fields if f.column != "id"]
 
     desc_cols, sent_cols, tok_cols = columns(Description), columns(Sentence), columns(Token)
-    source = list(Description.objects.filter(product__catalog_id=source_catalog_id).order_by("pk")
-                  .values_list("id", *desc_cols))
-    sentences = list(Sentence.objects.filter(description__product__catalog_id=source_catalog_id)
-                     .order_by("description_id", "index").values_list("id", *sent_cols))
-    tokens = list(Token.objects.filter(description__product__catalog_id=source_catalog_id)
-                  .order_by("description_id", "position").values_list(*tok_cols))
+    source = list(
+        Description.objects.filter(product__catalog_id=source_catalog_id).order_by("pk").values_list("id", *desc_cols)
+    )
+    sentences = list(
+        Sentence.objects.filter(description__product__catalog_id=source_catalog_id)
+        .order_by("description_id", "index")
+        .values_list("id", *sent_cols)
+    )
+    tokens = list(
+        Token.objects.filter(description__product__catalog_id=source_catalog_id)
+        .order_by("description_id", "position")
+        .values_list(*tok_cols)
+    )
 
     def cell(value):
         if isinstance(value, (dict, list)):
@@ -188,9 +237,11 @@ def _copy_same_rows(source_catalog_id: int, target_products) -> dict:
     started = time.perf_counter()
     with connection.cursor() as cursor, connection.cursor().connection.transaction():
         raw = cursor.cursor
-        for table, cols, rows in (("reviewq_description", ["id", *desc_cols], rows_d),
-                                  ("reviewq_sentence", ["id", *sent_cols], rows_s),
-                                  ("reviewq_token", tok_cols, rows_t)):
+        for table, cols, rows in (
+            ("reviewq_description", ["id", *desc_cols], rows_d),
+            ("reviewq_sentence", ["id", *sent_cols], rows_s),
+            ("reviewq_token", tok_cols, rows_t),
+        ):
             column_sql = ", ".join(f'"{c}"' for c in cols)
             with raw.copy(f'COPY "{table}" ({column_sql}) FROM STDIN') as copy:
                 for row in rows:
@@ -204,8 +255,10 @@ def _run_path(database_url: str, ids: list[int], *, processes: int, batch: int, 
     child's timed loop (they run in parallel; setup and body building are not timed)."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    children = [context.Process(target=_store_slice, args=(database_url, ids[i::processes], profile, batch, queue))
-                for i in range(processes)]
+    children = [
+        context.Process(target=_store_slice, args=(database_url, ids[i::processes], profile, batch, queue))
+        for i in range(processes)
+    ]
     for child in children:
         child.start()
     results = [queue.get() for _ in children]
@@ -250,14 +303,16 @@ def main() -> int:
         _, copy_products = _catalog("ingest copy baseline", args.descriptions, with_descriptions=False)
         # Claimed, as the task's conditional UPDATE leaves them (set-based, untimed).
         Description.objects.filter(product__catalog__in=catalogs.values()).update(
-            status="generating", version=F("version") + 1)
+            status="generating", version=F("version") + 1
+        )
         connection.close()
 
         processes = 1 if args.profile else max(1, args.processes)
         runs = {}
         for name, batch in paths.items():
-            ids = list(Description.objects.filter(product__catalog=catalogs[name]).order_by("pk")
-                       .values_list("pk", flat=True))
+            ids = list(
+                Description.objects.filter(product__catalog=catalogs[name]).order_by("pk").values_list("pk", flat=True)
+            )
             connection.close()
             runs[name] = _run_path(database_url, ids, processes=processes, batch=batch, profile=args.profile)
 
@@ -265,19 +320,27 @@ def main() -> int:
         copy = _copy_same_rows(first.pk, copy_products)
         copy_rate = copy["descriptions"] / copy["seconds"]
         some = next(iter(runs.values()))
-        print(f"ingest on Postgres, {some['descriptions']} descriptions per path ({some['tokens']} tokens, "
-              f"{some['tokens'] / some['descriptions']:.0f}/description, top_logprobs 5), {processes} process(es):")
-        print(f"  raw COPY of the same rows: {copy['seconds']:.2f} s = {copy_rate:.0f} descriptions/s "
-              f"({copy['tokens']} tokens, {copy['sentences']} sentences)")
+        print(
+            f"ingest on Postgres, {some['descriptions']} descriptions per path ({some['tokens']} tokens, "
+            f"{some['tokens'] / some['descriptions']:.0f}/description, top_logprobs 5), {processes} process(es):"
+        )
+        print(
+            f"  raw COPY of the same rows: {copy['seconds']:.2f} s = {copy_rate:.0f} descriptions/s "
+            f"({copy['tokens']} tokens, {copy['sentences']} sentences)"
+        )
         for name, run in runs.items():
             seconds, n = run["seconds"], run["descriptions"]
             rate = n / seconds
             ratio = copy_rate / rate
-            print(f"  storage path, {name}: {seconds:.2f} s = {rate:.0f} descriptions/s "
-                  f"({run['tokens'] / seconds:,.0f} tokens/s); per description {1000 * seconds * processes / n:.2f} ms "
-                  f"= parse {1000 * run['parse'] / n:.2f} ms + align/gate/store {1000 * run['store'] / n:.2f} ms")
-            print(f"    COPY / this path: {ratio:.1f}x (goal <= 3x: {'met' if ratio <= 3 else 'MISSED'}); "
-                  f">= 500/s: {'met' if rate >= 500 else 'MISSED'}")
+            print(
+                f"  storage path, {name}: {seconds:.2f} s = {rate:.0f} descriptions/s "
+                f"({run['tokens'] / seconds:,.0f} tokens/s); per description {1000 * seconds * processes / n:.2f} ms "
+                f"= parse {1000 * run['parse'] / n:.2f} ms + align/gate/store {1000 * run['store'] / n:.2f} ms"
+            )
+            print(
+                f"    COPY / this path: {ratio:.1f}x (goal <= 3x: {'met' if ratio <= 3 else 'MISSED'}); "
+                f">= 500/s: {'met' if rate >= 500 else 'MISSED'}"
+            )
             if args.profile:
                 print(run["profile"])
         connection.close()

@@ -77,7 +77,9 @@ def main() -> None:
     # a small move, back, and a sweeping one (most sentences change band), back again
     for publish_above, flag_below in ((-0.8, -2.0), (-0.5, -1.5), (-0.05, -0.1), (-0.5, -1.5)):
         started = time.perf_counter()
-        result = thresholds_update(catalog=None, publish_above=publish_above, flag_below=flag_below, critical_floor=-2.3)
+        result = thresholds_update(
+            catalog=None, publish_above=publish_above, flag_below=flag_below, critical_floor=-2.3
+        )
         elapsed = time.perf_counter() - started
         timings.append(elapsed)
         print(
@@ -97,9 +99,13 @@ def main() -> None:
     )
     for row in rows:
         row.band = band_for(
-            {"hard_flag": row.hard_flag, "has_logprobs": row.mean_logprob is not None,
-             "mean_logprob": row.mean_logprob, "critical_min_logprob": row.critical_min_logprob,
-             "has_warning": row.has_warning},
+            {
+                "hard_flag": row.hard_flag,
+                "has_logprobs": row.mean_logprob is not None,
+                "mean_logprob": row.mean_logprob,
+                "critical_min_logprob": row.critical_min_logprob,
+                "has_warning": row.has_warning,
+            },
             thresholds,
         )
     Sentence.objects.bulk_update(rows, ["band"], batch_size=2000)
@@ -107,8 +113,10 @@ def main() -> None:
     naive_total = naive_per_sentence * undecided
     best = max(timings)  # the slowest change, to be conservative
     print(f"naive per-row re-gate (sampled {len(rows):,}): {naive_total:.1f} s extrapolated to {undecided:,}")
-    print(f"slowest set-based re-gate of {total:,} sentences: {best:.2f} s (goal <= 10 s for 1M); "
-          f"{naive_total / best:.1f}x faster than per-row")
+    print(
+        f"slowest set-based re-gate of {total:,} sentences: {best:.2f} s (goal <= 10 s for 1M); "
+        f"{naive_total / best:.1f}x faster than per-row"
+    )
     # put the sample back as the set-based gate would have it
     thresholds_update(catalog=None, publish_above=-0.5, flag_below=-1.5, critical_floor=-2.3)
 

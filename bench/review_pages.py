@@ -84,8 +84,13 @@ def setup(args) -> tuple[str, list[str], list[str], list[str]]:
     for _ in range(20):  # a cursor 20 pages deep
         page = queue_page(user=user, filters=QueueFilters(), after=after)
         after = page.next_cursor
-    queue_urls = ["/queue/", "/queue/?band=flag", "/queue/?band=review", f"/queue/?catalog={catalog}",
-                  f"/queue/?after={after}" if after else "/queue/"]
+    queue_urls = [
+        "/queue/",
+        "/queue/?band=flag",
+        "/queue/?band=review",
+        f"/queue/?catalog={catalog}",
+        f"/queue/?after={after}" if after else "/queue/",
+    ]
     # Filters that read every pending sentence (no column/index serves them yet): reported apart.
     slow_urls = ["/queue/?band=publish", "/queue/?reason=lowest", "/queue/?fragment=counts"]
     print(f"{Description.objects.count()} descriptions, {len(in_review)} in review", flush=True)
@@ -95,9 +100,18 @@ def setup(args) -> tuple[str, list[str], list[str], list[str]]:
 def start_server(args, log_path: str) -> subprocess.Popen:
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [
-        str(gunicorn), "reviewq.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
-        "--workers", str(args.workers), "--access-logfile", log_path,
-        "--access-logformat", "%(U)s %(s)s %(D)s", "--log-level", "warning",
+        str(gunicorn),
+        "reviewq.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--access-logfile",
+        log_path,
+        "--access-logformat",
+        "%(U)s %(s)s %(D)s",
+        "--log-level",
+        "warning",
     ]
     server = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy())
     for _ in range(100):
@@ -177,7 +191,7 @@ def main() -> int:
         import psycopg
 
         psycopg.connect(args.database_url.replace("postgres://", "postgresql://"), connect_timeout=3).close()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no bench database here
+    except Exception as exc:
         print(f"bench/review_pages.py needs Postgres at {args.database_url} ({exc.__class__.__name__}); skipped.")
         return 0
 
@@ -202,14 +216,20 @@ def main() -> int:
                 server, offset = server_times(log_path, offset)
                 rows.append((kind, clients, server, client))
         print()
-        print(f"{'page':<22}{'clients':>8}{'n':>6}{'server p50':>12}{'server p95':>12}{'client p50':>12}{'client p95':>12}")
+        print(
+            f"{'page':<22}{'clients':>8}{'n':>6}{'server p50':>12}{'server p95':>12}{'client p50':>12}{'client p95':>12}"
+        )
         for kind, clients, server_ms, client_ms in rows:
-            print(f"{kind:<22}{clients:>8}{len(server_ms):>6}{statistics.median(server_ms):>10.1f}ms"
-                  f"{percentile(server_ms, 0.95):>10.1f}ms{statistics.median(client_ms):>10.1f}ms"
-                  f"{percentile(client_ms, 0.95):>10.1f}ms")
-        print("\nqueue: first page, band=flag, band=review, one catalog, a page 20 deep (keyset cursor);"
-              "\nslow filters: band=publish, reason search, the band-counts fragment (cached 30 s per worker"
-              "\nin production; the bench's requests hit the cache after each worker's first).")
+            print(
+                f"{kind:<22}{clients:>8}{len(server_ms):>6}{statistics.median(server_ms):>10.1f}ms"
+                f"{percentile(server_ms, 0.95):>10.1f}ms{statistics.median(client_ms):>10.1f}ms"
+                f"{percentile(client_ms, 0.95):>10.1f}ms"
+            )
+        print(
+            "\nqueue: first page, band=flag, band=review, one catalog, a page 20 deep (keyset cursor);"
+            "\nslow filters: band=publish, reason search, the band-counts fragment (cached 30 s per worker"
+            "\nin production; the bench's requests hit the cache after each worker's first)."
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -23,13 +23,78 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-WORDS = (
-    "bottle steel light strong bag handle lid cap water coffee travel daily sturdy soft warm cold "
-    "keeps drinks hours blue green grey black white red leather cotton wool canvas zip pocket "
-    "strap padded laptop compact fits easy clean dishwasher safe leak proof insulated double wall "
-    "design modern classic comfortable durable everyday outdoor hiking office gift quality premium "
-    "recycled material finish matte grip ergonomic size large small medium volume capacity weight"
-).split()
+WORDS = [
+    "bottle",
+    "steel",
+    "light",
+    "strong",
+    "bag",
+    "handle",
+    "lid",
+    "cap",
+    "water",
+    "coffee",
+    "travel",
+    "daily",
+    "sturdy",
+    "soft",
+    "warm",
+    "cold",
+    "keeps",
+    "drinks",
+    "hours",
+    "blue",
+    "green",
+    "grey",
+    "black",
+    "white",
+    "red",
+    "leather",
+    "cotton",
+    "wool",
+    "canvas",
+    "zip",
+    "pocket",
+    "strap",
+    "padded",
+    "laptop",
+    "compact",
+    "fits",
+    "easy",
+    "clean",
+    "dishwasher",
+    "safe",
+    "leak",
+    "proof",
+    "insulated",
+    "double",
+    "wall",
+    "design",
+    "modern",
+    "classic",
+    "comfortable",
+    "durable",
+    "everyday",
+    "outdoor",
+    "hiking",
+    "office",
+    "gift",
+    "quality",
+    "premium",
+    "recycled",
+    "material",
+    "finish",
+    "matte",
+    "grip",
+    "ergonomic",
+    "size",
+    "large",
+    "small",
+    "medium",
+    "volume",
+    "capacity",
+    "weight",
+]
 NUMBERS = ["500", "750", "900", "1.2", "24", "12", "3", "40", "28"]
 UNITS = [" ml", " l", " h", " kg", " g", " cm"]
 PUBLISH_ABOVE, FLAG_BELOW, CRITICAL_FLOOR = -0.5, -1.5, -2.3
@@ -117,9 +182,7 @@ def seed_descriptions(
     now = datetime.now(UTC)
     run = f"{int(time.time())}-{rng.randrange(10**6)}"
     with transaction.atomic():
-        catalog_ids = [
-            Catalog.objects.create(name=f"Bench catalog {run} #{i + 1}").pk for i in range(catalogs)
-        ]
+        catalog_ids = [Catalog.objects.create(name=f"Bench catalog {run} #{i + 1}").pk for i in range(catalogs)]
         product_id, description_id = _next_id(Product), _next_id(Description)
         sentence_id, token_id = _next_id(Sentence), _next_id(Token)
         rows: dict[str, list] = {"product": [], "description": [], "sentence": [], "token": []}
@@ -136,14 +199,26 @@ def seed_descriptions(
                 "warranty": "2 years",
             }
             rows["product"].append(
-                (product_id, catalog_ids[n % catalogs], f"B{run}-{n:07d}", f"{rng.choice(WORDS).title()} "
-                 f"{rng.choice(WORDS)} {n}", json.dumps(attributes), now, now)
+                (
+                    product_id,
+                    catalog_ids[n % catalogs],
+                    f"B{run}-{n:07d}",
+                    f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} {n}",
+                    json.dumps(attributes),
+                    now,
+                    now,
+                )
             )
             text_parts, offset, position, risks = [], 0, 0, []
             for index in range(sentences_per_description):
                 picked = [pool[rng.randrange(len(pool))] for _ in range(tokens_per_sentence - 1)]
                 first_text = picked[0][0].strip().capitalize()
-                picked[0] = (first_text if index == 0 else " " + first_text, (first_text if index == 0 else " " + first_text).encode(), picked[0][2], picked[0][3])
+                picked[0] = (
+                    first_text if index == 0 else " " + first_text,
+                    (first_text if index == 0 else " " + first_text).encode(),
+                    picked[0][2],
+                    picked[0][3],
+                )
                 picked.append((".", b".", -0.01, json.dumps([[".", -0.01], [",", -5.2]])))
                 sentence_text = "".join(p[0] for p in picked)
                 logprobs = [p[2] for p in picked]
@@ -155,9 +230,25 @@ def seed_descriptions(
                 decided = not in_review and band != "publish"
                 reasons = [] if band == "publish" else [f"lowest token probability {math.exp(low):.0%}"]
                 rows["sentence"].append(
-                    (sentence_id, description_id, index, offset, offset + len(sentence_text), sentence_text, "",
-                     band, "approved" if decided else "", now if decided else None, round(mean, 4), low, risk,
-                     None, False, "{}", json.dumps(reasons))
+                    (
+                        sentence_id,
+                        description_id,
+                        index,
+                        offset,
+                        offset + len(sentence_text),
+                        sentence_text,
+                        "",
+                        band,
+                        "approved" if decided else "",
+                        now if decided else None,
+                        round(mean, 4),
+                        low,
+                        risk,
+                        None,
+                        False,
+                        "{}",
+                        json.dumps(reasons),
+                    )
                 )
                 for text, raw, logprob, alternatives in picked:
                     rows["token"].append(
@@ -173,22 +264,52 @@ def seed_descriptions(
             text = "".join(text_parts)
             status = "review" if in_review else "published"
             rows["description"].append(
-                (description_id, product_id, status, 2 if in_review else 3, text, "bench", "synthetic", "",
-                 "stop", True, 60, position, max(risks), 1, "", "", None, "", None, None, now, now, now,
-                 None if in_review else now)
+                (
+                    description_id,
+                    product_id,
+                    status,
+                    2 if in_review else 3,
+                    text,
+                    "bench",
+                    "synthetic",
+                    "",
+                    "stop",
+                    True,
+                    60,
+                    position,
+                    max(risks),
+                    1,
+                    "",
+                    "",
+                    None,
+                    "",
+                    None,
+                    None,
+                    now,
+                    now,
+                    now,
+                    None if in_review else now,
+                )
             )
             product_id += 1
             description_id += 1
             if len(rows["token"]) >= 200_000:
                 writer.flush()
                 if progress:
-                    print(f"  {n + 1:>8} descriptions, {counts['token']:>9} tokens, "
-                          f"{time.perf_counter() - started:6.1f} s", flush=True)
+                    print(
+                        f"  {n + 1:>8} descriptions, {counts['token']:>9} tokens, "
+                        f"{time.perf_counter() - started:6.1f} s",
+                        flush=True,
+                    )
         writer.flush()
         writer.finish()
     return SeedResult(
-        catalogs=catalogs, products=descriptions, descriptions=descriptions, sentences=counts["sentence"],
-        tokens=counts["token"], seconds=time.perf_counter() - started,
+        catalogs=catalogs,
+        products=descriptions,
+        descriptions=descriptions,
+        sentences=counts["sentence"],
+        tokens=counts["token"],
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -198,17 +319,61 @@ class _Writer:
     COLUMNS = {
         "product": ["id", "catalog_id", "sku", "name", "attributes", "created_at", "updated_at"],
         "description": [
-            "id", "product_id", "status", "version", "text", "provider", "model", "prompt", "finish_reason",
-            "has_logprobs", "prompt_tokens", "completion_tokens", "risk", "attempts", "error_code", "error",
-            "lease_until", "rejection_reason", "review_claimed_by_id", "review_claimed_until", "created_at",
-            "updated_at", "generated_at", "published_at",
+            "id",
+            "product_id",
+            "status",
+            "version",
+            "text",
+            "provider",
+            "model",
+            "prompt",
+            "finish_reason",
+            "has_logprobs",
+            "prompt_tokens",
+            "completion_tokens",
+            "risk",
+            "attempts",
+            "error_code",
+            "error",
+            "lease_until",
+            "rejection_reason",
+            "review_claimed_by_id",
+            "review_claimed_until",
+            "created_at",
+            "updated_at",
+            "generated_at",
+            "published_at",
         ],
         "sentence": [
-            "id", "description_id", "index", "char_start", "char_end", "text", "edited_text", "band", "decision",
-            "decided_at", "mean_logprob", "min_logprob", "risk", "critical_min_logprob", "hard_flag", "signals",
+            "id",
+            "description_id",
+            "index",
+            "char_start",
+            "char_end",
+            "text",
+            "edited_text",
+            "band",
+            "decision",
+            "decided_at",
+            "mean_logprob",
+            "min_logprob",
+            "risk",
+            "critical_min_logprob",
+            "hard_flag",
+            "signals",
             "reasons",
         ],
-        "token": ["id", "description_id", "sentence_id", "position", "char_start", "text", "bytes", "logprob", "alternatives"],
+        "token": [
+            "id",
+            "description_id",
+            "sentence_id",
+            "position",
+            "char_start",
+            "text",
+            "bytes",
+            "logprob",
+            "alternatives",
+        ],
     }
 
     def __init__(self, connection, rows):
@@ -240,10 +405,12 @@ class _Writer:
             if self.postgres:
                 table = model._meta.db_table
                 column_sql = ", ".join(f'"{c}"' for c in columns)
-                with self.connection.cursor() as cursor:
-                    with cursor.cursor.copy(f'COPY "{table}" ({column_sql}) FROM STDIN') as copy:
-                        for row in batch:
-                            copy.write_row((*row, *defaults))
+                with (
+                    self.connection.cursor() as cursor,
+                    cursor.cursor.copy(f'COPY "{table}" ({column_sql}) FROM STDIN') as copy,
+                ):
+                    for row in batch:
+                        copy.write_row((*row, *defaults))
             else:
                 fields = {f.column: f.attname for f in model._meta.concrete_fields}
                 json_columns = {f.column for f in model._meta.concrete_fields if f.get_internal_type() == "JSONField"}
@@ -300,8 +467,10 @@ def main() -> int:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")  # fresh visibility map: index-only scans
-    print(f"seeded {result.descriptions} descriptions, {result.sentences} sentences, {result.tokens} tokens "
-          f"in {result.seconds:.1f} s")
+    print(
+        f"seeded {result.descriptions} descriptions, {result.sentences} sentences, {result.tokens} tokens "
+        f"in {result.seconds:.1f} s"
+    )
     return 0
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability.harness import (  # noqa: E402  # noqa: E402
+from tests.reliability.harness import (
     PrivateRedis,
     Supervisor,
     TcpProxy,
@@ -59,9 +59,15 @@ def _queued_catalog(name: str, n: int):
 
     catalog = Catalog.objects.create(name=name)
     products = Product.objects.bulk_create(
-        [Product(catalog=catalog, sku=f"SOAK-{i:05d}", name=f"Trail bottle {i}",
-                 attributes={"material": "stainless steel", "capacity": f"{500 + i % 5 * 250} ml", "colour": "blue"})
-         for i in range(n)]
+        [
+            Product(
+                catalog=catalog,
+                sku=f"SOAK-{i:05d}",
+                name=f"Trail bottle {i}",
+                attributes={"material": "stainless steel", "capacity": f"{500 + i % 5 * 250} ml", "colour": "blue"},
+            )
+            for i in range(n)
+        ]
     )
     Description.objects.bulk_create([Description(product=p) for p in products])
     return catalog, [p.pk for p in products]
@@ -89,8 +95,9 @@ def _scenario(name: str, *, args, redis: PrivateRedis, log_dir: Path) -> dict:
             db = connection.settings_dict
             proxy = TcpProxy(target_host=db["HOST"] or "127.0.0.1", target_port=int(db["PORT"] or 5432))
             database = database_url(db, host="127.0.0.1", port=proxy.port)
-        env = worker_env(database=database, broker=redis.url(0), llm_base_url=fake.base_url, REDIS_URL=redis.url(1),
-                         **SOAK_ENV)
+        env = worker_env(
+            database=database, broker=redis.url(0), llm_base_url=fake.base_url, REDIS_URL=redis.url(1), **SOAK_ENV
+        )
         # Restarted if it exits, as docker-compose's restart policy would (see docs/RELIABILITY.md).
         workers = Supervisor(env=env, queue=queue, log_dir=log_dir, name=name, max_restarts=3)
         started = time.monotonic()
@@ -105,7 +112,8 @@ def _scenario(name: str, *, args, redis: PrivateRedis, log_dir: Path) -> dict:
                     from reviewq.core.models import Description
 
                     notes["generating_when_killed"] = Description.objects.filter(
-                        product__catalog=catalog, status="generating").count()
+                        product__catalog=catalog, status="generating"
+                    ).count()
                     workers.workers[-1].kill()
                     workers.check()  # starts the new worker
                 elif name == "redis":
@@ -117,8 +125,9 @@ def _scenario(name: str, *, args, redis: PrivateRedis, log_dir: Path) -> dict:
                     time.sleep(5)
                     proxy.restore()
                     notes["connections_refused"] = proxy.refused
-            done = wait_until(lambda: _terminal(catalog) == len(ids), timeout=args.timeout, poll=1.0,
-                              alive=workers.check)
+            done = wait_until(
+                lambda: _terminal(catalog) == len(ids), timeout=args.timeout, poll=1.0, alive=workers.check
+            )
             seconds = time.monotonic() - started
             if name != "faults":
                 notes["recovered_seconds"] = round(time.monotonic() - fault_started, 1)
@@ -126,10 +135,21 @@ def _scenario(name: str, *, args, redis: PrivateRedis, log_dir: Path) -> dict:
             workers.stop()
             if proxy is not None:
                 proxy.close()
-        notes.update(worker_exits=workers.exits, requests=fake.requests_total, faults=dict(fake.fault_counts), server_max_in_flight=fake.max_in_flight)
+        notes.update(
+            worker_exits=workers.exits,
+            requests=fake.requests_total,
+            faults=dict(fake.fault_counts),
+            server_max_in_flight=fake.max_in_flight,
+        )
     check = run_check(catalog_id=catalog.pk)
-    return {"scenario": name, "done": done, "seconds": round(seconds, 1), "rate": round(len(ids) / seconds, 2),
-            "check": check, **notes}
+    return {
+        "scenario": name,
+        "done": done,
+        "seconds": round(seconds, 1),
+        "rate": round(len(ids) / seconds, 2),
+        "check": check,
+        **notes,
+    }
 
 
 def main() -> int:
@@ -152,11 +172,17 @@ def main() -> int:
         conn.execute(f'CREATE DATABASE "{db_name}"')
     failures = 0
     with PrivateRedis() as redis:
-        os.environ.update({
-            "DJANGO_SETTINGS_MODULE": "reviewq.settings", "SECRET_KEY": "soak-only-secret-key-0123456789-abcdefghij",
-            "DATABASE_URL": f"{base}/{db_name}", "CELERY_BROKER_URL": redis.url(0), "REDIS_URL": redis.url(1),
-            "LOG_LEVEL": "WARNING", "DB_POOL": "false",
-        })
+        os.environ.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "reviewq.settings",
+                "SECRET_KEY": "soak-only-secret-key-0123456789-abcdefghij",
+                "DATABASE_URL": f"{base}/{db_name}",
+                "CELERY_BROKER_URL": redis.url(0),
+                "REDIS_URL": redis.url(1),
+                "LOG_LEVEL": "WARNING",
+                "DB_POOL": "false",
+            }
+        )
         import django
 
         django.setup()
@@ -166,20 +192,26 @@ def main() -> int:
         try:
             call_command("migrate", verbosity=0)
             log_dir = Path(tempfile.mkdtemp(prefix="reviewq-soak-"))
-            print(f"soak: {args.products} products per scenario, fake latency {args.latency} s, "
-                  f"worker threads 8, {SOAK_ENV}; logs in {log_dir}")
+            print(
+                f"soak: {args.products} products per scenario, fake latency {args.latency} s, "
+                f"worker threads 8, {SOAK_ENV}; logs in {log_dir}"
+            )
             for name in scenarios:
                 result = _scenario(name, args=args, redis=redis, log_dir=log_dir)
                 check = result.pop("check")
                 ok = result["done"] and check.ok
                 failures += not ok
-                print(f"[{'PASS' if ok else 'FAIL'}] {name}: {args.products} products in {result['seconds']} s "
-                      f"({result['rate']}/s); statuses {check.statuses}; not terminal {check.not_terminal}, "
-                      f"lost {check.missing}, generated twice {check.duplicate_generations}, "
-                      f"half-written {len(check.half_written)}, token/text mismatches {check.token_text_mismatch}, "
-                      f"failed without reason {check.failed_without_reason}, failure codes {check.error_codes}; "
-                      + ", ".join(f"{k} {v}" for k, v in result.items() if k not in ("scenario", "done", "seconds", "rate")),
-                      flush=True)
+                print(
+                    f"[{'PASS' if ok else 'FAIL'}] {name}: {args.products} products in {result['seconds']} s "
+                    f"({result['rate']}/s); statuses {check.statuses}; not terminal {check.not_terminal}, "
+                    f"lost {check.missing}, generated twice {check.duplicate_generations}, "
+                    f"half-written {len(check.half_written)}, token/text mismatches {check.token_text_mismatch}, "
+                    f"failed without reason {check.failed_without_reason}, failure codes {check.error_codes}; "
+                    + ", ".join(
+                        f"{k} {v}" for k, v in result.items() if k not in ("scenario", "done", "seconds", "rate")
+                    ),
+                    flush=True,
+                )
         finally:
             connection.close()
             with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:

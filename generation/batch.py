@@ -27,9 +27,9 @@ def custom_id_for(product: Product) -> str:
 
 def product_id_from_custom_id(custom_id: str) -> int:
     head = custom_id.split(":", 1)[0]
-    if not head.startswith("product-") or not head[len("product-"):].isdigit():
+    if not head.startswith("product-") or not head[len("product-") :].isdigit():
         raise ValueError(f"custom_id {custom_id!r} was not made by reviewq (expected 'product-<id>:<sku>')")
-    return int(head[len("product-"):])
+    return int(head[len("product-") :])
 
 
 def _messages_for(product: Product) -> list[dict]:
@@ -128,16 +128,27 @@ def _chunk_store(chunk: list[tuple[int, Product, dict]], result: BatchImportResu
             result.failed += 1
             result.errors.append((number, f"unreadable result body: {exc}"))
             continue
-        pending.append((number, StoreRequest(
-            description=description, completion=completion, prompt=prompt_text(_messages_for(product)),
-            claim_version=description.version,
-        )))
+        pending.append(
+            (
+                number,
+                StoreRequest(
+                    description=description,
+                    completion=completion,
+                    prompt=prompt_text(_messages_for(product)),
+                    claim_version=description.version,
+                ),
+            )
+        )
     stored_all = completions_store([request for _, request in pending])
     for (number, request), stored in zip(pending, stored_all, strict=True):
         if isinstance(stored, ConflictError):
             result.skipped += 1
-            result.errors.append((number, f"product {request.description.product.sku} was taken over by a "
-                                  "worker while importing; skipped"))
+            result.errors.append(
+                (
+                    number,
+                    f"product {request.description.product.sku} was taken over by a worker while importing; skipped",
+                )
+            )
         elif stored.status == "failed":
             result.failed += 1
         else:

@@ -7,6 +7,7 @@ so a restarted worker frees a dead process's slots at once (`slots_release_dead_
 Without Redis (embedded setup, one worker) it falls back to a per-process semaphore.
 """
 
+import contextlib
 import logging
 import os
 import socket
@@ -80,16 +81,15 @@ class InflightLimiter:
         try:
             yield
         finally:
-            try:
+            # On failure the slot's lease frees it; losing the finished completion would be worse.
+            with contextlib.suppress(redis.RedisError):
                 self._redis.zrem(self._key, member)
-            except redis.RedisError:
-                pass  # the slot's lease frees it; losing the finished completion would be worse
 
     def in_flight(self) -> int:
         if self._redis is not None:
             self._redis.zremrangebyscore(self._key, "-inf", time.time())
             return int(self._redis.zcard(self._key))
-        return self.limit - self._semaphore._value  # noqa: SLF001 - read-only peek for stats
+        return self.limit - self._semaphore._value
 
 
 def _process_started(pid: int) -> str:

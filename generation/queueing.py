@@ -53,21 +53,24 @@ def descriptions_queue(
     Description.objects.bulk_create(
         [Description(product_id=pid, status=S.QUEUED, run=run) for pid in missing], ignore_conflicts=True
     )
-    requeue = [
-        (pid, status) for pid, status in existing.items() if status in requeue_from
-    ]
+    requeue = [(pid, status) for pid, status in existing.items() if status in requeue_from]
     requeued_ids = []
     for status in {status for _, status in requeue}:
         pids = [pid for pid, s in requeue if s == status]
         Description.objects.filter(product_id__in=pids, status=status).update(
-            status=S.QUEUED, version=F("version") + 1, updated_at=now, published_at=None,
-            lease_until=None, attempts=0, run=run,
+            status=S.QUEUED,
+            version=F("version") + 1,
+            updated_at=now,
+            published_at=None,
+            lease_until=None,
+            attempts=0,
+            run=run,
         )
         requeued_ids.extend(pids)
     rows = Description.objects.filter(product_id__in=[*missing, *requeued_ids]).values_list(
         "id", "product_id", "status"
     )
-    before = {pid: status for pid, status in requeue}
+    before = dict(requeue)
     AuditEvent.objects.bulk_create(
         [
             AuditEvent(
@@ -111,8 +114,6 @@ def description_claim_for_generation(*, product_id: int, lease_seconds: int) -> 
         after={"status": S.GENERATING, "attempt": description.attempts},
     )
     return description
-
-
 
 
 @transaction.atomic

@@ -78,7 +78,9 @@ def descriptions_requeue_stale(*, now: datetime | None = None) -> list[int]:
         queued = sum(1 for row in rows if row["status"] == S.QUEUED)
         logger.warning(
             "re-sent generation for %d stale descriptions (%d queued, %d generating past their lease)",
-            len(rows), queued, len(rows) - queued,
+            len(rows),
+            queued,
+            len(rows) - queued,
         )
     return sorted(row["product_id"] for row in rows)
 

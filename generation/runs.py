@@ -125,8 +125,14 @@ def run_start(
             action="run_started",
             actor=run.created_by,
             catalog=catalog,
-            after={"run": run.pk, "mode": mode, "provider": provider, "model": model,
-                   "candidates": candidates, "queued": len(queued)},
+            after={
+                "run": run.pk,
+                "mode": mode,
+                "provider": provider,
+                "model": model,
+                "candidates": candidates,
+                "queued": len(queued),
+            },
         )
     run.refresh_from_db()
     return run
@@ -146,28 +152,41 @@ def run_cancel(*, run: GenerationRun, actor: AbstractBaseUser | None) -> int:
     error = f"Cancelled by {who} with run {run.pk}."
     ids = list(Description.objects.filter(run=run, status=S.QUEUED).values_list("id", flat=True))
     dropped = Description.objects.filter(pk__in=ids, status=S.QUEUED).update(
-        status=S.FAILED, error_code=CANCELLED_CODE, error=error, version=F("version") + 1,
-        lease_until=None, updated_at=now,
+        status=S.FAILED,
+        error_code=CANCELLED_CODE,
+        error=error,
+        version=F("version") + 1,
+        lease_until=None,
+        updated_at=now,
     )
     # A row a worker claimed between the two statements is in flight now: no audit row for it.
     dropped_ids = list(
-        Description.objects.filter(pk__in=ids, status=S.FAILED, error_code=CANCELLED_CODE, updated_at=now)
-        .values_list("id", flat=True)
+        Description.objects.filter(pk__in=ids, status=S.FAILED, error_code=CANCELLED_CODE, updated_at=now).values_list(
+            "id", flat=True
+        )
     )
     actor_row = audit_actor(actor)
     AuditEvent.objects.bulk_create(
         [
-            AuditEvent(action="generation_cancelled", actor=actor_row, description_id=pk,
-                       before={"status": S.QUEUED}, after={"status": S.FAILED, "error_code": CANCELLED_CODE},
-                       note=error)
+            AuditEvent(
+                action="generation_cancelled",
+                actor=actor_row,
+                description_id=pk,
+                before={"status": S.QUEUED},
+                after={"status": S.FAILED, "error_code": CANCELLED_CODE},
+                note=error,
+            )
             for pk in dropped_ids
         ],
         batch_size=1000,
     )
     GenerationRun.objects.filter(pk=run.pk).update(status=R.CANCELLED, finished_at=now)
     AuditEvent.objects.create(
-        action="run_cancelled", actor=actor_row, catalog_id=run.catalog_id,
-        before={"run": run.pk, "status": R.RUNNING}, after={"status": R.CANCELLED, "dropped": dropped},
+        action="run_cancelled",
+        actor=actor_row,
+        catalog_id=run.catalog_id,
+        before={"run": run.pk, "status": R.RUNNING},
+        after={"status": R.CANCELLED, "dropped": dropped},
     )
     return dropped
 
@@ -176,9 +195,7 @@ def run_retry_failed(*, run: GenerationRun, actor: AbstractBaseUser | None) -> l
     """Queue the run's failed products again (cancelled ones included) and set it running."""
     with transaction.atomic():
         run = GenerationRun.objects.select_for_update().get(pk=run.pk)
-        product_ids = list(
-            Description.objects.filter(run=run, status=S.FAILED).values_list("product_id", flat=True)
-        )
+        product_ids = list(Description.objects.filter(run=run, status=S.FAILED).values_list("product_id", flat=True))
         if not product_ids:
             raise RunRefused("This run has no failed products to retry.")
         queued = generation_queue(product_ids=product_ids, actor=actor, only_failed=True, run=run)
@@ -263,8 +280,10 @@ def run_progress(*, run_id: int, failures_limit: int = 50) -> RunProgress:
     rows = Description.objects.filter(run=run)
     aggregates = rows.aggregate(
         **{f"n_{value}": Count("id", filter=Q(status=value)) for value in S.values},
-        tokens=Sum(F("prompt_tokens") + F("completion_tokens"),
-                   filter=Q(status__in=GENERATED, generated_at__gte=run.created_at)),
+        tokens=Sum(
+            F("prompt_tokens") + F("completion_tokens"),
+            filter=Q(status__in=GENERATED, generated_at__gte=run.created_at),
+        ),
         generated=Count("id", filter=Q(generated_at__gte=run.created_at)),
         first=Min("generated_at", filter=Q(generated_at__gte=run.created_at)),
         last=Max("generated_at", filter=Q(generated_at__gte=run.created_at)),
@@ -281,8 +300,9 @@ def run_progress(*, run_id: int, failures_limit: int = 50) -> RunProgress:
     tokens = aggregates["tokens"] or 0
     failures_qs = rows.filter(status=S.FAILED).select_related("product").order_by("product__sku")
     failures = [
-        RunFailure(product_id=d.product_id, sku=d.product.sku, name=d.product.name,
-                   error_code=d.error_code, error=d.error)
+        RunFailure(
+            product_id=d.product_id, sku=d.product.sku, name=d.product.name, error_code=d.error_code, error=d.error
+        )
         for d in failures_qs[:failures_limit]
     ]
     return RunProgress(

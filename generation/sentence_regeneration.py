@@ -56,7 +56,8 @@ def sentence_regeneration_state(description_id: int) -> tuple[dict[int, AuditEve
             if request is not None and event.after.get("request") == request.pk:
                 del open_requests[event.sentence_index]
     failures = {
-        i: e.note or "Regeneration failed." for i, e in finished.items()
+        i: e.note or "Regeneration failed."
+        for i, e in finished.items()
         if e.action == FAILED and i not in open_requests
     }
     return open_requests, failures
@@ -99,7 +100,9 @@ def sentence_regeneration_claim(*, request_id: int, lease_seconds: int) -> Regen
         description = Description.objects.select_for_update().get(pk=request.description_id)
         progress = list(
             AuditEvent.objects.filter(
-                description=description, sentence_index=request.sentence_index, action__in=ACTIONS,
+                description=description,
+                sentence_index=request.sentence_index,
+                action__in=ACTIONS,
                 id__gt=request.pk,
             ).order_by("id")
         )
@@ -115,8 +118,12 @@ def sentence_regeneration_claim(*, request_id: int, lease_seconds: int) -> Regen
         if description.status != S.REVIEW or sentence is None:
             _finish(request, action=FAILED, note="The description left review before the sentence was regenerated.")
             return None
-        audit_record(action=STARTED, description=description, sentence_index=request.sentence_index,
-                     after={"request": request.pk})
+        audit_record(
+            action=STARTED,
+            description=description,
+            sentence_index=request.sentence_index,
+            after={"request": request.pk},
+        )
     return RegenerationClaim(request=request, sentence=sentence)
 
 
@@ -192,7 +199,9 @@ def _trimmed_tokens(completion: Completion, *, lead: str, trail: str) -> list[To
     """The completion's tokens cut to its text without surrounding whitespace (and to its first
     sentence), with the original sentence's leading/trailing whitespace put on the first/last
     token, so the sentence is still exactly the concatenation of its tokens."""
-    tokens = list(completion.tokens) or [TokenResult(text=completion.text, bytes=completion.text.encode(), logprob=None)]
+    tokens = list(completion.tokens) or [
+        TokenResult(text=completion.text, bytes=completion.text.encode(), logprob=None)
+    ]
     text = "".join(t.text for t in tokens)
     spans = split_sentences(text)
     if not spans or not text.strip():
@@ -210,23 +219,30 @@ def _trimmed_tokens(completion: Completion, *, lead: str, trail: str) -> list[To
         if piece_end <= piece_start:
             continue
         piece = token.text[piece_start - t_start : piece_end - t_start]
-        kept.append(TokenResult(text=piece, bytes=piece.encode(), logprob=token.logprob, alternatives=token.alternatives))
+        kept.append(
+            TokenResult(text=piece, bytes=piece.encode(), logprob=token.logprob, alternatives=token.alternatives)
+        )
     if not kept:
         return []
     first, last = kept[0], kept[-1]
-    kept[0] = TokenResult(text=lead + first.text, bytes=(lead + first.text).encode(), logprob=first.logprob,
-                          alternatives=first.alternatives)
+    kept[0] = TokenResult(
+        text=lead + first.text,
+        bytes=(lead + first.text).encode(),
+        logprob=first.logprob,
+        alternatives=first.alternatives,
+    )
     last = kept[-1]
-    kept[-1] = TokenResult(text=last.text + trail, bytes=(last.text + trail).encode(), logprob=last.logprob,
-                           alternatives=last.alternatives)
+    kept[-1] = TokenResult(
+        text=last.text + trail, bytes=(last.text + trail).encode(), logprob=last.logprob, alternatives=last.alternatives
+    )
     return kept
 
 
 def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) -> str:
     """Replace the requested sentence by the completion and re-gate it (one transaction)."""
     with transaction.atomic():
-        description = Description.objects.select_for_update().select_related("product__catalog").get(
-            pk=request.description_id
+        description = (
+            Description.objects.select_for_update().select_related("product__catalog").get(pk=request.description_id)
         )
         sentence = Sentence.objects.filter(description=description, index=request.sentence_index).first()
         if description.status != S.REVIEW or sentence is None:
@@ -249,10 +265,12 @@ def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) 
         else:
             before = (
                 Token.objects.filter(description=description, sentence__index__lt=sentence.index)
-                .order_by("-position").values_list("position", flat=True).first()
+                .order_by("-position")
+                .values_list("position", flat=True)
+                .first()
             )
             first_position = 0 if before is None else before + 1
-        after_position = (old_positions[-1] if old_positions else first_position - 1)
+        after_position = old_positions[-1] if old_positions else first_position - 1
         delta_tokens = len(new_tokens) - len(old_positions)
         delta_chars = len(new_text) - len(original)
 
@@ -268,11 +286,18 @@ def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) 
         char = sentence.char_start
         rows = []
         for i, token in enumerate(new_tokens):
-            rows.append(Token(
-                description=description, sentence=sentence, position=first_position + i, char_start=char,
-                text=token.text, bytes=token.bytes, logprob=token.logprob,
-                alternatives=[[a.text, a.logprob] for a in token.alternatives],
-            ))
+            rows.append(
+                Token(
+                    description=description,
+                    sentence=sentence,
+                    position=first_position + i,
+                    char_start=char,
+                    text=token.text,
+                    bytes=token.bytes,
+                    logprob=token.logprob,
+                    alternatives=[[a.text, a.logprob] for a in token.alternatives],
+                )
+            )
             char += len(token.text)
         Token.objects.bulk_create(rows)
 
@@ -287,8 +312,13 @@ def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) 
                 sentences=texts,
                 sentence_starts=starts,
                 tokens=[
-                    TokenInput(text=t.text, logprob=t.logprob, alternatives=[tuple(a) for a in t.alternatives],
-                               sentence=index_of[t.sentence_id], char_start=t.char_start)
+                    TokenInput(
+                        text=t.text,
+                        logprob=t.logprob,
+                        alternatives=[tuple(a) for a in t.alternatives],
+                        sentence=index_of[t.sentence_id],
+                        char_start=t.char_start,
+                    )
                     for t in tokens
                 ],
                 attributes=description.product.attributes or {},
@@ -302,21 +332,36 @@ def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) 
         )
         score = gate.sentences[index_of[sentence.pk]]
         Sentence.objects.filter(pk=sentence.pk).update(
-            text=new_text, char_end=sentence.char_start + len(new_text), edited_text="",
-            decision=SentenceDecision.NONE, decided_by=None, decided_at=None,
-            band=score.band, mean_logprob=score.mean_logprob, min_logprob=score.min_logprob, risk=score.risk,
+            text=new_text,
+            char_end=sentence.char_start + len(new_text),
+            edited_text="",
+            decision=SentenceDecision.NONE,
+            decided_by=None,
+            decided_at=None,
+            band=score.band,
+            mean_logprob=score.mean_logprob,
+            min_logprob=score.min_logprob,
+            risk=score.risk,
             critical_min_logprob=score.signals.get("critical_min_logprob"),
-            hard_flag=bool(score.signals.get("hard_flag")), has_warning=bool(score.signals.get("has_warning")),
-            signals=score.signals, reasons=stored_reasons(score),
+            hard_flag=bool(score.signals.get("hard_flag")),
+            has_warning=bool(score.signals.get("has_warning")),
+            signals=score.signals,
+            reasons=stored_reasons(score),
         )
         before_version = description.version
         Description.objects.filter(pk=description.pk).update(
             text="".join(texts), risk=gate.risk, version=F("version") + 1, updated_at=timezone.now()
         )
         _finish(
-            request, action=DONE,
+            request,
+            action=DONE,
             before={"text": request.before.get("text", ""), "version": before_version},
-            after={"text": new_text, "band": score.band, "version": before_version + 1,
-                   "tokens": len(new_tokens), "model": completion.model},
+            after={
+                "text": new_text,
+                "band": score.band,
+                "version": before_version + 1,
+                "tokens": len(new_tokens),
+                "model": completion.model,
+            },
         )
     return "regenerated"

@@ -71,8 +71,20 @@ class StoreRequest:
 
 
 SENTENCE_COLUMNS = (
-    "description_id", "index", "char_start", "char_end", "text", "band", "mean_logprob", "min_logprob", "risk",
-    "critical_min_logprob", "hard_flag", "has_warning", "signals", "reasons",
+    "description_id",
+    "index",
+    "char_start",
+    "char_end",
+    "text",
+    "band",
+    "mean_logprob",
+    "min_logprob",
+    "risk",
+    "critical_min_logprob",
+    "hard_flag",
+    "has_warning",
+    "signals",
+    "reasons",
 )
 TOKEN_COLUMNS = ("description_id", "sentence_id", "position", "char_start", "text", "bytes", "logprob", "alternatives")
 
@@ -107,13 +119,19 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
     thresholds: dict = {}
     prepared = [_prepare(request, thresholds) for request in requests]
     with transaction.atomic():
-        results = descriptions_transition([
-            TransitionRequest(
-                description=item.request.description, to_status=item.to_status, action=item.action,
-                expected_version=item.request.claim_version, note=item.note, fields=item.fields,
-            )
-            for item in prepared
-        ])
+        results = descriptions_transition(
+            [
+                TransitionRequest(
+                    description=item.request.description,
+                    to_status=item.to_status,
+                    action=item.action,
+                    expected_version=item.request.claim_version,
+                    note=item.note,
+                    fields=item.fields,
+                )
+                for item in prepared
+            ]
+        )
         _rows_write([item for item, result in zip(prepared, results, strict=True) if isinstance(result, Description)])
     return results
 
@@ -137,9 +155,18 @@ def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
         failure = "The provider returned no text."
     if failure is not None:
         return _Prepared(
-            request=request, to_status=S.FAILED, action="generation_failed", note=failure,
-            fields={**meta, "text": completion.text, "error_code": completion.finish_reason or "empty", "error": failure},
-            sentence_rows=[], token_rows=[],
+            request=request,
+            to_status=S.FAILED,
+            action="generation_failed",
+            note=failure,
+            fields={
+                **meta,
+                "text": completion.text,
+                "error_code": completion.finish_reason or "empty",
+                "error": failure,
+            },
+            sentence_rows=[],
+            token_rows=[],
         )
 
     tokens = completion.tokens
@@ -148,32 +175,58 @@ def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
     if product.catalog_id not in thresholds:
         thresholds[product.catalog_id] = thresholds_for_catalog(catalog_id=product.catalog_id)
     gate = gate_description(
-        gate_input(completion=completion, alignment=alignment, attributes=product.attributes, product_name=product.name,
-                   prompt=request.prompt),
+        gate_input(
+            completion=completion,
+            alignment=alignment,
+            attributes=product.attributes,
+            product_name=product.name,
+            prompt=request.prompt,
+        ),
         thresholds=thresholds[product.catalog_id],
         publish_confident_now=product.catalog.publish_confident_now,
     )
     pk = description.pk
     sentence_rows = [
         (
-            pk, span.index, span.start, span.end, span.text, score.band, score.mean_logprob, score.min_logprob,
-            score.risk, score.signals.get("critical_min_logprob"), bool(score.signals.get("hard_flag")),
-            bool(score.signals.get("has_warning")), score.signals, stored_reasons(score),
+            pk,
+            span.index,
+            span.start,
+            span.end,
+            span.text,
+            score.band,
+            score.mean_logprob,
+            score.min_logprob,
+            score.risk,
+            score.signals.get("critical_min_logprob"),
+            bool(score.signals.get("hard_flag")),
+            bool(score.signals.get("has_warning")),
+            score.signals,
+            stored_reasons(score),
         )
         for span, score in zip(alignment.sentences, gate.sentences, strict=True)
     ]
     token_rows = [
         (
-            pk, alignment.token_sentence[i], i, alignment.token_start[i], t.text, t.bytes, t.logprob,
+            pk,
+            alignment.token_sentence[i],
+            i,
+            alignment.token_start[i],
+            t.text,
+            t.bytes,
+            t.logprob,
             [[a.text, a.logprob] for a in t.alternatives],
         )
         for i, t in enumerate(tokens)
     ]
     return _Prepared(
-        request=request, to_status=gate.outcome, action="generated",
+        request=request,
+        to_status=gate.outcome,
+        action="generated",
         note=f"{len(sentence_rows)} sentences, {len(tokens)} tokens; gate: {gate.summary}",
         fields={**meta, "text": completion.text, "risk": gate.risk, "error_code": "", "error": ""},
-        sentence_rows=sentence_rows, token_rows=token_rows, replaces=description.generated_at is not None,
+        sentence_rows=sentence_rows,
+        token_rows=token_rows,
+        replaces=description.generated_at is not None,
     )
 
 

@@ -38,7 +38,7 @@ def generate_description_task(self, product_id: int) -> str:
     try:
         outcome = description_generate(product_id=product_id)
     except RetryLater as exc:
-        raise self.retry(exc=exc, countdown=retry_countdown(attempt=exc.attempt, retry_after=exc.retry_after))
+        raise self.retry(exc=exc, countdown=retry_countdown(attempt=exc.attempt, retry_after=exc.retry_after)) from exc
     except (OperationalError, InterfaceError) as exc:
         # Database briefly unavailable: nothing was half-written (one transaction); the claim
         # lease expires and the retry reclaims it.
@@ -47,8 +47,10 @@ def generate_description_task(self, product_id: int) -> str:
         logger.warning("database unavailable generating product %s: %s", product_id, exc)
         # The row may have been claimed before the error: retry after its lease runs out, or the
         # retry finds it still leased, skips it, and nothing ever picks it up again.
-        countdown = settings.GENERATION_LEASE_SECONDS + 1 + retry_countdown(attempt=self.request.retries + 1, retry_after=None)
-        raise self.retry(exc=exc, countdown=countdown)
+        countdown = (
+            settings.GENERATION_LEASE_SECONDS + 1 + retry_countdown(attempt=self.request.retries + 1, retry_after=None)
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc
     return outcome.status
 
 
@@ -70,7 +72,9 @@ def regenerate_sentence_task(self, request_id: int) -> str:
         if self.request.retries >= self.max_retries:
             sentence_regeneration_fail(request_id=request_id, note=f"Gave up: {exc}")
             return "failed"
-        raise self.retry(exc=exc, countdown=retry_countdown(attempt=self.request.retries + 1, retry_after=exc.retry_after))
+        raise self.retry(
+            exc=exc, countdown=retry_countdown(attempt=self.request.retries + 1, retry_after=exc.retry_after)
+        ) from exc
 
 
 @worker_ready.connect

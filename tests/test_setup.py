@@ -17,13 +17,36 @@ ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 # env.str("NAME", ...), env.db("NAME"), env("NAME"), environ.Env().str("NAME", ...)
 SETTINGS_READ = re.compile(r"""\b(?:env|Env\(\))(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]*)["']""")
 RUNTIME_TOP_LEVEL = [
-    "Django", "celery", "kombu", "redis", "SQLAlchemy", "psycopg", "psycopg-binary",
-    "django-environ", "django-htmx", "openai", "llama-cpp-python", "pysbd", "gunicorn",
-    "whitenoise", "tqdm", "scikit-learn",
+    "Django",
+    "celery",
+    "kombu",
+    "redis",
+    "SQLAlchemy",
+    "psycopg",
+    "psycopg-binary",
+    "django-environ",
+    "django-htmx",
+    "openai",
+    "llama-cpp-python",
+    "pysbd",
+    "gunicorn",
+    "whitenoise",
+    "tqdm",
+    "scikit-learn",
 ]
 DEV_TOP_LEVEL = [
-    "pytest", "pytest-django", "factory-boy", "hypothesis", "playwright", "PyYAML",
-    "ruff", "mypy", "django-stubs", "django-stubs-ext", "import-linter", "pre-commit",
+    "pytest",
+    "pytest-django",
+    "factory-boy",
+    "hypothesis",
+    "playwright",
+    "PyYAML",
+    "ruff",
+    "mypy",
+    "django-stubs",
+    "django-stubs-ext",
+    "import-linter",
+    "pre-commit",
 ]
 
 
@@ -79,8 +102,15 @@ def run_python(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedPro
 def test_every_env_var_read_in_settings_is_in_env_example():
     names = settings_env_vars()
     # The pattern must really see the settings, or this test would pass on nothing.
-    assert {"DEBUG", "SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "REVIEWQ_DATA_DIR",
-            "LLM_TOP_LOGPROBS", "LLM_BASE_URL"} <= names
+    assert {
+        "DEBUG",
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "REVIEWQ_DATA_DIR",
+        "LLM_TOP_LOGPROBS",
+        "LLM_BASE_URL",
+    } <= names
     missing = sorted(n for n in names if not documented(n))
     assert not missing, f"add these to .env.example: {missing}"
 
@@ -211,7 +241,11 @@ def test_python_version_file_says_3_12():
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_run_migrates_loads_demo_then_serves():
     result = subprocess.run(
-        ["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        ["make", "-n", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**os.environ, "DEBUG": "1"},
     )
     assert result.returncode == 0, result.stderr
@@ -225,9 +259,19 @@ def test_make_run_migrates_loads_demo_then_serves():
 def test_make_test_fails_when_pytest_collects_nothing(tmp_path):
     # Runs the real recipe with a selection that matches no test: exit 5 must become failure.
     result = subprocess.run(
-        ["make", "-s", "test", "PYTEST_ARGS=tests/test_compose.py -k no_test_has_this_name -p no:cacheprovider -q",
-         f"PY={sys.executable}", "-o", ".venv/.installed"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            "make",
+            "-s",
+            "test",
+            "PYTEST_ARGS=tests/test_compose.py -k no_test_has_this_name -p no:cacheprovider -q",
+            f"PY={sys.executable}",
+            "-o",
+            ".venv/.installed",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode != 0
     assert "collected no tests" in result.stderr
@@ -260,7 +304,15 @@ def test_ci_script_is_executable_bash_that_runs_make_test():
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "set -euo pipefail" in text
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
-    for needed in ("pg_isready", "redis-cli", "REQUIRE_BROWSER=1", "DATABASE_URL=", "CELERY_BROKER_URL=",
-                   "make lint", "make test", "apt-get install"):
+    for needed in (
+        "pg_isready",
+        "redis-cli",
+        "REQUIRE_BROWSER=1",
+        "DATABASE_URL=",
+        "CELERY_BROKER_URL=",
+        "make lint",
+        "make test",
+        "apt-get install",
+    ):
         assert needed in text, needed
     assert text.index("\nmake lint\n") < text.index("\nmake test\n")

@@ -50,9 +50,7 @@ def provider_name(name: str | None) -> str:
     if chosen == "auto":
         return "openai" if (settings.LLM_BASE_URL or settings.LLM_API_KEY) else "embedded"
     if chosen not in ("openai", "embedded"):
-        raise ImproperlyConfigured(
-            f"LLM_PROVIDER must be 'auto', 'openai' or 'embedded', got {chosen!r}"
-        )
+        raise ImproperlyConfigured(f"LLM_PROVIDER must be 'auto', 'openai' or 'embedded', got {chosen!r}")
     return chosen
 
 
@@ -71,9 +69,7 @@ def get_provider(name: str | None = None, *, model: str | None = None) -> Provid
             else:
                 provider = EmbeddedProvider.from_settings()
                 if key[1] and key[1] != provider.model:
-                    raise ImproperlyConfigured(
-                        f"the embedded provider serves {provider.model!r}, not {key[1]!r}"
-                    )
+                    raise ImproperlyConfigured(f"the embedded provider serves {provider.model!r}, not {key[1]!r}")
             _cache[key] = provider
         return provider
 

@@ -95,5 +95,3 @@ def pick_best(candidates: Sequence[Completion]) -> Completion:
         return (0, -mean, index)
 
     return min(enumerate(candidates), key=rank)[1]
-
-

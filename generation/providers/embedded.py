@@ -117,9 +117,7 @@ class LoadedModel:
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         rendered = self.formatter(messages=messages)
-        return self.llm.tokenize(
-            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
-        )
+        return self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
 
     def eval_prompt(self, tokens: list[int]) -> None:
         """Evaluate the prompt, reusing the KV cache for a prefix shared with the previous
@@ -309,10 +307,10 @@ class EmbeddedProvider:
                         text=model.piece(int(alt), special=True).decode("utf-8", "replace"),
                         logprob=clip_logprob(float(alt_logprob)),
                     )
-                    for alt, alt_logprob in zip(*top)
+                    for alt, alt_logprob in zip(*top, strict=True)
                 ),
             )
-            for text, token_bytes, logprob, top in zip(texts, raw, logprobs, tops)
+            for text, token_bytes, logprob, top in zip(texts, raw, logprobs, tops, strict=True)
         )
         notes = (f"sampled with seed {seed}",) if temperature > 0 else ()
         return Completion(

@@ -84,9 +84,7 @@ def _realign(texts: list[str], content: str) -> list[str]:
     return aligned
 
 
-def _tokens_from_choice(
-    entries: list[Mapping[str, Any]], content: str
-) -> tuple[tuple[TokenResult, ...], list[str]]:
+def _tokens_from_choice(entries: list[Mapping[str, Any]], content: str) -> tuple[tuple[TokenResult, ...], list[str]]:
     notes: list[str] = []
     raw_bytes = [_token_bytes(entry) for entry in entries]
     texts = texts_from_token_bytes(raw_bytes)
@@ -105,7 +103,7 @@ def _tokens_from_choice(
             logprob=clip_logprob(entry.get("logprob")),
             alternatives=_alternatives(entry, chosen_bytes=token_bytes, chosen_text=text),
         )
-        for entry, text, token_bytes in zip(entries, texts, raw_bytes)
+        for entry, text, token_bytes in zip(entries, texts, raw_bytes, strict=True)
     )
     return tokens, notes
 
@@ -231,8 +229,7 @@ class OpenAICompatProvider:
             from django.core.exceptions import ImproperlyConfigured
 
             raise ImproperlyConfigured(
-                f"LLM_MODEL must name the model served at LLM_BASE_URL={base_url!r} "
-                "(e.g. the vLLM/Ollama model name)"
+                f"LLM_MODEL must name the model served at LLM_BASE_URL={base_url!r} (e.g. the vLLM/Ollama model name)"
             )
         self.name = name
         self.model = model

@@ -49,7 +49,9 @@ def token_hash(key: str) -> str:
 
 
 @transaction.atomic
-def api_token_create(*, user: AbstractBaseUser, name: str, actor: AbstractBaseUser | None = None) -> tuple[ApiToken, str]:
+def api_token_create(
+    *, user: AbstractBaseUser, name: str, actor: AbstractBaseUser | None = None
+) -> tuple[ApiToken, str]:
     """A new token for `user`; returns the row and the key, which is not stored anywhere."""
     name = name.strip()
     if not name:
@@ -167,15 +169,25 @@ def catalogs(request: HttpRequest) -> JsonResponse:
         return params
     rows = Catalog.objects.annotate(
         product_count=Count("products", distinct=True),
-        published_count=Count("products", filter=Q(products__description__status=DescriptionStatus.PUBLISHED), distinct=True),
+        published_count=Count(
+            "products", filter=Q(products__description__status=DescriptionStatus.PUBLISHED), distinct=True
+        ),
     ).order_by("name", "id")
-    return JsonResponse(_paginated(request, rows, page=params[0], size=params[1], item=lambda c: {
-        "id": c.pk,
-        "name": c.name,
-        "products": c.product_count,
-        "published": c.published_count,
-        "products_url": request.build_absolute_uri(reverse("api_products")) + f"?catalog={c.pk}",
-    }))
+    return JsonResponse(
+        _paginated(
+            request,
+            rows,
+            page=params[0],
+            size=params[1],
+            item=lambda c: {
+                "id": c.pk,
+                "name": c.name,
+                "products": c.product_count,
+                "published": c.published_count,
+                "products_url": request.build_absolute_uri(reverse("api_products")) + f"?catalog={c.pk}",
+            },
+        )
+    )
 
 
 @token_required
@@ -217,7 +229,9 @@ def products(request: HttpRequest) -> JsonResponse:
 
 
 def _alternatives(raw) -> list[dict]:
-    return [{"text": alt[0], "logprob": alt[1]} for alt in raw or [] if isinstance(alt, (list, tuple)) and len(alt) >= 2]
+    return [
+        {"text": alt[0], "logprob": alt[1]} for alt in raw or [] if isinstance(alt, (list, tuple)) and len(alt) >= 2
+    ]
 
 
 @token_required
@@ -231,43 +245,63 @@ def description(request: HttpRequest, pk: int) -> JsonResponse:
         "position", "text", "logprob", "alternatives", "char_start", sentence_index=F("sentence__index")
     )
     published = row.status == DescriptionStatus.PUBLISHED
-    return JsonResponse({
-        "id": row.pk,
-        "product": {"id": row.product_id, "sku": row.product.sku, "name": row.product.name,
-                    "catalog": {"id": row.product.catalog_id, "name": row.product.catalog.name}},
-        "status": row.status,
-        "version": row.version,
-        "published_text": row.text if published else None,
-        "current_text": description_published_text(description=row) if sentences else row.text,
-        "published_at": row.published_at.isoformat() if row.published_at else None,
-        "generated_at": row.generated_at.isoformat() if row.generated_at else None,
-        "provider": row.provider,
-        "model": row.model,
-        "has_logprobs": row.has_logprobs,
-        "risk": row.risk,
-        "note": TRUTH_NOTE,
-        "thresholds": {"publish_above": thresholds.publish_above, "flag_below": thresholds.flag_below,
-                       "critical_floor": thresholds.critical_floor},
-        "sentences": [
-            {
-                "index": s.index,
-                "text": s.text,
-                "current_text": s.current_text,
-                "span": [s.char_start, s.char_end],
-                "band": s.band,
-                "decision": s.decision,
-                "scores": {"mean_logprob": s.mean_logprob, "min_logprob": s.min_logprob,
-                           "critical_min_logprob": s.critical_min_logprob, "risk": s.risk},
-                "reasons": [reason_text(r) for r in sentence_reasons(s, thresholds)],
-            }
-            for s in sentences
-        ],
-        "tokens": [
-            {"position": t["position"], "text": t["text"], "logprob": t["logprob"], "char_start": t["char_start"],
-             "sentence": t["sentence_index"], "alternatives": _alternatives(t["alternatives"])}
-            for t in tokens.iterator(chunk_size=2000)
-        ],
-    }, json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(
+        {
+            "id": row.pk,
+            "product": {
+                "id": row.product_id,
+                "sku": row.product.sku,
+                "name": row.product.name,
+                "catalog": {"id": row.product.catalog_id, "name": row.product.catalog.name},
+            },
+            "status": row.status,
+            "version": row.version,
+            "published_text": row.text if published else None,
+            "current_text": description_published_text(description=row) if sentences else row.text,
+            "published_at": row.published_at.isoformat() if row.published_at else None,
+            "generated_at": row.generated_at.isoformat() if row.generated_at else None,
+            "provider": row.provider,
+            "model": row.model,
+            "has_logprobs": row.has_logprobs,
+            "risk": row.risk,
+            "note": TRUTH_NOTE,
+            "thresholds": {
+                "publish_above": thresholds.publish_above,
+                "flag_below": thresholds.flag_below,
+                "critical_floor": thresholds.critical_floor,
+            },
+            "sentences": [
+                {
+                    "index": s.index,
+                    "text": s.text,
+                    "current_text": s.current_text,
+                    "span": [s.char_start, s.char_end],
+                    "band": s.band,
+                    "decision": s.decision,
+                    "scores": {
+                        "mean_logprob": s.mean_logprob,
+                        "min_logprob": s.min_logprob,
+                        "critical_min_logprob": s.critical_min_logprob,
+                        "risk": s.risk,
+                    },
+                    "reasons": [reason_text(r) for r in sentence_reasons(s, thresholds)],
+                }
+                for s in sentences
+            ],
+            "tokens": [
+                {
+                    "position": t["position"],
+                    "text": t["text"],
+                    "logprob": t["logprob"],
+                    "char_start": t["char_start"],
+                    "sentence": t["sentence_index"],
+                    "alternatives": _alternatives(t["alternatives"]),
+                }
+                for t in tokens.iterator(chunk_size=2000)
+            ],
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 urlpatterns = [

@@ -85,8 +85,11 @@ def _catalog_upload(request: HttpRequest, *, handler: SizeLimitUploadHandler) ->
         context["error"] = error
         return render(request, "catalogs/upload.html", context, status=413 if handler.too_large else 400)
     staged = upload_stage(
-        session=request.session, user_id=request.user.pk, data=upload.read(),
-        filename=upload.name or "", catalog_name=catalog_name,
+        session=request.session,
+        user_id=request.user.pk,
+        data=upload.read(),
+        filename=upload.name or "",
+        catalog_name=catalog_name,
     )
     return redirect("catalog_upload_preview", token=staged.token)
 
@@ -118,8 +121,13 @@ def catalog_upload_preview(request: HttpRequest, token: str) -> HttpResponse:
         catalog_name = params.get("catalog_name", "").strip() or staged.catalog_name
         try:
             result = catalog_import(
-                catalog_name=catalog_name, data=data, filename=staged.filename, mapping=mapping,
-                partial=params.get("partial") == "1", actor=request.user, max_bytes=limit,
+                catalog_name=catalog_name,
+                data=data,
+                filename=staged.filename,
+                mapping=mapping,
+                partial=params.get("partial") == "1",
+                actor=request.user,
+                max_bytes=limit,
             )
         except CatalogImportError as exc:
             import_errors = exc.errors
@@ -176,8 +184,13 @@ def _catalog_context(catalog: Catalog, **extra) -> dict:
         "runs": catalog_runs(catalog=catalog),
         "options": run_options(),
         "modes": GenerationRun.Mode.choices,
-        "form": {"mode": GenerationRun.Mode.MISSING, "provider": "", "model": "", "prompt_template": "",
-                 "candidates": run_options().default_candidates},
+        "form": {
+            "mode": GenerationRun.Mode.MISSING,
+            "provider": "",
+            "model": "",
+            "prompt_template": "",
+            "candidates": run_options().default_candidates,
+        },
         **extra,
     }
 
@@ -199,8 +212,13 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
         candidates = 0
     try:
         run = run_start(
-            catalog=catalog, actor=request.user, mode=form["mode"], provider=form["provider"],
-            model=form["model"], prompt_template=form["prompt_template"], candidates=candidates,
+            catalog=catalog,
+            actor=request.user,
+            mode=form["mode"],
+            provider=form["provider"],
+            model=form["model"],
+            prompt_template=form["prompt_template"],
+            candidates=candidates,
         )
     except RunRefused as exc:
         context = _catalog_context(catalog, run_error=str(exc))
@@ -273,4 +291,3 @@ def catalog_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{export_filename(catalog=catalog, fmt=fmt)}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
-

@@ -1,6 +1,5 @@
 """The audit log: who changed what, when. Rows are only ever inserted."""
 
-
 from django.contrib.auth.models import AbstractBaseUser
 
 from reviewq.core.models import AuditEvent, Description
@@ -32,5 +31,3 @@ def audit_record(
         after=after or {},
         note=note,
     )
-
-

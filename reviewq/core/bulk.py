@@ -35,7 +35,9 @@ def _ids_reserve(model: type[Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def rows_insert(model: type[Model], columns: Sequence[str], rows: Sequence[tuple], *, return_ids: bool = False) -> list[int]:
+def rows_insert(
+    model: type[Model], columns: Sequence[str], rows: Sequence[tuple], *, return_ids: bool = False
+) -> list[int]:
     """Insert `rows` into `model`'s table; columns the caller leaves out get their defaults.
 
     PostgreSQL: one COPY (with `return_ids`, the primary keys are taken from the table's
@@ -64,14 +66,16 @@ def rows_insert(model: type[Model], columns: Sequence[str], rows: Sequence[tuple
     defaults = tuple(_copy_value(f, now if _is_auto_time(f) else f.get_default()) for f in missing)
     json_at = [i for i, c in enumerate(columns) if fields[c].get_internal_type() == "JSONField"]
     column_sql = ", ".join(f'"{c}"' for c in (*columns, *(f.column for f in missing)))
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({column_sql}) FROM STDIN') as copy:
-            for row in rows:
-                if json_at:
-                    row = list(row)
-                    for i in json_at:
-                        row[i] = json.dumps(row[i])
-                copy.write_row((*row, *defaults))
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({column_sql}) FROM STDIN') as copy,
+    ):
+        for row in rows:
+            if json_at:
+                row = list(row)
+                for i in json_at:
+                    row[i] = json.dumps(row[i])
+            copy.write_row((*row, *defaults))
     return ids
 
 
@@ -103,28 +107,31 @@ def rows_update(model: type[Model], *, match: Sequence[str], assign: Sequence[st
         return [
             pk
             for start in range(0, len(rows), ROWS_PER_UPDATE)
-            for pk in rows_update(model, match=match, assign=assign, rows=rows[start: start + ROWS_PER_UPDATE])
+            for pk in rows_update(model, match=match, assign=assign, rows=rows[start : start + ROWS_PER_UPDATE])
         ]
     if not is_postgres():
         updated = []
         for pk, *values in rows:
             conditions = dict(zip(match, values[: len(match)], strict=True))
-            changes = dict(zip(assign, values[len(match):], strict=True))
+            changes = dict(zip(assign, values[len(match) :], strict=True))
             if model.objects.filter(pk=pk, **conditions).update(**changes):
                 updated.append(pk)
         return updated
     names = [f"v{i}" for i in range(len(fields))]
     row_sql = "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields) + ")"
-    set_sql = ", ".join(f'"{f.column}" = v.{n}' for f, n in zip(fields[1 + len(match):], names[1 + len(match):]))
+    set_sql = ", ".join(
+        f'"{f.column}" = v.{n}' for f, n in zip(fields[1 + len(match) :], names[1 + len(match) :], strict=True)
+    )
     where_sql = " AND ".join(
-        f't."{f.column}" IS NOT DISTINCT FROM v.{n}' for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)])
+        f't."{f.column}" IS NOT DISTINCT FROM v.{n}'
+        for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)], strict=True)
     )
     params = []
     for row in rows:
         params.extend(f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True))
     sql = (
         f'UPDATE "{model._meta.db_table}" AS t SET {set_sql} '
-        f'FROM (VALUES {", ".join([row_sql] * len(rows))}) AS v({", ".join(names)}) '
+        f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({', '.join(names)}) "
         f'WHERE {where_sql} RETURNING t."{model._meta.pk.column}"'
     )
     with connection.cursor() as cursor:

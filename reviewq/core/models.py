@@ -139,7 +139,11 @@ class Description(models.Model):
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="description")
     run = models.ForeignKey(
-        GenerationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="descriptions",
+        GenerationRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="descriptions",
         help_text="The run that last queued it.",
     )
     status = models.CharField(max_length=20, choices=DescriptionStatus, default=DescriptionStatus.QUEUED)
@@ -174,17 +178,13 @@ class Description(models.Model):
         ordering = ["-risk", "id"]
         permissions = [("review_description", "Can review descriptions")]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=DescriptionStatus.values), name="description_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=DescriptionStatus.values), name="description_status_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="description_version_positive"),
             models.CheckConstraint(
                 condition=~Q(status="published") | Q(published_at__isnull=False),
                 name="description_published_has_time",
             ),
-            models.CheckConstraint(
-                condition=~Q(status="failed") | ~Q(error=""), name="description_failed_has_error"
-            ),
+            models.CheckConstraint(condition=~Q(status="failed") | ~Q(error=""), name="description_failed_has_error"),
         ]
         indexes = [
             models.Index(fields=["status", "risk"], name="description_status_risk"),
@@ -200,9 +200,7 @@ class Sentence(models.Model):
     Decision = SentenceDecision
 
     # No separate index: the (description, index) unique constraint serves these lookups.
-    description = models.ForeignKey(
-        Description, on_delete=models.CASCADE, related_name="sentences", db_index=False
-    )
+    description = models.ForeignKey(Description, on_delete=models.CASCADE, related_name="sentences", db_index=False)
     index = models.PositiveIntegerField()
     char_start = models.PositiveIntegerField()
     char_end = models.PositiveIntegerField()
@@ -236,12 +234,8 @@ class Sentence(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["description", "index"], name="sentence_index_unique"),
             models.CheckConstraint(condition=Q(char_end__gte=F("char_start")), name="sentence_span_ordered"),
-            models.CheckConstraint(
-                condition=Q(band__in=SentenceBand.values), name="sentence_band_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(decision__in=SentenceDecision.values), name="sentence_decision_valid"
-            ),
+            models.CheckConstraint(condition=Q(band__in=SentenceBand.values), name="sentence_band_valid"),
+            models.CheckConstraint(condition=Q(decision__in=SentenceDecision.values), name="sentence_decision_valid"),
             models.CheckConstraint(
                 condition=Q(decision="") | Q(decided_at__isnull=False), name="sentence_decision_has_time"
             ),
@@ -289,9 +283,7 @@ class Token(models.Model):
 class Thresholds(models.Model):
     """Gate thresholds: one global row (catalog empty) and optional per-catalog overrides."""
 
-    catalog = models.OneToOneField(
-        Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="thresholds"
-    )
+    catalog = models.OneToOneField(Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="thresholds")
     publish_above = models.FloatField(default=-0.5, help_text="Mean logprob above this publishes.")
     flag_below = models.FloatField(default=-1.5, help_text="Mean logprob below this flags.")
     critical_floor = models.FloatField(
@@ -325,7 +317,11 @@ class AuditEvent(models.Model):
     """One row per state change or edit: who, when, what, before and after."""
 
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="Empty for the system (workers, gate).",
     )
     action = models.CharField(max_length=50)

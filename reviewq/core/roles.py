@@ -37,9 +37,7 @@ EDITOR_PERMISSIONS = REVIEWER_PERMISSIONS | {
 }
 # The admin role gets every permission of the reviewq app (computed, so models added later
 # are included) plus user management, so an admin can give people roles.
-ADMIN_EXTRA_PERMISSIONS = frozenset(
-    {"auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group"}
-)
+ADMIN_EXTRA_PERMISSIONS = frozenset({"auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group"})
 
 
 def role_permission_names(*, role: str) -> frozenset[str]:
@@ -49,9 +47,7 @@ def role_permission_names(*, role: str) -> frozenset[str]:
     if role == EDITOR:
         return EDITOR_PERMISSIONS
     if role == ADMIN:
-        reviewq_all = Permission.objects.filter(content_type__app_label="reviewq").values_list(
-            "codename", flat=True
-        )
+        reviewq_all = Permission.objects.filter(content_type__app_label="reviewq").values_list("codename", flat=True)
         return frozenset(f"reviewq.{codename}" for codename in reviewq_all) | ADMIN_EXTRA_PERMISSIONS
     raise ValueError(f"unknown role {role!r}")
 
@@ -59,9 +55,7 @@ def role_permission_names(*, role: str) -> frozenset[str]:
 def _permissions_lookup(names: frozenset[str]) -> list[Permission]:
     wanted = {tuple(name.split(".", 1)) for name in names}
     apps_labels = {app_label for app_label, _ in wanted}
-    found = list(
-        Permission.objects.filter(content_type__app_label__in=apps_labels).select_related("content_type")
-    )
+    found = list(Permission.objects.filter(content_type__app_label__in=apps_labels).select_related("content_type"))
     by_name = {(p.content_type.app_label, p.codename): p for p in found}
     missing = wanted - by_name.keys()
     if missing:

@@ -41,7 +41,6 @@ def transition_allowed(from_status: str, to_status: str) -> bool:
     return to_status in TRANSITIONS.get(from_status, frozenset())
 
 
-
 @transaction.atomic
 def description_transition(
     *,
@@ -75,8 +74,10 @@ def description_transition(
             current=current,
         )
     _transition_event(description, to_status, action=action, actor=actor, note=note, fields=fields).save()
-    if expected_version is not None and expected_version == description.version and not any(
-        hasattr(value, "resolve_expression") for value in fields.values()
+    if (
+        expected_version is not None
+        and expected_version == description.version
+        and not any(hasattr(value, "resolve_expression") for value in fields.values())
     ):
         # The caller's copy was the row at the version the UPDATE matched: apply the same
         # changes to it instead of reading the row back.
@@ -114,32 +115,45 @@ def descriptions_transition(
             raise ValueError("descriptions_transition takes plain field values, not expressions")
         planned.append((request, fields))
     columns = sorted({name for _, fields in planned for name in fields} - {"status", "version", "updated_at"})
-    candidates = [(request, fields) for request, fields in planned if request.expected_version == request.description.version]
-    updated = set(rows_update(
-        Description,
-        match=("status", "version"),
-        assign=("status", "version", "updated_at", *columns),
-        rows=[
-            (
-                request.description.pk, request.description.status, request.expected_version,
-                request.to_status, request.expected_version + 1, now,
-                *(_plain(fields[name] if name in fields else getattr(request.description, name)) for name in columns),
-            )
-            for request, fields in candidates
-        ],
-    ))
+    candidates = [
+        (request, fields) for request, fields in planned if request.expected_version == request.description.version
+    ]
+    updated = set(
+        rows_update(
+            Description,
+            match=("status", "version"),
+            assign=("status", "version", "updated_at", *columns),
+            rows=[
+                (
+                    request.description.pk,
+                    request.description.status,
+                    request.expected_version,
+                    request.to_status,
+                    request.expected_version + 1,
+                    now,
+                    *(
+                        _plain(fields[name] if name in fields else getattr(request.description, name))
+                        for name in columns
+                    ),
+                )
+                for request, fields in candidates
+            ],
+        )
+    )
     results: list[Description | ConflictError] = []
     events = []
     for request, fields in planned:
         description = request.description
         if description.pk not in updated:  # changed meanwhile, or the caller's copy was not at expected_version
-            results.append(ConflictError(
-                "This description was changed by someone else; reload to see the newer version."
-            ))
+            results.append(
+                ConflictError("This description was changed by someone else; reload to see the newer version.")
+            )
             continue
-        events.append(_transition_event(
-            description, request.to_status, action=request.action, actor=actor, note=request.note, fields=fields
-        ))
+        events.append(
+            _transition_event(
+                description, request.to_status, action=request.action, actor=actor, note=request.note, fields=fields
+            )
+        )
         _transition_apply(description, request.to_status, fields, now)
         results.append(description)
     rows_insert(
@@ -161,23 +175,34 @@ def descriptions_delete(*, descriptions, actor: AbstractBaseUser | None = None) 
     unlinked, and one more per description records who deleted what. Returns how many."""
     rows = list(
         descriptions.order_by("pk").values(
-            "pk", "status", "version", "product__sku", "product__name", "product__catalog_id",
+            "pk",
+            "status",
+            "version",
+            "product__sku",
+            "product__name",
+            "product__catalog_id",
             "product__catalog__name",
         )
     )
-    AuditEvent.objects.bulk_create([
-        AuditEvent(
-            action="description_deleted",
-            actor=audit_actor(actor),
-            catalog_id=row["product__catalog_id"],
-            before={
-                "description": row["pk"], "status": row["status"], "version": row["version"],
-                "sku": row["product__sku"], "product": row["product__name"], "catalog": row["product__catalog__name"],
-            },
-            note=f"{row['product__sku']}: description deleted",
-        )
-        for row in rows
-    ])
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                action="description_deleted",
+                actor=audit_actor(actor),
+                catalog_id=row["product__catalog_id"],
+                before={
+                    "description": row["pk"],
+                    "status": row["status"],
+                    "version": row["version"],
+                    "sku": row["product__sku"],
+                    "product": row["product__name"],
+                    "catalog": row["product__catalog__name"],
+                },
+                note=f"{row['product__sku']}: description deleted",
+            )
+            for row in rows
+        ]
+    )
     Description.objects.filter(pk__in=[row["pk"] for row in rows]).delete()
     return len(rows)
 
@@ -219,5 +244,3 @@ def _transition_apply(description: Description, to_status: str, fields: dict, no
 
 def _jsonable(fields: dict) -> dict:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
-
-

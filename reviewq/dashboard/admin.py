@@ -56,8 +56,9 @@ class DeletesDescriptionsMixin(GeneratedDataGoesWithMixin):
 
     def delete_model(self, request, obj):
         with transaction.atomic():
-            descriptions_delete(descriptions=Description.objects.filter(**{self.descriptions_lookup: obj}),
-                                actor=request.user)
+            descriptions_delete(
+                descriptions=Description.objects.filter(**{self.descriptions_lookup: obj}), actor=request.user
+            )
             super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):

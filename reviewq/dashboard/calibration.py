@@ -122,6 +122,7 @@ def threshold_simulation(*, catalog: Catalog | None, thresholds: GateThresholds)
 
 # --- Calibration: pure math --------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class CalibrationData:
     buckets: list[ScoreBucket]
@@ -140,7 +141,9 @@ def calibration_data(*, catalog: Catalog | None) -> CalibrationData:
         labelled = labelled.filter(description__product__catalog=catalog)
     needed = Count("id", filter=Q(decision__in=NEEDED_HUMAN))
     always = Q(hard_flag=True) | Q(has_warning=True) | Q(mean_logprob__isnull=True)
-    clipped = Case(When(mean_logprob__lt=SCORE_MIN, then=SCORE_MIN), default=F("mean_logprob"), output_field=FloatField())
+    clipped = Case(
+        When(mean_logprob__lt=SCORE_MIN, then=SCORE_MIN), default=F("mean_logprob"), output_field=FloatField()
+    )
     bucket_rows = (
         labelled.exclude(always)
         .annotate(bucket=Floor(clipped / SCORE_STEP))
@@ -214,21 +217,30 @@ class DashboardMetrics:
     def edit_rate(self) -> float | None:
         return self.edited_sentences / self.published_sentences if self.published_sentences else None
 
+
 def dashboard_metrics(*, catalog: Catalog | None = None, window_days: int = 7) -> DashboardMetrics:
     """Queue, throughput and outcome figures, each one set-based query."""
     descriptions = Description.objects.all()
     if catalog is not None:
         descriptions = descriptions.filter(product__catalog=catalog)
     undecided = Sentence.objects.filter(description=OuterRef("pk"), decision=D.NONE)
-    queue = descriptions.filter(status=S.REVIEW).annotate(
-        has_flag=Exists(undecided.filter(band=B.FLAG)),
-        has_review=Exists(undecided.filter(band=B.REVIEW)),
-    ).aggregate(
-        total=Count("id"),
-        flag=Count("id", filter=Q(has_flag=True)),
-        review=Count("id", filter=Q(has_flag=False, has_review=True)),
+    queue = (
+        descriptions.filter(status=S.REVIEW)
+        .annotate(
+            has_flag=Exists(undecided.filter(band=B.FLAG)),
+            has_review=Exists(undecided.filter(band=B.REVIEW)),
+        )
+        .aggregate(
+            total=Count("id"),
+            flag=Count("id", filter=Q(has_flag=True)),
+            review=Count("id", filter=Q(has_flag=False, has_review=True)),
+        )
     )
-    queue_by_band = {B.FLAG: queue["flag"], B.REVIEW: queue["review"], B.PUBLISH: queue["total"] - queue["flag"] - queue["review"]}
+    queue_by_band = {
+        B.FLAG: queue["flag"],
+        B.REVIEW: queue["review"],
+        B.PUBLISH: queue["total"] - queue["flag"] - queue["review"],
+    }
 
     since = timezone.now() - timedelta(days=window_days)
     events = AuditEvent.objects.filter(action__in=REVIEW_DONE_ACTIONS, created_at__gte=since, actor__isnull=False)
@@ -257,8 +269,10 @@ def dashboard_metrics(*, catalog: Catalog | None = None, window_days: int = 7) -
         # Median without percentile functions (SQLite has none): the middle row(s) by wait.
         middle = list(timed.order_by("wait").values_list("wait", flat=True)[(count - 1) // 2 : count // 2 + 1])
         median = sum(middle, timedelta()) / len(middle)
-    sentences = Sentence.objects.filter(description__in=published).exclude(decision=D.REJECTED).aggregate(
-        total=Count("id"), edited=Count("id", filter=Q(decision=D.EDITED))
+    sentences = (
+        Sentence.objects.filter(description__in=published)
+        .exclude(decision=D.REJECTED)
+        .aggregate(total=Count("id"), edited=Count("id", filter=Q(decision=D.EDITED)))
     )
     return DashboardMetrics(
         queue_by_band=queue_by_band,
@@ -275,4 +289,3 @@ def dashboard_metrics(*, catalog: Catalog | None = None, window_days: int = 7) -
 
 
 # --- SVG charts ---------------------------------------------------------------------------------
-

@@ -36,12 +36,16 @@ def _shape(shape: str, x: float, y: float, size: float = 6) -> str:
     if shape == "square":
         return f'<rect x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" height="{2 * size:.1f}" class="marker"/>'
     if shape == "triangle":
-        return (f'<polygon points="{x:.1f},{y - size:.1f} {x + size:.1f},{y + size:.1f} {x - size:.1f},{y + size:.1f}" '
-                f'class="marker"/>')
+        return (
+            f'<polygon points="{x:.1f},{y - size:.1f} {x + size:.1f},{y + size:.1f} {x - size:.1f},{y + size:.1f}" '
+            f'class="marker"/>'
+        )
     if shape == "circle":
         return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size * 0.6:.1f}" class="point"/>'
-    return (f'<polygon points="{x:.1f},{y - size:.1f} {x + size:.1f},{y:.1f} {x:.1f},{y + size:.1f} {x - size:.1f},{y:.1f}" '
-            f'class="marker"/>')
+    return (
+        f'<polygon points="{x:.1f},{y - size:.1f} {x + size:.1f},{y:.1f} {x:.1f},{y + size:.1f} {x - size:.1f},{y:.1f}" '
+        f'class="marker"/>'
+    )
 
 
 def line_chart_svg(
@@ -83,18 +87,26 @@ def line_chart_svg(
     for tick in y_ticks:
         y = sy(tick)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt(tick, percent_y)}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt(tick, percent_y)}</text>'
+        )
     for tick in x_ticks:
         x = sx(tick)
         parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" class="axis"/>')
-        parts.append(f'<text x="{x:.1f}" y="{bottom + 18}" text-anchor="middle" class="tick">{fmt(tick, percent_x)}</text>')
-    parts.append(f'<text x="{(left + right) / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="label">{escape(x_label)}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{bottom + 18}" text-anchor="middle" class="tick">{fmt(tick, percent_x)}</text>'
+        )
+    parts.append(
+        f'<text x="{(left + right) / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="label">{escape(x_label)}</text>'
+    )
     parts.append(
         f'<text x="14" y="{(top + bottom) / 2:.1f}" text-anchor="middle" class="label" '
         f'transform="rotate(-90 14 {(top + bottom) / 2:.1f})">{escape(y_label)}</text>'
     )
     if diagonal:
-        parts.append(f'<line x1="{sx(x0):.1f}" y1="{sy(y0):.1f}" x2="{sx(x1):.1f}" y2="{sy(y1):.1f}" class="diagonal"/>')
+        parts.append(
+            f'<line x1="{sx(x0):.1f}" y1="{sy(y0):.1f}" x2="{sx(x1):.1f}" y2="{sy(y1):.1f}" class="diagonal"/>'
+        )
     if points:
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
         parts.append(f'<polyline points="{path}" class="series"/>')
@@ -114,9 +126,7 @@ def line_chart_svg(
     return mark_safe("".join(parts))
 
 
-def bar_chart_svg(
-    *, title: str, x_label: str, y_label: str, bars: Sequence[tuple[str, float, int]]
-) -> SafeString:
+def bar_chart_svg(*, title: str, x_label: str, y_label: str, bars: Sequence[tuple[str, float, int]]) -> SafeString:
     """Vertical bars (label, share 0..1, count) with the share printed above each bar."""
     left, right, top, bottom = PAD_LEFT, WIDTH - PAD_RIGHT, PAD_TOP + 10, HEIGHT - PAD_BOTTOM
     parts = [
@@ -142,10 +152,16 @@ def bar_chart_svg(
             f"<title>{escape(label)}: {share * 100:.0f}% of {count}</title></rect>"
         )
         if i % every == 0:
-            parts.append(f'<text x="{x + width / 2:.1f}" y="{bottom + 16}" text-anchor="middle" class="tick">{escape(label)}</text>')
+            parts.append(
+                f'<text x="{x + width / 2:.1f}" y="{bottom + 16}" text-anchor="middle" class="tick">{escape(label)}</text>'
+            )
         if n <= 24:
-            parts.append(f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" class="value">{share * 100:.0f}%</text>')
-    parts.append(f'<text x="{(left + right) / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="label">{escape(x_label)}</text>')
+            parts.append(
+                f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" class="value">{share * 100:.0f}%</text>'
+            )
+    parts.append(
+        f'<text x="{(left + right) / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="label">{escape(x_label)}</text>'
+    )
     parts.append(
         f'<text x="14" y="{(top + bottom) / 2:.1f}" text-anchor="middle" class="label" '
         f'transform="rotate(-90 14 {(top + bottom) / 2:.1f})">{escape(y_label)}</text>'
@@ -183,11 +199,23 @@ def calibration_charts(
     markers = []
     current = curve_at(data.curve, thresholds.publish_above)
     if current is not None:
-        markers.append(Marker(x=current.review_load, y=current.catch_rate,
-                              label=f"\u25c6 now: publish above {thresholds.publish_above:g}", shape="diamond"))
+        markers.append(
+            Marker(
+                x=current.review_load,
+                y=current.catch_rate,
+                label=f"\u25c6 now: publish above {thresholds.publish_above:g}",
+                shape="diamond",
+            )
+        )
     if target is not None:
-        markers.append(Marker(x=target.review_load, y=target.catch_rate,
-                              label=f"\u25a0 target: publish above {target.threshold:g}", shape="square"))
+        markers.append(
+            Marker(
+                x=target.review_load,
+                y=target.catch_rate,
+                label=f"\u25a0 target: publish above {target.threshold:g}",
+                shape="square",
+            )
+        )
     curve = line_chart_svg(
         title="Catch rate against review load as the publish threshold moves",
         x_label="review load (share of sentences a person reads)",

@@ -24,6 +24,7 @@ SCORE_MIN = -5.0  # everything lower shares the lowest bucket
 
 # --- What-if simulator -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class ScoreBucket:
     """Labelled sentences whose mean logprob is in [low, low + SCORE_STEP)."""
@@ -68,9 +69,7 @@ def bucket_shares(rows: Iterable[tuple[float, int, int]]) -> list[ScoreBucket]:
     return [ScoreBucket(low=low, total=t, needed_human=n) for low, (t, n) in sorted(merged.items())]
 
 
-def review_curve(
-    buckets: Sequence[ScoreBucket], *, always_total: int = 0, always_needed: int = 0
-) -> list[CurvePoint]:
+def review_curve(buckets: Sequence[ScoreBucket], *, always_total: int = 0, always_needed: int = 0) -> list[CurvePoint]:
     """Catch rate against review load for every bucket edge as the publish threshold.
 
     A sentence goes to review when its mean logprob is at or below the threshold, or always
@@ -84,7 +83,9 @@ def review_curve(
     reviewed, caught = always_total, always_needed
     ordered = sorted(buckets, key=lambda b: b.low)
     start = ordered[0].low if ordered else 0.0
-    points.append(CurvePoint(threshold=start, review_load=reviewed / total, catch_rate=caught / needed if needed else 1.0))
+    points.append(
+        CurvePoint(threshold=start, review_load=reviewed / total, catch_rate=caught / needed if needed else 1.0)
+    )
     for bucket in ordered:
         reviewed += bucket.total
         caught += bucket.needed_human

@@ -58,8 +58,10 @@ def _last_change(catalog: Catalog | None) -> dict | None:
     if event is None:
         return None
     previous_id = (
-        AuditEvent.objects.filter(action="thresholds_changed", id__lt=event.id).order_by("-id")
-        .values_list("id", flat=True).first()
+        AuditEvent.objects.filter(action="thresholds_changed", id__lt=event.id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
     ) or 0
     regated = list(
         AuditEvent.objects.filter(action="regated", id__gt=previous_id, id__lt=event.id)
@@ -87,8 +89,11 @@ def thresholds(request: HttpRequest, catalog_pk: int | None = None) -> HttpRespo
     if saving and not errors:
         try:
             result = thresholds_update(
-                catalog=catalog, actor=request.user, publish_above=proposed.publish_above,
-                flag_below=proposed.flag_below, critical_floor=proposed.critical_floor,
+                catalog=catalog,
+                actor=request.user,
+                publish_above=proposed.publish_above,
+                flag_below=proposed.flag_below,
+                critical_floor=proposed.critical_floor,
             )
         except ValueError as exc:
             errors.append(str(exc))
@@ -169,7 +174,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/dashboard.html",
-        {"metrics": metrics, "catalog": catalog, "catalogs": Catalog.objects.order_by("name"), "truth_note": TRUTH_NOTE},
+        {
+            "metrics": metrics,
+            "catalog": catalog,
+            "catalogs": Catalog.objects.order_by("name"),
+            "truth_note": TRUTH_NOTE,
+        },
     )
 
 

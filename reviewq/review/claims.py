@@ -37,7 +37,6 @@ class ClaimHeld(Exception):
         self.until = until
 
 
-
 def _claim_free(*, reviewer: AbstractBaseUser, now) -> Q:
     return (
         Q(review_claimed_by__isnull=True)
@@ -65,11 +64,7 @@ def description_review_claim(*, description: Description, reviewer: AbstractBase
     Raises ClaimHeld when another reviewer's claim has not expired, InvalidTransition when the
     description is not in review. Taking a claim is audited; renewing one's own is not."""
     now = timezone.now()
-    before = (
-        Description.objects.filter(pk=description.pk)
-        .values("review_claimed_by", "review_claimed_until")
-        .first()
-    )
+    before = Description.objects.filter(pk=description.pk).values("review_claimed_by", "review_claimed_until").first()
     updated = (
         Description.objects.filter(pk=description.pk, status=S.REVIEW)
         .filter(_claim_free(reviewer=reviewer, now=now))
@@ -95,9 +90,7 @@ def description_review_claim(*, description: Description, reviewer: AbstractBase
     return description
 
 
-def descriptions_review_release(
-    *, description_ids: Iterable[int], reviewer: AbstractBaseUser
-) -> list[int]:
+def descriptions_review_release(*, description_ids: Iterable[int], reviewer: AbstractBaseUser) -> list[int]:
     """Release review claims; returns the ids released. A reviewer releases their own claims;
     someone with reviewq.change_description (the admin role) releases anyone's."""
     ids = list(description_ids)
@@ -149,9 +142,7 @@ def description_review_next(
     return None
 
 
-def description_review_lock(
-    *, description_id: int, reviewer: AbstractBaseUser, expected_version: int
-) -> Description:
+def description_review_lock(*, description_id: int, reviewer: AbstractBaseUser, expected_version: int) -> Description:
     """Bump the version of a description in review if it still has `expected_version` and no
     one else holds its claim; renew the reviewer's claim. Raises ConflictError (stale version,
     with the current row), ClaimHeld or InvalidTransition and changes nothing otherwise."""
@@ -176,5 +167,3 @@ def description_review_lock(
             current=current,
         )
     raise _claim_refused(pk=description_id, reviewer=reviewer)
-
-

@@ -24,7 +24,6 @@ class ReviewIncomplete(Exception):
         self.pending = pending
 
 
-
 def description_pending_sentences(*, description: Description) -> list[int]:
     """Indexes of review/flag sentences nobody has decided yet (they block publishing)."""
     return list(
@@ -46,7 +45,9 @@ def description_approve(
     """Publish a description in review. Every review/flag sentence must be decided first;
     with approve_remaining the reviewer approves the undecided ones in the same step.
     The published text is the current text of the sentences not removed."""
-    current = description_review_lock(description_id=description.pk, reviewer=reviewer, expected_version=expected_version)
+    current = description_review_lock(
+        description_id=description.pk, reviewer=reviewer, expected_version=expected_version
+    )
     pending = description_pending_sentences(description=current)
     if pending and not approve_remaining:
         raise ReviewIncomplete(
@@ -78,7 +79,9 @@ def description_reject(
     reason = reason.strip()
     if not reason:
         raise EditRefused("Say why the description is rejected.")
-    current = description_review_lock(description_id=description.pk, reviewer=reviewer, expected_version=expected_version)
+    current = description_review_lock(
+        description_id=description.pk, reviewer=reviewer, expected_version=expected_version
+    )
     return description_transition(
         description=current,
         to_status=S.REJECTED,
@@ -97,18 +100,13 @@ class BulkApproveResult:
 
 
 @transaction.atomic
-def descriptions_bulk_approve(
-    *, versions: dict[int, int], reviewer: AbstractBaseUser
-) -> BulkApproveResult:
+def descriptions_bulk_approve(*, versions: dict[int, int], reviewer: AbstractBaseUser) -> BulkApproveResult:
     """Publish the confident descriptions of a confirmed selection (id -> version the
     reviewer confirmed). A description is confident when no review/flag sentence is left
     undecided; the others, those changed since confirmation and those someone else holds,
     are skipped and reported."""
     now = timezone.now()
-    rows = {
-        d.pk: d
-        for d in Description.objects.filter(pk__in=versions.keys()).select_related("review_claimed_by")
-    }
+    rows = {d.pk: d for d in Description.objects.filter(pk__in=versions.keys()).select_related("review_claimed_by")}
     pending_ids = set(
         Sentence.objects.filter(description_id__in=rows.keys(), decision=SentenceDecision.NONE)
         .exclude(band=SentenceBand.PUBLISH)

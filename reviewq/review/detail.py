@@ -85,7 +85,13 @@ def sentence_substitutions(*, sentence, last_event: AuditEvent | None) -> dict[i
     return substitutions if rebuilt == sentence.edited_text else {}
 
 
-SENTENCE_TEXT_ACTIONS = ("sentence_approved", "sentence_edited", "sentence_substituted", "sentence_removed", "sentence_reset")
+SENTENCE_TEXT_ACTIONS = (
+    "sentence_approved",
+    "sentence_edited",
+    "sentence_substituted",
+    "sentence_removed",
+    "sentence_reset",
+)
 
 
 def _sentence_view(
@@ -97,7 +103,11 @@ def _sentence_view(
     regeneration: AuditEvent | None,
     failure: str,
 ) -> SentenceView:
-    substitutions = sentence_substitutions(sentence=sentence, last_event=last_event) if sentence.decision == SentenceDecision.EDITED else {}
+    substitutions = (
+        sentence_substitutions(sentence=sentence, last_event=last_event)
+        if sentence.decision == SentenceDecision.EDITED
+        else {}
+    )
     hand_edited = sentence.decision == SentenceDecision.EDITED and not substitutions
     token_views = []
     if not hand_edited:
@@ -140,8 +150,10 @@ def review_detail(*, description_id: int, user) -> ReviewDetail:
     description = Description.objects.select_related("product__catalog", "review_claimed_by").get(pk=description_id)
     sentences = list(description.sentences.order_by("index"))
     tokens_by_sentence: dict[int, list[Token]] = {s.pk: [] for s in sentences}
-    for token in Token.objects.filter(description=description).order_by("position").only(
-        "sentence_id", "position", "text", "logprob", "alternatives"
+    for token in (
+        Token.objects.filter(description=description)
+        .order_by("position")
+        .only("sentence_id", "position", "text", "logprob", "alternatives")
     ):
         tokens_by_sentence.setdefault(token.sentence_id, []).append(token)
     edited = [s.index for s in sentences if s.decision == SentenceDecision.EDITED]
@@ -150,8 +162,12 @@ def review_detail(*, description_id: int, user) -> ReviewDetail:
     regenerating, failures = sentence_regeneration_state(description.pk)
     views = [
         _sentence_view(
-            s, tokens_by_sentence[s.pk], events.get(s.index), thresholds=thresholds,
-            regeneration=regenerating.get(s.index), failure=failures.get(s.index, ""),
+            s,
+            tokens_by_sentence[s.pk],
+            events.get(s.index),
+            thresholds=thresholds,
+            regeneration=regenerating.get(s.index),
+            failure=failures.get(s.index, ""),
         )
         for s in sentences
     ]
@@ -172,9 +188,5 @@ def review_detail(*, description_id: int, user) -> ReviewDetail:
         claim_holder=description.review_claimed_by.get_username() if claimed else "",
         claim_until=description.review_claimed_until if claimed else None,
         claim_mine=claimed and description.review_claimed_by_id == user.pk,
-        published_text="".join(
-            s.current_text for s in sentences if s.decision != SentenceDecision.REJECTED
-        ).strip(),
+        published_text="".join(s.current_text for s in sentences if s.decision != SentenceDecision.REJECTED).strip(),
     )
-
-

@@ -139,13 +139,22 @@ def _queue_items(rows, *, user, limit: int) -> list[QueueItem]:
         counted = pending.filter(band=band).values("description").annotate(n=Count("pk")).values("n")
         return Coalesce(Subquery(counted), 0)
 
-    values = (
-        rows.annotate(flag_count=pending_count(SentenceBand.FLAG), review_count=pending_count(SentenceBand.REVIEW))
-        .values(
-            "id", "version", "risk", "updated_at", "product__name", "product__sku", "product__catalog__name",
-            "review_claimed_by", "review_claimed_by__username", "review_claimed_until", "flag_count", "review_count",
-        )[:limit]
-    )
+    values = rows.annotate(
+        flag_count=pending_count(SentenceBand.FLAG), review_count=pending_count(SentenceBand.REVIEW)
+    ).values(
+        "id",
+        "version",
+        "risk",
+        "updated_at",
+        "product__name",
+        "product__sku",
+        "product__catalog__name",
+        "review_claimed_by",
+        "review_claimed_by__username",
+        "review_claimed_until",
+        "flag_count",
+        "review_count",
+    )[:limit]
     now = timezone.now()
     items = []
     for row in values:
@@ -164,7 +173,9 @@ def _queue_items(rows, *, user, limit: int) -> list[QueueItem]:
                 worst_band=(
                     SentenceBand.FLAG
                     if row["flag_count"]
-                    else SentenceBand.REVIEW if row["review_count"] else SentenceBand.PUBLISH
+                    else SentenceBand.REVIEW
+                    if row["review_count"]
+                    else SentenceBand.PUBLISH
                 ),
                 flag_count=row["flag_count"],
                 review_count=row["review_count"],
@@ -263,10 +274,7 @@ def queue_next_candidates(*, user, filters: QueueFilters, limit: int = 20) -> li
     now = timezone.now()
     free = Q(review_claimed_by__isnull=True) | Q(review_claimed_until__isnull=True) | Q(review_claimed_until__lt=now)
     return list(
-        _queue_base(user=user, filters=filters)
-        .filter(free)
-        .order_by(*QUEUE_ORDER)
-        .values_list("id", flat=True)[:limit]
+        _queue_base(user=user, filters=filters).filter(free).order_by(*QUEUE_ORDER).values_list("id", flat=True)[:limit]
     )
 
 
@@ -296,5 +304,3 @@ def queue_neighbours(*, user, filters: QueueFilters, description: Description) -
             unknown = unknown.filter(id__gt=description.pk)
         preceding = unknown.order_by("id").values_list("id", flat=True).first()
     return preceding, following
-
-

@@ -1,6 +1,5 @@
 """A reviewer's decisions on single sentences: approve, edit, substitute a token, remove, reset."""
 
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -13,7 +12,9 @@ from reviewq.review.detail import SENTENCE_TEXT_ACTIONS, sentence_substitutions
 
 def _sentence_locked(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
     """The sentence re-read after the description-level lock was taken."""
-    description_review_lock(description_id=sentence.description_id, reviewer=reviewer, expected_version=expected_version)
+    description_review_lock(
+        description_id=sentence.description_id, reviewer=reviewer, expected_version=expected_version
+    )
     return Sentence.objects.select_related("description").get(pk=sentence.pk)
 
 
@@ -191,5 +192,3 @@ def sentence_substitute(
             "substitutions": {str(k): v for k, v in sorted(substitutions.items())},
         },
     )
-
-

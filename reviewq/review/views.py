@@ -1,3 +1,4 @@
+import contextlib
 from dataclasses import replace
 
 from django.contrib import messages
@@ -98,7 +99,11 @@ def queue(request: HttpRequest) -> HttpResponse:
         {
             "page": queue_page(user=request.user, filters=filters, after=after),
             "catalogs": catalog_choices(),
-            "bands": [(SentenceBand.FLAG, "Flagged"), (SentenceBand.REVIEW, "Review"), (SentenceBand.PUBLISH, "Confident")],
+            "bands": [
+                (SentenceBand.FLAG, "Flagged"),
+                (SentenceBand.REVIEW, "Review"),
+                (SentenceBand.PUBLISH, "Confident"),
+            ],
         }
     )
     template = "review/queue.html#queue-results" if request.htmx and not request.htmx.boosted else "review/queue.html"
@@ -141,7 +146,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
     filters = _queue_filters(request.POST)
     back = _with_query(reverse("queue"), filters.querystring())
     action = request.POST.get("action")
-    ids = [int(v) for v in request.POST.getlist("selected") if v.isdigit()][:QUEUE_PAGE_SIZE * 4]
+    ids = [int(v) for v in request.POST.getlist("selected") if v.isdigit()][: QUEUE_PAGE_SIZE * 4]
     if action not in ("approve", "release") or not ids:
         messages.error(request, "Select at least one description and an action.")
         return redirect(back)
@@ -208,10 +213,9 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     fragment = request.GET.get("fragment", "") if request.htmx else ""
     try:
         if not fragment:
-            try:
+            # Refused: the page shows who holds it, or its status.
+            with contextlib.suppress(ClaimHeld, InvalidTransition):
                 description_review_claim(description=Description(pk=pk), reviewer=request.user)
-            except (ClaimHeld, InvalidTransition):
-                pass  # the page shows who holds it, or its status
         context = _review_context(request, pk=pk, filters=filters)
     except Description.DoesNotExist:
         raise Http404("No such description.") from None
@@ -346,7 +350,9 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
             return _go(request, _with_query(reverse("queue"), filters.querystring()))
         if action == "reject":
             description_reject(
-                description=description, reviewer=request.user, expected_version=version,
+                description=description,
+                reviewer=request.user,
+                expected_version=version,
                 reason=request.POST.get("reason", ""),
             )
             messages.success(request, f"Rejected {description.product.name}.")

@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "browser-pass-83"
 S = DescriptionStatus
 
-BAD_CSV = b"sku,name,colour,capacity\nBR-1,Trail bottle,blue,750 ml\n,Nameless flask,red,500 ml\nBR-3,Camp mug,green,350 ml\n"
+BAD_CSV = (
+    b"sku,name,colour,capacity\nBR-1,Trail bottle,blue,750 ml\n,Nameless flask,red,500 ml\nBR-3,Camp mug,green,350 ml\n"
+)
 GOOD_CSV = (
     b"sku,name,colour,capacity\nBR-1,Trail bottle,blue,750 ml\nBR-2,Summit flask,red,500 ml\n"
     b"BR-3,Camp mug,green,350 ml\nBR-4,Desk tumbler,grey,400 ml\nBR-5,Kids bottle,yellow,300 ml\n"
@@ -101,9 +103,30 @@ def worker(tmp_path):
                 "REDIS_URL": "",
             }
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "reviewq", "worker", "--pool", "threads", "--concurrency", "1",
-                 "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queue],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "reviewq",
+                    "worker",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-Q",
+                    queue,
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             try:
                 yield process

@@ -38,10 +38,16 @@ def _log_in(page, username="rita"):
 
 
 def _queue_filler():
-    make_review_description(risk=0.35, sentences=[("review", [("Soft", -0.7), (" cotton", -0.9), (" tote", -0.4), (".", -0.1)])],
-                            product=ProductFactory(name="Canvas tote bag", sku="CT-01"))
-    make_review_description(risk=0.12, sentences=[("publish", [("Warm", -0.1), (" wool", -0.2), (" socks", -0.1), (".", -0.1)])],
-                            product=ProductFactory(name="Merino hiking socks", sku="MS-02"))
+    make_review_description(
+        risk=0.35,
+        sentences=[("review", [("Soft", -0.7), (" cotton", -0.9), (" tote", -0.4), (".", -0.1)])],
+        product=ProductFactory(name="Canvas tote bag", sku="CT-01"),
+    )
+    make_review_description(
+        risk=0.12,
+        sentences=[("publish", [("Warm", -0.1), (" wool", -0.2), (" socks", -0.1), (".", -0.1)])],
+        product=ProductFactory(name="Merino hiking socks", sku="MS-02"),
+    )
 
 
 def test_reviewer_fixes_the_riskiest_item_and_it_leaves_the_queue(page):

@@ -23,6 +23,7 @@ PASSWORD = "correct-horse-battery-9"
 def _fresh_counts():
     cache.clear()  # queue band counts are cached for a few seconds; tests share the process
 
+
 QUEUE = [
     ("Outdoor", "Alpine trail backpack 28 l", "AT-28", 0.84, "flag"),
     ("Kitchen", "Cast iron skillet 26 cm", "CI-26", 0.77, "flag"),
@@ -43,11 +44,20 @@ def test_screenshots_of_queue_and_review_page(page, screenshot_dir):
         user.groups.add(Group.objects.get(name=REVIEWER))
     catalogs = {name: CatalogFactory(name=name) for name in ("Kitchen", "Outdoor", "Home")}
     bottle = make_bottle_description(
-        risk=0.91, product=ProductFactory(
-            catalog=catalogs["Kitchen"], name="Trail insulated bottle 750 ml", sku="TB-750-BLU",
-            attributes={"material": "stainless steel", "capacity": "750 ml", "colour": "navy blue",
-                        "keeps cold": "24 h", "finish": "matte powder coat", "dishwasher safe": True},
-        )
+        risk=0.91,
+        product=ProductFactory(
+            catalog=catalogs["Kitchen"],
+            name="Trail insulated bottle 750 ml",
+            sku="TB-750-BLU",
+            attributes={
+                "material": "stainless steel",
+                "capacity": "750 ml",
+                "colour": "navy blue",
+                "keeps cold": "24 h",
+                "finish": "matte powder coat",
+                "dishwasher safe": True,
+            },
+        ),
     )
     for catalog, name, sku, risk, band in QUEUE:
         tokens = [("Solid", -0.2), (" everyday", -0.9 if band != "publish" else -0.1), (" choice", -0.3), (".", -0.01)]

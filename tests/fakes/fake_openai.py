@@ -32,6 +32,7 @@ Standalone: python -m tests.fakes.fake_openai --port 8099 --latency 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -85,9 +86,36 @@ FILLERS = (
     "Every detail has been checked before it leaves the workshop.",
 )
 DISTRACTORS = (
-    "the", "a", "and", "with", "its", "this", "for", "is", "of", "to", "in", "great",
-    "simple", "strong", "light", "small", "large", "modern", "classic", "soft", "it",
-    "every", "your", "our", "one", "new", "ideal", "perfect", "made", "designed",
+    "the",
+    "a",
+    "and",
+    "with",
+    "its",
+    "this",
+    "for",
+    "is",
+    "of",
+    "to",
+    "in",
+    "great",
+    "simple",
+    "strong",
+    "light",
+    "small",
+    "large",
+    "modern",
+    "classic",
+    "soft",
+    "it",
+    "every",
+    "your",
+    "our",
+    "one",
+    "new",
+    "ideal",
+    "perfect",
+    "made",
+    "designed",
 )
 TOKEN_RE = re.compile(r" ?[^\W\d_]+| ?\d+(?:[.,]\d+)*| ?[^\w\s]|\s+|.", re.DOTALL)
 NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
@@ -227,10 +255,8 @@ class FakeOpenAI:
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -419,16 +445,36 @@ class FakeOpenAI:
         if fault in ("rate_limit", "rate_limit_ms"):
             headers = {"Retry-After": _seconds_header(self.retry_after)}
             if fault == "rate_limit_ms":
-                headers = {"retry-after-ms": str(int(self.retry_after * 1000)), "Retry-After": _seconds_header(self.retry_after + 5)}
-            return 429, _error("Rate limit reached for requests. Please try again later.", "requests", "rate_limit_exceeded"), headers
+                headers = {
+                    "retry-after-ms": str(int(self.retry_after * 1000)),
+                    "Retry-After": _seconds_header(self.retry_after + 5),
+                }
+            return (
+                429,
+                _error("Rate limit reached for requests. Please try again later.", "requests", "rate_limit_exceeded"),
+                headers,
+            )
         if fault == "server_error":
             return 500, _error("The server had an error while processing your request.", "server_error"), {}
         if fault == "unavailable":
             return 503, _error("The engine is currently overloaded, please try again later.", "server_error"), {}
         if fault == "logprobs_refused":
-            return 403, _error("You are not allowed to request logprobs from this model.", "invalid_request_error", None, "logprobs"), {}
+            return (
+                403,
+                _error(
+                    "You are not allowed to request logprobs from this model.",
+                    "invalid_request_error",
+                    None,
+                    "logprobs",
+                ),
+                {},
+            )
         if fault == "logprobs_refused_400":
-            return 400, _error("logprobs is not supported with this model.", "invalid_request_error", None, "logprobs"), {}
+            return (
+                400,
+                _error("logprobs is not supported with this model.", "invalid_request_error", None, "logprobs"),
+                {},
+            )
         return 400, _error("Invalid value for 'messages'.", "invalid_request_error", None, "messages"), {}
 
 
@@ -520,7 +566,9 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
-                self._send_json(200, {"object": "list", "data": [{"id": "fake-gpt", "object": "model", "owned_by": "fake"}]})
+                self._send_json(
+                    200, {"object": "list", "data": [{"id": "fake-gpt", "object": "model", "owned_by": "fake"}]}
+                )
             else:
                 self._send_json(404, _error(f"Unknown path {self.path}", "invalid_request_error"))
 
@@ -547,10 +595,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 server._stopping.wait(server.latency)
             if fault == "disconnect":
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             if fault is not None and fault != "timeout" and fault not in RESPONSE_FAULTS:
                 status, body, headers = server.error_response(fault)
@@ -595,7 +641,9 @@ def main(argv: list[str] | None = None) -> None:
         verbose=args.verbose,
     )
     with server:
-        print(f"Fake OpenAI listening on {server.base_url} (LLM_BASE_URL={server.base_url}); Ctrl-C to stop", flush=True)
+        print(
+            f"Fake OpenAI listening on {server.base_url} (LLM_BASE_URL={server.base_url}); Ctrl-C to stop", flush=True
+        )
         try:
             while True:
                 time.sleep(3600)

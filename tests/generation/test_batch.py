@@ -28,7 +28,7 @@ def _result_line(request, body=None, *, error=None, status=200):
 
 def test_export_writes_one_chat_request_per_product_with_logprobs(catalog_with_products, tmp_path, settings):
     settings.LLM_TOP_LOGPROBS = 7
-    catalog, products = catalog_with_products
+    _catalog, products = catalog_with_products
     out = tmp_path / "requests.jsonl"
     call_command("export_batch_requests", catalog="Batch shop", output=str(out))
     lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -66,7 +66,7 @@ def test_import_stores_results_and_fails_error_lines_without_losing_the_rest(cat
 
 
 def test_import_command_prints_a_summary_and_line_errors(catalog_with_products, tmp_path, capsys):
-    catalog, products = catalog_with_products
+    catalog, _products = catalog_with_products
     request = next(batch_requests_build(catalog=catalog))
     path = tmp_path / "out.jsonl"
     path.write_text(_result_line(request, FakeOpenAI().chat_completion(request["body"])) + "\n[1, 2]\n")

@@ -142,14 +142,14 @@ def test_prompt_longer_than_the_context_is_refused(provider):
 
 def test_missing_local_model_path_is_a_clear_error(tmp_path):
     missing = tmp_path / "nope.gguf"
-    with pytest.raises(ImproperlyConfigured, match="LOCAL_MODEL_PATH=.*nope.gguf"):
+    with pytest.raises(ImproperlyConfigured, match=r"LOCAL_MODEL_PATH=.*nope\.gguf"):
         EmbeddedProvider(model_path=str(missing))
 
 
 def test_missing_local_model_path_through_settings(settings, fresh_providers, tmp_path):
     settings.LLM_PROVIDER = "embedded"
     settings.LOCAL_MODEL_PATH = str(tmp_path / "absent.gguf")
-    with pytest.raises(ImproperlyConfigured, match="absent.gguf"):
+    with pytest.raises(ImproperlyConfigured, match=r"absent\.gguf"):
         get_provider()
 
 
@@ -170,7 +170,13 @@ def test_no_model_anywhere_is_a_clear_error(monkeypatch):
 
 def test_multibyte_rule_helper():
     # "é" = c3 a9, "😊" = f0 9f 98 8a
-    assert texts_from_token_bytes([b"caf\xc3", b"\xa9", b" \xf0\x9f", b"\x98", b"\x8a!"]) == ["caf", "é", " ", "", "😊!"]
+    assert texts_from_token_bytes([b"caf\xc3", b"\xa9", b" \xf0\x9f", b"\x98", b"\x8a!"]) == [
+        "caf",
+        "é",
+        " ",
+        "",
+        "😊!",
+    ]
     assert texts_from_token_bytes([b"ok", b"\xc3"]) == ["ok", "\ufffd"]  # truncated char at the end
     assert texts_from_token_bytes([b"\xff", b"a"]) == ["\ufffd", "a"]
     assert texts_from_token_bytes([]) == []
@@ -195,5 +201,5 @@ def test_a_file_that_is_not_a_gguf_model_is_a_clear_error(tmp_path):
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"this is not a model" * 100)
     provider = EmbeddedProvider(model_path=str(bogus))  # exists, so accepted until loaded
-    with pytest.raises(ImproperlyConfigured, match="Could not load GGUF model .*bogus.gguf"):
-        provider.loaded
+    with pytest.raises(ImproperlyConfigured, match=r"Could not load GGUF model .*bogus\.gguf"):
+        _ = provider.loaded

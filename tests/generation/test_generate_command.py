@@ -18,8 +18,10 @@ def test_generate_queues_each_product_once_and_enqueues_after_commit(shop, capsy
     from generation import tasks
 
     sent = []
-    monkeypatch.setattr(tasks.generate_description_task, "apply_async", lambda args, kwargs=None, **options: sent.append(args[0]))
-    catalog, products = shop
+    monkeypatch.setattr(
+        tasks.generate_description_task, "apply_async", lambda args, kwargs=None, **options: sent.append(args[0])
+    )
+    _catalog, products = shop
     call_command("generate", catalog="Shop")
     assert "Queued 3 products of 'Shop'" in capsys.readouterr().out
     assert sorted(sent) == sorted(p.pk for p in products)
@@ -38,7 +40,10 @@ def test_generate_inline_runs_without_a_worker(shop, settings, fake_openai, fres
     call_command("generate", catalog="Shop", inline=True)
     out = capsys.readouterr().out
     assert "3 products:" in out
-    assert Description.objects.filter(status__in=[S.REVIEW, S.PUBLISHED]).count() == 3, (out, list(Description.objects.values_list("status", "error")))
+    assert Description.objects.filter(status__in=[S.REVIEW, S.PUBLISHED]).count() == 3, (
+        out,
+        list(Description.objects.values_list("status", "error")),
+    )
     assert Token.objects.count() > 0
 
 

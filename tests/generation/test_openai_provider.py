@@ -30,7 +30,7 @@ def make_provider(server, *, timeout=5.0):
 
 
 def complete(provider, **overrides):
-    arguments = dict(messages=MESSAGES, max_tokens=200, temperature=0.7, top_logprobs=5)
+    arguments = {"messages": MESSAGES, "max_tokens": 200, "temperature": 0.7, "top_logprobs": 5}
     arguments.update(overrides)
     return provider.complete(**arguments)
 
@@ -222,7 +222,9 @@ def test_n_candidates_and_pick_best(fake_openai):
 def test_pick_best_ranks_candidates_without_logprobs_last():
     def candidate(text, logprobs, has_logprobs=True):
         tokens = tuple(TokenResult(text="x", bytes=b"x", logprob=value) for value in logprobs)
-        return Completion(text=text, tokens=tokens, finish_reason="stop", model="m", provider="p", has_logprobs=has_logprobs)
+        return Completion(
+            text=text, tokens=tokens, finish_reason="stop", model="m", provider="p", has_logprobs=has_logprobs
+        )
 
     blind = candidate("blind", [], has_logprobs=False)
     unsure = candidate("unsure", [-2.0, -1.0])
@@ -283,7 +285,12 @@ def test_raw_json_multibyte_rule():
     # "né 😊" tokenised as "n\xc3", "\xa9 \xf0\x9f", "\x98", "\x8a"
     entries = [
         entry("bytes:\\x6e\\xc3", -0.1, b"n\xc3"),
-        entry("bytes:\\xa9\\x20\\xf0\\x9f", -0.2, b"\xa9 \xf0\x9f", top=[entry("x", -9999.0, b"x"), entry("bytes:\\xa9\\x20\\xf0\\x9f", -0.2, b"\xa9 \xf0\x9f")]),
+        entry(
+            "bytes:\\xa9\\x20\\xf0\\x9f",
+            -0.2,
+            b"\xa9 \xf0\x9f",
+            top=[entry("x", -9999.0, b"x"), entry("bytes:\\xa9\\x20\\xf0\\x9f", -0.2, b"\xa9 \xf0\x9f")],
+        ),
         entry("bytes:\\x98", -0.3, b"\x98"),
         entry("bytes:\\x8a", -0.4, b"\x8a"),
     ]
@@ -335,7 +342,12 @@ def test_raw_json_content_none_and_no_logprobs():
 
 def test_raw_json_one_completion_per_choice_in_index_order():
     raw = body("a", [entry("a", -0.5, b"a")])
-    second = dict(raw["choices"][0], index=1, message={"role": "assistant", "content": "b"}, logprobs={"content": [entry("b", -0.1, b"b")]})
+    second = dict(
+        raw["choices"][0],
+        index=1,
+        message={"role": "assistant", "content": "b"},
+        logprobs={"content": [entry("b", -0.1, b"b")]},
+    )
     raw["choices"] = [second, raw["choices"][0]]
     completions = completion_from_openai(raw, provider="openai")
     assert [c.text for c in completions] == ["a", "b"]

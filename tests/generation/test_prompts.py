@@ -64,7 +64,9 @@ def test_validate_template_refuses_bad_templates(template, message):
         build_messages(name="x", sku="y", attributes={}, template=template)
 
 
-@pytest.mark.parametrize("template", [DEFAULT_TEMPLATE, "Just {name}.", "No placeholders at all", "{{literal}} {sku!s}"])
+@pytest.mark.parametrize(
+    "template", [DEFAULT_TEMPLATE, "Just {name}.", "No placeholders at all", "{{literal}} {sku!s}"]
+)
 def test_validate_template_accepts_good_templates(template):
     validate_template(template)
 

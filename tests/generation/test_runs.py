@@ -111,8 +111,13 @@ def test_run_generates_with_its_own_model_and_candidates_and_finishes(openai_set
     openai_settings.LLM_PRICE_PER_1K_TOKENS = 0.5
     catalog = _catalog(2)
     run = run_start(
-        catalog=catalog, actor=None, mode=GenerationRun.Mode.ALL, provider="openai", model="other-model",
-        candidates=2, prompt_template="Sell {name} ({sku}) in {sentences} sentences using:\n{attributes}",
+        catalog=catalog,
+        actor=None,
+        mode=GenerationRun.Mode.ALL,
+        provider="openai",
+        model="other-model",
+        candidates=2,
+        prompt_template="Sell {name} ({sku}) in {sentences} sentences using:\n{attributes}",
     )
     # memory broker: run the queued tasks here, as a worker would
     for product_id in Description.objects.filter(run=run).values_list("product_id", flat=True):

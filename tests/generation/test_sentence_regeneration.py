@@ -22,11 +22,21 @@ pytestmark = pytest.mark.django_db
 
 def _completion(pieces, *, text=None):
     tokens = tuple(
-        TokenResult(text=t, bytes=t.encode(), logprob=lp, alternatives=(Alternative(text=t, logprob=lp), Alternative(text=" x", logprob=-3.0)))
+        TokenResult(
+            text=t,
+            bytes=t.encode(),
+            logprob=lp,
+            alternatives=(Alternative(text=t, logprob=lp), Alternative(text=" x", logprob=-3.0)),
+        )
         for t, lp in pieces
     )
-    return Completion(text=text or "".join(t for t, _ in pieces), tokens=tokens, finish_reason="stop",
-                      model="test-model", provider="openai")
+    return Completion(
+        text=text or "".join(t for t, _ in pieces),
+        tokens=tokens,
+        finish_reason="stop",
+        model="test-model",
+        provider="openai",
+    )
 
 
 def _assert_consistent(description):
@@ -57,8 +67,20 @@ def test_store_replaces_the_sentence_shifts_what_follows_and_regates(django_capt
     assert len(callbacks) == 1  # the task is enqueued after commit
     assert sentence_regeneration_pending(description_id=description.pk).keys() == {1}
     assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=60) is not None
-    completion = _completion([("\n", -0.1), ("It", -0.05), (" holds", -0.1), (" 750", -0.2), (" millilitres", -0.3),
-                              (" of", -0.01), (" water", -0.1), (".", -0.01), (" Extra", -0.2), (".", -0.1)])
+    completion = _completion(
+        [
+            ("\n", -0.1),
+            ("It", -0.05),
+            (" holds", -0.1),
+            (" 750", -0.2),
+            (" millilitres", -0.3),
+            (" of", -0.01),
+            (" water", -0.1),
+            (".", -0.01),
+            (" Extra", -0.2),
+            (".", -0.1),
+        ]
+    )
     assert sentence_regeneration_store(request=request, completion=completion) == "regenerated"
     _assert_consistent(description)
     sentence = description.sentences.get(index=1)
@@ -78,7 +100,9 @@ def test_a_redelivered_or_superseded_request_is_not_claimed_twice():
     assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=60) is not None
     assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=60) is None  # within the lease
     assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=0) is not None  # lease ran out
-    newer = sentence_regeneration_request(sentence=description.sentences.get(index=1), reviewer=reviewer, expected_version=2)
+    newer = sentence_regeneration_request(
+        sentence=description.sentences.get(index=1), reviewer=reviewer, expected_version=2
+    )
     assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=0) is None
     assert sentence_regeneration_claim(request_id=newer.pk, lease_seconds=60) is not None
 
@@ -86,9 +110,13 @@ def test_a_redelivered_or_superseded_request_is_not_claimed_twice():
 def test_store_drops_the_result_if_the_sentence_changed_meanwhile():
     description = make_review_description()
     request, reviewer = _request(description)
-    sentence_edit(sentence=description.sentences.get(index=1), reviewer=reviewer, text="It holds 750 ml.", expected_version=2)
+    sentence_edit(
+        sentence=description.sentences.get(index=1), reviewer=reviewer, text="It holds 750 ml.", expected_version=2
+    )
     before = list(Token.objects.filter(description=description).values_list("position", "text"))
-    assert sentence_regeneration_store(request=request, completion=_completion([("New", -0.1), (".", -0.1)])) == "failed"
+    assert (
+        sentence_regeneration_store(request=request, completion=_completion([("New", -0.1), (".", -0.1)])) == "failed"
+    )
     assert list(Token.objects.filter(description=description).values_list("position", "text")) == before
     assert description.sentences.get(index=1).edited_text == " It holds 750 ml."
     assert AuditEvent.objects.filter(action="sentence_regeneration_failed").count() == 1
@@ -99,7 +127,9 @@ def test_store_drops_the_result_if_the_sentence_changed_meanwhile():
 def test_task_regenerates_through_the_openai_provider_and_a_redelivery_is_a_no_op(fake_openai):
     description = make_review_description()
     request, _ = _request(description, index=2)
-    with override_settings(LLM_PROVIDER="openai", LLM_BASE_URL=fake_openai.base_url, LLM_API_KEY="test-key", LLM_MODEL="fake-model"):
+    with override_settings(
+        LLM_PROVIDER="openai", LLM_BASE_URL=fake_openai.base_url, LLM_API_KEY="test-key", LLM_MODEL="fake-model"
+    ):
         reset_provider_cache()
         try:
             assert regenerate_sentence_task.apply(args=[request.pk]).get() == "regenerated"
@@ -110,7 +140,7 @@ def test_task_regenerates_through_the_openai_provider_and_a_redelivery_is_a_no_o
     sentence = description.sentences.get(index=2)
     assert sentence.text != " Made of sturdy steel." and sentence.text.startswith(" ")
     assert fake_openai.requests_total == 1
-    assert "Made of sturdy steel." in str(list(fake_openai.requests)[0])
+    assert "Made of sturdy steel." in str(next(iter(fake_openai.requests)))
 
 
 def test_review_page_polls_a_regenerating_sentence_and_moves_to_the_new_version(client):
@@ -129,12 +159,20 @@ def test_review_page_polls_a_regenerating_sentence_and_moves_to_the_new_version(
     assert 'hx-trigger="every 2s"' in body and "Regenerating" in body
     request = AuditEvent.objects.get(action="sentence_regeneration_requested")
     sentence_regeneration_claim(request_id=request.pk, lease_seconds=60)
-    sentence_regeneration_store(request=request, completion=_completion([("Holds", -0.1), (" 750", -0.1), (" ml", -0.1), (".", -0.1)]))
-    poll = client.get(reverse("review", args=[description.pk]),
-                      {"fragment": "sentence", "index": 1, "version": 2}, HTTP_HX_REQUEST="true")
+    sentence_regeneration_store(
+        request=request, completion=_completion([("Holds", -0.1), (" 750", -0.1), (" ml", -0.1), (".", -0.1)])
+    )
+    poll = client.get(
+        reverse("review", args=[description.pk]),
+        {"fragment": "sentence", "index": 1, "version": 2},
+        HTTP_HX_REQUEST="true",
+    )
     assert "Holds" in poll.content.decode() and "every 2s" not in poll.content.decode()
     assert poll["HX-Trigger"] == '{"reviewq:version": {"version": 3}}'
-    stale = client.get(reverse("review", args=[description.pk]),
-                       {"fragment": "sentence", "index": 1, "version": 1}, HTTP_HX_REQUEST="true")
+    stale = client.get(
+        reverse("review", args=[description.pk]),
+        {"fragment": "sentence", "index": 1, "version": 1},
+        HTTP_HX_REQUEST="true",
+    )
     assert "HX-Trigger" not in stale
     assert Description.objects.get(pk=description.pk).version == 3

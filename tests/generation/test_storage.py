@@ -24,8 +24,9 @@ def _completion(text, logprob=-0.05, low=None):
         lp = low.get(piece.strip(), logprob)
         tokens.append(TokenResult(piece, piece.encode(), lp, (Alternative(piece, lp), Alternative(" other", -4.0))))
     assert "".join(t.text for t in tokens) == text
-    return Completion(text=text, tokens=tuple(tokens), finish_reason="stop", model="m", provider="test",
-                      completion_tokens=len(tokens))
+    return Completion(
+        text=text, tokens=tuple(tokens), finish_reason="stop", model="m", provider="test", completion_tokens=len(tokens)
+    )
 
 
 @pytest.fixture
@@ -41,7 +42,9 @@ TEXT = "This blue bottle holds 750 ml. It is made of stainless steel. It keeps y
 
 
 def test_a_confident_grounded_description_is_published_automatically(claimed):
-    stored = completion_store(description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version)
+    stored = completion_store(
+        description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version
+    )
     assert stored.status == S.PUBLISHED and stored.published_at is not None
     assert set(Sentence.objects.filter(description=stored).values_list("band", flat=True)) == {"publish"}
     event = AuditEvent.objects.get(description=stored, action="generated")
@@ -61,7 +64,9 @@ def test_a_contradicted_attribute_sends_it_to_review_with_the_reason(claimed):
 
 def test_stricter_thresholds_at_generation_time_keep_it_in_review(claimed):
     thresholds_update(catalog=None, publish_above=-0.01, flag_below=-1.5, critical_floor=-2.3)
-    stored = completion_store(description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version)
+    stored = completion_store(
+        description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version
+    )
     assert stored.status == S.REVIEW
 
 
@@ -89,12 +94,16 @@ def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_ow
     lost = descriptions[1]
     Description.objects.filter(pk=lost.pk).update(version=lost.version + 1)  # reclaimed elsewhere
     texts = [TEXT, "It holds 750 ml.", "A second bottle. It holds 750 ml."]
-    results = completions_store([
-        StoreRequest(description=d, completion=_completion(text), prompt="p", claim_version=d.version)
-        for d, text in zip(descriptions, texts, strict=True)
-    ])
+    results = completions_store(
+        [
+            StoreRequest(description=d, completion=_completion(text), prompt="p", claim_version=d.version)
+            for d, text in zip(descriptions, texts, strict=True)
+        ]
+    )
     assert isinstance(results[1], ConflictError)
-    assert not Sentence.objects.filter(description=lost).exists() and not Token.objects.filter(description=lost).exists()
+    assert (
+        not Sentence.objects.filter(description=lost).exists() and not Token.objects.filter(description=lost).exists()
+    )
     for description, text in ((results[0], texts[0]), (results[2], texts[2])):
         assert description.status in (S.REVIEW, S.PUBLISHED) and description.text == text
         sentences = list(Sentence.objects.filter(description=description).order_by("index"))
@@ -109,11 +118,15 @@ def test_a_regenerated_description_replaces_its_sentences_and_tokens(claimed):
     from reviewq.core.models import Token
     from reviewq.core.transitions import description_transition
 
-    first = completion_store(description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version)
+    first = completion_store(
+        description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version
+    )
     description_transition(description=first, to_status=S.QUEUED, action="regenerate")
     again = description_claim_for_generation(product_id=first.product_id, lease_seconds=60)
-    second = completion_store(description=again, completion=_completion("It holds 750 ml."), prompt="p",
-                              claim_version=again.version)
+    second = completion_store(
+        description=again, completion=_completion("It holds 750 ml."), prompt="p", claim_version=again.version
+    )
     assert list(Sentence.objects.filter(description=second).values_list("text", flat=True)) == ["It holds 750 ml."]
     assert "".join(Token.objects.filter(description=second).order_by("position").values_list("text", flat=True)) == (
-        "It holds 750 ml.")
+        "It holds 750 ml."
+    )

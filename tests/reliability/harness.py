@@ -5,6 +5,7 @@ Everything listens on 127.0.0.1 only. Needs Django set up (settings of the calle
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -29,8 +30,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], bool], *, timeout: float, poll: float = 0.5,
-               alive: Callable[[], None] | None = None) -> bool:
+def wait_until(
+    predicate: Callable[[], bool], *, timeout: float, poll: float = 0.5, alive: Callable[[], None] | None = None
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -61,11 +63,23 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--dir", self.dir, "--protected-mode", "yes",
-             # As docker-compose.yml runs it (appendonly), fsync'd on every write so a SIGKILL loses nothing.
-             *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                self.dir,
+                "--protected-mode",
+                "yes",
+                # As docker-compose.yml runs it (appendonly), fsync'd on every write so a SIGKILL loses nothing.
+                *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else []),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         if not wait_until(self._answers, timeout=10, poll=0.05):
             raise RuntimeError(f"redis-server did not start on port {self.port}")
@@ -153,10 +167,8 @@ class TcpProxy:
     def _close(self, sock: socket.socket) -> None:
         with self._lock:
             self._open.discard(sock)
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         sock.close()
 
     def cut(self) -> None:
@@ -182,8 +194,10 @@ def database_url(settings_dict: dict, *, host: str | None = None, port: int | No
     if settings_dict["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{settings_dict['NAME']}"
     auth = settings_dict["USER"] + (f":{settings_dict['PASSWORD']}" if settings_dict["PASSWORD"] else "")
-    return (f"postgres://{auth}@{host or settings_dict['HOST'] or '127.0.0.1'}:"
-            f"{port or settings_dict['PORT'] or 5432}/{settings_dict['NAME']}")
+    return (
+        f"postgres://{auth}@{host or settings_dict['HOST'] or '127.0.0.1'}:"
+        f"{port or settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+    )
 
 
 def worker_env(*, database: str, broker: str, llm_base_url: str, **extra: str) -> dict:
@@ -208,15 +222,47 @@ class Worker:
     """`celery worker` (threads pool) as a child process, its output in a log file (a pipe would
     fill up and block it)."""
 
-    def __init__(self, *, env: dict, queue: str, concurrency: int = 8, log_dir: Path | str | None = None, name: str = "w",
-                 args: tuple[str, ...] = ()):
-        self.log_path = Path(log_dir or tempfile.gettempdir()) / f"worker-{name}-{os.getpid()}-{time.monotonic_ns()}.log"
+    def __init__(
+        self,
+        *,
+        env: dict,
+        queue: str,
+        concurrency: int = 8,
+        log_dir: Path | str | None = None,
+        name: str = "w",
+        args: tuple[str, ...] = (),
+    ):
+        self.log_path = (
+            Path(log_dir or tempfile.gettempdir()) / f"worker-{name}-{os.getpid()}-{time.monotonic_ns()}.log"
+        )
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "reviewq", "worker", "--pool", "threads",
-             "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "-Q", queue, "-n", f"{name}-{time.monotonic_ns()}@%h", *args],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "reviewq",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-Q",
+                queue,
+                "-n",
+                f"{name}-{time.monotonic_ns()}@%h",
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -253,8 +299,16 @@ class Supervisor:
     """Restarts a worker that exited, as docker-compose's `restart: unless-stopped` does, at most
     `max_restarts` times; `check` goes where a test would call worker.assert_alive."""
 
-    def __init__(self, *, env: dict, queue: str, log_dir: Path | str | None, name: str, max_restarts: int = 2,
-                 args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        *,
+        env: dict,
+        queue: str,
+        log_dir: Path | str | None,
+        name: str,
+        max_restarts: int = 2,
+        args: tuple[str, ...] = (),
+    ):
         self.env, self.queue, self.log_dir, self.name, self.args = env, queue, log_dir, name, args
         self.max_restarts = max_restarts
         self.workers = [Worker(env=env, queue=queue, log_dir=log_dir, name=name, args=args)]
@@ -268,8 +322,15 @@ class Supervisor:
         critical = [line for line in log.splitlines() if "CRITICAL" in line or "Unrecoverable" in line]
         self.exits.append(f"exit {worker.process.returncode}" + (f": {critical[-1][-200:]}" if critical else ""))
         assert len(self.exits) <= self.max_restarts, "\n".join(self.exits) + "\n" + log[-3000:]
-        self.workers.append(Worker(env=self.env, queue=self.queue, log_dir=self.log_dir,
-                                   name=f"{self.name}-{len(self.workers) + 1}", args=self.args))
+        self.workers.append(
+            Worker(
+                env=self.env,
+                queue=self.queue,
+                log_dir=self.log_dir,
+                name=f"{self.name}-{len(self.workers) + 1}",
+                args=self.args,
+            )
+        )
 
     def stop(self) -> str:
         return "".join(worker.stop() for worker in self.workers)
@@ -307,8 +368,14 @@ class RunCheck:
 
     @property
     def ok(self) -> bool:
-        return (self.not_terminal == 0 and self.missing == 0 and self.duplicate_generations == 0
-                and not self.half_written and self.token_text_mismatch == 0 and self.failed_without_reason == 0)
+        return (
+            self.not_terminal == 0
+            and self.missing == 0
+            and self.duplicate_generations == 0
+            and not self.half_written
+            and self.token_text_mismatch == 0
+            and self.failed_without_reason == 0
+        )
 
 
 TERMINAL = ("review", "published", "rejected", "failed")
@@ -323,19 +390,27 @@ def run_check(*, catalog_id: int) -> RunCheck:
     descriptions = Description.objects.filter(product__catalog_id=catalog_id)
     statuses = Counter(descriptions.values_list("status", flat=True))
     generated = Counter(
-        AuditEvent.objects.filter(description__product__catalog_id=catalog_id, action="generated")
-        .values_list("description_id", flat=True)
+        AuditEvent.objects.filter(description__product__catalog_id=catalog_id, action="generated").values_list(
+            "description_id", flat=True
+        )
     )
     half = list(
         descriptions.annotate(n_tokens=Count("tokens", distinct=True), n_sentences=Count("sentences", distinct=True))
-        .filter(Q(n_tokens__gt=0, text="") | Q(status__in=["review", "published"], n_sentences=0)
-                | Q(n_tokens__gt=0, n_sentences=0))
+        .filter(
+            Q(n_tokens__gt=0, text="")
+            | Q(status__in=["review", "published"], n_sentences=0)
+            | Q(n_tokens__gt=0, n_sentences=0)
+        )
         .values_list("id", flat=True)
     )
     mismatch = 0
     texts = dict(descriptions.filter(status__in=["review", "published"], has_logprobs=True).values_list("id", "text"))
     joined: dict[int, list[str]] = {}
-    for description_id, text in Token.objects.filter(description_id__in=texts).order_by("description_id", "position").values_list("description_id", "text"):
+    for description_id, text in (
+        Token.objects.filter(description_id__in=texts)
+        .order_by("description_id", "position")
+        .values_list("description_id", "text")
+    ):
         joined.setdefault(description_id, []).append(text)
     for description_id, text in texts.items():
         if "".join(joined.get(description_id, [])) != text:

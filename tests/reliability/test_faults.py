@@ -8,6 +8,7 @@ redis-server on a free loopback port (the machine's Redis is never touched); the
 the suite's (SQLite file, or Postgres with DATABASE_URL).
 """
 
+import contextlib
 import threading
 import time
 
@@ -75,10 +76,8 @@ class SlotSampler:
 
     def _run(self):
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(Exception):
                 self.max = max(self.max, int(self._client.zcard("reviewq:inflight:openai")))
-            except Exception:  # noqa: BLE001 -- a sample lost while Redis restarts is fine
-                pass
             time.sleep(0.02)
 
     def stop(self):
@@ -100,8 +99,13 @@ def _terminal(catalog) -> int:
 
 
 def _env(redis, fake, **extra):
-    return worker_env(database=database_url(connection.settings_dict), broker=redis.url(0), llm_base_url=fake.base_url,
-                      REDIS_URL=redis.url(1), **{**FAST, **extra})
+    return worker_env(
+        database=database_url(connection.settings_dict),
+        broker=redis.url(0),
+        llm_base_url=fake.base_url,
+        REDIS_URL=redis.url(1),
+        **{**FAST, **extra},
+    )
 
 
 def test_worker_sigkilled_mid_run_then_a_new_worker_finishes(redis_broker, queue, tmp_path):
@@ -128,7 +132,9 @@ def test_worker_sigkilled_mid_run_then_a_new_worker_finishes(redis_broker, queue
     assert in_flight >= 1  # the kill really hit work in progress
     assert check.statuses.get("failed", 0) == 0
     assert recovered < 30, recovered  # below the dead slots' lease (2 x LLM_TIMEOUT + 30 s)
-    print(f"SIGKILL with {in_flight} generating: {len(ids)}/{len(ids)} terminal {recovered:.1f} s after the kill; {check}")
+    print(
+        f"SIGKILL with {in_flight} generating: {len(ids)}/{len(ids)} terminal {recovered:.1f} s after the kill; {check}"
+    )
 
 
 def test_provider_faults_end_terminal_with_reasons_and_respect_retry_after_and_the_cap(redis_broker, queue, tmp_path):
@@ -157,16 +163,24 @@ def test_provider_faults_end_terminal_with_reasons_and_respect_retry_after_and_t
     assert not Sentence.objects.filter(description__in=no_scores, reasons=[]).exists()
     # A 429 is retried no sooner than its Retry-After (1 s): retry event -> next claim.
     gaps = []
-    for event in AuditEvent.objects.filter(description__product__catalog=catalog, action="generation_retry",
-                                           after__error_code="rate_limited"):
-        claim = (AuditEvent.objects.filter(description_id=event.description_id, action="generation_claimed",
-                                           created_at__gt=event.created_at).order_by("created_at").first())
+    for event in AuditEvent.objects.filter(
+        description__product__catalog=catalog, action="generation_retry", after__error_code="rate_limited"
+    ):
+        claim = (
+            AuditEvent.objects.filter(
+                description_id=event.description_id, action="generation_claimed", created_at__gt=event.created_at
+            )
+            .order_by("created_at")
+            .first()
+        )
         if claim is not None:
             gaps.append((claim.created_at - event.created_at).total_seconds())
     assert gaps and min(gaps) >= 1.0, gaps
-    print(f"provider faults {dict(fake.fault_counts)} in {fake.requests_total} requests: {check.statuses}, "
-          f"failed codes {check.error_codes}, max slots {slots.max}, server max in flight {fake.max_in_flight}, "
-          f"Retry-After gaps min {min(gaps):.2f} s over {len(gaps)} retries")
+    print(
+        f"provider faults {dict(fake.fault_counts)} in {fake.requests_total} requests: {check.statuses}, "
+        f"failed codes {check.error_codes}, max slots {slots.max}, server max in flight {fake.max_in_flight}, "
+        f"Retry-After gaps min {min(gaps):.2f} s over {len(gaps)} retries"
+    )
 
 
 def test_redis_restarted_mid_run(redis_broker, queue, tmp_path):
@@ -181,8 +195,13 @@ def test_redis_restarted_mid_run(redis_broker, queue, tmp_path):
     catalog, ids = _catalog(30)
     with FakeOpenAI(latency=0.5) as fake:
         env = _env(redis_broker, fake, GENERATION_REQUEUE_AFTER_SECONDS="20", GENERATION_RECOVERY_INTERVAL_SECONDS="2")
-        workers = Supervisor(env=env, queue=f"{queue},celery", log_dir=tmp_path, name="w",
-                             args=("--beat", "--schedule", str(tmp_path / "celerybeat-schedule")))
+        workers = Supervisor(
+            env=env,
+            queue=f"{queue},celery",
+            log_dir=tmp_path,
+            name="w",
+            args=("--beat", "--schedule", str(tmp_path / "celerybeat-schedule")),
+        )
         try:
             send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids)
             assert wait_until(lambda: _terminal(catalog) >= 6, timeout=60, alive=workers.check)
@@ -198,8 +217,10 @@ def test_redis_restarted_mid_run(redis_broker, queue, tmp_path):
     assert down_at < len(ids)
     assert check.statuses.get("failed", 0) == 0, check
     requeued = AuditEvent.objects.filter(description__product__catalog=catalog, action="generation_requeued").count()
-    print(f"Redis killed at {down_at}/{len(ids)} terminal, back after 3 s: {check}; worker restarts: {workers.exits}; "
-          f"re-sent by the recovery sweep: {requeued}")
+    print(
+        f"Redis killed at {down_at}/{len(ids)} terminal, back after 3 s: {check}; worker restarts: {workers.exits}; "
+        f"re-sent by the recovery sweep: {requeued}"
+    )
 
 
 @pytest.mark.skipif("sqlite" in connection.settings_dict["ENGINE"], reason="cuts a TCP connection: needs Postgres")

@@ -24,9 +24,8 @@ def test_redis_down_while_acquiring_is_slot_unavailable():
         with limiter.slot(wait_seconds=1):
             assert limiter.in_flight() == 1
         redis.stop()
-        with pytest.raises(SlotUnavailable, match="limiter unavailable"):
-            with limiter.slot(wait_seconds=1):
-                pass
+        with pytest.raises(SlotUnavailable, match="limiter unavailable"), limiter.slot(wait_seconds=1):
+            pass
 
 
 def test_redis_down_while_releasing_keeps_the_result():

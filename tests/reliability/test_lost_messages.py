@@ -33,21 +33,35 @@ def test_sigkilled_worker_on_the_sqlite_broker_is_recovered_by_the_next_workers_
     descriptions = Description.objects.filter(product__catalog=catalog)
     broker = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"  # private: the default queue is ours
     with FakeOpenAI(latency=1.5) as fake:
-        env = worker_env(database=database_url(connection.settings_dict), broker=broker,
-                         llm_base_url=fake.base_url, **RECOVERY)
+        env = worker_env(
+            database=database_url(connection.settings_dict), broker=broker, llm_base_url=fake.base_url, **RECOVERY
+        )
         first = Worker(env=env, queue="celery", concurrency=2, log_dir=tmp_path, name="first")
         second = None
         try:
             send_generation(broker=broker, queue="celery", product_ids=ids)
-            assert wait_until(lambda: descriptions.filter(status="generating").exists(), timeout=60, poll=0.1,
-                              alive=first.assert_alive)
+            assert wait_until(
+                lambda: descriptions.filter(status="generating").exists(),
+                timeout=60,
+                poll=0.1,
+                alive=first.assert_alive,
+            )
             first.kill()
             killed_at = time.monotonic()
             held = set(descriptions.filter(status="generating").values_list("pk", flat=True))
-            second = Worker(env=env, queue="celery", concurrency=2, log_dir=tmp_path, name="second",
-                            args=("--beat", "--schedule", str(tmp_path / "celerybeat-schedule")))
-            done = wait_until(lambda: not descriptions.exclude(status__in=("review", "published", "failed")).exists(),
-                              timeout=60, alive=second.assert_alive)
+            second = Worker(
+                env=env,
+                queue="celery",
+                concurrency=2,
+                log_dir=tmp_path,
+                name="second",
+                args=("--beat", "--schedule", str(tmp_path / "celerybeat-schedule")),
+            )
+            done = wait_until(
+                lambda: not descriptions.exclude(status__in=("review", "published", "failed")).exists(),
+                timeout=60,
+                alive=second.assert_alive,
+            )
             recovered = time.monotonic() - killed_at
         finally:
             log = (second.stop() if second else "") + first.stop()
@@ -55,7 +69,10 @@ def test_sigkilled_worker_on_the_sqlite_broker_is_recovered_by_the_next_workers_
     assert done and check.ok, (check, log[-3000:])
     assert held  # the kill really hit work in progress
     assert check.statuses.get("failed", 0) == 0, check
-    requeued = set(AuditEvent.objects.filter(action="generation_requeued", description__in=held)
-                   .values_list("description_id", flat=True))
+    requeued = set(
+        AuditEvent.objects.filter(action="generation_requeued", description__in=held).values_list(
+            "description_id", flat=True
+        )
+    )
     assert requeued == held, (held, requeued, log[-3000:])  # back through the sweep, not a redelivery
     print(f"SQLite broker, SIGKILL with {len(held)} generating: {check.statuses} {recovered:.1f} s after the kill")

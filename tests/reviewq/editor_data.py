@@ -45,15 +45,28 @@ def make_description(
         published_at = published_at or now
     texts = [f"Sentence {i} of {product.sku}. " for i in range(len(sentences))]
     description = DescriptionFactory(
-        product=product, status=status, text="".join(texts), has_logprobs=True,
-        generated_at=generated_at or now, published_at=published_at, risk=0.5,
-        prompt_tokens=40, completion_tokens=20,
+        product=product,
+        status=status,
+        text="".join(texts),
+        has_logprobs=True,
+        generated_at=generated_at or now,
+        published_at=published_at,
+        risk=0.5,
+        prompt_tokens=40,
+        completion_tokens=20,
     )
     offset = 0
     for index, ((mean, band, decision), text) in enumerate(zip(sentences, texts, strict=True)):
         sentence = Sentence.objects.create(
-            description=description, index=index, char_start=offset, char_end=offset + len(text), text=text,
-            band=band, mean_logprob=mean, min_logprob=mean, decision=decision,
+            description=description,
+            index=index,
+            char_start=offset,
+            char_end=offset + len(text),
+            text=text,
+            band=band,
+            mean_logprob=mean,
+            min_logprob=mean,
+            decision=decision,
             edited_text=f"Edited {index}. " if decision == "edited" else "",
             decided_at=now if decision else None,
             risk=0.9 if mean is None else min(0.99, max(0.01, -mean / 4)),
@@ -63,8 +76,13 @@ def make_description(
             for position, word in enumerate(text.split(" ")):
                 piece = word if position == 0 else " " + word
                 Token.objects.create(
-                    description=description, sentence=sentence, position=index * 100 + position,
-                    char_start=offset, text=piece, bytes=piece.encode(), logprob=mean,
+                    description=description,
+                    sentence=sentence,
+                    position=index * 100 + position,
+                    char_start=offset,
+                    text=piece,
+                    bytes=piece.encode(),
+                    logprob=mean,
                     alternatives=[[piece, mean], [" other", -3.0]],
                 )
                 offset += len(piece)

@@ -40,13 +40,19 @@ BAD_FILES = [
     BadFile("latin-1 encoding", "latin1.csv", b"sku,name\nA-1,Caf\xe9 mug\n", "not valid UTF-8"),
     BadFile("UTF-16 with BOM", "utf16.csv", "sku,name\nA-1,Mug\n".encode("utf-16"), "UTF-16"),
     BadFile("overlong UTF-8", "overlong.csv", b"sku,name\nA-1,\xc0\xaf\n", "not valid UTF-8"),
-    BadFile("BOM and no sku column", "bom.csv", b"\xef\xbb\xbfname,colour\nBottle,blue\n", "missing required column: sku"),
+    BadFile(
+        "BOM and no sku column", "bom.csv", b"\xef\xbb\xbfname,colour\nBottle,blue\n", "missing required column: sku"
+    ),
     BadFile("missing columns", "cols.csv", _csv("colour,size\nblue,L\n"), "missing required column: sku"),
     BadFile("duplicate SKUs", "dups.csv", _csv("sku,name\nA-1,Mug\nA-2,Cup\nA-1,Bowl\n"), "duplicate sku"),
     BadFile("duplicate column", "dupcol.csv", _csv("sku,name,sku\nA,B,C\n"), "duplicate column"),
     BadFile("huge cell", "huge.csv", _csv("sku,name,notes\nA-1,Mug," + "x" * 50_000 + "\n"), "the limit is 2,000"),
-    BadFile("too many columns", "wide.csv", _csv(",".join(["sku", "name"] + [f"c{i}" for i in range(250)]) + "\nA,B\n"),
-            "columns"),
+    BadFile(
+        "too many columns",
+        "wide.csv",
+        _csv(",".join(["sku", "name"] + [f"c{i}" for i in range(250)]) + "\nA,B\n"),
+        "columns",
+    ),
     BadFile("runaway quote", "quote.csv", _csv('sku,name\nA-1,"Mug\nA-2,Cup\n' + "A-3,Bowl\n" * 50), "quote"),
     BadFile("sku with a line break", "newline.csv", _csv('sku,name\n"A\n1",Mug\n'), "line break"),
     BadFile("sku over the length limit", "longsku.csv", _csv("sku,name\n" + "S" * 150 + ",Mug\n"), "the limit is 100"),
@@ -57,12 +63,24 @@ BAD_FILES = [
     BadFile("binary with NUL", "nul.csv", b"sku,name\nA\x00B,Bottle\n", "binary file"),
     BadFile("HTML / XML", "page.csv", _csv('<?xml version="1.0"?><catalog><p sku="a"/></catalog>'), "HTML or XML"),
     BadFile("invalid JSON", "bad.json", _csv('[{"sku": "A-1", "name": "Mug",}]'), "invalid JSON"),
-    BadFile("deeply nested JSON", "deep.json", b'[{"sku":"a","name":"b","attributes":' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
-            "nested too deeply"),
-    BadFile("attributes nested 3 levels", "nested.json", _csv('[{"sku":"a","name":"b","attributes":{"x":{"y":{"z":1}}}}]'),
-            "nested more than 2 levels"),
-    BadFile("JSON number with 5,000 digits", "bignum.json", b'[{"sku":"a","name":"b","attributes":{"n":1' + b"0" * 5000 + b"}}]",
-            "more than 4,300 digits"),
+    BadFile(
+        "deeply nested JSON",
+        "deep.json",
+        b'[{"sku":"a","name":"b","attributes":' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
+        "nested too deeply",
+    ),
+    BadFile(
+        "attributes nested 3 levels",
+        "nested.json",
+        _csv('[{"sku":"a","name":"b","attributes":{"x":{"y":{"z":1}}}}]'),
+        "nested more than 2 levels",
+    ),
+    BadFile(
+        "JSON number with 5,000 digits",
+        "bignum.json",
+        b'[{"sku":"a","name":"b","attributes":{"n":1' + b"0" * 5000 + b"}}]",
+        "more than 4,300 digits",
+    ),
     BadFile("JSON lone surrogate", "surrogate.json", _csv('[{"sku":"a","name":"\\ud800 mug"}]'), "unpaired"),
     BadFile("JSON NaN", "nan.json", _csv('[{"sku":"a","name":"b","attributes":{"x":NaN}}]'), "not a finite number"),
     BadFile("JSON of the wrong shape", "shape.json", _csv('"just a string"'), "not a catalog"),
@@ -95,9 +113,13 @@ def _nothing_written(catalog_name: str):
 @pytest.mark.parametrize("bad", BAD_FILES, ids=[b.kind for b in BAD_FILES])
 def test_bad_file_through_the_upload_view(client, existing, bad):
     client, _ = client_for(client, "editor")
-    response = client.post(reverse("catalog_upload"), {
-        "catalog_name": "Hostile", "file": SimpleUploadedFile(bad.filename, bad.data, "text/csv"),
-    })
+    response = client.post(
+        reverse("catalog_upload"),
+        {
+            "catalog_name": "Hostile",
+            "file": SimpleUploadedFile(bad.filename, bad.data, "text/csv"),
+        },
+    )
     assert response.status_code == 302, response.content[:500]
     preview = client.get(response["Location"])
     assert preview.status_code == 200
@@ -142,12 +164,20 @@ def test_100_mb_file_is_refused_by_the_command_without_reading_it(tmp_path, exis
     _nothing_written("Hostile")
 
 
-def _raw_post(live_server, *, path: str, cookies: dict, headers: dict, body_parts, content_length: int) -> tuple[int, bytes]:
+def _raw_post(
+    live_server, *, path: str, cookies: dict, headers: dict, body_parts, content_length: int
+) -> tuple[int, bytes]:
     host, port = live_server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=60) as sock:
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Cookie: {cookie}",
-                f"Content-Length: {content_length}", "Connection: close", *[f"{k}: {v}" for k, v in headers.items()]]
+        head = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {host}:{port}",
+            f"Cookie: {cookie}",
+            f"Content-Length: {content_length}",
+            "Connection: close",
+            *[f"{k}: {v}" for k, v in headers.items()],
+        ]
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
         try:
             for part in body_parts:
@@ -170,12 +200,16 @@ def test_100_mb_upload_is_refused_with_a_clear_message_without_being_kept(live_s
     ProductFactory(catalog=catalog, sku="KEEP-1", name="Kept", attributes={"a": 1})
     client, _ = client_for(Client(), "editor")
     client.get(reverse("catalog_upload"))
-    cookies = {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value,
-               settings.CSRF_COOKIE_NAME: client.cookies[settings.CSRF_COOKIE_NAME].value}
+    cookies = {
+        settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value,
+        settings.CSRF_COOKIE_NAME: client.cookies[settings.CSRF_COOKIE_NAME].value,
+    }
     boundary = "reviewqboundary7f3a"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"catalog_name\"\r\n\r\nHostile\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"huge.csv\"\r\n"
-            f"Content-Type: text/csv\r\n\r\nsku,name\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="catalog_name"\r\n\r\nHostile\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="huge.csv"\r\n'
+        f"Content-Type: text/csv\r\n\r\nsku,name\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     size = 100 * 1024 * 1024
     chunk = b"S-000001,A product name that repeats\r\n" * 27000  # ~1 MB
@@ -192,10 +226,16 @@ def test_100_mb_upload_is_refused_with_a_clear_message_without_being_kept(live_s
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()
     status, response = _raw_post(
-        live_server, path=reverse("catalog_upload"), cookies=cookies,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "X-CSRFToken": cookies[settings.CSRF_COOKIE_NAME],
-                 "Referer": live_server.url + "/"},
-        body_parts=parts(), content_length=len(head) + size + len(tail),
+        live_server,
+        path=reverse("catalog_upload"),
+        cookies=cookies,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-CSRFToken": cookies[settings.CSRF_COOKIE_NAME],
+            "Referer": live_server.url + "/",
+        },
+        body_parts=parts(),
+        content_length=len(head) + size + len(tail),
     )
     seconds = time.monotonic() - started
     rss_growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024

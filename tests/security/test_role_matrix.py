@@ -100,12 +100,16 @@ ADMIN_SITE = {
     "admin:index": SITE,
     "admin:login": Rule(kind="public", methods=BOTH),
     # Anyone may log out (POST); a non-staff user is sent to the admin index, not the login.
-    "admin:logout": Rule(kind="site", special=(
-        ("anonymous", "*", "login"), ("admin", "GET", "method_not_allowed"), ("*", "*", "allowed"))),
+    "admin:logout": Rule(
+        kind="site",
+        special=(("anonymous", "*", "login"), ("admin", "GET", "method_not_allowed"), ("*", "*", "allowed")),
+    ),
     "admin:password_change": SITE,
     "admin:password_change_done": Rule(kind="site", special=(("admin", "POST", "method_not_allowed"),)),
     # Without a valid field reference the autocomplete view refuses everyone.
-    "admin:autocomplete": Rule(kind="site", special=(("admin", "GET", "forbidden"), ("admin", "POST", "method_not_allowed"))),
+    "admin:autocomplete": Rule(
+        kind="site", special=(("admin", "GET", "forbidden"), ("admin", "POST", "method_not_allowed"))
+    ),
     "admin:jsi18n": Rule(kind="site", special=(("admin", "POST", "method_not_allowed"),)),
     "admin:view_on_site": SITE,
     "admin:app_list": SITE,
@@ -153,14 +157,17 @@ def url_routes(resolver=None, prefix: str = "", namespace: str | None = None):
     resolver = resolver or get_resolver()
     for entry in resolver.url_patterns:
         if isinstance(entry, URLResolver):
-            inner = f"{namespace}:{entry.namespace}" if namespace and entry.namespace else (entry.namespace or namespace)
+            inner = (
+                f"{namespace}:{entry.namespace}" if namespace and entry.namespace else (entry.namespace or namespace)
+            )
             yield from url_routes(entry, prefix + str(entry.pattern), inner)
         elif isinstance(entry, URLPattern):
             full = prefix + str(entry.pattern)
             name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
             key = name or f"{namespace}:{full}"
-            yield Route(key, name, full, dict(getattr(entry.pattern, "converters", {})),
-                        isinstance(entry.pattern, RegexPattern))
+            yield Route(
+                key, name, full, dict(getattr(entry.pattern, "converters", {})), isinstance(entry.pattern, RegexPattern)
+            )
 
 
 def dummy_kwargs(route: Route, objects: dict) -> dict:
@@ -185,9 +192,7 @@ def dummy_kwargs(route: Route, objects: dict) -> dict:
             value = "csv"
         elif kw == "id":
             value = objects["user"]
-        elif kw == "content_type_id":
-            value = 1
-        elif kind == "IntConverter":
+        elif kw == "content_type_id" or kind == "IntConverter":
             value = 1
         else:
             value = "x" * 20
@@ -233,10 +238,19 @@ def objects(db):
     token = ApiToken.objects.create(user=users["admin"], name="t", key_hash="0" * 64, prefix="rq_x")
     event = AuditEvent.objects.create(action="matrix")
     return {
-        "description": description.pk, "catalog": catalog.pk, "run": run.pk, "user": users["reviewer"].pk,
-        "users": users, "group": Group.objects.get(name="reviewer").pk, "product": description.product_id,
-        "sentence": sentence.pk, "token": Token.objects.filter(description=description).first().pk,
-        "thresholds": thresholds.pk, "auditevent": event.pk, "generationrun": run.pk, "apitoken": token.pk,
+        "description": description.pk,
+        "catalog": catalog.pk,
+        "run": run.pk,
+        "user": users["reviewer"].pk,
+        "users": users,
+        "group": Group.objects.get(name="reviewer").pk,
+        "product": description.product_id,
+        "sentence": sentence.pk,
+        "token": Token.objects.filter(description=description).first().pk,
+        "thresholds": thresholds.pk,
+        "auditevent": event.pk,
+        "generationrun": run.pk,
+        "apitoken": token.pk,
     }
 
 
@@ -333,7 +347,11 @@ def production_env(tmp_path, **extra) -> dict:
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=production_env(tmp_path), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -344,7 +362,11 @@ def test_check_deploy_catches_a_weak_production_setup(tmp_path):
     env = production_env(tmp_path, SECURE_HSTS_SECONDS="0", SECRET_KEY="short")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "security.W004" in result.stderr and "security.W009" in result.stderr

@@ -45,7 +45,9 @@ def _generated_through_the_fake_server(catalog) -> Description:
     """Model output built from hostile product data by the fake server, parsed and stored by
     the real path (completion_from_openai -> align -> gate -> completion_store)."""
     product = ProductFactory(
-        catalog=catalog, sku=P[9][:100], name=P[2],
+        catalog=catalog,
+        sku=P[9][:100],
+        name=P[2],
         attributes={P[0]: P[4], "material": P[5], "colour": P[13], "size": P[21], "note": P[30]},
     )
     Description.objects.create(product=product)
@@ -56,37 +58,62 @@ def _generated_through_the_fake_server(catalog) -> Description:
     content = body["choices"][0]["logprobs"]["content"]
     for payload in P[:5]:
         for piece in (" ", payload):
-            content.append({"token": piece, "logprob": -3.0, "bytes": list(piece.encode()),
-                            "top_logprobs": [{"token": P[7], "logprob": -0.5, "bytes": list(P[7].encode())}]})
+            content.append(
+                {
+                    "token": piece,
+                    "logprob": -3.0,
+                    "bytes": list(piece.encode()),
+                    "top_logprobs": [{"token": P[7], "logprob": -0.5, "bytes": list(P[7].encode())}],
+                }
+            )
     [completion] = completion_from_openai(body, provider="openai")
-    return completion_store(description=description, completion=completion, prompt="\n".join(m["content"] for m in messages),
-                            claim_version=description.version)
+    return completion_store(
+        description=description,
+        completion=completion,
+        prompt="\n".join(m["content"] for m in messages),
+        claim_version=description.version,
+    )
 
 
 def _hostile_data(admin):
     catalog = CatalogFactory(name=P[4])
     generated = _generated_through_the_fake_server(catalog)
     assert generated.status == DescriptionStatus.REVIEW and any(p in generated.text for p in P[:5])
-    product = ProductFactory(catalog=catalog, sku="XSS-TOKENS", name=P[3],
-                             attributes={p[:60]: P[(i + 7) % len(P)] for i, p in enumerate(P)})
+    product = ProductFactory(
+        catalog=catalog, sku="XSS-TOKENS", name=P[3], attributes={p[:60]: P[(i + 7) % len(P)] for i, p in enumerate(P)}
+    )
     sentences = []
     for start in range(0, len(P), 8):
-        tokens = [(P[i] + " ", -2.5, [[P[(i + 3) % len(P)], -0.4], [P[i] + " ", -2.5], [P[(i + 5) % len(P)], -3.0]])
-                  for i in range(start, min(start + 8, len(P)))]
+        tokens = [
+            (P[i] + " ", -2.5, [[P[(i + 3) % len(P)], -0.4], [P[i] + " ", -2.5], [P[(i + 5) % len(P)], -3.0]])
+            for i in range(start, min(start + 8, len(P)))
+        ]
         sentences.append(("flag", tokens))
-    stored = make_review_description(product=product, sentences=sentences,
-                                     reasons={i: [P[i], P[i + 10]] for i in range(len(sentences))}, risk=0.99)
+    stored = make_review_description(
+        product=product, sentences=sentences, reasons={i: [P[i], P[i + 10]] for i in range(len(sentences))}, risk=0.99
+    )
     description_review_claim(description=stored, reviewer=admin)
     stored.refresh_from_db()
-    sentence_edit(sentence=Sentence.objects.get(description=stored, index=1), reviewer=admin,
-                  text=P[10] + P[14], expected_version=stored.version)
+    sentence_edit(
+        sentence=Sentence.objects.get(description=stored, index=1),
+        reviewer=admin,
+        text=P[10] + P[14],
+        expected_version=stored.version,
+    )
     run = GenerationRun.objects.create(catalog=catalog, model=P[6], prompt_template="{name} " + P[8])
     failed = ProductFactory(catalog=catalog, sku="XSS-FAILED", name=P[16])
-    Description.objects.create(product=failed, run=run, status=DescriptionStatus.FAILED, error_code="server_error",
-                               error=P[17] + P[18], attempts=3)
+    Description.objects.create(
+        product=failed,
+        run=run,
+        status=DescriptionStatus.FAILED,
+        error_code="server_error",
+        error=P[17] + P[18],
+        attempts=3,
+    )
     published = ProductFactory(catalog=catalog, sku="=cmd|' /C calc'!A0", name=P[20])
-    make_review_description(product=published, status=DescriptionStatus.PUBLISHED,
-                            sentences=[("publish", [(P[22], -0.1), (P[23], -0.1)])])
+    make_review_description(
+        product=published, status=DescriptionStatus.PUBLISHED, sentences=[("publish", [(P[22], -0.1), (P[23], -0.1)])]
+    )
     return catalog, generated, stored, run
 
 
@@ -111,12 +138,26 @@ def test_no_payload_executes_on_any_page(page, tmp_path):
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     _log_in(page, admin)
     visited = 0
-    for url in ["/", "/queue/", f"/queue/?catalog={catalog.pk}", "/catalogs/", f"/catalogs/{catalog.pk}/",
-                f"/runs/{run.pk}/", "/dashboard/", f"/dashboard/?catalog={catalog.pk}", "/thresholds/",
-                f"/thresholds/catalog/{catalog.pk}/", "/calibration/", f"/review/{stored.pk}/?tab=history",
-                f"/review/{generated.pk}/?tab=history", f"/review/{stored.pk}/?edit=2#s-2",
-                "/admin/reviewq/product/", f"/admin/reviewq/description/{stored.pk}/change/",
-                "/admin/reviewq/auditevent/", "/admin/reviewq/generationrun/"]:
+    for url in [
+        "/",
+        "/queue/",
+        f"/queue/?catalog={catalog.pk}",
+        "/catalogs/",
+        f"/catalogs/{catalog.pk}/",
+        f"/runs/{run.pk}/",
+        "/dashboard/",
+        f"/dashboard/?catalog={catalog.pk}",
+        "/thresholds/",
+        f"/thresholds/catalog/{catalog.pk}/",
+        "/calibration/",
+        f"/review/{stored.pk}/?tab=history",
+        f"/review/{generated.pk}/?tab=history",
+        f"/review/{stored.pk}/?edit=2#s-2",
+        "/admin/reviewq/product/",
+        f"/admin/reviewq/description/{stored.pk}/change/",
+        "/admin/reviewq/auditevent/",
+        "/admin/reviewq/generationrun/",
+    ]:
         response = page.goto(url)
         assert response.status < 400, (url, response.status)
         page.wait_for_load_state("networkidle")
@@ -144,8 +185,13 @@ def test_no_payload_executes_on_any_page(page, tmp_path):
 
     # A catalog file full of payloads through the browser upload: preview, import, catalog page.
     header = ",".join(["sku", "name"] + [f'"{p[:40].replace(chr(34), chr(39))}"' for p in P[20:26]])
-    rows = [",".join([f"U-{i}", '"' + P[i].replace('"', '""') + '"'] +
-                     ['"' + P[(i + k) % len(P)].replace('"', '""') + '"' for k in range(6)]) for i in range(len(P))]
+    rows = [
+        ",".join(
+            [f"U-{i}", '"' + P[i].replace('"', '""') + '"']
+            + ['"' + P[(i + k) % len(P)].replace('"', '""') + '"' for k in range(6)]
+        )
+        for i in range(len(P))
+    ]
     upload = tmp_path / "hostile.csv"
     upload.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     page.goto("/catalogs/upload/")
@@ -180,13 +226,18 @@ def test_no_payload_executes_on_any_page(page, tmp_path):
 
     # The JSON API opened in the browser shows the payloads as JSON text.
     _, key = api_token_create(user=admin, name="xss")
-    api = page.context.browser.new_context(base_url=page.url.split("/catalogs")[0],
-                                           extra_http_headers={"Authorization": f"Bearer {key}"})
+    api = page.context.browser.new_context(
+        base_url=page.url.split("/catalogs")[0], extra_http_headers={"Authorization": f"Bearer {key}"}
+    )
     try:
         api_page = api.new_page()
         api_dialogs = []
         api_page.on("dialog", lambda dialog: (api_dialogs.append(dialog.message), dialog.dismiss()))
-        for url in (f"/api/v1/descriptions/{stored.pk}/", f"/api/v1/products/?catalog={catalog.pk}", "/api/v1/catalogs/"):
+        for url in (
+            f"/api/v1/descriptions/{stored.pk}/",
+            f"/api/v1/products/?catalog={catalog.pk}",
+            "/api/v1/catalogs/",
+        ):
             response = api_page.goto(url)
             assert response.ok and response.headers["content-type"].startswith("application/json")
             _probe(api_page, url, api_dialogs)

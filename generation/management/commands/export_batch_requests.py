@@ -22,13 +22,20 @@ class Command(BaseCommand):
             catalog_obj = Catalog.objects.get(name=catalog)
         except Catalog.DoesNotExist:
             raise CommandError(f"No catalog named {catalog!r}.") from None
-        total = catalog_obj.products.filter(description__isnull=True).count() if only_missing else catalog_obj.products.count()
+        total = (
+            catalog_obj.products.filter(description__isnull=True).count()
+            if only_missing
+            else catalog_obj.products.count()
+        )
         out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
         count = 0
         try:
             for request in tqdm(
                 batch_requests_build(catalog=catalog_obj, only_missing=only_missing, model=model),
-                total=total, desc="requests", unit="product", file=self.stderr._out,
+                total=total,
+                desc="requests",
+                unit="product",
+                file=self.stderr._out,
             ):
                 out.write(json.dumps(request, ensure_ascii=False) + "\n")
                 count += 1

@@ -23,7 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="Show progress until every queued product is done")
         parser.add_argument("--timeout", type=float, default=0, help="With --wait: give up after N seconds (0 = never)")
         parser.add_argument(
-            "--inline", action="store_true",
+            "--inline",
+            action="store_true",
             help="Generate in this process, one product after another, without a worker",
         )
 
@@ -61,7 +62,9 @@ class Command(BaseCommand):
                     break
                 if timeout and time.monotonic() - started > timeout:
                     self._summary(product_ids)
-                    raise CommandError(f"Timed out after {timeout:.0f} s with {len(product_ids) - done} products unfinished.")
+                    raise CommandError(
+                        f"Timed out after {timeout:.0f} s with {len(product_ids) - done} products unfinished."
+                    )
                 time.sleep(1.0)
         self._summary(product_ids)
 

@@ -49,11 +49,13 @@ def _encoding_errors(data: bytes, start: int) -> list[CatalogError]:
         except UnicodeDecodeError as exc:
             # A multi-byte character cut by the split cannot happen: "\n" never occurs inside one.
             bad = raw[exc.start]
-            errors.append(CatalogError(
-                number,
-                f"not valid UTF-8: byte 0x{bad:02X} at byte offset {offset + exc.start} "
-                "(the file may be Latin-1 / Windows-1252); save the file as UTF-8",
-            ))
+            errors.append(
+                CatalogError(
+                    number,
+                    f"not valid UTF-8: byte 0x{bad:02X} at byte offset {offset + exc.start} "
+                    "(the file may be Latin-1 / Windows-1252); save the file as UTF-8",
+                )
+            )
         offset += len(raw) + 1
     return errors
 

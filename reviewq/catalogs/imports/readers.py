@@ -29,7 +29,7 @@ def _parse_csv(text: str, mapping: CatalogMapping) -> ParsedCatalog:
     match = re.match(r"sep=(.)\r?\n", text)
     if match:
         delimiter = match.group(1)
-        text = text[match.end():]
+        text = text[match.end() :]
         first_line_number = 2
     delimiter = delimiter or _sniff_delimiter(text)
     parsed.delimiter = delimiter
@@ -54,8 +54,9 @@ def _parse_csv(text: str, mapping: CatalogMapping) -> ParsedCatalog:
     seen: dict[str, int] = {}
     for index, column in enumerate(header, start=1):
         if column in seen:
-            parsed.errors.append(CatalogError(
-                header_line, f"duplicate column {column!r} (columns {seen[column]} and {index})"))
+            parsed.errors.append(
+                CatalogError(header_line, f"duplicate column {column!r} (columns {seen[column]} and {index})")
+            )
         elif column:
             seen[column] = index
     layout, errors = _layout(parsed.columns, mapping)
@@ -75,10 +76,12 @@ def _parse_csv(text: str, mapping: CatalogMapping) -> ParsedCatalog:
             break
         except csv.Error as exc:
             # The reader cannot resynchronise after e.g. a runaway quoted cell.
-            parsed.errors.append(CatalogError(
-                previous_end + 1 + line_offset,
-                f"cannot read this row ({exc}); is a closing quote missing? Nothing after it was read",
-            ))
+            parsed.errors.append(
+                CatalogError(
+                    previous_end + 1 + line_offset,
+                    f"cannot read this row ({exc}); is a closing quote missing? Nothing after it was read",
+                )
+            )
             break
         line = previous_end + 1 + line_offset
         previous_end = reader.line_num
@@ -86,7 +89,7 @@ def _parse_csv(text: str, mapping: CatalogMapping) -> ParsedCatalog:
             continue
         parsed.records += 1
         row_errors = []
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
             row_errors.append(f"{len(cells)} values but the header has {len(header)} columns")
         for i in unnamed:
             if i < len(cells) and cells[i].strip():
@@ -142,15 +145,15 @@ def _parse_json(text: str, mapping: CatalogMapping) -> ParsedCatalog:
     if isinstance(doc, dict):
         key = _product_list_key(doc)
         if key is None or not isinstance(doc[key], list):
-            parsed.errors.append(CatalogError(None, 'not a catalog: expected a list of products or '
-                                                    '{"products": [...]}'))
+            parsed.errors.append(
+                CatalogError(None, 'not a catalog: expected a list of products or {"products": [...]}')
+            )
             return parsed
         items = doc[key]
     elif isinstance(doc, list):
         key, items = None, doc
     else:
-        parsed.errors.append(CatalogError(None, 'not a catalog: expected a list of products or '
-                                                '{"products": [...]}'))
+        parsed.errors.append(CatalogError(None, 'not a catalog: expected a list of products or {"products": [...]}'))
         return parsed
     lines = _json_element_lines(text, key, len(items))
     _build_from_objects(parsed, zip(lines, items, strict=True), mapping, item_label=True)

@@ -31,8 +31,9 @@ def _normalise_header(name: str) -> str:
     return re.sub(r"[\s_\-.]+", "_", name.strip().lower()).strip("_")
 
 
-def _pick_column(columns: list[str], aliases: tuple[str, ...], chosen: str | None,
-                 role: str) -> tuple[str | None, CatalogError | None]:
+def _pick_column(
+    columns: list[str], aliases: tuple[str, ...], chosen: str | None, role: str
+) -> tuple[str | None, CatalogError | None]:
     """The column for `role`: the mapping's choice (exact, then case/space-insensitive) or
     the first alias present."""
     if chosen is not None:
@@ -42,16 +43,19 @@ def _pick_column(columns: list[str], aliases: tuple[str, ...], chosen: str | Non
         for column in columns:
             if _normalise_header(column) == wanted:
                 return column, None
-        return None, CatalogError(None, f"column {chosen!r} chosen for the {role} is not in the file; "
-                                        f"columns are: {_column_list(columns)}")
+        return None, CatalogError(
+            None, f"column {chosen!r} chosen for the {role} is not in the file; columns are: {_column_list(columns)}"
+        )
     by_norm: dict[str, str] = {}
     for column in columns:
         by_norm.setdefault(_normalise_header(column), column)
     for alias in aliases:
         if alias in by_norm:
             return by_norm[alias], None
-    return None, CatalogError(None, f"missing required column: {role} (accepted names: "
-                                    f"{', '.join(aliases)}); columns are: {_column_list(columns)}")
+    return None, CatalogError(
+        None,
+        f"missing required column: {role} (accepted names: {', '.join(aliases)}); columns are: {_column_list(columns)}",
+    )
 
 
 def _column_list(columns: list[str]) -> str:
@@ -69,8 +73,9 @@ class _Layout:
     attribute_columns: list[str]
 
 
-def _layout(columns: list[str], mapping: CatalogMapping, *,
-            lenient: bool = False) -> tuple[_Layout | None, list[CatalogError]]:
+def _layout(
+    columns: list[str], mapping: CatalogMapping, *, lenient: bool = False
+) -> tuple[_Layout | None, list[CatalogError]]:
     """Resolve the roles of `columns`. `lenient` (one JSON object among many) lets sku, name
     or a chosen attribute be absent: the row then reports "missing sku"."""
     errors = []
@@ -99,10 +104,9 @@ def _layout(columns: list[str], mapping: CatalogMapping, *,
     return _Layout(sku, name, attributes_json, [c for c in rest if c != attributes_json]), []
 
 
-
-
-def _build_from_objects(parsed: ParsedCatalog, items: Iterable[tuple[int, Any]],
-                        mapping: CatalogMapping, *, item_label: bool) -> None:
+def _build_from_objects(
+    parsed: ParsedCatalog, items: Iterable[tuple[int, Any]], mapping: CatalogMapping, *, item_label: bool
+) -> None:
     items = list(items)
     columns: dict[str, None] = {}
     for _, item in items:
@@ -144,8 +148,7 @@ class _RowBuilder:
         self.first_line: dict[str, int] = {}
         self.duplicates: dict[str, list[int]] = {}
 
-    def add(self, line: int, record: dict[str, Any], layout: _Layout, errors: list[str], *,
-            label: str = "") -> None:
+    def add(self, line: int, record: dict[str, Any], layout: _Layout, errors: list[str], *, label: str = "") -> None:
         sku, error = _clean_identifier(record.get(layout.sku), "sku", MAX_SKU_CHARS)
         if error:
             errors.append(error)
@@ -175,15 +178,18 @@ class _RowBuilder:
             self.parsed.rows = [r for r in self.parsed.rows if r.line not in bad]
         self.parsed.errors.sort(key=lambda e: (e.line is not None, e.line or 0))
         if self.parsed.records == 0 and not self.parsed.errors:
-            message = "the file has a header row but no products" if self.parsed.format == "csv" \
+            message = (
+                "the file has a header row but no products"
+                if self.parsed.format == "csv"
                 else "no products in the file"
+            )
             self.parsed.errors.append(CatalogError(None, message))
 
 
 def _clean_identifier(value: Any, role: str, limit: int) -> tuple[str, str | None]:
     if value is None:
         return "", f"missing {role}"
-    if isinstance(value, bool) or isinstance(value, (dict, list)):
+    if isinstance(value, (bool, dict, list)):
         return "", f"{role} must be text, got {_json_type(value)}"
     if isinstance(value, float):
         if not value.is_integer() or role == "sku":
@@ -227,8 +233,7 @@ def _clean_attributes(record: dict[str, Any], layout: _Layout, errors: list[str]
     return attributes
 
 
-def _put_attribute(attributes: dict, sources: dict, key: Any, value: Any, source: str,
-                   errors: list[str]) -> None:
+def _put_attribute(attributes: dict, sources: dict, key: Any, value: Any, source: str, errors: list[str]) -> None:
     key = str(key).strip()
     value, error = _clean_value(value, depth=1)
     if value is None and error is None:
@@ -237,15 +242,15 @@ def _put_attribute(attributes: dict, sources: dict, key: Any, value: Any, source
         errors.append(f"value {str(value)[:40]!r} has an empty attribute name")
         return
     if len(key) > MAX_ATTRIBUTE_KEY_CHARS:
-        errors.append(f"attribute name {key[:40]!r}... is {len(key)} characters long; "
-                      f"the limit is {MAX_ATTRIBUTE_KEY_CHARS}")
+        errors.append(
+            f"attribute name {key[:40]!r}... is {len(key)} characters long; the limit is {MAX_ATTRIBUTE_KEY_CHARS}"
+        )
         return
     if error:
         errors.append(f"attribute {key!r} {error}")
         return
     if key in attributes and attributes[key] != value:
-        errors.append(f"attribute {key!r} is given twice with different values "
-                      f"(in {sources[key]} and in {source})")
+        errors.append(f"attribute {key!r} is given twice with different values (in {sources[key]} and in {source})")
         return
     attributes[key] = value
     sources[key] = source
@@ -260,8 +265,7 @@ def _clean_value(value: Any, *, depth: int) -> tuple[Any, str | None]:
         if not value:
             return None, None
         if len(value) > MAX_ATTRIBUTE_VALUE_CHARS:
-            return None, (f"is {len(value):,} characters long; the limit is "
-                          f"{MAX_ATTRIBUTE_VALUE_CHARS:,}")
+            return None, (f"is {len(value):,} characters long; the limit is {MAX_ATTRIBUTE_VALUE_CHARS:,}")
         return value, None
     if isinstance(value, bool | int):
         return value, None

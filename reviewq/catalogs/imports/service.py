@@ -49,8 +49,11 @@ def parse_catalog(
     if fmt is not None and fmt not in FORMATS:
         return _failed(None, f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
     if len(data) > max_bytes:
-        return _failed(fmt, f"file is {_size(len(data))}, over the {_size(max_bytes)} limit "
-                            f"({max_bytes:,} bytes); split it into smaller files")
+        return _failed(
+            fmt,
+            f"file is {_size(len(data))}, over the {_size(max_bytes)} limit "
+            f"({max_bytes:,} bytes); split it into smaller files",
+        )
     if not data.strip():
         return _failed(fmt, "file is empty")
     text, error = _decode(data)
@@ -95,8 +98,6 @@ def preview_catalog(
     )
 
 
-
-
 # --- writing -----------------------------------------------------------------------------
 
 
@@ -124,19 +125,27 @@ def catalog_import(
         raise CatalogImportError([CatalogError(None, "catalog name is empty")], filename=filename)
     if len(name) > MAX_CATALOG_NAME_CHARS:
         raise CatalogImportError(
-            [CatalogError(None, f"catalog name is {len(name)} characters long; the limit is "
-                                f"{MAX_CATALOG_NAME_CHARS}")], filename=filename)
+            [CatalogError(None, f"catalog name is {len(name)} characters long; the limit is {MAX_CATALOG_NAME_CHARS}")],
+            filename=filename,
+        )
     parsed = parse_catalog(data, filename=filename, fmt=fmt, mapping=mapping, max_bytes=max_bytes)
     if parsed.file_errors or (parsed.errors and not partial) or not parsed.rows:
-        raise CatalogImportError(parsed.errors or [CatalogError(None, "no valid products")],
-                                 filename=filename)
-    return _catalog_write(catalog_name=name, parsed=parsed, filename=filename, partial=partial,
-                          actor=actor, progress=progress)
+        raise CatalogImportError(parsed.errors or [CatalogError(None, "no valid products")], filename=filename)
+    return _catalog_write(
+        catalog_name=name, parsed=parsed, filename=filename, partial=partial, actor=actor, progress=progress
+    )
 
 
 @transaction.atomic
-def _catalog_write(*, catalog_name: str, parsed: ParsedCatalog, filename: str, partial: bool,
-                   actor: AbstractBaseUser | None, progress: Callable[[int, int], None] | None) -> ImportResult:
+def _catalog_write(
+    *,
+    catalog_name: str,
+    parsed: ParsedCatalog,
+    filename: str,
+    partial: bool,
+    actor: AbstractBaseUser | None,
+    progress: Callable[[int, int], None] | None,
+) -> ImportResult:
     catalog, _ = Catalog.objects.get_or_create(name=catalog_name)
     # Serialise imports into one catalog: each batch reads existing skus, then writes.
     catalog = Catalog.objects.select_for_update().get(pk=catalog.pk)
@@ -164,8 +173,11 @@ def _catalog_write(*, catalog_name: str, parsed: ParsedCatalog, filename: str, p
         # An upsert on (catalog, sku) keeps the row's id and created_at; it is several times
         # faster than bulk_update's CASE WHEN per row.
         Product.objects.bulk_create(
-            to_update, batch_size=WRITE_BATCH_SIZE, update_conflicts=True,
-            unique_fields=["catalog", "sku"], update_fields=["name", "attributes", "updated_at"],
+            to_update,
+            batch_size=WRITE_BATCH_SIZE,
+            update_conflicts=True,
+            unique_fields=["catalog", "sku"],
+            update_fields=["name", "attributes", "updated_at"],
         )
         created += len(to_create)
         updated += len(to_update)
@@ -186,5 +198,12 @@ def _catalog_write(*, catalog_name: str, parsed: ParsedCatalog, filename: str, p
             "partial": partial,
         },
     )
-    return ImportResult(catalog=catalog, created=created, updated=updated, unchanged=unchanged,
-                        errors=tuple(parsed.errors), filename=filename, format=parsed.format)
+    return ImportResult(
+        catalog=catalog,
+        created=created,
+        updated=updated,
+        unchanged=unchanged,
+        errors=tuple(parsed.errors),
+        filename=filename,
+        format=parsed.format,
+    )

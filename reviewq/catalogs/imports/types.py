@@ -25,14 +25,23 @@ WRITE_BATCH_SIZE = 1000
 
 # Normalised header -> role, most specific first: with both "sku" and "id" present, "sku"
 # wins and "id" stays an attribute.
-SKU_ALIASES = ("sku", "product_sku", "product_id", "productid", "id", "item_id", "item_number",
-               "article_number", "product_code", "code")
+SKU_ALIASES = (
+    "sku",
+    "product_sku",
+    "product_id",
+    "productid",
+    "id",
+    "item_id",
+    "item_number",
+    "article_number",
+    "product_code",
+    "code",
+)
 NAME_ALIASES = ("name", "product_name", "title", "product_title", "item_name")
 ATTRIBUTES_ALIASES = ("attributes", "attrs", "properties")
 PRODUCT_LIST_KEYS = ("products", "items")
 
-_EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json",
-               ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _JSON_WS = re.compile(r"[ \t\n\r]*")

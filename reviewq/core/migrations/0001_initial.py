@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,274 +15,543 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Catalog',
+            name="Catalog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('prompt_template', models.TextField(blank=True, help_text='Prompt for this catalog; empty uses the default. Placeholders: {name}, {sku}, {attributes}, {sentences}.')),
-                ('publish_confident_now', models.BooleanField(default=False, help_text='Publish confident sentences at once and add reviewed ones later.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200, unique=True)),
+                (
+                    "prompt_template",
+                    models.TextField(
+                        blank=True,
+                        help_text="Prompt for this catalog; empty uses the default. Placeholders: {name}, {sku}, {attributes}, {sentences}.",
+                    ),
+                ),
+                (
+                    "publish_confident_now",
+                    models.BooleanField(
+                        default=False, help_text="Publish confident sentences at once and add reviewed ones later."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
-                'permissions': [('manage_catalogs', 'Can import catalogs and start generation runs')],
+                "ordering": ["name"],
+                "permissions": [("manage_catalogs", "Can import catalogs and start generation runs")],
             },
         ),
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('prefix', models.CharField(help_text='First characters of the key, to recognise it.', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                ("prefix", models.CharField(help_text="First characters of the key, to recognise it.", max_length=8)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='GenerationRun',
+            name="GenerationRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('all', 'All products'), ('missing', 'Only missing'), ('failed', 'Only failed')], default='missing', max_length=10)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('cancelled', 'Cancelled'), ('finished', 'Finished')], default='running', max_length=10)),
-                ('provider', models.CharField(blank=True, help_text='Empty: the configured default.', max_length=50)),
-                ('model', models.CharField(blank=True, help_text="Empty: the provider's default.", max_length=200)),
-                ('prompt_template', models.TextField(blank=True, help_text="Empty: the catalog's template.")),
-                ('candidates', models.PositiveSmallIntegerField(default=1)),
-                ('queued', models.PositiveIntegerField(default=0, help_text='Products this run queued.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('catalog', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='reviewq.catalog')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("all", "All products"), ("missing", "Only missing"), ("failed", "Only failed")],
+                        default="missing",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("cancelled", "Cancelled"), ("finished", "Finished")],
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                ("provider", models.CharField(blank=True, help_text="Empty: the configured default.", max_length=50)),
+                ("model", models.CharField(blank=True, help_text="Empty: the provider's default.", max_length=200)),
+                ("prompt_template", models.TextField(blank=True, help_text="Empty: the catalog's template.")),
+                ("candidates", models.PositiveSmallIntegerField(default=1)),
+                ("queued", models.PositiveIntegerField(default=0, help_text="Products this run queued.")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "catalog",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="reviewq.catalog"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sku', models.CharField(max_length=100)),
-                ('name', models.CharField(max_length=300)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('catalog', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='products', to='reviewq.catalog')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sku", models.CharField(max_length=100)),
+                ("name", models.CharField(max_length=300)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "catalog",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="products", to="reviewq.catalog"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['catalog_id', 'sku'],
+                "ordering": ["catalog_id", "sku"],
             },
         ),
         migrations.CreateModel(
-            name='Description',
+            name="Description",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('generating', 'Generating'), ('review', 'Needs review'), ('published', 'Published'), ('rejected', 'Rejected'), ('failed', 'Failed')], default='queued', max_length=20)),
-                ('version', models.PositiveIntegerField(default=1, help_text='Optimistic lock; bumped by every write.')),
-                ('text', models.TextField(blank=True)),
-                ('provider', models.CharField(blank=True, max_length=50)),
-                ('model', models.CharField(blank=True, max_length=200)),
-                ('prompt', models.TextField(blank=True)),
-                ('finish_reason', models.CharField(blank=True, max_length=50)),
-                ('has_logprobs', models.BooleanField(default=False)),
-                ('prompt_tokens', models.PositiveIntegerField(default=0)),
-                ('completion_tokens', models.PositiveIntegerField(default=0)),
-                ('risk', models.FloatField(blank=True, help_text='Gate risk score, higher = riskier.', null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('error_code', models.CharField(blank=True, max_length=50)),
-                ('error', models.TextField(blank=True)),
-                ('lease_until', models.DateTimeField(blank=True, help_text='A generating row whose lease ran out may be reclaimed.', null=True)),
-                ('rejection_reason', models.TextField(blank=True)),
-                ('review_claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('generated_at', models.DateTimeField(blank=True, null=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('review_claimed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('run', models.ForeignKey(blank=True, help_text='The run that last queued it.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='descriptions', to='reviewq.generationrun')),
-                ('product', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='description', to='reviewq.product')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("generating", "Generating"),
+                            ("review", "Needs review"),
+                            ("published", "Published"),
+                            ("rejected", "Rejected"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "version",
+                    models.PositiveIntegerField(default=1, help_text="Optimistic lock; bumped by every write."),
+                ),
+                ("text", models.TextField(blank=True)),
+                ("provider", models.CharField(blank=True, max_length=50)),
+                ("model", models.CharField(blank=True, max_length=200)),
+                ("prompt", models.TextField(blank=True)),
+                ("finish_reason", models.CharField(blank=True, max_length=50)),
+                ("has_logprobs", models.BooleanField(default=False)),
+                ("prompt_tokens", models.PositiveIntegerField(default=0)),
+                ("completion_tokens", models.PositiveIntegerField(default=0)),
+                ("risk", models.FloatField(blank=True, help_text="Gate risk score, higher = riskier.", null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("error_code", models.CharField(blank=True, max_length=50)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "lease_until",
+                    models.DateTimeField(
+                        blank=True, help_text="A generating row whose lease ran out may be reclaimed.", null=True
+                    ),
+                ),
+                ("rejection_reason", models.TextField(blank=True)),
+                ("review_claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("generated_at", models.DateTimeField(blank=True, null=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "review_claimed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The run that last queued it.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="descriptions",
+                        to="reviewq.generationrun",
+                    ),
+                ),
+                (
+                    "product",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="description", to="reviewq.product"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-risk', 'id'],
-                'permissions': [('review_description', 'Can review descriptions')],
+                "ordering": ["-risk", "id"],
+                "permissions": [("review_description", "Can review descriptions")],
             },
         ),
         migrations.CreateModel(
-            name='Sentence',
+            name="Sentence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('char_start', models.PositiveIntegerField()),
-                ('char_end', models.PositiveIntegerField()),
-                ('text', models.TextField(help_text='Text as generated, whitespace included.')),
-                ('edited_text', models.TextField(blank=True, help_text="Reviewer's text when decision=edited.")),
-                ('band', models.CharField(choices=[('publish', 'Publish'), ('review', 'Review'), ('flag', 'Flag')], default='review', max_length=10)),
-                ('decision', models.CharField(blank=True, choices=[('', 'Undecided'), ('approved', 'Approved'), ('edited', 'Edited'), ('rejected', 'Removed')], default='', max_length=10)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('mean_logprob', models.FloatField(blank=True, null=True)),
-                ('min_logprob', models.FloatField(blank=True, null=True)),
-                ('risk', models.FloatField(default=0.0)),
-                ('critical_min_logprob', models.FloatField(blank=True, help_text='Lowest logprob of a number, name, unit or URL in the sentence.', null=True)),
-                ('hard_flag', models.BooleanField(default=False, help_text='Flagged whatever the thresholds: attribute conflict, meta text, cut off, garbled.')),
-                ('has_warning', models.BooleanField(default=False, help_text='Never auto-published: an unsupported claim or repeated text.')),
-                ('signals', models.JSONField(blank=True, default=dict)),
-                ('reasons', models.JSONField(blank=True, default=list)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('description', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='sentences', to='reviewq.description')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveIntegerField()),
+                ("char_start", models.PositiveIntegerField()),
+                ("char_end", models.PositiveIntegerField()),
+                ("text", models.TextField(help_text="Text as generated, whitespace included.")),
+                ("edited_text", models.TextField(blank=True, help_text="Reviewer's text when decision=edited.")),
+                (
+                    "band",
+                    models.CharField(
+                        choices=[("publish", "Publish"), ("review", "Review"), ("flag", "Flag")],
+                        default="review",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Undecided"),
+                            ("approved", "Approved"),
+                            ("edited", "Edited"),
+                            ("rejected", "Removed"),
+                        ],
+                        default="",
+                        max_length=10,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("mean_logprob", models.FloatField(blank=True, null=True)),
+                ("min_logprob", models.FloatField(blank=True, null=True)),
+                ("risk", models.FloatField(default=0.0)),
+                (
+                    "critical_min_logprob",
+                    models.FloatField(
+                        blank=True,
+                        help_text="Lowest logprob of a number, name, unit or URL in the sentence.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "hard_flag",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Flagged whatever the thresholds: attribute conflict, meta text, cut off, garbled.",
+                    ),
+                ),
+                (
+                    "has_warning",
+                    models.BooleanField(
+                        default=False, help_text="Never auto-published: an unsupported claim or repeated text."
+                    ),
+                ),
+                ("signals", models.JSONField(blank=True, default=dict)),
+                ("reasons", models.JSONField(blank=True, default=list)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "description",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sentences",
+                        to="reviewq.description",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['description_id', 'index'],
+                "ordering": ["description_id", "index"],
             },
         ),
         migrations.CreateModel(
-            name='Thresholds',
+            name="Thresholds",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('publish_above', models.FloatField(default=-0.5, help_text='Mean logprob above this publishes.')),
-                ('flag_below', models.FloatField(default=-1.5, help_text='Mean logprob below this flags.')),
-                ('critical_floor', models.FloatField(default=-2.3, help_text='A number, name, unit or URL token below this logprob is flagged.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('catalog', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='thresholds', to='reviewq.catalog')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("publish_above", models.FloatField(default=-0.5, help_text="Mean logprob above this publishes.")),
+                ("flag_below", models.FloatField(default=-1.5, help_text="Mean logprob below this flags.")),
+                (
+                    "critical_floor",
+                    models.FloatField(
+                        default=-2.3, help_text="A number, name, unit or URL token below this logprob is flagged."
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "catalog",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="thresholds",
+                        to="reviewq.catalog",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'thresholds',
-                'permissions': [('manage_thresholds', 'Can change gate thresholds')],
+                "verbose_name_plural": "thresholds",
+                "permissions": [("manage_thresholds", "Can change gate thresholds")],
             },
         ),
         migrations.CreateModel(
-            name='Token',
+            name="Token",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('char_start', models.PositiveIntegerField(help_text='Offset of the token in Description.text.')),
-                ('text', models.CharField(max_length=255)),
-                ('bytes', models.BinaryField(max_length=255)),
-                ('logprob', models.FloatField(blank=True, null=True)),
-                ('alternatives', models.JSONField(blank=True, default=list)),
-                ('description', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='tokens', to='reviewq.description')),
-                ('sentence', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='tokens', to='reviewq.sentence')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveIntegerField()),
+                ("char_start", models.PositiveIntegerField(help_text="Offset of the token in Description.text.")),
+                ("text", models.CharField(max_length=255)),
+                ("bytes", models.BinaryField(max_length=255)),
+                ("logprob", models.FloatField(blank=True, null=True)),
+                ("alternatives", models.JSONField(blank=True, default=list)),
+                (
+                    "description",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tokens",
+                        to="reviewq.description",
+                    ),
+                ),
+                (
+                    "sentence",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tokens",
+                        to="reviewq.sentence",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['description_id', 'position'],
+                "ordering": ["description_id", "position"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=50)),
-                ('sentence_index', models.PositiveIntegerField(blank=True, null=True)),
-                ('before', models.JSONField(blank=True, default=dict)),
-                ('after', models.JSONField(blank=True, default=dict)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor', models.ForeignKey(blank=True, help_text='Empty for the system (workers, gate).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('catalog', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviewq.catalog')),
-                ('description', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='reviewq.description')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("action", models.CharField(max_length=50)),
+                ("sentence_index", models.PositiveIntegerField(blank=True, null=True)),
+                ("before", models.JSONField(blank=True, default=dict)),
+                ("after", models.JSONField(blank=True, default=dict)),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for the system (workers, gate).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "catalog",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="reviewq.catalog",
+                    ),
+                ),
+                (
+                    "description",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="reviewq.description",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['description', 'created_at'], name='audit_description_time')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["description", "created_at"], name="audit_description_time")],
             },
         ),
         migrations.AddIndex(
-            model_name='generationrun',
-            index=models.Index(fields=['catalog', 'status'], name='run_catalog_status'),
+            model_name="generationrun",
+            index=models.Index(fields=["catalog", "status"], name="run_catalog_status"),
         ),
         migrations.AddConstraint(
-            model_name='generationrun',
-            constraint=models.CheckConstraint(condition=models.Q(('mode__in', ['all', 'missing', 'failed'])), name='run_mode_valid'),
+            model_name="generationrun",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("mode__in", ["all", "missing", "failed"])), name="run_mode_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationrun',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['running', 'cancelled', 'finished'])), name='run_status_valid'),
+            model_name="generationrun",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["running", "cancelled", "finished"])), name="run_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationrun',
-            constraint=models.CheckConstraint(condition=models.Q(('candidates__gte', 1), ('candidates__lte', 8)), name='run_candidates_range'),
+            model_name="generationrun",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("candidates__gte", 1), ("candidates__lte", 8)), name="run_candidates_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.UniqueConstraint(fields=('catalog', 'sku'), name='product_sku_unique_per_catalog'),
+            model_name="product",
+            constraint=models.UniqueConstraint(fields=("catalog", "sku"), name="product_sku_unique_per_catalog"),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.CheckConstraint(condition=models.Q(('sku', ''), _negated=True), name='product_sku_not_empty'),
+            model_name="product",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sku", ""), _negated=True), name="product_sku_not_empty"
+            ),
         ),
         migrations.AddIndex(
-            model_name='description',
-            index=models.Index(fields=['status', 'risk'], name='description_status_risk'),
+            model_name="description",
+            index=models.Index(fields=["status", "risk"], name="description_status_risk"),
         ),
         migrations.AddIndex(
-            model_name='description',
-            index=models.Index(fields=['status', 'lease_until'], name='description_status_lease'),
+            model_name="description",
+            index=models.Index(fields=["status", "lease_until"], name="description_status_lease"),
         ),
         migrations.AddConstraint(
-            model_name='description',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['queued', 'generating', 'review', 'published', 'rejected', 'failed'])), name='description_status_valid'),
+            model_name="description",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status__in", ["queued", "generating", "review", "published", "rejected", "failed"])
+                ),
+                name="description_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='description',
-            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='description_version_positive'),
+            model_name="description",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("version__gte", 1)), name="description_version_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='description',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'published'), _negated=True), ('published_at__isnull', False), _connector='OR'), name='description_published_has_time'),
+            model_name="description",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "published"), _negated=True), ("published_at__isnull", False), _connector="OR"
+                ),
+                name="description_published_has_time",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='description',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'failed'), _negated=True), models.Q(('error', ''), _negated=True), _connector='OR'), name='description_failed_has_error'),
+            model_name="description",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "failed"), _negated=True),
+                    models.Q(("error", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="description_failed_has_error",
+            ),
         ),
         migrations.AddIndex(
-            model_name='sentence',
-            index=models.Index(condition=models.Q(('decision', '')), fields=['description', 'band'], name='sentence_pending_band'),
+            model_name="sentence",
+            index=models.Index(
+                condition=models.Q(("decision", "")), fields=["description", "band"], name="sentence_pending_band"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sentence',
-            constraint=models.UniqueConstraint(fields=('description', 'index'), name='sentence_index_unique'),
+            model_name="sentence",
+            constraint=models.UniqueConstraint(fields=("description", "index"), name="sentence_index_unique"),
         ),
         migrations.AddConstraint(
-            model_name='sentence',
-            constraint=models.CheckConstraint(condition=models.Q(('char_end__gte', models.F('char_start'))), name='sentence_span_ordered'),
+            model_name="sentence",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("char_end__gte", models.F("char_start"))), name="sentence_span_ordered"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sentence',
-            constraint=models.CheckConstraint(condition=models.Q(('band__in', ['publish', 'review', 'flag'])), name='sentence_band_valid'),
+            model_name="sentence",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("band__in", ["publish", "review", "flag"])), name="sentence_band_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sentence',
-            constraint=models.CheckConstraint(condition=models.Q(('decision__in', ['', 'approved', 'edited', 'rejected'])), name='sentence_decision_valid'),
+            model_name="sentence",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("decision__in", ["", "approved", "edited", "rejected"])),
+                name="sentence_decision_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sentence',
-            constraint=models.CheckConstraint(condition=models.Q(('decision', ''), ('decided_at__isnull', False), _connector='OR'), name='sentence_decision_has_time'),
+            model_name="sentence",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("decision", ""), ("decided_at__isnull", False), _connector="OR"),
+                name="sentence_decision_has_time",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='thresholds',
-            constraint=models.UniqueConstraint(django.db.models.functions.comparison.Coalesce('catalog', models.Value(0)), name='thresholds_one_per_scope'),
+            model_name="thresholds",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.comparison.Coalesce("catalog", models.Value(0)),
+                name="thresholds_one_per_scope",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='thresholds',
-            constraint=models.CheckConstraint(condition=models.Q(('publish_above__gt', models.F('flag_below'))), name='thresholds_publish_above_flag'),
+            model_name="thresholds",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("publish_above__gt", models.F("flag_below"))), name="thresholds_publish_above_flag"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='thresholds',
-            constraint=models.CheckConstraint(condition=models.Q(('publish_above__lte', 0), ('critical_floor__lte', 0)), name='thresholds_logprobs_not_positive'),
+            model_name="thresholds",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("publish_above__lte", 0), ("critical_floor__lte", 0)),
+                name="thresholds_logprobs_not_positive",
+            ),
         ),
         migrations.AddIndex(
-            model_name='token',
-            index=models.Index(fields=['sentence', 'position'], name='token_sentence_position'),
+            model_name="token",
+            index=models.Index(fields=["sentence", "position"], name="token_sentence_position"),
         ),
         migrations.AddConstraint(
-            model_name='token',
-            constraint=models.UniqueConstraint(fields=('description', 'position'), name='token_position_unique'),
+            model_name="token",
+            constraint=models.UniqueConstraint(fields=("description", "position"), name="token_position_unique"),
         ),
         migrations.AddConstraint(
-            model_name='token',
-            constraint=models.CheckConstraint(condition=models.Q(('logprob__isnull', True), ('logprob__lte', 0), _connector='OR'), name='token_logprob_not_positive'),
+            model_name="token",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("logprob__isnull", True), ("logprob__lte", 0), _connector="OR"),
+                name="token_logprob_not_positive",
+            ),
         ),
     ]

@@ -117,7 +117,9 @@ def test_products_show_status_and_only_published_text(client, key):
     by_sku = {p["sku"]: p for p in body["results"]}
     assert by_sku[published.product.sku]["published_text"] == published.text
     assert by_sku[published.product.sku]["status"] == "published"
-    assert by_sku[in_review.product.sku]["published_text"] is None and by_sku[in_review.product.sku]["status"] == "review"
+    assert (
+        by_sku[in_review.product.sku]["published_text"] is None and by_sku[in_review.product.sku]["status"] == "review"
+    )
     assert by_sku["ZZ-none"]["status"] == "not_generated" and by_sku["ZZ-none"]["description_url"] is None
     assert set(by_sku[published.product.sku]) >= {"id", "sku", "name", "catalog", "published_at", "description_url"}
     only = _get(client, reverse("api_products"), key, status="published").json()
@@ -151,10 +153,15 @@ def test_catalogs_list_counts(client, key):
     make_description(catalog=catalog, status=S.PUBLISHED)
     make_description(catalog=catalog)
     body = _get(client, reverse("api_catalogs"), key).json()
-    assert body["results"] == [{
-        "id": catalog.pk, "name": "Shop", "products": 2, "published": 1,
-        "products_url": f"http://testserver{reverse('api_products')}?catalog={catalog.pk}",
-    }]
+    assert body["results"] == [
+        {
+            "id": catalog.pk,
+            "name": "Shop",
+            "products": 2,
+            "published": 1,
+            "products_url": f"http://testserver{reverse('api_products')}?catalog={catalog.pk}",
+        }
+    ]
 
 
 # --- command --------------------------------------------------------------------------------

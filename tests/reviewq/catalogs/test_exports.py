@@ -31,10 +31,15 @@ def test_ordinary_cells_are_kept(value):
 
 def _catalog_with_published():
     catalog = CatalogFactory(name="Bottles & Co")
-    published = make_description(catalog=catalog, status=S.PUBLISHED, product=ProductFactory(
-        catalog=catalog, sku="=HYPERLINK(\"http://x\")", name="@evil"))
-    Description.objects.filter(pk=published.pk).update(text="=1+1 keeps drinks cold.\nSecond line, with \"quotes\".")
-    make_description(catalog=catalog, status=S.PUBLISHED, product=ProductFactory(catalog=catalog, sku="B-2", name="Mug"))
+    published = make_description(
+        catalog=catalog,
+        status=S.PUBLISHED,
+        product=ProductFactory(catalog=catalog, sku='=HYPERLINK("http://x")', name="@evil"),
+    )
+    Description.objects.filter(pk=published.pk).update(text='=1+1 keeps drinks cold.\nSecond line, with "quotes".')
+    make_description(
+        catalog=catalog, status=S.PUBLISHED, product=ProductFactory(catalog=catalog, sku="B-2", name="Mug")
+    )
     make_description(catalog=catalog, status=S.REVIEW)  # not published: not exported
     return catalog
 
@@ -47,7 +52,7 @@ def test_csv_download_has_published_rows_only_and_is_neutralised(client):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert 'filename="Bottles-Co-published.csv"' in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert [r["sku"] for r in rows] == ["'=HYPERLINK(\"http://x\")", "B-2"]
+    assert [r["sku"] for r in rows] == ['\'=HYPERLINK("http://x")', "B-2"]
     assert rows[0]["name"] == "'@evil" and rows[0]["text"].startswith("'=1+1 keeps") and "\n" in rows[0]["text"]
     assert all(r["status"] == "published" and r["catalog"] == "Bottles & Co" for r in rows)
     for row in rows:
@@ -93,5 +98,5 @@ def test_command_writes_csv_to_a_file_and_jsonl_to_stdout(tmp_path):
 @pytest.mark.django_db
 def test_command_refuses_an_unknown_catalog():
     CatalogFactory(name="Known")
-    with pytest.raises(CommandError, match="No catalog named 'Nope'.*'Known'"):
+    with pytest.raises(CommandError, match=r"No catalog named 'Nope'.*'Known'"):
         call_command("export_published", "--catalog", "Nope")

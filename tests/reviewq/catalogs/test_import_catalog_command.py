@@ -47,8 +47,9 @@ def test_errors_fail_the_command_and_write_nothing(catalog):
 
     stdout, stderr = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError) as excinfo:
-        call_command("import_catalog", str(DATA / "missing_values.csv"), "--catalog", catalog.name,
-                     stdout=stdout, stderr=stderr)
+        call_command(
+            "import_catalog", str(DATA / "missing_values.csv"), "--catalog", catalog.name, stdout=stdout, stderr=stderr
+        )
 
     assert str(excinfo.value) == (
         "2 error(s) in missing_values.csv; nothing was written (use --partial to import the valid rows)"
@@ -76,8 +77,9 @@ def test_column_options_and_format_override(tmp_path):
     path = tmp_path / "export.txt"
     path.write_text('{"ref": "R-1", "label": "Mug", "colour": "red"}\n{"ref": "R-2", "label": "Cup"}\n')
 
-    stdout, _ = run(str(path), "--catalog", "Kitchen", "--format", "jsonl",
-                    "--sku-column", "ref", "--name-column", "label")
+    stdout, _ = run(
+        str(path), "--catalog", "Kitchen", "--format", "jsonl", "--sku-column", "ref", "--name-column", "label"
+    )
 
     assert stdout.strip() == "Imported 2 products into 'Kitchen' (2 new, 0 updated, 0 unchanged)"
     assert Product.objects.get(sku="R-1").attributes == {"colour": "red"}
@@ -125,7 +127,11 @@ def test_process_exits_non_zero_and_says_nothing_was_written(tmp_path):
     }
     proc = subprocess.run(
         [sys.executable, "manage.py", "import_catalog", str(DATA / "latin1.csv"), "--catalog", "Kitchen"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert proc.returncode == 1, proc.stderr

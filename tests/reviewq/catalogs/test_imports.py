@@ -46,7 +46,10 @@ def test_csv_rows_columns_and_attributes():
     ]
     # The JSON "attributes" column is merged and keeps its types; empty cells are no attribute.
     assert parsed.rows[0].attributes == {
-        "dishwasher safe": False, "weight_g": 340, "Colour": "blue", "Capacity": "750 ml",
+        "dishwasher safe": False,
+        "weight_g": 340,
+        "Colour": "blue",
+        "Capacity": "750 ml",
     }
     assert parsed.rows[1].attributes == {"Colour": "black"}
     assert parsed.rows[2].attributes == {}
@@ -309,7 +312,7 @@ def test_duplicate_and_unnamed_columns():
 
 def test_attributes_column_invalid_json_or_conflicting_keys():
     data = (
-        b'sku,name,colour,attributes\n'
+        b"sku,name,colour,attributes\n"
         b'A,Mug,red,"{not json}"\n'
         b'B,Cup,red,"[1, 2]"\n'
         b'C,Jar,red,"{""colour"": ""blue""}"\n'
@@ -323,8 +326,7 @@ def test_attributes_column_invalid_json_or_conflicting_keys():
     assert errors[0].startswith("line 2: 'attributes' is not valid JSON")
     assert errors[1] == "line 3: 'attributes' must be a JSON object, got a list"
     assert errors[2] == (
-        "line 4: attribute 'colour' is given twice with different values "
-        "(in attributes and in its own column)"
+        "line 4: attribute 'colour' is given twice with different values (in attributes and in its own column)"
     )
 
 
@@ -355,10 +357,10 @@ def test_json_products_object_reports_element_lines():
         b'{"source": "shop export", "meta": {"count": [1, {"x": 2}]},\n'
         b' "products": [\n'
         b'   {"sku": "A", "name": "Mug"},\n'
-        b'\n'
+        b"\n"
         b'   {"sku": "B"},\n'
         b'   "oops"\n'
-        b' ]}\n'
+        b" ]}\n"
     )
 
     parsed = parse_catalog(data)
@@ -515,7 +517,10 @@ def test_import_creates_catalog_products_and_one_audit_event(user):
     progress_calls = []
 
     result = catalog_import(
-        catalog_name="  Kitchen ", data=read("kitchen.csv"), filename="kitchen.csv", actor=user,
+        catalog_name="  Kitchen ",
+        data=read("kitchen.csv"),
+        filename="kitchen.csv",
+        actor=user,
         progress=lambda done, total: progress_calls.append((done, total)),
     )
 
@@ -530,8 +535,13 @@ def test_import_creates_catalog_products_and_one_audit_event(user):
     assert event.catalog == result.catalog
     assert event.actor == user
     assert event.after == {
-        "filename": "kitchen.csv", "format": "csv", "created": 3, "updated": 0, "unchanged": 0,
-        "skipped": 0, "partial": False,
+        "filename": "kitchen.csv",
+        "format": "csv",
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "skipped": 0,
+        "partial": False,
     }
     assert progress_calls[0] == (0, 3)
     assert progress_calls[-1] == (3, 3)
@@ -596,7 +606,11 @@ def test_all_or_nothing_does_not_create_the_catalog():
 @pytest.mark.django_db
 def test_partial_writes_valid_rows_and_reports_bad_ones(user):
     result = catalog_import(
-        catalog_name="Kitchen", data=read("bad_line.jsonl"), filename="bad_line.jsonl", partial=True, actor=user,
+        catalog_name="Kitchen",
+        data=read("bad_line.jsonl"),
+        filename="bad_line.jsonl",
+        partial=True,
+        actor=user,
     )
 
     assert (result.created, result.updated, result.unchanged) == (3, 0, 0)

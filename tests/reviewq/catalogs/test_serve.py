@@ -1,5 +1,6 @@
 """`manage.py serve` as `make run` uses it: real worker and web server processes."""
 
+import contextlib
 import os
 import queue
 import re
@@ -57,7 +58,11 @@ class Serve:
         self.port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--port", str(self.port), "--stop-timeout", "20", *args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
@@ -75,12 +80,10 @@ class Serve:
             for line in self.lines:
                 if match := regex.search(line):
                     return match
-            if time.monotonic() > deadline or self.process.poll() is not None and self._queue.empty():
+            if time.monotonic() > deadline or (self.process.poll() is not None and self._queue.empty()):
                 raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
-            try:
+            with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=0.5)
-            except queue.Empty:
-                pass
 
     @property
     def output(self) -> str:
@@ -100,7 +103,8 @@ def base_env(tmp_path_factory):
     """A migrated SQLite database and the embedded broker in a temporary folder."""
     data = tmp_path_factory.mktemp("serve-data")
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_", "LLM_", "REVIEWQ_", "DEBUG", "SECRET_KEY"))
     }
     env.update(
@@ -146,8 +150,13 @@ def test_serve_debug_runs_worker_and_runserver_and_stops_both_on_ctrl_c(base_env
 
 
 def test_serve_with_gunicorn_restarts_a_dead_worker_and_stops_everything_when_web_dies(base_env):
-    env = {**base_env, "DEBUG": "0", "SECRET_KEY": "serve-test-secret-" + "x" * 40,
-           "CELERY_POOL": "threads", "CELERY_CONCURRENCY": "2"}
+    env = {
+        **base_env,
+        "DEBUG": "0",
+        "SECRET_KEY": "serve-test-secret-" + "x" * 40,
+        "CELERY_POOL": "threads",
+        "CELERY_CONCURRENCY": "2",
+    }
     serve = Serve(env, "--no-generate")
     try:
         worker_pid = int(serve.wait_for(r"\[serve\] worker pid (\d+) \(pool=threads, concurrency=2\)").group(1))

@@ -16,6 +16,7 @@ S = DescriptionStatus
 def uploads_in_tmp(settings, tmp_path):
     settings.DATA_DIR = tmp_path
 
+
 GOOD_CSV = b"sku,name,colour\nA-1,Blue bottle,blue\nA-2,Red bottle,red\n"
 BAD_CSV = b"sku,name,colour\nA-1,Blue bottle,blue\n,Nameless,red\nA-3,Green bottle,green\n"
 HX = {"HTTP_HX_REQUEST": "true"}

@@ -18,8 +18,10 @@ def test_rows_insert_returns_ids_in_row_order_and_fills_defaults():
     ids = rows_insert(
         Sentence,
         ("description_id", "index", "char_start", "char_end", "text", "band", "signals", "reasons"),
-        [(description.pk, i, i * 10, i * 10 + 9, f"Sentence {i}.", "review", {"n": i}, [f"reason {i}"])
-         for i in range(3)],
+        [
+            (description.pk, i, i * 10, i * 10 + 9, f"Sentence {i}.", "review", {"n": i}, [f"reason {i}"])
+            for i in range(3)
+        ],
         return_ids=True,
     )
     rows = {s.pk: s for s in Sentence.objects.filter(description=description)}
@@ -32,18 +34,25 @@ def test_rows_insert_returns_ids_in_row_order_and_fills_defaults():
 def test_rows_insert_keeps_bytes_json_and_null_logprobs_exact():
     description = DescriptionFactory()
     [sentence_id] = rows_insert(
-        Sentence, ("description_id", "index", "char_start", "char_end", "text"),
-        [(description.pk, 0, 0, 4, "é 😀")], return_ids=True,
+        Sentence,
+        ("description_id", "index", "char_start", "char_end", "text"),
+        [(description.pk, 0, 0, 4, "é 😀")],
+        return_ids=True,
     )
-    assert rows_insert(
-        Token,
-        ("description_id", "sentence_id", "position", "char_start", "text", "bytes", "logprob", "alternatives"),
-        [(description.pk, sentence_id, 0, 0, "é", "é".encode(), -0.25, [["é", -0.25], ["e\t\"x\\", -3.5]]),
-         (description.pk, sentence_id, 1, 1, "", b"\xf0\x9f", None, [])],
-    ) == []
+    assert (
+        rows_insert(
+            Token,
+            ("description_id", "sentence_id", "position", "char_start", "text", "bytes", "logprob", "alternatives"),
+            [
+                (description.pk, sentence_id, 0, 0, "é", "é".encode(), -0.25, [["é", -0.25], ['e\t"x\\', -3.5]]),
+                (description.pk, sentence_id, 1, 1, "", b"\xf0\x9f", None, []),
+            ],
+        )
+        == []
+    )
     first, second = Token.objects.filter(description=description).order_by("position")
     assert (first.text, bytes(first.bytes), first.logprob) == ("é", "é".encode(), -0.25)
-    assert first.alternatives == [["é", -0.25], ["e\t\"x\\", -3.5]]
+    assert first.alternatives == [["é", -0.25], ['e\t"x\\', -3.5]]
     assert (bytes(second.bytes), second.logprob, second.alternatives) == (b"\xf0\x9f", None, [])
 
 
@@ -78,7 +87,9 @@ def test_rows_update_writes_only_rows_whose_match_columns_still_hold():
 def test_rows_update_sets_nulls_and_takes_field_names_or_columns():
     description = DescriptionFactory(status="generating", lease_until=timezone.now() + timedelta(minutes=5))
     assert rows_update(
-        Description, match=("status",), assign=("lease_until", "run_id"),
+        Description,
+        match=("status",),
+        assign=("lease_until", "run_id"),
         rows=[(description.pk, "generating", None, None)],
     ) == [description.pk]
     description.refresh_from_db()
@@ -102,7 +113,9 @@ def test_rows_update_matches_null_like_a_filter_and_splits_large_batches(monkeyp
     leased = descriptions[0]
     Description.objects.filter(pk=leased.pk).update(lease_until=timezone.now())
     updated = rows_update(
-        Description, match=("lease_until",), assign=("risk",),
+        Description,
+        match=("lease_until",),
+        assign=("risk",),
         rows=[(d.pk, None, 0.5) for d in descriptions],
     )
     assert sorted(updated) == sorted(d.pk for d in descriptions[1:])

@@ -26,18 +26,14 @@ EDITOR_EXPECTED = REVIEWER_EXPECTED | {
 def group_permissions(name):
     return {
         f"{app}.{codename}"
-        for app, codename in Group.objects.get(name=name).permissions.values_list(
-            "content_type__app_label", "codename"
-        )
+        for app, codename in Group.objects.get(name=name).permissions.values_list("content_type__app_label", "codename")
     }
 
 
 def all_reviewq_permissions():
     return {
         f"reviewq.{codename}"
-        for codename in Permission.objects.filter(content_type__app_label="reviewq").values_list(
-            "codename", flat=True
-        )
+        for codename in Permission.objects.filter(content_type__app_label="reviewq").values_list("codename", flat=True)
     }
 
 
@@ -48,10 +44,18 @@ def test_each_group_has_exactly_its_permissions():
     assert group_permissions(EDITOR) == EDITOR_EXPECTED
     admin = group_permissions(ADMIN)
     assert admin == all_reviewq_permissions() | {
-        "auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group",
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
     }
-    assert {"reviewq.manage_thresholds", "reviewq.change_thresholds", "reviewq.manage_catalogs",
-            "reviewq.review_description", "reviewq.delete_description"} <= admin
+    assert {
+        "reviewq.manage_thresholds",
+        "reviewq.change_thresholds",
+        "reviewq.manage_catalogs",
+        "reviewq.review_description",
+        "reviewq.delete_description",
+    } <= admin
 
 
 def test_roles_are_nested_and_reviewers_cannot_manage():

@@ -56,9 +56,7 @@ def test_stale_version_is_a_conflict_and_changes_nothing():
     stale = Description.objects.get(pk=description.pk)
     description_transition(description=description, to_status=S.PUBLISHED, action="approve")
     with pytest.raises(ConflictError) as err:
-        description_transition(
-            description=stale, to_status=S.REJECTED, action="reject", expected_version=stale.version
-        )
+        description_transition(description=stale, to_status=S.REJECTED, action="reject", expected_version=stale.version)
     assert err.value.current.status == S.PUBLISHED
     assert Description.objects.get(pk=description.pk).status == S.PUBLISHED
     assert AuditEvent.objects.filter(action="reject").count() == 0
@@ -70,8 +68,14 @@ def test_many_transitions_write_the_current_rows_and_report_the_changed_one():
     reviewer = UserFactory()
     results = descriptions_transition(
         [
-            TransitionRequest(description=d, to_status=S.PUBLISHED, action="approve", expected_version=1,
-                              note="batch", fields={"text": f"text {d.pk}"})
+            TransitionRequest(
+                description=d,
+                to_status=S.PUBLISHED,
+                action="approve",
+                expected_version=1,
+                note="batch",
+                fields={"text": f"text {d.pk}"},
+            )
             for d in (first, changed, third)
         ],
         actor=reviewer,
@@ -94,10 +98,12 @@ def test_many_transitions_write_the_current_rows_and_report_the_changed_one():
 def test_many_transitions_refuse_an_illegal_move_before_writing_anything():
     review, queued = _description(S.REVIEW), _description(S.QUEUED)
     with pytest.raises(InvalidTransition):
-        descriptions_transition([
-            TransitionRequest(description=review, to_status=S.PUBLISHED, action="a", expected_version=1),
-            TransitionRequest(description=queued, to_status=S.PUBLISHED, action="a", expected_version=1),
-        ])
+        descriptions_transition(
+            [
+                TransitionRequest(description=review, to_status=S.PUBLISHED, action="a", expected_version=1),
+                TransitionRequest(description=queued, to_status=S.PUBLISHED, action="a", expected_version=1),
+            ]
+        )
     assert Description.objects.get(pk=review.pk).status == S.REVIEW
     assert not AuditEvent.objects.exists()
 
@@ -106,10 +112,17 @@ def test_many_transitions_take_plain_values_only():
     from django.db.models import F
 
     with pytest.raises(ValueError, match="plain field values"):
-        descriptions_transition([TransitionRequest(
-            description=_description(S.REVIEW), to_status=S.PUBLISHED, action="a", expected_version=1,
-            fields={"attempts": F("attempts") + 1},
-        )])
+        descriptions_transition(
+            [
+                TransitionRequest(
+                    description=_description(S.REVIEW),
+                    to_status=S.PUBLISHED,
+                    action="a",
+                    expected_version=1,
+                    fields={"attempts": F("attempts") + 1},
+                )
+            ]
+        )
 
 
 def test_queue_creates_missing_requeues_failed_and_leaves_active_alone():

@@ -28,8 +28,11 @@ def one_of_each(db):
     Thresholds.objects.create(catalog=None)
     Thresholds.objects.create(catalog=catalog, publish_above=-0.4)
     AuditEvent.objects.create(
-        action="status_change", description=description, catalog=catalog,
-        before={"status": "queued"}, after={"status": "generating"},
+        action="status_change",
+        description=description,
+        catalog=catalog,
+        before={"status": "queued"},
+        after={"status": "generating"},
     )
     return {
         Catalog: catalog,
@@ -40,9 +43,7 @@ def one_of_each(db):
         Thresholds: Thresholds.objects.get(catalog=catalog),
         AuditEvent: AuditEvent.objects.get(),
         GenerationRun: GenerationRun.objects.create(catalog=catalog, queued=3),
-        ApiToken: ApiToken.objects.create(
-            user=UserFactory(), name="shop", key_hash="0" * 64, prefix="abcd1234"
-        ),
+        ApiToken: ApiToken.objects.create(user=UserFactory(), name="shop", key_hash="0" * 64, prefix="abcd1234"),
     }
 
 
@@ -98,8 +99,7 @@ def test_thresholds_edit_records_who(admin_client, one_of_each, admin_user):
     thresholds = one_of_each[Thresholds]
     response = admin_client.post(
         url(Thresholds, "change", thresholds.pk),
-        {"catalog": thresholds.catalog_id, "publish_above": "-0.3", "flag_below": "-1.2",
-         "critical_floor": "-2.0"},
+        {"catalog": thresholds.catalog_id, "publish_above": "-0.3", "flag_below": "-1.2", "critical_floor": "-2.0"},
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     thresholds.refresh_from_db()

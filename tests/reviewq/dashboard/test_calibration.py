@@ -34,8 +34,11 @@ def test_bucket_shares_merge_and_sort():
 
 
 def test_review_curve_runs_from_least_to_all_review():
-    buckets = [ScoreBucket(low=-2.0, total=10, needed_human=8), ScoreBucket(low=-1.0, total=10, needed_human=2),
-               ScoreBucket(low=-0.2, total=20, needed_human=0)]
+    buckets = [
+        ScoreBucket(low=-2.0, total=10, needed_human=8),
+        ScoreBucket(low=-1.0, total=10, needed_human=2),
+        ScoreBucket(low=-0.2, total=20, needed_human=0),
+    ]
     curve = review_curve(buckets, always_total=5, always_needed=5)
     # 45 sentences, 15 needed a human; the 5 always-reviewed ones are caught at any threshold
     assert curve[0].review_load == pytest.approx(5 / 45) and curve[0].catch_rate == pytest.approx(5 / 15)
@@ -47,8 +50,11 @@ def test_review_curve_runs_from_least_to_all_review():
 
 
 def test_threshold_for_target_is_the_cheapest_reaching_it():
-    buckets = [ScoreBucket(low=-2.0, total=10, needed_human=8), ScoreBucket(low=-1.0, total=10, needed_human=2),
-               ScoreBucket(low=-0.2, total=20, needed_human=0)]
+    buckets = [
+        ScoreBucket(low=-2.0, total=10, needed_human=8),
+        ScoreBucket(low=-1.0, total=10, needed_human=2),
+        ScoreBucket(low=-0.2, total=20, needed_human=0),
+    ]
     curve = review_curve(buckets)
     assert threshold_for_catch_rate(curve, 0.8).threshold == pytest.approx(-1.9)
     assert threshold_for_catch_rate(curve, 0.81).threshold == pytest.approx(-0.9)
@@ -65,8 +71,13 @@ def test_reliability_points_average_predictions_per_bucket():
 
 def test_charts_are_well_formed_svg_with_text_labels_and_shapes():
     svg = line_chart_svg(
-        title='Catch <rate> & "load"', x_label="load", y_label="catch", points=[(0, 0), (0.5, 0.9), (1, 1)],
-        x_range=(0, 1), diagonal=True, markers=[Marker(x=0.5, y=0.9, label="now <here>")],
+        title='Catch <rate> & "load"',
+        x_label="load",
+        y_label="catch",
+        points=[(0, 0), (0.5, 0.9), (1, 1)],
+        x_range=(0, 1),
+        diagonal=True,
+        markers=[Marker(x=0.5, y=0.9, label="now <here>")],
     )
     root = ET.fromstring(str(svg))
     ns = "{http://www.w3.org/2000/svg}"
@@ -108,12 +119,19 @@ def test_dashboard_metrics_are_computed_from_stored_rows():
     make_description(catalog=catalog, sentences=[(-2.0, "flag", ""), (-0.8, "review", "")])
     make_description(catalog=catalog, sentences=[(-0.8, "review", ""), (-0.1, "publish", "")])
     make_description(catalog=catalog, sentences=[(-0.8, "review", "approved")])  # nothing pending
-    auto = make_description(catalog=catalog, status=S.PUBLISHED, sentences=[(-0.1, "publish", ""), (-0.2, "publish", "")],
-                            generated_at=now - timedelta(minutes=10), published_at=now)
+    auto = make_description(
+        catalog=catalog,
+        status=S.PUBLISHED,
+        sentences=[(-0.1, "publish", ""), (-0.2, "publish", "")],
+        generated_at=now - timedelta(minutes=10),
+        published_at=now,
+    )
     reviewed = make_description(
-        catalog=catalog, status=S.PUBLISHED, sentences=[(-0.9, "review", "edited"), (-1.0, "review", "approved"),
-                                                         (-2.0, "flag", "rejected")],
-        generated_at=now - timedelta(minutes=50), published_at=now,
+        catalog=catalog,
+        status=S.PUBLISHED,
+        sentences=[(-0.9, "review", "edited"), (-1.0, "review", "approved"), (-2.0, "flag", "rejected")],
+        generated_at=now - timedelta(minutes=50),
+        published_at=now,
     )
     AuditEvent.objects.create(action="review_approved", actor=reviewer, description=reviewed)
     old = AuditEvent.objects.create(action="review_approved", actor=reviewer, description=auto)

@@ -43,7 +43,12 @@ def test_catalog_overview_counts_products_and_statuses_in_one_query(two_catalogs
     assert kitchen.product_count == 7
     assert kitchen.not_generated == 2
     assert {c.status: c.count for c in kitchen.status_counts} == {
-        "queued": 1, "generating": 0, "review": 2, "published": 1, "rejected": 0, "failed": 1,
+        "queued": 1,
+        "generating": 0,
+        "review": 2,
+        "published": 1,
+        "rejected": 0,
+        "failed": 1,
     }
     assert [c.label for c in kitchen.status_counts] == S.labels
     outdoor = by_name["Outdoor"]
@@ -64,7 +69,7 @@ def test_login_page_is_public_and_carries_csrf_header_and_htmx(client):
     response = client.get(reverse("login"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<body hx-headers='{\"X-CSRFToken\": \"" in html
+    assert '<body hx-headers=\'{"X-CSRFToken": "' in html
     assert "/static/vendor/htmx-2.0.11.min.js" in html
     assert 'name="csrfmiddlewaretoken"' in html
 

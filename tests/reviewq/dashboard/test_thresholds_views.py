@@ -43,7 +43,9 @@ def test_simulation_is_one_query_and_matches_what_a_regate_then_does(django_asse
     # apply it for real and compare
     Thresholds.objects.create(catalog=catalog, publish_above=-1.0, flag_below=-1.5, critical_floor=-2.3)
     sentences_regate(catalog=catalog)
-    in_scope = Sentence.objects.filter(description__product__catalog=catalog, description__status__in=[S.REVIEW, S.PUBLISHED])
+    in_scope = Sentence.objects.filter(
+        description__product__catalog=catalog, description__status__in=[S.REVIEW, S.PUBLISHED]
+    )
     actual = {band: in_scope.filter(band=band).count() for band in ("publish", "review", "flag")}
     assert actual == simulation.proposed.sentences
     published = Description.objects.filter(product__catalog=catalog, status=S.PUBLISHED).count()
@@ -98,7 +100,9 @@ def test_saving_regates_audits_and_shows_what_changed(client):
     catalog = _scored_catalog()
     client, admin = client_for(client, "admin")
     url = reverse("thresholds_catalog", args=[catalog.pk])
-    response = client.post(url, {"publish_above": "-1", "flag_below": "-1.5", "critical_floor": "-2.3", "action": "save"})
+    response = client.post(
+        url, {"publish_above": "-1", "flag_below": "-1.5", "critical_floor": "-2.3", "action": "save"}
+    )
     assert response.status_code == 302 and response["Location"] == url
     assert thresholds_for_catalog(catalog_id=catalog.pk) == GateThresholds(-1.0, -1.5, -2.3)
     event = AuditEvent.objects.get(action="thresholds_changed")
@@ -119,7 +123,9 @@ def test_preview_button_does_not_save(client):
     catalog = _scored_catalog()
     client, _ = client_for(client, "admin")
     url = reverse("thresholds_catalog", args=[catalog.pk])
-    response = client.post(url, {"publish_above": "-1", "flag_below": "-1.5", "critical_floor": "-2.3", "action": "preview"})
+    response = client.post(
+        url, {"publish_above": "-1", "flag_below": "-1.5", "critical_floor": "-2.3", "action": "preview"}
+    )
     assert response.status_code == 200 and 'data-band="publish" data-kind="sentences">5<' in response.content.decode()
     assert not Thresholds.objects.exists()
 

@@ -84,9 +84,7 @@ def test_next_takes_the_riskiest_unclaimed_and_releases_the_current():
     second = make_review_description(risk=0.9)
     third = make_review_description(risk=0.5)
     description_review_claim(description=riskiest, reviewer=bob)
-    got = description_review_next(
-        reviewer=alice, candidates=queue_next_candidates(user=alice, filters=QueueFilters())
-    )
+    got = description_review_next(reviewer=alice, candidates=queue_next_candidates(user=alice, filters=QueueFilters()))
     assert got.pk == second.pk
     got = description_review_next(
         reviewer=alice, candidates=queue_next_candidates(user=alice, filters=QueueFilters()), release=got
@@ -173,7 +171,11 @@ def test_substitute_replaces_one_token_keeps_space_and_can_be_undone():
     sentence = sentence_substitute(
         sentence=sentence, reviewer=reviewer, position=token.position, alternative=" 750", expected_version=1
     )
-    assert (sentence.decision, sentence.edited_text, sentence.text) == ("edited", " It holds 750 ml.", " It holds 900 ml.")
+    assert (sentence.decision, sentence.edited_text, sentence.text) == (
+        "edited",
+        " It holds 750 ml.",
+        " It holds 900 ml.",
+    )
     event = AuditEvent.objects.get(action="sentence_substituted")
     assert event.after["from"] == " 900" and event.after["to"] == " 750"
     assert event.after["substitutions"] == {str(token.position): " 750"}
@@ -190,12 +192,18 @@ def test_substitute_replaces_one_token_keeps_space_and_can_be_undone():
 
 def test_substitute_stacks_within_a_sentence():
     description = make_review_description(
-        sentences=[("flag", [("Holds", -0.1), (" 900", -2.0, [[" 750", -0.5]]), (" ml", -1.5, [[" l", -0.9]]), (".", -0.1)])]
+        sentences=[
+            ("flag", [("Holds", -0.1), (" 900", -2.0, [[" 750", -0.5]]), (" ml", -1.5, [[" l", -0.9]]), (".", -0.1)])
+        ]
     )
     reviewer = UserFactory()
     sentence = description.sentences.get()
-    sentence = sentence_substitute(sentence=sentence, reviewer=reviewer, position=1, alternative=" 750", expected_version=1)
-    sentence = sentence_substitute(sentence=sentence, reviewer=reviewer, position=2, alternative=" l", expected_version=2)
+    sentence = sentence_substitute(
+        sentence=sentence, reviewer=reviewer, position=1, alternative=" 750", expected_version=1
+    )
+    sentence = sentence_substitute(
+        sentence=sentence, reviewer=reviewer, position=2, alternative=" l", expected_version=2
+    )
     assert sentence.edited_text == "Holds 750 l."
 
 
@@ -206,11 +214,15 @@ def test_substitute_refuses_unoffered_alternative_and_hand_edited_sentence():
     token = sentence.tokens.get(text=" 900")
     before = _snapshot(description)
     with pytest.raises(EditRefused):
-        sentence_substitute(sentence=sentence, reviewer=reviewer, position=token.position, alternative="<script>", expected_version=1)
+        sentence_substitute(
+            sentence=sentence, reviewer=reviewer, position=token.position, alternative="<script>", expected_version=1
+        )
     assert _snapshot(description) == before
     sentence_edit(sentence=sentence, reviewer=reviewer, text="Holds a lot.", expected_version=1)
     with pytest.raises(EditRefused):
-        sentence_substitute(sentence=sentence, reviewer=reviewer, position=token.position, alternative=" 750", expected_version=2)
+        sentence_substitute(
+            sentence=sentence, reviewer=reviewer, position=token.position, alternative=" 750", expected_version=2
+        )
 
 
 def test_remove_and_reset():
@@ -235,7 +247,9 @@ def test_description_approve_refuses_while_review_sentences_are_undecided():
 def test_description_approve_publishes_current_text_without_removed_sentences():
     description = make_review_description()
     reviewer = UserFactory()
-    sentence_edit(sentence=description.sentences.get(index=1), reviewer=reviewer, text="It holds 750 ml.", expected_version=1)
+    sentence_edit(
+        sentence=description.sentences.get(index=1), reviewer=reviewer, text="It holds 750 ml.", expected_version=1
+    )
     sentence_remove(sentence=description.sentences.get(index=2), reviewer=reviewer, expected_version=2)
     published = description_approve(description=description, reviewer=reviewer, expected_version=3)
     assert published.status == S.PUBLISHED and published.published_at is not None
@@ -248,7 +262,9 @@ def test_description_approve_publishes_current_text_without_removed_sentences():
 def test_description_approve_remaining_approves_undecided_sentences():
     description = make_review_description()
     reviewer = UserFactory()
-    published = description_approve(description=description, reviewer=reviewer, expected_version=1, approve_remaining=True)
+    published = description_approve(
+        description=description, reviewer=reviewer, expected_version=1, approve_remaining=True
+    )
     assert published.status == S.PUBLISHED
     assert set(Sentence.objects.filter(description=description).values_list("decision", flat=True)) == {"", "approved"}
     assert Sentence.objects.get(description=description, index=0).decision == ""  # publish band stays undecided

@@ -50,6 +50,7 @@ def description():
 
 # --- Permissions: every view, every role ---------------------------------------------------
 
+
 def _requests(description):
     pk = description.pk
     return [
@@ -103,6 +104,7 @@ def test_post_without_csrf_token_is_refused_and_header_token_is_accepted(descrip
 
 # --- Queue ------------------------------------------------------------------------------------
 
+
 def test_queue_lists_riskiest_first_with_counts(reviewer_client):
     low = make_review_description(risk=0.2, sentences=[("publish", [("Fine", -0.1)])])
     high = make_review_description(risk=0.95)
@@ -124,7 +126,9 @@ def test_queue_lists_riskiest_first_with_counts(reviewer_client):
 
 def test_queue_filters_by_catalog_band_reason_and_mine(reviewer_client, reviewer):
     kitchen = CatalogFactory(name="Kitchen")
-    in_kitchen = make_review_description(product=ProductFactory(catalog=kitchen), reasons={1: ["number 900 not in attributes"]})
+    in_kitchen = make_review_description(
+        product=ProductFactory(catalog=kitchen), reasons={1: ["number 900 not in attributes"]}
+    )
     confident = make_review_description(sentences=[("publish", [("Fine", -0.1)])])
     review_only = make_review_description(sentences=[("review", [("Maybe", -0.9)])])
     description_review_claim(description=review_only, reviewer=reviewer)
@@ -141,13 +145,19 @@ def test_queue_filters_by_catalog_band_reason_and_mine(reviewer_client, reviewer
 
 
 def test_queue_pages_with_a_keyset_cursor_cover_every_item_once(reviewer_client):
-    made = [make_review_description(risk=r, sentences=[("review", [("x", -1.0)])]) for r in [0.5] * 4 + [0.9, 0.1, None]]
+    made = [
+        make_review_description(risk=r, sentences=[("review", [("x", -1.0)])]) for r in [0.5] * 4 + [0.9, 0.1, None]
+    ]
     seen, url, params = [], reverse("queue"), {}
     from reviewq.review import queue as selectors
 
     for _ in range(10):
-        page = selectors.queue_page(user=reviewer_client.get(url).wsgi_request.user, filters=selectors.QueueFilters(),
-                                    after=selectors.QueueCursor.parse(params.get("after", "")), limit=2)
+        page = selectors.queue_page(
+            user=reviewer_client.get(url).wsgi_request.user,
+            filters=selectors.QueueFilters(),
+            after=selectors.QueueCursor.parse(params.get("after", "")),
+            limit=2,
+        )
         seen += [item.id for item in page.items]
         if page.next_cursor is None:
             break
@@ -200,6 +210,7 @@ def test_bulk_release_releases_own_claims(reviewer_client, reviewer, description
 
 # --- Review page -------------------------------------------------------------------------------
 
+
 def test_review_page_claims_and_shows_tokens_bands_reasons_and_attributes(reviewer_client, reviewer, description):
     response = reviewer_client.get(reverse("review", args=[description.pk]))
     body = response.content.decode()
@@ -233,7 +244,8 @@ def test_sentence_action_htmx_swaps_the_sentence_and_sends_the_new_version(revie
 
 def test_sentence_action_plain_post_redirects_to_the_sentence(reviewer_client, description):
     response = reviewer_client.post(
-        reverse("review_sentence", args=[description.pk, 1]), {"action": "edit", "version": 1, "text": "It holds 750 ml."}
+        reverse("review_sentence", args=[description.pk, 1]),
+        {"action": "edit", "version": 1, "text": "It holds 750 ml."},
     )
     assert response.status_code == 302 and response["Location"].endswith("#s-1")
     assert description.sentences.get(index=1).edited_text == " It holds 750 ml."
@@ -257,7 +269,9 @@ def test_edit_form_without_js_and_as_fragment(reviewer_client, description):
 
 
 def test_stale_save_shows_the_newer_text_and_keeps_the_attempt(reviewer_client, reviewer, description):
-    sentence_edit(sentence=description.sentences.get(index=1), reviewer=reviewer, text="It holds 750 ml.", expected_version=1)
+    sentence_edit(
+        sentence=description.sentences.get(index=1), reviewer=reviewer, text="It holds 750 ml.", expected_version=1
+    )
     url = reverse("review_sentence", args=[description.pk, 1])
     response = reviewer_client.post(url, {"action": "edit", "version": 1, "text": "It holds 500 ml."})
     body = response.content.decode()
@@ -282,7 +296,12 @@ def test_bad_requests(reviewer_client, description):
     url = reverse("review_sentence", args=[description.pk, 1])
     assert reviewer_client.post(url, {"action": "explode", "version": 1}).status_code == 400
     assert reviewer_client.post(url, {"action": "approve"}).status_code == 400
-    assert reviewer_client.post(reverse("review_sentence", args=[description.pk, 99]), {"action": "approve", "version": 1}).status_code == 404
+    assert (
+        reviewer_client.post(
+            reverse("review_sentence", args=[description.pk, 99]), {"action": "approve", "version": 1}
+        ).status_code
+        == 404
+    )
     assert reviewer_client.get(reverse("review", args=[999999])).status_code == 404
     assert reviewer_client.get(reverse("review_sentence", args=[description.pk, 1])).status_code == 405
 
@@ -308,7 +327,9 @@ def test_reject_with_reason(reviewer_client, description):
     assert (description.status, description.rejection_reason) == (S.REJECTED, "Volume is wrong")
 
 
-def test_regenerate_queues_the_description_and_the_page_polls(reviewer_client, description, django_capture_on_commit_callbacks):
+def test_regenerate_queues_the_description_and_the_page_polls(
+    reviewer_client, description, django_capture_on_commit_callbacks
+):
     url = reverse("review_decide", args=[description.pk])
     with django_capture_on_commit_callbacks() as callbacks:
         response = reviewer_client.post(url, {"action": "regenerate", "version": 1})
@@ -326,7 +347,9 @@ def test_regenerate_queues_the_description_and_the_page_polls(reviewer_client, d
 
 
 def test_history_tab_shows_who_when_and_a_diff(reviewer_client, reviewer, description):
-    sentence_edit(sentence=description.sentences.get(index=1), reviewer=reviewer, text="It holds 750 ml.", expected_version=1)
+    sentence_edit(
+        sentence=description.sentences.get(index=1), reviewer=reviewer, text="It holds 750 ml.", expected_version=1
+    )
     body = reviewer_client.get(reverse("review", args=[description.pk]), {"tab": "history"}).content.decode()
     assert "Sentence edited" in body and "by rita" in body and "<time datetime=" in body
     assert "<del>900</del><ins>750</ins>" in body
@@ -334,11 +357,19 @@ def test_history_tab_shows_who_when_and_a_diff(reviewer_client, reviewer, descri
 
 # --- Escaping ------------------------------------------------------------------------------------
 
-PAYLOADS = ['<script>alert("x")</script>', '" onmouseover="alert(1)', "{{ 7|add:1 }}", "\u202egnp.exe", "'><img src=x onerror=alert(1)>"]
+PAYLOADS = [
+    '<script>alert("x")</script>',
+    '" onmouseover="alert(1)',
+    "{{ 7|add:1 }}",
+    "\u202egnp.exe",
+    "'><img src=x onerror=alert(1)>",
+]
 
 
 def test_model_output_and_product_data_are_escaped_everywhere(reviewer_client, reviewer):
-    product = ProductFactory(name=PAYLOADS[0], sku="X<b>1</b>", attributes={PAYLOADS[4]: PAYLOADS[1], "note": PAYLOADS[2]})
+    product = ProductFactory(
+        name=PAYLOADS[0], sku="X<b>1</b>", attributes={PAYLOADS[4]: PAYLOADS[1], "note": PAYLOADS[2]}
+    )
     tokens = [(p, -3.0, [[PAYLOADS[(i + 1) % len(PAYLOADS)], -0.2]]) for i, p in enumerate(PAYLOADS)]
     description = make_review_description(product=product, sentences=[("flag", tokens)], reasons={0: [PAYLOADS[0]]})
     sentence_edit(sentence=description.sentences.get(), reviewer=reviewer, text=PAYLOADS[4], expected_version=1)

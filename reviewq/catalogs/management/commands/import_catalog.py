@@ -21,20 +21,26 @@ class Command(BaseCommand):
         parser.add_argument("file", help="CSV, JSON or JSONL file (UTF-8)")
         parser.add_argument("--catalog", required=True, help="Catalog name")
         parser.add_argument("--format", choices=FORMATS, help="Override detection by extension/content")
-        parser.add_argument("--partial", action="store_true",
-                            help="Import the valid rows and report the bad ones")
+        parser.add_argument("--partial", action="store_true", help="Import the valid rows and report the bad ones")
         parser.add_argument("--sku-column", help="Column (or JSON key) holding the sku")
         parser.add_argument("--name-column", help="Column (or JSON key) holding the product name")
-        parser.add_argument("--attribute-column", action="append", dest="attribute_columns",
-                            metavar="COLUMN", help="Keep only these columns as attributes (repeatable)")
+        parser.add_argument(
+            "--attribute-column",
+            action="append",
+            dest="attribute_columns",
+            metavar="COLUMN",
+            help="Keep only these columns as attributes (repeatable)",
+        )
 
     def handle(self, *args, **options):
         path = Path(options["file"])
         try:
             size = path.stat().st_size
             if size > MAX_BYTES:
-                raise CommandError(f"{path.name} is {size:,} bytes, over the {MAX_BYTES:,}-byte import "
-                                   "limit; split it into smaller files. Nothing was written.")
+                raise CommandError(
+                    f"{path.name} is {size:,} bytes, over the {MAX_BYTES:,}-byte import "
+                    "limit; split it into smaller files. Nothing was written."
+                )
             data = path.read_bytes()
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from exc
@@ -49,8 +55,14 @@ class Command(BaseCommand):
             nonlocal bar
             if bar is None:
                 # The wrapped stream itself: OutputWrapper.write would end every \r update with \n.
-                bar = tqdm(total=total, unit="product", desc="Importing", file=self.stderr._out,
-                           disable=options["verbosity"] == 0, leave=False)
+                bar = tqdm(
+                    total=total,
+                    unit="product",
+                    desc="Importing",
+                    file=self.stderr._out,
+                    disable=options["verbosity"] == 0,
+                    leave=False,
+                )
             bar.update(done - bar.n)
 
         try:
@@ -77,10 +89,12 @@ class Command(BaseCommand):
             self._print_errors(result.errors)
             skipped = len({e.line for e in result.errors})
             self.stderr.write(self.style.WARNING(f"Skipped {skipped} row(s) with errors."))
-        self.stdout.write(self.style.SUCCESS(
-            f"Imported {result.imported} products into '{result.catalog.name}' "
-            f"({result.created} new, {result.updated} updated, {result.unchanged} unchanged)"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {result.imported} products into '{result.catalog.name}' "
+                f"({result.created} new, {result.updated} updated, {result.unchanged} unchanged)"
+            )
+        )
 
     def _print_errors(self, errors) -> None:
         for error in errors[:MAX_ERRORS_SHOWN]:

@@ -6,6 +6,7 @@ exits on its own is restarted with backoff (its tasks come back: see generation/
 one that keeps exiting, or a web server that exits, stops everything and serve exits non-zero.
 """
 
+import contextlib
 import os
 import re
 import signal
@@ -100,10 +101,8 @@ class Child:
 
     def kill_group(self) -> None:
         """SIGKILL whatever is left in the child's process group (leader or orphans)."""
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def join_output(self, timeout: float = 2.0) -> None:
         self._reader.join(timeout)
@@ -118,8 +117,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--catalog",
             default=DEMO_CATALOG_NAME,
-            help=f"Catalog whose missing descriptions are queued once the worker is up "
-            f"(default {DEMO_CATALOG_NAME!r})",
+            help=f"Catalog whose missing descriptions are queued once the worker is up (default {DEMO_CATALOG_NAME!r})",
         )
         parser.add_argument("--no-generate", action="store_true", help="Do not queue any generation")
         parser.add_argument(
@@ -207,16 +205,28 @@ class Command(BaseCommand):
     # --- children ---------------------------------------------------------------------
 
     def _worker_start(self, pool: str, concurrency: int) -> Child:
-        worker = Child("worker", self._worker_args(pool, concurrency), out=self.stdout,
-                       lock=self._lock, on_line=self._watch_worker)
+        worker = Child(
+            "worker", self._worker_args(pool, concurrency), out=self.stdout, lock=self._lock, on_line=self._watch_worker
+        )
         self._say(f"worker pid {worker.pid} (pool={pool}, concurrency={concurrency})")
         return worker
 
     def _worker_args(self, pool: str, concurrency: int) -> list[str]:
         args = [
-            sys.executable, "-m", "celery", "-A", "reviewq", "worker",
-            "--loglevel", "INFO", "--pool", pool, "--concurrency", str(concurrency),
-            "--hostname", "reviewq@%h",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "reviewq",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--pool",
+            pool,
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            "reviewq@%h",
         ]
         if settings.CELERY_BEAT_SCHEDULE:
             # Embedded beat: the recovery of lost work runs without a separate process.
