@@ -20,9 +20,9 @@ from django.utils import timezone
 from generation.prompts import validate_template
 from generation.providers import provider_name
 from generation.queueing import catalog_generate, generation_queue
-from reviewq.core.audit import audit_actor
-from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, GenerationRun
-from reviewq.core.transitions import transition_allowed
+from reviewq.core.audit import AuditAction, audit_actor, audit_record
+from reviewq.core.models import Catalog, Description, DescriptionStatus, GenerationRun
+from reviewq.core.transitions import descriptions_transition_where
 
 S = DescriptionStatus
 R = GenerationRun.Status
@@ -117,13 +117,13 @@ def run_start(
             only_failed=mode == GenerationRun.Mode.FAILED,
             run=run,
         )
-        fields = {"queued": len(queued)}
-        if not queued:
-            fields.update(status=R.FINISHED, finished_at=timezone.now())
-        GenerationRun.objects.filter(pk=run.pk).update(**fields)
-        AuditEvent.objects.create(
-            action="run_started",
-            actor=run.created_by,
+        if queued:
+            GenerationRun.objects.filter(pk=run.pk).update(queued=len(queued))
+        else:
+            GenerationRun.objects.filter(pk=run.pk).update(queued=0, status=R.FINISHED, finished_at=timezone.now())
+        audit_record(
+            action=AuditAction.RUN_STARTED,
+            actor=actor,
             catalog=catalog,
             after={
                 "run": run.pk,
@@ -146,44 +146,25 @@ def run_cancel(*, run: GenerationRun, actor: AbstractBaseUser | None) -> int:
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.status != R.RUNNING:
         raise RunRefused(f"This run is {run.get_status_display().lower()}; only a running run can be cancelled.")
-    assert transition_allowed(S.QUEUED, S.FAILED)
     now = timezone.now()
     who = actor.get_username() if actor is not None and actor.is_authenticated else "the system"
     error = f"Cancelled by {who} with run {run.pk}."
-    ids = list(Description.objects.filter(run=run, status=S.QUEUED).values_list("id", flat=True))
-    dropped = Description.objects.filter(pk__in=ids, status=S.QUEUED).update(
-        status=S.FAILED,
-        error_code=CANCELLED_CODE,
-        error=error,
-        version=F("version") + 1,
-        lease_until=None,
-        updated_at=now,
-    )
-    # A row a worker claimed between the two statements is in flight now: no audit row for it.
-    dropped_ids = list(
-        Description.objects.filter(pk__in=ids, status=S.FAILED, error_code=CANCELLED_CODE, updated_at=now).values_list(
-            "id", flat=True
+    # A row a worker claims meanwhile is in flight: the UPDATE's status condition leaves it alone.
+    dropped = len(
+        descriptions_transition_where(
+            descriptions=Description.objects.filter(run=run),
+            from_statuses=[S.QUEUED],
+            to_status=S.FAILED,
+            action=AuditAction.GENERATION_CANCELLED,
+            actor=actor,
+            fields={"error_code": CANCELLED_CODE, "error": error},
+            note=error,
         )
     )
-    actor_row = audit_actor(actor)
-    AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                action="generation_cancelled",
-                actor=actor_row,
-                description_id=pk,
-                before={"status": S.QUEUED},
-                after={"status": S.FAILED, "error_code": CANCELLED_CODE},
-                note=error,
-            )
-            for pk in dropped_ids
-        ],
-        batch_size=1000,
-    )
     GenerationRun.objects.filter(pk=run.pk).update(status=R.CANCELLED, finished_at=now)
-    AuditEvent.objects.create(
-        action="run_cancelled",
-        actor=actor_row,
+    audit_record(
+        action=AuditAction.RUN_CANCELLED,
+        actor=actor,
         catalog_id=run.catalog_id,
         before={"run": run.pk, "status": R.RUNNING},
         after={"status": R.CANCELLED, "dropped": dropped},
@@ -200,9 +181,9 @@ def run_retry_failed(*, run: GenerationRun, actor: AbstractBaseUser | None) -> l
             raise RunRefused("This run has no failed products to retry.")
         queued = generation_queue(product_ids=product_ids, actor=actor, only_failed=True, run=run)
         GenerationRun.objects.filter(pk=run.pk).update(status=R.RUNNING, finished_at=None)
-        AuditEvent.objects.create(
-            action="run_retried",
-            actor=audit_actor(actor),
+        audit_record(
+            action=AuditAction.RUN_RETRIED,
+            actor=actor,
             catalog_id=run.catalog_id,
             before={"run": run.pk, "status": run.status},
             after={"status": R.RUNNING, "queued": len(queued)},
@@ -322,25 +303,3 @@ def run_progress(*, run_id: int, failures_limit: int = 50) -> RunProgress:
 
 def catalog_runs(*, catalog: Catalog, limit: int = 20) -> list[GenerationRun]:
     return list(GenerationRun.objects.filter(catalog=catalog).select_related("created_by")[:limit])
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogSummary:
-    catalog: Catalog
-    products: int
-    published: int
-    running_runs: int
-
-
-def catalog_summaries(*, catalog_id: int | None = None) -> list[CatalogSummary]:
-    running = GenerationRun.objects.filter(catalog=OuterRef("pk"), status=R.RUNNING)
-    catalogs = Catalog.objects.filter(pk=catalog_id) if catalog_id is not None else Catalog.objects.all()
-    rows = catalogs.annotate(
-        n_products=Count("products", distinct=True),
-        n_published=Count("products", filter=Q(products__description__status=S.PUBLISHED), distinct=True),
-        has_running=Exists(running),
-    ).order_by("name")
-    return [
-        CatalogSummary(catalog=c, products=c.n_products, published=c.n_published, running_runs=int(c.has_running))
-        for c in rows
-    ]

@@ -1,23 +1,39 @@
 """The one door for Description.status: every change is checked against TRANSITIONS, bumps the
-version, keeps published_at and the lease right, and writes its audit row in the same transaction."""
+version, keeps published_at and the lease right, and writes its audit row in the same transaction.
 
+Nothing else writes Description.status, nor creates a Description (tests/reviewq/core/
+test_status_writers.py scans the code for other writers):
+- description_transition: one row, conditional on the status (and version) the caller saw;
+- descriptions_transition: many rows, each with its own values and version (storing results,
+  bulk approval);
+- descriptions_transition_where: set-based, every row of a queryset in an allowed source status
+  that meets a condition (requeue, claim, cancel, re-gate);
+- descriptions_create_queued: new rows, "created" -> queued.
+"""
+
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Model, Q
+from django.db.models import F, Model, Q, QuerySet
 from django.utils import timezone
 
-from reviewq.core.audit import audit_actor
-from reviewq.core.bulk import rows_insert, rows_update
-from reviewq.core.models import AuditEvent, Description, DescriptionStatus
+from reviewq.core.audit import AuditAction, audit_action_checked, audit_rows
+from reviewq.core.bulk import rows_update
+from reviewq.core.models import Description, DescriptionStatus, GenerationRun
 
 S = DescriptionStatus
 
+# The pseudo-status of a row that does not exist yet: creation is a transition too.
+CREATED = "created"
+
 # from-status -> statuses it may move to. Anything else is refused.
 TRANSITIONS: dict[str, frozenset[str]] = {
+    CREATED: frozenset({S.QUEUED}),
     S.QUEUED: frozenset({S.GENERATING, S.FAILED}),  # FAILED: a cancelled run drops it
-    S.GENERATING: frozenset({S.QUEUED, S.REVIEW, S.PUBLISHED, S.FAILED}),
+    # GENERATING -> GENERATING: a worker reclaims a row whose lease ran out (its worker died).
+    S.GENERATING: frozenset({S.GENERATING, S.QUEUED, S.REVIEW, S.PUBLISHED, S.FAILED}),
     S.REVIEW: frozenset({S.PUBLISHED, S.REJECTED, S.QUEUED}),
     S.PUBLISHED: frozenset({S.REVIEW, S.QUEUED}),
     S.REJECTED: frozenset({S.QUEUED}),
@@ -59,6 +75,7 @@ def description_transition(
     """
     from_status = description.status
     _transition_check(from_status, to_status)
+    audit_action_checked(action)
     now = timezone.now()
     fields = _transition_fields(to_status, fields, now)
     match = Q(pk=description.pk, status=from_status)
@@ -73,7 +90,7 @@ def description_transition(
             "This description was changed by someone else; reload to see the newer version.",
             current=current,
         )
-    _transition_event(description, to_status, action=action, actor=actor, note=note, fields=fields).save()
+    audit_rows(action=action, actor=actor, rows=[_transition_event(description, to_status, note=note, fields=fields)])
     if (
         expected_version is not None
         and expected_version == description.version
@@ -99,17 +116,19 @@ class TransitionRequest:
 
 @transaction.atomic
 def descriptions_transition(
-    requests: list[TransitionRequest], *, actor: AbstractBaseUser | None = None
+    requests: list[TransitionRequest], *, actor: AbstractBaseUser | None = None, condition: Q | None = None
 ) -> list[Description | ConflictError]:
     """Many description_transition calls in one go, for storing many results at once: one
     conditional UPDATE for all the rows (reviewq.core.bulk.rows_update) and one INSERT of their audit
-    rows. A request whose row changed since its copy was read gets a ConflictError in its place
-    in the result (and nothing written); the others go ahead. Field values must be plain
-    values, not expressions."""
+    rows. A request whose row changed since its copy was read, or that fails `condition` (one Q
+    for every row, checked in the same UPDATE), gets a ConflictError in its place in the result
+    (and nothing written); the others go ahead. Field values must be plain values, not
+    expressions."""
     now = timezone.now()
     planned = []
     for request in requests:
         _transition_check(request.description.status, request.to_status)
+        audit_action_checked(request.action)
         fields = _transition_fields(request.to_status, request.fields, now)
         if any(hasattr(value, "resolve_expression") for value in fields.values()):
             raise ValueError("descriptions_transition takes plain field values, not expressions")
@@ -138,6 +157,7 @@ def descriptions_transition(
                 )
                 for request, fields in candidates
             ],
+            where=condition,
         )
     )
     results: list[Description | ConflictError] = []
@@ -150,18 +170,104 @@ def descriptions_transition(
             )
             continue
         events.append(
-            _transition_event(
-                description, request.to_status, action=request.action, actor=actor, note=request.note, fields=fields
-            )
+            (request.action, _transition_event(description, request.to_status, note=request.note, fields=fields))
         )
         _transition_apply(description, request.to_status, fields, now)
         results.append(description)
-    rows_insert(
-        AuditEvent,
-        ("action", "actor_id", "description_id", "before", "after", "note", "created_at"),
-        [(e.action, e.actor_id, e.description_id, e.before, e.after, e.note, now) for e in events],
-    )
+    for action in sorted({action for action, _ in events}):
+        audit_rows(action=action, actor=actor, rows=[row for a, row in events if a == action], created_at=now)
     return results
+
+
+# Ids per set-based UPDATE: well under SQLite's and PostgreSQL's parameter limits.
+IDS_PER_UPDATE = 5000
+
+
+@transaction.atomic
+def descriptions_transition_where(
+    *,
+    descriptions: QuerySet[Description],
+    from_statuses: Iterable[str],
+    to_status: str,
+    action: str,
+    actor: AbstractBaseUser | None = None,
+    condition: Q | None = None,
+    fields: dict | None = None,
+    note: str = "",
+) -> list[int]:
+    """Move, set-based, every row of `descriptions` whose status is one of `from_statuses` and
+    that meets `condition` to `to_status`; returns the ids moved, ascending.
+
+    One conditional UPDATE per source status (and IDS_PER_UPDATE rows) repeats the status and
+    the condition in its WHERE, so a row that changed since it was selected is left alone (a
+    claim, a version check or a race with a worker stays a conditional UPDATE). `fields` may
+    hold expressions (F("attempts") + 1); the audit row records the value they produced. One
+    audit INSERT for all the rows moved.
+    """
+    sources = sorted(set(from_statuses))
+    for source in sources:
+        _transition_check(source, to_status)
+    audit_action_checked(action)
+    now = timezone.now()
+    fields = _transition_fields(to_status, fields, now)
+    computed = [name for name, value in fields.items() if hasattr(value, "resolve_expression")]
+    plain = {name: value for name, value in fields.items() if name not in computed}
+    condition = condition if condition is not None else Q()
+    candidates = list(
+        descriptions.filter(condition, status__in=sources).order_by("pk").values_list("pk", "status").distinct()
+    )
+    events = []
+    for start in range(0, len(candidates), IDS_PER_UPDATE):
+        chunk = dict(candidates[start : start + IDS_PER_UPDATE])
+        for source in sources:
+            ids = [pk for pk, status in chunk.items() if status == source]
+            if ids:
+                Description.objects.filter(condition, pk__in=ids, status=source).update(
+                    status=to_status, version=F("version") + 1, updated_at=now, **fields
+                )
+        # What this call's UPDATEs wrote (its `now` is the mark); the rows stay locked until commit.
+        for row in Description.objects.filter(pk__in=list(chunk), status=to_status, updated_at=now).values(
+            "pk", "version", *computed
+        ):
+            events.append(
+                {
+                    "description_id": row["pk"],
+                    "before": {"status": chunk[row["pk"]], "version": row["version"] - 1},
+                    "after": {"status": to_status, **_jsonable(plain), **{name: row[name] for name in computed}},
+                    "note": note,
+                }
+            )
+    audit_rows(action=action, actor=actor, rows=events, created_at=now)
+    return sorted(event["description_id"] for event in events)
+
+
+@transaction.atomic
+def descriptions_create_queued(
+    *, product_ids: Iterable[int], run: GenerationRun | None = None, actor: AbstractBaseUser | None = None
+) -> list[int]:
+    """Create a QUEUED description for each product that has none ("created" -> queued), set-based,
+    and audit each; a product that got one meanwhile is left alone. Returns the product ids
+    queued, ascending."""
+    _transition_check(CREATED, S.QUEUED)
+    product_ids = sorted(set(product_ids))
+    Description.objects.bulk_create(
+        [Description(product_id=pid, status=S.QUEUED, run=run) for pid in product_ids], ignore_conflicts=True
+    )
+    # ignore_conflicts returns no ids: the new rows are the queued, never-changed ones.
+    rows = list(
+        Description.objects.filter(product_id__in=product_ids, status=S.QUEUED, version=1)
+        .order_by("product_id")
+        .values_list("pk", "product_id")
+    )
+    audit_rows(
+        action=AuditAction.GENERATION_QUEUED,
+        actor=actor,
+        rows=[
+            {"description_id": pk, "before": {"status": ""}, "after": {"status": S.QUEUED, "version": 1}}
+            for pk, _ in rows
+        ],
+    )
+    return [product_id for _, product_id in rows]
 
 
 def _plain(value):
@@ -184,13 +290,13 @@ def descriptions_delete(*, descriptions, actor: AbstractBaseUser | None = None) 
             "product__catalog__name",
         )
     )
-    AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                action="description_deleted",
-                actor=audit_actor(actor),
-                catalog_id=row["product__catalog_id"],
-                before={
+    audit_rows(
+        action=AuditAction.DESCRIPTION_DELETED,
+        actor=actor,
+        rows=[
+            {
+                "catalog_id": row["product__catalog_id"],
+                "before": {
                     "description": row["pk"],
                     "status": row["status"],
                     "version": row["version"],
@@ -198,10 +304,10 @@ def descriptions_delete(*, descriptions, actor: AbstractBaseUser | None = None) 
                     "product": row["product__name"],
                     "catalog": row["product__catalog__name"],
                 },
-                note=f"{row['product__sku']}: description deleted",
-            )
+                "note": f"{row['product__sku']}: description deleted",
+            }
             for row in rows
-        ]
+        ],
     )
     Description.objects.filter(pk__in=[row["pk"] for row in rows]).delete()
     return len(rows)
@@ -224,16 +330,15 @@ def _transition_fields(to_status: str, fields: dict | None, now) -> dict:
     return fields
 
 
-def _transition_event(description: Description, to_status: str, *, action, actor, note, fields) -> AuditEvent:
-    """The audit row of a transition, built before the caller's copy is updated."""
-    return AuditEvent(
-        action=action,
-        actor=audit_actor(actor),
-        description=description,
-        before={"status": description.status, "version": description.version},
-        after={"status": to_status, **_jsonable(fields)},
-        note=note,
-    )
+def _transition_event(description: Description, to_status: str, *, note: str, fields: dict) -> dict:
+    """The audit row of a transition (as audit_rows takes it), built before the caller's copy
+    is updated."""
+    return {
+        "description_id": description.pk,
+        "before": {"status": description.status, "version": description.version},
+        "after": {"status": to_status, **_jsonable(fields)},
+        "note": note,
+    }
 
 
 def _transition_apply(description: Description, to_status: str, fields: dict, now) -> None:
@@ -243,4 +348,4 @@ def _transition_apply(description: Description, to_status: str, fields: dict, no
 
 
 def _jsonable(fields: dict) -> dict:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else _plain(v)) for k, v in fields.items()}

@@ -1,34 +1,15 @@
-"""A description's history: its audit rows with labels and text diffs."""
+"""A description's history: its audit rows with labels and text diffs. The one reader of the
+audit log for a description (it is never read back as working state)."""
 
 import difflib
 import re
 from dataclasses import dataclass
 
-from reviewq.core.models import (
-    AuditEvent,
-    Description,
-)
+from reviewq.core.audit import audit_action_label
+from reviewq.core.models import AuditEvent, Description
 
 # --- History -----------------------------------------------------------------------------
 
-ACTION_LABELS = {
-    "generation_queued": "Queued for generation",
-    "generation_claimed": "Generation started",
-    "generation_retry": "Generation will retry",
-    "generation_failed": "Generation failed",
-    "generated": "Generated",
-    "review_claimed": "Opened for review",
-    "review_released": "Review claim released",
-    "review_approved": "Approved and published",
-    "review_rejected": "Rejected",
-    "sentence_approved": "Sentence approved",
-    "sentence_edited": "Sentence edited",
-    "sentence_substituted": "Word substituted",
-    "sentence_removed": "Sentence removed",
-    "sentence_reset": "Sentence decision undone",
-    "sentence_regeneration_requested": "Sentence regeneration requested",
-    "sentence_regenerated": "Sentence regenerated",
-}
 
 _DIFF_PIECES = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
 
@@ -75,7 +56,7 @@ def description_history(*, description: Description) -> list[HistoryEntry]:
         entries.append(
             HistoryEntry(
                 event=event,
-                label=ACTION_LABELS.get(event.action, event.action.replace("_", " ").capitalize()),
+                label=audit_action_label(event.action),
                 actor=event.actor.get_username() if event.actor else "system",
                 diff=diff,
             )

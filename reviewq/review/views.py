@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from generation.sentence_regeneration import sentence_regenerated_version
+from generation.regeneration_requests import sentence_regenerated_version
 from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceBand
 from reviewq.core.transitions import ConflictError, InvalidTransition
 from reviewq.review.claims import (

@@ -4,14 +4,19 @@ import pytest
 from django.utils import timezone
 
 from generation.queueing import description_claim_for_generation, descriptions_queue
+from reviewq.core.audit import AuditAction, UnknownAuditAction
 from reviewq.core.models import AuditEvent, Description, DescriptionStatus
 from reviewq.core.transitions import (
+    CREATED,
     TRANSITIONS,
     ConflictError,
     InvalidTransition,
     TransitionRequest,
     description_transition,
+    descriptions_create_queued,
     descriptions_transition,
+    descriptions_transition_where,
+    transition_allowed,
 )
 from tests.factories import DescriptionFactory, ProductFactory, UserFactory
 
@@ -36,7 +41,7 @@ def test_transition_is_allowed_only_from_listed_states_and_always_audited(source
     if target in TRANSITIONS[source]:
         fields = {"error": "provider said no"} if target == S.FAILED else {}
         moved = description_transition(
-            description=description, to_status=target, action="test", actor=reviewer, fields=fields
+            description=description, to_status=target, action=AuditAction.GENERATED, actor=reviewer, fields=fields
         )
         assert moved.status == target
         assert moved.version == 2
@@ -45,7 +50,7 @@ def test_transition_is_allowed_only_from_listed_states_and_always_audited(source
         assert (moved.published_at is not None) == (target == S.PUBLISHED)
     else:
         with pytest.raises(InvalidTransition):
-            description_transition(description=description, to_status=target, action="test")
+            description_transition(description=description, to_status=target, action=AuditAction.GENERATED)
         description.refresh_from_db()
         assert description.status == source and description.version == 1
         assert not AuditEvent.objects.exists()
@@ -54,12 +59,14 @@ def test_transition_is_allowed_only_from_listed_states_and_always_audited(source
 def test_stale_version_is_a_conflict_and_changes_nothing():
     description = _description(S.REVIEW)
     stale = Description.objects.get(pk=description.pk)
-    description_transition(description=description, to_status=S.PUBLISHED, action="approve")
+    description_transition(description=description, to_status=S.PUBLISHED, action=AuditAction.REVIEW_APPROVED)
     with pytest.raises(ConflictError) as err:
-        description_transition(description=stale, to_status=S.REJECTED, action="reject", expected_version=stale.version)
+        description_transition(
+            description=stale, to_status=S.REJECTED, action=AuditAction.REVIEW_REJECTED, expected_version=stale.version
+        )
     assert err.value.current.status == S.PUBLISHED
     assert Description.objects.get(pk=description.pk).status == S.PUBLISHED
-    assert AuditEvent.objects.filter(action="reject").count() == 0
+    assert AuditEvent.objects.filter(action=AuditAction.REVIEW_REJECTED).count() == 0
 
 
 def test_many_transitions_write_the_current_rows_and_report_the_changed_one():
@@ -71,7 +78,7 @@ def test_many_transitions_write_the_current_rows_and_report_the_changed_one():
             TransitionRequest(
                 description=d,
                 to_status=S.PUBLISHED,
-                action="approve",
+                action=AuditAction.REVIEW_APPROVED,
                 expected_version=1,
                 note="batch",
                 fields={"text": f"text {d.pk}"},
@@ -88,7 +95,7 @@ def test_many_transitions_write_the_current_rows_and_report_the_changed_one():
         assert row.published_at is not None and row.published_at == description.published_at
         assert (description.status, description.version) == (S.PUBLISHED, 2)  # the caller's copy follows
         event = AuditEvent.objects.get(description=description)
-        assert (event.actor, event.action, event.note) == (reviewer, "approve", "batch")
+        assert (event.actor, event.action, event.note) == (reviewer, AuditAction.REVIEW_APPROVED, "batch")
         assert event.before == {"status": S.REVIEW, "version": 1}
         assert event.after["status"] == S.PUBLISHED and event.after["text"] == f"text {description.pk}"
     assert Description.objects.get(pk=changed.pk).status == S.REVIEW
@@ -100,8 +107,12 @@ def test_many_transitions_refuse_an_illegal_move_before_writing_anything():
     with pytest.raises(InvalidTransition):
         descriptions_transition(
             [
-                TransitionRequest(description=review, to_status=S.PUBLISHED, action="a", expected_version=1),
-                TransitionRequest(description=queued, to_status=S.PUBLISHED, action="a", expected_version=1),
+                TransitionRequest(
+                    description=review, to_status=S.PUBLISHED, action=AuditAction.REVIEW_APPROVED, expected_version=1
+                ),
+                TransitionRequest(
+                    description=queued, to_status=S.PUBLISHED, action=AuditAction.REVIEW_APPROVED, expected_version=1
+                ),
             ]
         )
     assert Description.objects.get(pk=review.pk).status == S.REVIEW
@@ -117,7 +128,7 @@ def test_many_transitions_take_plain_values_only():
                 TransitionRequest(
                     description=_description(S.REVIEW),
                     to_status=S.PUBLISHED,
-                    action="a",
+                    action=AuditAction.REVIEW_APPROVED,
                     expected_version=1,
                     fields={"attempts": F("attempts") + 1},
                 )
@@ -166,7 +177,94 @@ def test_failing_without_an_error_message_is_refused_by_the_database():
 
     description = _description(S.GENERATING)
     with pytest.raises(IntegrityError):
-        description_transition(description=description, to_status=S.FAILED, action="test")
+        description_transition(description=description, to_status=S.FAILED, action=AuditAction.GENERATED)
     description.refresh_from_db()
     assert description.status == S.GENERATING
     assert not AuditEvent.objects.exists()
+
+
+# --- set-based: descriptions_transition_where, descriptions_create_queued, conditions ---------
+
+
+def test_set_based_transition_moves_matching_rows_and_audits_each_with_computed_values():
+    from django.db.models import F, Q
+
+    queued, failed, review, other = (_description(s) for s in (S.QUEUED, S.FAILED, S.REVIEW, S.FAILED))
+    Description.objects.filter(pk=other.pk).update(error_code="keep")
+    reviewer = UserFactory()
+    moved = descriptions_transition_where(
+        descriptions=Description.objects.all(),
+        from_statuses=[S.FAILED, S.REVIEW],
+        to_status=S.QUEUED,
+        condition=~Q(error_code="keep"),
+        action=AuditAction.GENERATION_QUEUED,
+        actor=reviewer,
+        fields={"attempts": F("attempts") + 2},
+        note="again",
+    )
+    assert moved == sorted([failed.pk, review.pk])
+    for description, source in ((failed, S.FAILED), (review, S.REVIEW)):
+        row = Description.objects.get(pk=description.pk)
+        assert (row.status, row.version, row.attempts, row.lease_until) == (S.QUEUED, 2, 2, None)
+        event = AuditEvent.objects.get(description=description)
+        assert (event.action, event.actor, event.note) == (AuditAction.GENERATION_QUEUED, reviewer, "again")
+        assert event.before == {"status": source, "version": 1}
+        assert event.after["status"] == S.QUEUED and event.after["attempts"] == 2
+    for untouched, status in ((queued, S.QUEUED), (other, S.FAILED)):
+        assert Description.objects.filter(pk=untouched.pk, status=status, version=1).exists()
+        assert not AuditEvent.objects.filter(description=untouched).exists()
+
+
+def test_set_based_transition_refuses_an_illegal_source_and_writes_nothing():
+    published = _description(S.PUBLISHED)
+    with pytest.raises(InvalidTransition):
+        descriptions_transition_where(
+            descriptions=Description.objects.all(),
+            from_statuses=[S.PUBLISHED],
+            to_status=S.FAILED,
+            action=AuditAction.GENERATION_FAILED,
+            fields={"error": "no"},
+        )
+    assert Description.objects.filter(pk=published.pk, status=S.PUBLISHED, version=1).exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_set_based_transition_refuses_an_action_outside_the_registry():
+    review = _description(S.REVIEW)
+    with pytest.raises(UnknownAuditAction):
+        descriptions_transition_where(
+            descriptions=Description.objects.all(), from_statuses=[S.REVIEW], to_status=S.REJECTED, action="rejected"
+        )
+    assert Description.objects.filter(pk=review.pk, status=S.REVIEW, version=1).exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_creating_descriptions_is_a_created_to_queued_transition():
+    first, second = ProductFactory(), ProductFactory()
+    existing = _description(S.REVIEW)
+    assert transition_allowed(CREATED, S.QUEUED) and not transition_allowed(CREATED, S.REVIEW)
+    queued = descriptions_create_queued(product_ids=[first.pk, second.pk, existing.product_id])
+    assert queued == sorted([first.pk, second.pk])
+    assert Description.objects.get(pk=existing.pk).status == S.REVIEW
+    events = AuditEvent.objects.filter(action=AuditAction.GENERATION_QUEUED)
+    assert sorted(e.description.product_id for e in events) == queued
+    assert all(e.before == {"status": ""} and e.after["status"] == S.QUEUED for e in events)
+
+
+def test_many_transitions_honour_a_condition_for_every_row():
+    from django.db.models import Q
+
+    first, second = _description(S.REVIEW), _description(S.REVIEW)
+    Description.objects.filter(pk=second.pk).update(rejection_reason="held")
+    results = descriptions_transition(
+        [
+            TransitionRequest(
+                description=d, to_status=S.PUBLISHED, action=AuditAction.REVIEW_APPROVED, expected_version=1
+            )
+            for d in (first, second)
+        ],
+        condition=Q(rejection_reason=""),
+    )
+    assert results[0] is first and isinstance(results[1], ConflictError)
+    assert Description.objects.get(pk=second.pk).status == S.REVIEW
+    assert not AuditEvent.objects.filter(description=second).exists()
