@@ -93,6 +93,7 @@ class EvaluatedSentence:
     signals: Mapping[str, Any] = field(default_factory=dict)
     group: str = ""
     model: str = ""
+    span: int = -1  # index of the labelled span it took its label from
 
 
 @dataclass
@@ -254,6 +255,7 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
                     signals=score.signals,
                     group=case.group,
                     model=case.model,
+                    span=case.spans.index(label),
                 )
             )
         if bands:

@@ -25,7 +25,7 @@ from .cutoffs import clopper_pearson_upper, publish_cutoff
 from .features import DEFAULT_FEATURES, feature_vector
 from .inference import MODEL_VERSION
 
-DEFAULT_C = 0.1
+DEFAULT_C = 0.3
 DEFAULT_CLASS_WEIGHT: str | None = None
 
 
@@ -74,24 +74,28 @@ def predict_risk(model: Mapping[str, Any], X: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def group_folds(groups: Sequence[str], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) index arrays of a GroupKFold with min(k, number of groups) folds.
-    Raises ValueError with fewer than two groups, or if a group lands on both sides."""
+def group_folds(groups: Sequence[str], k: int, seed: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index arrays of a GroupKFold with min(k, number of groups) folds (size-
+    balanced; with a seed, groups shuffled for repeated CV). Raises ValueError with fewer than
+    two groups, or if a group lands on both sides."""
     groups = np.asarray(groups)
     n_groups = len(set(groups.tolist()))
     if n_groups < 2 or k < 2:
         raise ValueError(f"cross-validation needs k >= 2 and two groups or more (k={k}, {n_groups} groups)")
-    folds = list(GroupKFold(n_splits=min(k, n_groups)).split(np.zeros(len(groups)), groups=groups))
+    splitter = GroupKFold(n_splits=min(k, n_groups), shuffle=seed is not None, random_state=seed)
+    folds = list(splitter.split(np.zeros(len(groups)), groups=groups))
     for train, test in folds:
         if set(groups[train].tolist()) & set(groups[test].tolist()):
             raise ValueError("a group is in both a training and a test fold")
     return folds
 
 
-def out_of_fold_risk(X: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int, params: FitParams) -> np.ndarray:
+def out_of_fold_risk(
+    X: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int, params: FitParams, seed: int | None = None
+) -> np.ndarray:
     """Each sentence's risk from a model fitted without its group."""
     risk = np.empty(len(y))
-    for train, test in group_folds(groups, k):
+    for train, test in group_folds(groups, k, seed):
         risk[test] = predict_risk(fit_risk_model(X[train], y[train], params), X[test])
     return risk
 
