@@ -18,6 +18,9 @@ because it has known quirks that we guard against here:
 * its English rules miss other scripts' full stops ("؟", "۔", "।", "։", "።", "။"), so a line
   holding Arabic, Devanagari, Armenian, Ethiopic or Myanmar letters is also run through
   pysbd's model for that language and the candidates are pooled;
+* it keeps a quotation whole, so a paragraph written inside quote marks would be one
+  "sentence" -> inside a span holding a double quote mark every stop followed by whitespace
+  is a candidate boundary as well;
 * it splits list markers and a few abbreviations badly ("Item a. Item b." -> "Item " |
   "a. Item ", "approx. 5 cm" -> "approx." | "5 cm", "Wait .. what" -> "Wait ." | ". ") ->
   a candidate boundary inside a line is kept only if
@@ -101,6 +104,11 @@ _PYSBD_CHUNK = 1000
 _CUT_STRONG = re.compile(r"[^\W\d_]{2}[.!?]['\"”’)\]]*\s+(?=[A-Z])|[。！？](?=\S)")
 _CUT_WEAK = re.compile(r"[.!?…]\S*\s+")
 _SPACE = re.compile(r"\s+")
+# pysbd keeps a quotation as one sentence, so a paragraph that opens with a quote mark (and
+# closes it at its end, or never) comes back whole: inside a span holding a double quote mark,
+# every "stop + whitespace" is a candidate boundary too (the usual guards still apply).
+_QUOTE_MARKS = frozenset('"“”«»„')
+_STOP_THEN_SPACE = re.compile(r"[.!?…][\"'”’)\]]*\s+")
 _NON_SPACE = re.compile(r"\S")
 # pysbd's English rules miss the sentence punctuation of these scripts ("؟", "।", "։", ...):
 # a line holding their letters is also split with pysbd's model for that language.
@@ -300,6 +308,8 @@ def _pysbd_starts(text: str, chunk_start: int, chunk_end: int, language: str) ->
         floor = end
         # Both ends mark a boundary (the next span may be the one that failed the check).
         starts += (chunk_start + start, chunk_start + end)
+        if not _QUOTE_MARKS.isdisjoint(span.sent):
+            starts += (chunk_start + m.end() for m in _STOP_THEN_SPACE.finditer(chunk, start, end))
     return starts
 
 

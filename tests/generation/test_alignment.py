@@ -277,6 +277,17 @@ def test_abbreviations_and_decimals_do_not_end_sentences(text, expected):
     assert split(text) == expected
 
 
+def test_a_quoted_paragraph_is_split_into_its_sentences():
+    # pysbd returns a paragraph inside quote marks as one sentence.
+    text = '"Made of recycled nylon. Includes 2 zipped pockets. Perfect for a day out."'
+    assert split(text) == ['"Made of recycled nylon. ', "Includes 2 zipped pockets. ", 'Perfect for a day out."']
+    unclosed = '"Made of recycled nylon. Includes 2 zipped pockets. Perfect for a day'
+    assert split(unclosed) == ['"Made of recycled nylon. ', "Includes 2 zipped pockets. ", "Perfect for a day"]
+    assert split('"Apex Bag" is a bag. It is red.') == ['"Apex Bag" is a bag. ', "It is red."]
+    # The usual guards still hold inside quotes.
+    assert split('"Approx. 5 cm wide, e.g. for Dr. Who. Nice."') == ['"Approx. 5 cm wide, e.g. for Dr. Who. ', 'Nice."']
+
+
 def test_urls_and_emails_with_dots_stay_in_their_sentence():
     text = (
         "Visit https://shop.example.com/a.b.c?x=1.5 for more. "
