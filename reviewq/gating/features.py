@@ -83,6 +83,9 @@ BASE_FEATURES: tuple[str, ...] = (
     "has_prompt_echo", "has_cutoff", "has_garbled", "has_repeat", "not_prose", "hard_flag",
     "log_n_tokens", "no_logprobs",
 )
+# Signals added for issue 13 (reviewq/gating/claims.py); each is in DEFAULT_FEATURES only if
+# grouped CV on the dev splits showed it helps (docs/GATE.md, bench/gate_features.py).
+NEW_FEATURES: tuple[str, ...] = ("n_untraced", "n_swapped", "novel_share")
 DEFAULT_FEATURES: tuple[str, ...] = BASE_FEATURES
 
 
