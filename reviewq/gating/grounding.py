@@ -187,13 +187,14 @@ def _expand_sizes(text: str) -> set[str]:
     return sizes
 
 
-_LISTED_NUMBERS_RE = re.compile(rf"(?:{NUMBER}\s*/\s*)+$")
+# "40/70/100 °C", "30, 32, 34 inch", "30, 32 or 34 inch": numbers listed before a quantity.
+_LISTED_NUMBERS_RE = re.compile(rf"(?:{NUMBER}\s*(?:/|,\s*(?:(?:and|or)\s+)?|\s(?:and|or)\s)\s*)+$")
 _FRACTION_DENOMINATORS = {2.0, 3.0, 4.0, 8.0, 16.0, 32.0, 64.0}
 
 
 def _listed_before(text: str, word: Word) -> list[Quantity]:
-    """"40/70/100 °C" states 40 °C and 70 °C as well: the numbers listed with slashes before a
-    quantity take its unit."""
+    """"40/70/100 °C" states 40 °C and 70 °C as well, "inside leg 30, 32, 34 inch" 30 and 32
+    inch: the numbers listed with slashes, commas, "and" or "or" before a quantity take its unit."""
     if len(word.quantities) != 1:
         return []
     listed = _LISTED_NUMBERS_RE.search(text, 0, word.start)
@@ -202,7 +203,8 @@ def _listed_before(text: str, word: Word) -> list[Quantity]:
         return []
     values = [parse_number(n) for n in _NUMBERS_RE.findall(listed.group())]
     last = word.quantities[0].number
-    if len(values) == 1 and values[0].is_integer() and last in _FRACTION_DENOMINATORS and values[0] < last:
+    fraction = listed.group().rstrip().endswith("/")
+    if fraction and len(values) == 1 and values[0].is_integer() and last in _FRACTION_DENOMINATORS and values[0] < last:
         return []  # "3/4 in" is a fraction, not 3 in and 4 in
     unit = word.text[number.end():].strip()
     quantities = [make_quantity(value, unit) for value in values]

@@ -194,3 +194,17 @@ def test_duration_units_convert():
 def test_booleans_and_empty_attributes_are_harmless():
     assert findings("Dishwasher safe.", attributes={"dishwasher safe": True, "x": None}, name="") == []
     assert product_facts(attributes=None).quantities == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("It comes with a 30 inch inside leg.", []),
+        ("Choose the 32 inch inside leg.", []),
+        ("It has a 34 inch inside leg.", []),
+        ("It has a 36 inch inside leg.", [(CONTRADICTION, "36 inch")]),
+    ],
+)
+def test_values_listed_with_commas_share_the_unit_after_them(text, expected):
+    for listed in ("30, 32, 34 inch", "30, 32 or 34 inch", "30, 32, and 34 inch"):
+        assert kinds(text, attributes={"inside leg": listed}, name="Chinos") == expected
