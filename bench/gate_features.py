@@ -112,6 +112,9 @@ def main(argv: list[str]) -> None:
     for name in NEW_FEATURES:
         row(f"base + {name}", FitParams(features=(*BASE_FEATURES, name), **tuned))
     row("base + all new", FitParams(features=(*BASE_FEATURES, *NEW_FEATURES), **tuned))
+    for name in NEW_FEATURES:
+        others = tuple(n for n in NEW_FEATURES if n != name)
+        row(f"base + all new - {name}", FitParams(features=(*BASE_FEATURES, *others), **tuned))
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ BASE_FEATURES: tuple[str, ...] = (
 # Signals added for issue 13 (reviewq/gating/claims.py); each is in DEFAULT_FEATURES only if
 # grouped CV on the dev splits showed it helps (docs/GATE.md, bench/gate_features.py).
 NEW_FEATURES: tuple[str, ...] = ("n_untraced", "n_swapped", "novel_share")
-DEFAULT_FEATURES: tuple[str, ...] = BASE_FEATURES
+DEFAULT_FEATURES: tuple[str, ...] = (*BASE_FEATURES, *NEW_FEATURES)
 
 
 def feature_vector(signals: Signals, names: Sequence[str] = DEFAULT_FEATURES) -> list[float]:

@@ -56,6 +56,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .claims import novel_share, quantity_keys_of, swapped_values, untraced_claims
 from .copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
 from .grounding import CONTRADICTION, UNSUPPORTED, ProductFacts, ground_sentence, product_facts
 from .signals import GateToken, WordConfidence, sentence_token_signals, token_stats, word_confidences
@@ -63,7 +64,7 @@ from .words import KIND_LABELS, find_words
 
 PUBLISH, REVIEW, FLAG = "publish", "review", "flag"
 Band = Literal["publish", "review", "flag"]
-SIGNALS_VERSION = 2  # 2: not_prose
+SIGNALS_VERSION = 3  # 2: not_prose; 3: n_untraced, n_swapped, novel_share (fitted gate only)
 BAND_KEYS = ("hard_flag", "has_logprobs", "mean_logprob", "critical_min_logprob", "has_warning")
 # Ungrounded critical words below this probability get a reason line whatever the thresholds.
 CRITICAL_REPORT_LOGPROB = math.log(0.2)
@@ -294,6 +295,10 @@ def score_sentence(
     garbled_why = garbled(text)
     repeat_why = repetition(text, previous)
     prose_why = not_prose(text)
+    claims = facts.claims
+    untraced = untraced_claims(text, words, claims) if claims else []
+    swapped = swapped_values(text, words, claims, quantity_keys_of(facts.quantities)) if claims else []
+    novel = novel_share(text, claims) if claims else None
 
     signals: dict[str, Any] = {
         "version": SIGNALS_VERSION,
@@ -323,6 +328,10 @@ def score_sentence(
         "not_prose": prose_why is not None,
         "hard_flag": n_conflicts > 0 or meta or echo is not None or cut_off or garbled_why is not None,
         "has_warning": n_unsupported > 0 or repeat_why is not None or prose_why is not None,
+        # Inputs of the fitted gate only (reviewq/gating/claims.py); band_for does not read them.
+        "n_untraced": len(untraced),
+        "n_swapped": len(swapped),
+        "novel_share": _round(novel),
     }
 
     reasons: list[str] = []

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .claims import ClaimFacts, claim_facts
 from .units import (
     NUMBER,
     Quantity,
@@ -156,6 +157,7 @@ class ProductFacts:
     sizes: set[str] | None = None
     size_values: list[str] = field(default_factory=list)
     codes: dict[str, set[str]] = field(default_factory=dict)  # letter prefix -> codes, lower case
+    claims: ClaimFacts | None = None  # what claims.py reads (untraced, swapped values)
 
 
 def _flatten(value: Any) -> Iterable[Any]:
@@ -279,6 +281,7 @@ def product_facts(*, attributes: Mapping[str, Any] | None, product_name: str = "
             _add_text(facts, key, str(item))
     if product_name:
         _add_text(facts, "product name", product_name, is_name=True)
+    facts.claims = claim_facts(attributes=attributes, product_name=product_name, numbers=facts.numbers)
     return facts
 
 
