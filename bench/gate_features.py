@@ -3,6 +3,13 @@
     DJANGO_SETTINGS_MODULE=reviewq.settings_test python bench/gate_features.py run [--split dev]
         [--cv 4] [--repeats 20] [--grid] [--by-span] [FILE ...]
 
+    DJANGO_SETTINGS_MODULE=reviewq.settings_test python bench/gate_features.py transfer [--cv 4]
+        [--target-escape 0.1] [FILE ...]
+
+`transfer` fits on the dev split (per model, default features and settings), chooses the
+publish cut-off from the dev split's grouped out-of-fold risks, and scores the heldout split
+once: the honest held-out figure.
+
 Not a benchmark: without arguments (as `make bench` runs it) it prints this and exits.
 
 Out-of-fold ROC-AUC / PR-AUC of the fitted risk (reviewq/gating/fit.py, per model, GroupKFold
@@ -24,8 +31,11 @@ FILES = [ROOT / "tests/data/gate_dev_set.jsonl", ROOT / "tests/data/gate_dev_set
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] != "run":
+    if not argv or argv[0] not in ("run", "transfer"):
         print(__doc__)
+        return
+    if argv[0] == "transfer":
+        transfer(argv[1:])
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("files", nargs="*", type=Path, default=FILES)
@@ -115,6 +125,68 @@ def main(argv: list[str]) -> None:
     for name in NEW_FEATURES:
         others = tuple(n for n in NEW_FEATURES if n != name)
         row(f"base + all new - {name}", FitParams(features=(*BASE_FEATURES, *others), **tuned))
+
+
+def transfer(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("files", nargs="*", type=Path, default=FILES)
+    parser.add_argument("--cv", type=int, default=4)
+    parser.add_argument("--target-escape", type=float, default=0.1)
+    parser.add_argument("--confidence", type=float, default=0.95)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewq.settings_test")
+    import django
+
+    django.setup()
+    import numpy as np
+
+    from generation.evaluation import evaluate, mean_logprob_risk, read_cases, select_split
+    from reviewq.gating.cutoffs import publish_cutoff
+    from reviewq.gating.fit import (
+        FitParams, design_matrix, fit_risk_model, out_of_fold_risk, predict_risk, publish_summary, ranking_metrics,
+    )
+    from reviewq.gating.gate import GateThresholds
+
+    by_split = {"dev": [], "heldout": []}
+    for file in args.files:
+        with file.open(encoding="utf-8") as handle:
+            cases = read_cases(handle)
+        for split in by_split:
+            by_split[split] += evaluate(select_split(cases, split), thresholds=GateThresholds()).sentences
+    params = FitParams()
+    dev, test = by_split["dev"], by_split["heldout"]
+    risk, published = np.empty(len(test)), np.zeros(len(test), dtype=bool)
+    print(f"fit on dev, scored on heldout; cut-off from dev out-of-fold risks at escape <= {args.target_escape}")
+    print(f"{'scope':<30}{'sent.':>6}{'err.':>5}{'fitted':>8}{'gate':>7}{'mean lp':>8}{'PR fit':>8}"
+          f"{'cut-off':>9}{'publ.':>6}{'correct publ.':>14}{'escape':>8}")
+    rows_out = []
+    for model in sorted({s.model for s in dev}):
+        train = [s for s in dev if s.model == model]
+        rows = [i for i, s in enumerate(test) if s.model == model]
+        X = design_matrix([s.signals for s in train], params.features)
+        y = np.array([s.error for s in train])
+        fitted = fit_risk_model(X, y, params)
+        inner = out_of_fold_risk(X, y, np.array([s.group for s in train]), args.cv, params)
+        cut = publish_cutoff(inner.tolist(), y.tolist(), target=args.target_escape, confidence=args.confidence)
+        risk[rows] = predict_risk(fitted, design_matrix([test[i].signals for i in rows], params.features))
+        published[rows] = [cut.publishes(r) for r in risk[rows]]
+        rows_out.append((model, rows, cut))
+    rows_out.insert(0, ("all", list(range(len(test))), None))
+    for name, rows, cut in rows_out:
+        y = [test[i].error for i in rows]
+        metrics = ranking_metrics(y, {
+            "fitted": risk[rows], "gate": [test[i].risk for i in rows],
+            "mean_logprob": [mean_logprob_risk(test[i].mean_logprob) for i in rows],
+        })
+        pub = publish_summary(y, published[rows], args.confidence)
+        shown_cut = "" if cut is None else ("none" if cut.cutoff is None else f"{cut.cutoff:.3f}")
+        escape = "n/a" if pub["escape_rate"] is None else f"{100 * pub['escape_rate']:.1f}%"
+        print(f"{name[:29]:<30}{len(rows):>6}{sum(y):>5}{metrics['roc_auc']['fitted']:>8.3f}"
+              f"{metrics['roc_auc']['gate']:>7.3f}{metrics['roc_auc']['mean_logprob']:>8.3f}"
+              f"{metrics['pr_auc']['fitted']:>8.3f}{shown_cut:>9}{pub['published']:>6}"
+              f"{100 * (pub['published_correct_share'] or 0):>13.1f}%{escape:>8}")
+        if cut is not None and cut.cutoff is None:
+            print(f"{'':<30}dev labels cannot certify a cut-off; about {cut.labels_needed} more needed")
 
 
 if __name__ == "__main__":
