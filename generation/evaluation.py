@@ -37,6 +37,7 @@ from generation.providers.openai_compat import completion_from_openai
 from generation.storage import gate_input
 from generation.types import Completion
 from reviewq.gating.fit import (
+    DEFAULT_PARAMS,
     CrossValidation,
     FitParams,
     cross_validate,
@@ -466,7 +467,7 @@ def cross_validate_evaluation(
     k: int,
     target_escape: float = 0.1,
     confidence: float = 0.95,
-    params: FitParams = FitParams(),
+    params: FitParams = DEFAULT_PARAMS,
 ) -> dict[str, Any]:
     """Fit per model with folds grouped by product; fitted vs gate vs mean-logprob ranking,
     and what each test fold's cut-off (chosen on its training folds) auto-publishes. Overall

@@ -36,11 +36,14 @@ class FitParams:
     class_weight: str | None = DEFAULT_CLASS_WEIGHT  # None or "balanced"
 
 
+DEFAULT_PARAMS = FitParams()
+
+
 def design_matrix(signals: Sequence[Mapping[str, Any]], features: Sequence[str]) -> np.ndarray:
     return np.array([feature_vector(s, features) for s in signals], dtype=float).reshape(len(signals), len(features))
 
 
-def fit_risk_model(X: np.ndarray, y: Sequence[bool], params: FitParams = FitParams()) -> dict[str, Any]:
+def fit_risk_model(X: np.ndarray, y: Sequence[bool], params: FitParams = DEFAULT_PARAMS) -> dict[str, Any]:
     """A fitted model dict (see inference.py). With one class only, a constant model at the
     smoothed base rate (all weights 0)."""
     y = np.asarray(y, dtype=bool)
@@ -63,7 +66,7 @@ def fit_risk_model(X: np.ndarray, y: Sequence[bool], params: FitParams = FitPara
         "intercept": intercept,
         "C": params.C,
         "class_weight": params.class_weight,
-        "labels": int(len(y)),
+        "labels": len(y),
         "errors": int(y.sum()),
     }
 
@@ -115,7 +118,7 @@ def cross_validate(
     k: int,
     target_escape: float,
     confidence: float,
-    params: FitParams = FitParams(),
+    params: FitParams = DEFAULT_PARAMS,
 ) -> CrossValidation:
     """Out-of-fold fitted risk, and which test sentences each fold's cut-off would publish.
     The cut-off for a test fold comes from inner out-of-fold risks on its training folds."""
