@@ -73,6 +73,8 @@ class ClaimFacts:
     numbers: frozenset[float]
     key_words: Mapping[str, frozenset[str]]  # attribute key -> stems of its key's words
     value_keys: Mapping[str, frozenset[str]]  # lower-case short text value -> keys stating it
+    key_of_stem: Mapping[str, frozenset[str]]  # a key word's stem -> the keys holding it
+    values_re: re.Pattern | None  # any of value_keys, whole words, longest first
 
 
 def _stems(text: str) -> set[str]:
@@ -106,12 +108,20 @@ def claim_facts(*, attributes: Mapping[str, Any] | None, product_name: str, numb
                 if piece and len(piece.split()) <= 3 and _WORD_RE.search(piece) and not piece.isdigit():
                     value_keys.setdefault(piece, set()).add(key)
     text = "\n".join(parts).lower()
+    key_of_stem: dict[str, set[str]] = {}
+    for key, stems in key_words.items():
+        for stem in stems:
+            key_of_stem.setdefault(stem, set()).add(key)
+    values = sorted(value_keys, key=len, reverse=True)
+    values_re = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, values))})(?!\w)") if values else None
     return ClaimFacts(
         text=text,
         stems=frozenset(_stems(text)),
         numbers=frozenset(numbers),
         key_words=key_words,
         value_keys={value: frozenset(keys) for value, keys in value_keys.items()},
+        key_of_stem={stem: frozenset(keys) for stem, keys in key_of_stem.items()},
+        values_re=values_re,
     )
 
 
@@ -147,10 +157,9 @@ def swapped_values(text: str, words: Iterable[Word], facts: ClaimFacts, quantity
     """Values stated next to another attribute's key word (see the module docstring).
     `quantity_keys(quantity)` gives the attribute keys whose value equals a quantity."""
     tokens = [(m.start(), m.group().lower()[:STEM]) for m in _WORD_RE.finditer(text)]
-    key_of_stem: dict[str, set[str]] = {}
-    for key, stems in facts.key_words.items():
-        for stem in stems:
-            key_of_stem.setdefault(stem, set()).add(key)
+    key_of_stem = facts.key_of_stem
+    if not any(stem in key_of_stem for _, stem in tokens):
+        return []  # no attribute's key word in the sentence: nothing can be swapped
     stated: list[tuple[int, int, str, frozenset[str]]] = []
     for word in words:
         keys: set[str] = set()
@@ -158,10 +167,9 @@ def swapped_values(text: str, words: Iterable[Word], facts: ClaimFacts, quantity
             keys |= set(quantity_keys(quantity))
         if keys:
             stated.append((word.start, word.end, word.text, frozenset(keys)))
-    lowered = text.lower()
-    for value, keys in facts.value_keys.items():
-        for match in re.finditer(rf"(?<!\w){re.escape(value)}(?!\w)", lowered):
-            stated.append((match.start(), match.end(), text[match.start():match.end()], keys))
+    if facts.values_re is not None:
+        for match in facts.values_re.finditer(text.lower()):
+            stated.append((match.start(), match.end(), text[match.start():match.end()], facts.value_keys[match.group()]))
     swapped = []
     for start, end, shown, keys in stated:
         own = set().union(*(facts.key_words.get(k, frozenset()) for k in keys))
