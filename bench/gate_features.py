@@ -166,8 +166,11 @@ def transfer(argv: list[str]) -> None:
         X = design_matrix([s.signals for s in train], params.features)
         y = np.array([s.error for s in train])
         fitted = fit_risk_model(X, y, params)
-        inner = out_of_fold_risk(X, y, np.array([s.group for s in train]), args.cv, params)
-        cut = publish_cutoff(inner.tolist(), y.tolist(), target=args.target_escape, confidence=args.confidence)
+        train_groups = [s.group for s in train]
+        inner = out_of_fold_risk(X, y, np.array(train_groups), args.cv, params)
+        cut = publish_cutoff(
+            inner.tolist(), y.tolist(), target=args.target_escape, confidence=args.confidence, groups=train_groups
+        )
         risk[rows] = predict_risk(fitted, design_matrix([test[i].signals for i in rows], params.features))
         published[rows] = [cut.publishes(r) for r in risk[rows]]
         rows_out.append((model, rows, cut))

@@ -9,8 +9,8 @@ Publish cut-off at a target escape rate
         U(k, n) = Beta quantile(confidence; k + 1, n - k)   (U = 1 when k = n)
     The cut-off is the largest qualifying t (the one that publishes most). With none, nothing
     is published (cutoff None). The scan looks at every t, so the bound holds per t, not
-    jointly over the choice; on the folds measured (docs/GATE.md) the realised escape rate
-    stayed within the target, but a strict guarantee would need fixed-sequence testing.
+    jointly over the choice, and it speaks for products like the calibration ones: on the
+    product folds measured (docs/GATE.md) one fold's realised escape rate exceeded the target.
 
     Labels needed when none qualifies: assume further labels arrive like these (the same
     share at or below each t, the same error rate there). For each t whose observed error
@@ -18,6 +18,12 @@ Publish cut-off at a target escape rate
     bound taken on the continuous beta); labels_needed = ceil(N * (s - 1)) for the best t,
     N being all calibration sentences. None when no t has an observed rate below target (more
     labels like these would never qualify).
+
+    Clustered labels: sentences of one product (or description) err together, so n sentences
+    carry less evidence than n independent ones. Given `groups`, the counts are divided by the
+    design effect deff = 1 + (m - 1) * icc (m the mean group size, icc the intra-group
+    correlation of errors, one-way ANOVA estimate clipped to [0, 1]) before the bound: U(k/deff,
+    n/deff) on the continuous beta. Without groups, deff = 1.
 
 Flag cut-off at a target catch rate
     For every distinct risk value t, the sentences at or above t would be flagged; of the E
@@ -108,6 +114,29 @@ def _upper_within(k: float, n: float, target: float, confidence: float) -> bool:
     return k < n and beta_cdf(target, k + 1.0, n - k) >= confidence
 
 
+def design_effect(errors: Sequence[bool], groups: Sequence[str]) -> float:
+    """1 + (m - 1) * icc for binary outcomes in groups (see the module docstring); 1.0 when it
+    cannot be estimated (fewer than two groups, or no variation)."""
+    if len(errors) != len(groups):
+        raise ValueError(f"{len(errors)} labels for {len(groups)} groups")
+    counts: dict[str, list[int]] = {}
+    for error, group in zip(errors, groups, strict=True):
+        tally = counts.setdefault(group, [0, 0])
+        tally[0] += 1
+        tally[1] += bool(error)
+    n, g = len(errors), len(counts)
+    if g < 2 or n <= g:
+        return 1.0
+    p = sum(k for _, k in counts.values()) / n
+    between = sum(size * (k / size - p) ** 2 for size, k in counts.values()) / (g - 1)
+    within = sum(k * (1 - k / size) for size, k in counts.values()) / (n - g)
+    n0 = (n - sum(size * size for size, _ in counts.values()) / n) / (g - 1)
+    if between + (n0 - 1) * within <= 0:
+        return 1.0
+    icc = min(1.0, max(0.0, (between - within) / (between + (n0 - 1) * within)))
+    return 1.0 + (n / g - 1.0) * icc
+
+
 def _check(target: float, confidence: float) -> None:
     if not 0.0 < target < 1.0:
         raise ValueError(f"target must be in (0, 1), got {target}")
@@ -141,7 +170,7 @@ class PublishCutoff:
         return self.cutoff is not None and risk <= self.cutoff
 
 
-def _scale_needed(k: int, n: int, target: float, confidence: float) -> float:
+def _scale_needed(k: float, n: float, target: float, confidence: float) -> float:
     """The smallest s >= 1 with U(k s, n s) <= target (k / n < target)."""
     high = 1.0
     while not _upper_within(k * high, n * high, target, confidence):
@@ -159,20 +188,28 @@ def _scale_needed(k: int, n: int, target: float, confidence: float) -> float:
 
 
 def publish_cutoff(
-    risks: Sequence[float], errors: Sequence[bool], *, target: float, confidence: float = 0.95
+    risks: Sequence[float],
+    errors: Sequence[bool],
+    *,
+    target: float,
+    confidence: float = 0.95,
+    groups: Sequence[str] | None = None,
 ) -> PublishCutoff:
-    """The largest risk cut-off whose published share has an error-rate bound <= target."""
+    """The largest risk cut-off whose published share has an error-rate bound <= target;
+    with `groups`, the counts are discounted by their design effect."""
     _check(target, confidence)
+    deff = 1.0 if groups is None else design_effect(errors, groups)
     steps = list(_distinct_steps(risks, errors, descending=False))
     best = None
     for value, n, k in steps:
-        if _upper_within(k, n, target, confidence):
+        if _upper_within(k / deff, n / deff, target, confidence):
             best = (value, n, k)
     total = len(risks)
     if best is not None:
         value, n, k = best
-        return PublishCutoff(value, n, k, clopper_pearson_upper(k, n, confidence), total, 0)
-    scales = [_scale_needed(k, n, target, confidence) for _, n, k in steps if k < target * n]
+        bound = beta_quantile(confidence, k / deff + 1.0, (n - k) / deff) if k < n else 1.0
+        return PublishCutoff(value, n, k, bound, total, 0)
+    scales = [_scale_needed(k / deff, n / deff, target, confidence) for _, n, k in steps if k < target * n]
     scale = min(scales, default=math.inf)
     needed = None if math.isinf(scale) else max(1, math.ceil(total * (scale - 1.0) - 1e-9))
     return PublishCutoff(None, 0, 0, 1.0, total, needed)

@@ -9,7 +9,8 @@ JSON-able dict that reviewq/gating/inference.py scores with. No Django here eith
 - Folds: GroupKFold over a group key (the product), so no product is in both a training and
   a test fold; `group_folds` checks that and raises if it ever fails.
 - Publish cut-off per test fold: chosen from out-of-fold risks of an inner GroupKFold on the
-  training folds alone (reviewq/gating/cutoffs.py), never from the test fold.
+  training folds alone, its bound discounted by the design effect of their products
+  (reviewq/gating/cutoffs.py), never from the test fold.
 """
 
 from collections.abc import Mapping, Sequence
@@ -133,7 +134,10 @@ def cross_validate(
         train_groups = sorted(set(groups[train].tolist()))
         if len(train_groups) >= 2:
             inner = out_of_fold_risk(X[train], y[train], groups[train], k, params)
-            cut = publish_cutoff(inner.tolist(), y[train].tolist(), target=target_escape, confidence=confidence)
+            cut = publish_cutoff(
+                inner.tolist(), y[train].tolist(), target=target_escape, confidence=confidence,
+                groups=groups[train].tolist(),
+            )
         else:
             cut = publish_cutoff([], [], target=target_escape, confidence=confidence)
         if cut.cutoff is not None:

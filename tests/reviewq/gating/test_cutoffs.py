@@ -5,6 +5,7 @@ from scipy import special, stats
 
 from reviewq.gating.cutoffs import (
     beta_cdf,
+    design_effect,
     beta_quantile,
     clopper_pearson_lower,
     clopper_pearson_upper,
@@ -130,3 +131,30 @@ def test_flag_cutoff_counts_the_errors_still_needed():
     assert cut.cutoff is None and cut.flagged == 0
     assert cut.labels_needed == 8
     assert flag_cutoff([0.1], [False], target=0.8).labels_needed is None
+
+
+def test_design_effect_hand_computed():
+    # Each group all wrong or all right: icc 1, deff = 1 + (4 - 1) * 1.
+    assert design_effect([True] * 4 + [False] * 4, ["a"] * 4 + ["b"] * 4) == pytest.approx(4.0)
+    # The same rate in every group: icc clipped at 0, deff 1.
+    assert design_effect([True, False, True, False] * 2, ["a"] * 4 + ["b"] * 4) == 1.0
+    # One group, or no variation at all: nothing to estimate.
+    assert design_effect([True, False], ["a", "a"]) == 1.0
+    assert design_effect([False] * 6, ["a", "a", "b", "b", "c", "c"]) == 1.0
+
+
+def test_clustered_labels_need_more_evidence():
+    # 30 clean sentences in three products, then a product whose 10 sentences are all wrong.
+    # Alone, U(0, 30) = 9.5% <= 10% qualifies; the errors cluster (icc 1, m = 10: deff 10), so the
+    # 30 clean sentences count as 3 and U(0, 3) = 1 - 0.05^(1/3) = 63%: nothing qualifies.
+    risks = [i / 100 for i in range(1, 31)] + [0.9] * 10
+    errors = [False] * 30 + [True] * 10
+    groups = ["A"] * 10 + ["B"] * 10 + ["C"] * 10 + ["D"] * 10
+    assert design_effect(errors, groups) == pytest.approx(10.0)
+    assert publish_cutoff(risks, errors, target=0.1).cutoff == pytest.approx(0.30)
+    clustered = publish_cutoff(risks, errors, target=0.1, groups=groups)
+    assert clustered.cutoff is None and clustered.labels_needed > 0
+    # At a looser target the clustered bound is the beta quantile at (k/deff + 1, (n-k)/deff).
+    loose = publish_cutoff(risks, errors, target=0.7, groups=groups)
+    assert loose.cutoff == pytest.approx(0.30)
+    assert loose.upper_bound == pytest.approx(1 - 0.05 ** (1 / 3), abs=1e-9)
