@@ -55,7 +55,9 @@ class Command(BaseCommand):
 
     def _wait(self, product_ids, *, timeout):
         started = time.monotonic()
-        with tqdm(total=len(product_ids), desc="generating", unit="product", file=cast("TextIO", self.stderr._out)) as bar:
+        with tqdm(
+            total=len(product_ids), desc="generating", unit="product", file=cast("TextIO", self.stderr._out)
+        ) as bar:
             while True:
                 done = Description.objects.filter(product_id__in=product_ids, status__in=TERMINAL).count()
                 bar.update(done - bar.n)
