@@ -62,7 +62,8 @@ class QueueBulkForm(QueueFilterForm):
     confirm = FlagField()
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         versions: dict[int, int] = {}
         version = CountField(min_value=1, required=False)
         for pk in data.get("selected") or []:
@@ -85,7 +86,8 @@ class ReviewPageForm(QueueFilterForm):
     index = CountField(required=False)  # the sentence a "sentence" fragment shows
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("fragment") == "sentence" and data.get("index") is None:
             self.add_error("index", "The sentence fragment needs an index.")
         return data
@@ -100,7 +102,8 @@ class SentenceActionForm(QueueFilterForm):
     alternative = forms.CharField(max_length=ALTERNATIVE_MAX_CHARS, required=False, strip=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("action") == "substitute" and data.get("position") is None and "position" not in self.errors:
             self.add_error("position", "Missing token position.")
         return data
@@ -114,7 +117,8 @@ class DecisionForm(QueueFilterForm):
     approve_remaining = FlagField()
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("action") not in (None, "release") and data.get("version") is None and "version" not in self.errors:
             self.add_error("version", "Missing version.")
         return data
