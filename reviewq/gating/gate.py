@@ -139,6 +139,21 @@ class GateThresholds:
 DEFAULT_THRESHOLDS = GateThresholds()
 
 
+def thresholds_problems(thresholds: GateThresholds) -> list[str]:
+    """Why these thresholds cannot be saved; empty when they can. The one wording of the rule
+    (the thresholds page, the admin and thresholds_update all ask here); the Thresholds table's
+    check constraints enforce the same rule in the database."""
+    values = (thresholds.publish_above, thresholds.flag_below, thresholds.critical_floor)
+    if not all(math.isfinite(value) for value in values):
+        return ["Thresholds must be finite numbers."]
+    problems = []
+    if not thresholds.publish_above > thresholds.flag_below:
+        problems.append("The publish threshold must be above the flag threshold.")
+    if any(value > 0 for value in values):
+        problems.append("Thresholds are log probabilities: 0 or below.")
+    return problems
+
+
 @dataclass(frozen=True)
 class SentenceScore:
     mean_logprob: float | None
