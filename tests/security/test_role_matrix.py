@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.test import Client
@@ -125,6 +126,7 @@ ADMIN_SITE = {
 # api_token`); the admin role may view groups but not change them. Descriptions cannot be
 # added or changed there but may be deleted (which also deletes their audit rows).
 READ_ONLY = {"add": BOTH, "change": POST, "delete": BOTH}
+FORBIDDEN = dict.fromkeys(("changelist", "add", "history", "delete", "change"), BOTH)
 ADMIN_MODELS = {
     "auth_group": READ_ONLY,
     "auth_user": {"delete": BOTH},
@@ -137,6 +139,10 @@ ADMIN_MODELS = {
     "reviewq_auditevent": READ_ONLY,
     "reviewq_generationrun": READ_ONLY,
     "reviewq_apitoken": READ_ONLY,
+    # django-axes' login attempts: superusers only (the admin role has no axes permission).
+    "axes_accessattempt": FORBIDDEN,
+    "axes_accesslog": FORBIDDEN,
+    "axes_accessfailurelog": FORBIDDEN,
 }
 for model, refused in ADMIN_MODELS.items():
     for page in ("changelist", "add", "history", "delete", "change"):
@@ -243,6 +249,12 @@ def objects(db):
     thresholds, _ = Thresholds.objects.get_or_create(catalog=None)
     token = ApiToken.objects.create(user=users["admin"], name="t", key_hash="0" * 64, prefix="rq_x")
     event = AuditEvent.objects.create(action="matrix")
+    who = {"username": "x", "ip_address": "10.0.0.1"}
+    axes_rows = {
+        "accessattempt": AccessAttempt.objects.create(**who, failures_since_start=1).pk,
+        "accessfailurelog": AccessFailureLog.objects.create(**who).pk,
+        "accesslog": AccessLog.objects.create(**who).pk,
+    }
     return {
         "description": description.pk,
         "catalog": catalog.pk,
@@ -257,6 +269,7 @@ def objects(db):
         "auditevent": event.pk,
         "generationrun": run.pk,
         "apitoken": token.pk,
+        **axes_rows,
     }
 
 
