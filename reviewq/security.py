@@ -43,8 +43,8 @@ class SettingsMaskingFilter(SafeExceptionReporterFilter):
         if isinstance(key, str) and key.upper() in SAFE_URL_SETTINGS:
             return value
         value = super().cleanse_setting(key, value)
-        if isinstance(value, str):
-            value = URL_PASSWORD.sub(rf"\1{self.cleansed_substitute}@", value)
+        if isinstance(value, str) and "@" in value:
+            value = URL_PASSWORD.sub(rf"\1{self.cleansed_substitute}@", str(value))
         return value
 
 
