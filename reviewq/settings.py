@@ -252,6 +252,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # --- Editors and admins: catalog upload, runs, API --------------------------------------
 # Largest catalog file accepted by the browser upload (and the import command's default).
 CATALOG_UPLOAD_MAX_BYTES = env.int("CATALOG_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# Products per catalog file (every format); a bigger file is refused with a line error.
+CATALOG_MAX_ROWS = env.int("CATALOG_MAX_ROWS", default=50_000)
 # Uploads above this are spooled to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 # Non-file form data (the mapping step posts no file) stays small.
