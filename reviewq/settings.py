@@ -103,6 +103,10 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Per-process memory unless CACHE_URL points at a shared cache (redis://...), which the API's
+# per-token rate limit needs to count across web processes.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -266,3 +270,7 @@ LLM_PRICE_PER_1K_TOKENS = env.float("LLM_PRICE_PER_1K_TOKENS", default=0.0)
 # Items per page of the read-only JSON API (a client may ask for fewer, never more than the max).
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
+# Days a new API token lasts unless `api_token create --days N` says otherwise.
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)
+# Requests per minute per API token; 0 = no limit. Counted in the cache (CACHE_URL).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=0)

@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern
+from django.utils import timezone
 
 from reviewq.core.models import ApiToken, AuditEvent, GenerationRun, Sentence, Thresholds, Token
 from reviewq.core.roles import roles_ensure
@@ -99,6 +101,8 @@ APP = {
     "api_catalogs": Rule(kind="token"),
     "api_products": Rule(kind="token"),
     "api_description": Rule(kind="token"),
+    # Any other path under /api/v1/: a JSON 404 for everyone.
+    "api_not_found": Rule(kind="public", methods=BOTH),
 }
 SITE = Rule(kind="site")
 SITE_READ_ONLY = Rule(kind="site", admin_forbidden=frozenset(BOTH))
@@ -215,6 +219,8 @@ def dummy_kwargs(route: Route, objects: dict) -> dict:
 def route_url(route: Route, objects: dict) -> str:
     if route.key == "admin:admin/(?P<url>.*)$":
         return "/admin/no-such-page/"
+    if route.key == "api_not_found":
+        return "/api/v1/no-such-endpoint/"
     if route.regex:  # admin:app_list
         return reverse(route.name, kwargs={"app_label": "reviewq"})
     kwargs = dummy_kwargs(route, objects)
@@ -247,7 +253,9 @@ def objects(db):
         users[role] = user
     sentence = Sentence.objects.filter(description=description).first()
     thresholds, _ = Thresholds.objects.get_or_create(catalog=None)
-    token = ApiToken.objects.create(user=users["admin"], name="t", key_hash="0" * 64, prefix="rq_x")
+    token = ApiToken.objects.create(
+        user=users["admin"], name="t", key_hash="0" * 64, prefix="rq_x", expires_at=timezone.now() + timedelta(days=1)
+    )
     event = AuditEvent.objects.create(action="matrix")
     who = {"username": "x", "ip_address": "10.0.0.1"}
     axes_rows = {
@@ -317,6 +325,9 @@ def test_every_post_without_a_csrf_token_is_refused(objects):
             client.force_login(objects["users"]["admin"])
         before = AuditEvent.objects.count()
         response = client.post(route_url(route, objects), {"action": "approve", "version": "1"})
+        if route.key == "api_not_found":  # the token API uses no cookie, so it is CSRF-exempt
+            assert response.status_code == 404 and response.json()["error"]
+            continue
         assert response.status_code == 403, (route.key, response.status_code)
         assert b"CSRF" in response.content, route.key
         assert AuditEvent.objects.count() == before
