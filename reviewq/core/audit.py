@@ -49,6 +49,11 @@ class AuditAction(models.TextChoices):
     DESCRIPTION_DELETED = "description_deleted", "Description deleted"
     API_TOKEN_CREATED = "api_token_created", "API token created"
     API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
+    # People (admins manage users within the three roles)
+    USER_INVITED = "user_invited", "User invited"
+    USER_ROLE_CHANGED = "user_role_changed", "User role changed"
+    USER_DEACTIVATED = "user_deactivated", "User deactivated"
+    USER_REACTIVATED = "user_reactivated", "User reactivated"
 
 
 class UnknownAuditAction(ValueError):

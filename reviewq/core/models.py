@@ -119,16 +119,32 @@ class GenerationRun(models.Model):
         return f"Run {self.pk} of {self.catalog}"
 
 
+class ApiTokenScope(models.TextChoices):
+    READ = "read", "Read"
+
+
 class ApiToken(models.Model):
-    """A read-only API token; only its SHA-256 is stored."""
+    """An API token with a scope (read only, for now) and an expiry; only its SHA-256 is stored."""
+
+    Scope = ApiTokenScope
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     key_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8, help_text="First characters of the key, to recognise it.")
+    scope = models.CharField(max_length=10, choices=ApiTokenScope, default=ApiTokenScope.READ)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(help_text="The token is refused from then on.")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(scope__in=ApiTokenScope.values), name="api_token_scope_valid"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="api_token_expires_after_creation"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"

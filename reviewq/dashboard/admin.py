@@ -2,10 +2,15 @@
 
 Generated data (descriptions, sentences, tokens) and the audit log are read-only here:
 every status change and edit must go through reviewq.services, which guard the state machine
-and write AuditEvent rows. Catalogs, products and thresholds stay editable.
+and write AuditEvent rows. Catalogs, products and thresholds stay editable. Users are managed within the three roles (RoleUserAdmin).
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
 
@@ -20,6 +25,7 @@ from reviewq.core.models import (
     Thresholds,
     Token,
 )
+from reviewq.core.roles import ROLES
 from reviewq.core.transitions import descriptions_delete
 from reviewq.dashboard.forms import ThresholdsAdminForm
 from reviewq.gating.service import thresholds_update
@@ -198,6 +204,55 @@ class GenerationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "prefix", "user", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_select_related = ["user"]
     exclude = ["key_hash"]
+
+
+# --- users: people, not privileges ----------------------------------------------------------
+
+# Fields only a superuser may change: they grant privileges beyond the three roles.
+PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "user_permissions")
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class RoleUserAdmin(UserAdmin):
+    """Django's UserAdmin, fenced for the admin role (auth.change_user without being superuser):
+    the privilege flags are read-only, groups are limited to the three roles, superusers cannot
+    be changed, and only your own password can be changed here."""
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return readonly
+        return (*readonly, *PRIVILEGE_FIELDS, "last_login", "date_joined")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups" and not request.user.is_superuser:
+            kwargs["queryset"] = Group.objects.filter(name__in=ROLES).order_by("name")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_related(self, request, form, formsets, change):
+        # The groups field offers only roles: keep any other group the user already had.
+        kept = list(form.instance.groups.exclude(name__in=ROLES)) if change and not request.user.is_superuser else []
+        super().save_related(request, form, formsets, change)
+        if kept:
+            form.instance.groups.add(*kept)
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser and str(request.user.pk) != unquote(id):
+            raise PermissionDenied("Only a superuser may set another user's password.")
+        return super().user_change_password(request, id, form_url)

@@ -5,9 +5,11 @@ the page and the admin alike."""
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 
 from reviewq.core.forms import IdField
 from reviewq.core.models import Thresholds
+from reviewq.core.roles import ROLES
 from reviewq.gating.gate import GateThresholds, thresholds_problems
 
 THRESHOLD_FIELDS = ("publish_above", "flag_below", "critical_floor")
@@ -98,3 +100,23 @@ class CalibrationForm(CatalogScopeForm):
         if target > 1:
             target /= 100  # typed as a percentage
         return min(max(target, 0.05), 1.0)
+
+
+ROLE_CHOICES = [(role, role.capitalize()) for role in ROLES]
+
+
+class UserInviteForm(forms.Form):
+    username = forms.CharField(max_length=150, validators=[get_user_model().username_validator])
+    email = forms.EmailField(required=False, max_length=254)
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+
+
+class UserUpdateForm(forms.Form):
+    action = forms.ChoiceField(choices=[("role", "Set role"), ("deactivate", "Deactivate"), ("activate", "Reactivate")])
+    role = forms.ChoiceField(choices=ROLE_CHOICES, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == "role" and not cleaned.get("role"):
+            self.add_error("role", "Pick a role.")
+        return cleaned

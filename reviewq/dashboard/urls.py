@@ -9,4 +9,6 @@ urlpatterns = [
     path("thresholds/catalog/<id:catalog_pk>/", views.thresholds, name="thresholds_catalog"),
     path("calibration/", views.calibration, name="calibration"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("users/", views.users, name="users"),
+    path("users/<int:pk>/", views.user_update, name="user_update"),
 ]

@@ -2,15 +2,18 @@
 calibration from reviewer outcomes, the dashboard, and published-copy downloads.
 
 Thresholds and calibration need reviewq.manage_thresholds (admins); the dashboard and the
-downloads need reviewq.manage_catalogs (editors and admins).
+downloads need reviewq.manage_catalogs (editors and admins). People and roles need
+auth.change_user (admins).
 """
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from reviewq.core.audit import AuditAction
 from reviewq.core.forms import form_refused
@@ -18,8 +21,23 @@ from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus
 from reviewq.core.selectors import catalog_overview_list
 from reviewq.dashboard.calibration import calibration_data, dashboard_metrics, threshold_simulation
 from reviewq.dashboard.charts import calibration_charts
-from reviewq.dashboard.forms import CalibrationForm, CatalogScopeForm, ThresholdsForm
+from reviewq.dashboard.forms import (
+    ROLE_CHOICES,
+    CalibrationForm,
+    CatalogScopeForm,
+    ThresholdsForm,
+    UserInviteForm,
+    UserUpdateForm,
+)
 from reviewq.dashboard.stats import curve_at, threshold_for_catch_rate
+from reviewq.dashboard.users import (
+    UserManagementError,
+    user_active_set,
+    user_invite,
+    user_list,
+    user_role_set,
+    user_set_password_path,
+)
 from reviewq.gating.service import thresholds_for_catalog, thresholds_update
 from reviewq.gating.truth import TRUTH_NOTE
 
@@ -156,3 +174,55 @@ def home(request: HttpRequest) -> HttpResponse:
         "home.html",
         {"overviews": catalog_overview_list(), "statuses": DescriptionStatus.choices},
     )
+
+
+users_required = permission_required("auth.change_user", raise_exception=True)
+
+
+@require_http_methods(["GET", "POST"])
+@users_required
+def users(request: HttpRequest) -> HttpResponse:
+    """People and roles; inviting shows the new user's set-password link once, on this response
+    (not through messages, which may live in a cookie)."""
+    form = UserInviteForm(request.POST if request.method == "POST" else None)
+    invited = None
+    if request.method == "POST":
+        if not request.user.has_perm("auth.add_user"):
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                user = user_invite(actor=request.user, **form.cleaned_data)
+            except UserManagementError as exc:
+                form.add_error(None, str(exc))
+            else:
+                invited = {"user": user, "link": request.build_absolute_uri(user_set_password_path(user=user))}
+                form = UserInviteForm()
+    return render(
+        request,
+        "dashboard/users.html",
+        {"form": form, "invited": invited, "people": user_list(), "role_choices": ROLE_CHOICES},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@users_required
+def user_update(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(get_user_model(), pk=pk)
+    form = UserUpdateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("users")
+    action = form.cleaned_data["action"]
+    try:
+        if action == "role":
+            user_role_set(actor=request.user, user=user, role=form.cleaned_data["role"])
+            messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+        else:
+            user_active_set(actor=request.user, user=user, active=action == "activate")
+            messages.success(
+                request, f"{user.get_username()} {'reactivated' if action == 'activate' else 'deactivated'}."
+            )
+    except UserManagementError as exc:
+        messages.error(request, str(exc))
+    return redirect("users")

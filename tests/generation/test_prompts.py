@@ -54,7 +54,7 @@ def test_values_with_braces_are_not_formatted():
         ("Write {} sentences", "empty placeholder"),
         ("Write about {name.upper}", "unknown placeholder {name.upper}"),
         ("Write about {attributes[0]}", "unknown placeholder"),
-        ("Write {sentences:q} sentences", "cannot be rendered"),
+        ("Write {sentences:q} sentences", "has a format"),
     ],
 )
 def test_validate_template_refuses_bad_templates(template, message):
@@ -64,9 +64,7 @@ def test_validate_template_refuses_bad_templates(template, message):
         build_messages(name="x", sku="y", attributes={}, template=template)
 
 
-@pytest.mark.parametrize(
-    "template", [DEFAULT_TEMPLATE, "Just {name}.", "No placeholders at all", "{{literal}} {sku!s}"]
-)
+@pytest.mark.parametrize("template", [DEFAULT_TEMPLATE, "Just {name}.", "No placeholders at all", "{{literal}} {sku}"])
 def test_validate_template_accepts_good_templates(template):
     validate_template(template)
 
@@ -75,3 +73,32 @@ def test_validate_template_accepts_good_templates(template):
 def test_sentences_must_be_a_positive_integer(sentences):
     with pytest.raises(ValueError, match="sentences"):
         build_messages(name="x", sku="y", attributes={}, sentences=sentences)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{name:>5000000}",
+        "{name:>1000000000}",
+        "{sentences:0>900000}",
+        "{name!r}",
+        "{name!s:^10}",
+        "{name:{sku}}",
+        "{name.__class__}",
+        "{name[0]}",
+        "{attributes.__doc__}",
+    ],
+)
+def test_format_specs_conversions_and_access_are_refused(template):
+    with pytest.raises(ValueError, match=r"format|unknown placeholder"):
+        validate_template(template)
+    with pytest.raises(ValueError):
+        build_messages(name="Mug", sku="M1", attributes={}, template=template)
+
+
+def test_a_template_past_the_length_cap_is_refused():
+    from generation.prompts import MAX_TEMPLATE_CHARS
+
+    validate_template("{name} " + "x" * (MAX_TEMPLATE_CHARS - 7))
+    with pytest.raises(ValueError, match="limit is 4,000"):
+        validate_template("{name} " + "x" * MAX_TEMPLATE_CHARS)

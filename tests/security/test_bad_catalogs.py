@@ -85,6 +85,44 @@ BAD_FILES = [
     BadFile("JSON NaN", "nan.json", _csv('[{"sku":"a","name":"b","attributes":{"x":NaN}}]'), "not a finite number"),
     BadFile("JSON of the wrong shape", "shape.json", _csv('"just a string"'), "not a catalog"),
     BadFile("JSONL bad line", "bad.jsonl", _csv('{"sku":"a","name":"b"}\n{"sku":\n'), "invalid JSON at column 8"),
+    # An unclosed quote closed again three lines on: once read as one product named
+    # "Mug\nA-2,Cup\nA-3,Bowl" ("2 valid products, 1 error").
+    BadFile(
+        "unclosed quote closed lines later",
+        "merge.csv",
+        _csv('sku,name\nA-1,"Mug\nA-2,Cup\nA-3,Bowl"\nA-4,Plate\n'),
+        "a quoted value runs from line 2 to line 4 and holds what look like rows ('A-2,Cup'); is a closing quote missing?",
+    ),
+    BadFile(
+        "unclosed quote in an attribute",
+        "merge-attr.csv",
+        _csv('sku,name,colour\nA-1,Mug,"red\nA-2,Cup,blue\nA-3,Bowl,green"\nA-4,Plate,white\n'),
+        "a quoted value runs from line 2 to line 4",
+    ),
+    BadFile(
+        "quote followed by text",
+        "quote-text.csv",
+        _csv('sku,name\nA-1,"Mug\nA-2,Cup\nA-3,"Bowl"\nA-4,Plate\n'),
+        "is a closing quote missing?",
+    ),
+    BadFile(
+        "ragged row: too few values", "short.csv", _csv("sku,name,colour\nA-1,Mug\n"), "2 values but the header has 3"
+    ),
+    BadFile(
+        "ragged row: too many values", "long.csv", _csv("sku,name\nA-1,Mug,red\n"), "3 values but the header has 2"
+    ),
+    BadFile(
+        "JSON with 250 different keys",
+        "keys.json",
+        _csv(json.dumps([{"sku": f"A-{i}", "name": "x", f"k{i}": 1} for i in range(250)])),
+        "more than 200 different keys across the products; the limit is 200",
+    ),
+    BadFile(
+        "JSONL with 250 different keys",
+        "keys.jsonl",
+        _csv("\n".join(json.dumps({"sku": f"A-{i}", "name": "x", f"k{i}": 1}) for i in range(250))),
+        "more than 200 different keys across the products",
+    ),
 ]
 assert len(BAD_FILES) >= 15
 
@@ -146,6 +184,44 @@ def test_bad_file_through_the_import_command(tmp_path, existing, bad):
     assert bad.message in stderr.getvalue() + str(excinfo.value), (bad.kind, stderr.getvalue())
     assert stdout.getvalue() == ""
     _nothing_written("Hostile")
+
+
+def test_the_unclosed_quote_is_reported_with_its_line_and_nothing_merges():
+    from reviewq.catalogs.imports import parse_catalog
+
+    merge = next(bad for bad in BAD_FILES if bad.kind == "unclosed quote closed lines later")
+    parsed = parse_catalog(merge.data, filename="merge.csv")
+    assert [(e.line, e.message[:40]) for e in parsed.errors] == [(2, "a quoted value runs from line 2 to line ")]
+    assert [(r.line, r.sku, r.name) for r in parsed.rows] == [(5, "A-4", "Plate")]  # no "Mug\nA-2,Cup..." product
+
+
+def test_a_value_over_two_lines_without_swallowed_rows_is_still_fine():
+    from reviewq.catalogs.imports import parse_catalog
+
+    parsed = parse_catalog(_csv('sku,name,notes\nA-1,Mug,"first line\nsecond line"\nA-2,Cup,x\n'), filename="ok.csv")
+    assert not parsed.errors and parsed.rows[0].attributes == {"notes": "first line\nsecond line"}
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "line"),
+    [
+        ("rows.csv", "sku,name\n" + "".join(f"A-{i},Mug\n" for i in range(12)), 12),
+        ("rows.json", json.dumps([{"sku": f"A-{i}", "name": "Mug"} for i in range(12)]), None),
+        ("rows.jsonl", "".join(json.dumps({"sku": f"A-{i}", "name": "Mug"}) + "\n" for i in range(12)), 11),
+    ],
+)
+def test_every_format_has_a_row_cap(settings, tmp_path, existing, filename, data, line):
+    from reviewq.catalogs.imports import parse_catalog
+
+    settings.CATALOG_MAX_ROWS = 10
+    parsed = parse_catalog(data.encode(), filename=filename)
+    cap = [e for e in parsed.errors if "more than 10 products in one file" in e.message]
+    assert len(cap) == 1 and cap[0].line == line
+    path = tmp_path / filename
+    path.write_text(data)
+    with pytest.raises(CommandError, match="nothing was written"):
+        call_command("import_catalog", str(path), "--catalog", "Big", stdout=io.StringIO(), stderr=io.StringIO())
+    _nothing_written("Big")
 
 
 # --- 100 MB ------------------------------------------------------------------------------------

@@ -10,14 +10,17 @@ import secrets
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern
+from django.utils import timezone
 
 from reviewq.core.models import ApiToken, AuditEvent, GenerationRun, Sentence, Thresholds, Token
 from reviewq.core.roles import roles_ensure
@@ -89,10 +92,17 @@ APP = {
     "thresholds_catalog": Rule(roles=ADMINS, methods=BOTH),
     "calibration": Rule(roles=ADMINS),
     "dashboard": Rule(roles=EDITORS),
+    "users": Rule(roles=ADMINS, methods=BOTH),
+    "user_update": Rule(roles=ADMINS, methods=POST),
+    # An invited user's one-time set-password link (an unknown token shows "invalid link").
+    "password_reset_confirm": Rule(kind="public", methods=BOTH),
+    "password_reset_complete": Rule(kind="public"),
     "catalog_export": Rule(roles=EDITORS),
     "api_catalogs": Rule(kind="token"),
     "api_products": Rule(kind="token"),
     "api_description": Rule(kind="token"),
+    # Any other path under /api/v1/: a JSON 404 for everyone.
+    "api_not_found": Rule(kind="public", methods=BOTH),
 }
 SITE = Rule(kind="site")
 SITE_READ_ONLY = Rule(kind="site", admin_forbidden=frozenset(BOTH))
@@ -120,6 +130,7 @@ ADMIN_SITE = {
 # api_token`); the admin role may view groups but not change them. Descriptions cannot be
 # added or changed there but may be deleted (which also deletes their audit rows).
 READ_ONLY = {"add": BOTH, "change": POST, "delete": BOTH}
+FORBIDDEN = dict.fromkeys(("changelist", "add", "history", "delete", "change"), BOTH)
 ADMIN_MODELS = {
     "auth_group": READ_ONLY,
     "auth_user": {"delete": BOTH},
@@ -132,12 +143,17 @@ ADMIN_MODELS = {
     "reviewq_auditevent": READ_ONLY,
     "reviewq_generationrun": READ_ONLY,
     "reviewq_apitoken": READ_ONLY,
+    # django-axes' login attempts: superusers only (the admin role has no axes permission).
+    "axes_accessattempt": FORBIDDEN,
+    "axes_accesslog": FORBIDDEN,
+    "axes_accessfailurelog": FORBIDDEN,
 }
 for model, refused in ADMIN_MODELS.items():
     for page in ("changelist", "add", "history", "delete", "change"):
         ADMIN_SITE[f"admin:{model}_{page}"] = Rule(kind="site", admin_forbidden=frozenset(refused.get(page, ())))
     ADMIN_SITE[f"admin:admin/{model.replace('_', '/', 1)}/<path:object_id>/"] = SITE
-ADMIN_SITE["admin:auth_user_password_change"] = SITE
+# The admin role may change only its own password in the admin; `objects["user"]` is a reviewer.
+ADMIN_SITE["admin:auth_user_password_change"] = Rule(kind="site", admin_forbidden=frozenset(BOTH))
 ACCESS = {**APP, **ADMIN_SITE}
 
 
@@ -203,6 +219,8 @@ def dummy_kwargs(route: Route, objects: dict) -> dict:
 def route_url(route: Route, objects: dict) -> str:
     if route.key == "admin:admin/(?P<url>.*)$":
         return "/admin/no-such-page/"
+    if route.key == "api_not_found":
+        return "/api/v1/no-such-endpoint/"
     if route.regex:  # admin:app_list
         return reverse(route.name, kwargs={"app_label": "reviewq"})
     kwargs = dummy_kwargs(route, objects)
@@ -235,8 +253,16 @@ def objects(db):
         users[role] = user
     sentence = Sentence.objects.filter(description=description).first()
     thresholds, _ = Thresholds.objects.get_or_create(catalog=None)
-    token = ApiToken.objects.create(user=users["admin"], name="t", key_hash="0" * 64, prefix="rq_x")
+    token = ApiToken.objects.create(
+        user=users["admin"], name="t", key_hash="0" * 64, prefix="rq_x", expires_at=timezone.now() + timedelta(days=1)
+    )
     event = AuditEvent.objects.create(action="matrix")
+    who = {"username": "x", "ip_address": "10.0.0.1"}
+    axes_rows = {
+        "accessattempt": AccessAttempt.objects.create(**who, failures_since_start=1).pk,
+        "accessfailurelog": AccessFailureLog.objects.create(**who).pk,
+        "accesslog": AccessLog.objects.create(**who).pk,
+    }
     return {
         "description": description.pk,
         "catalog": catalog.pk,
@@ -251,6 +277,7 @@ def objects(db):
         "auditevent": event.pk,
         "generationrun": run.pk,
         "apitoken": token.pk,
+        **axes_rows,
     }
 
 
@@ -298,6 +325,9 @@ def test_every_post_without_a_csrf_token_is_refused(objects):
             client.force_login(objects["users"]["admin"])
         before = AuditEvent.objects.count()
         response = client.post(route_url(route, objects), {"action": "approve", "version": "1"})
+        if route.key == "api_not_found":  # the token API uses no cookie, so it is CSRF-exempt
+            assert response.status_code == 404 and response.json()["error"]
+            continue
         assert response.status_code == 403, (route.key, response.status_code)
         assert b"CSRF" in response.content, route.key
         assert AuditEvent.objects.count() == before
@@ -382,3 +412,104 @@ def test_session_and_password_hardening():
     for weak in ("password", "12345678", "short"):
         with pytest.raises(ValidationError):
             validate_password(weak)
+
+
+# --- privilege escalation by the admin role ---------------------------------------------------
+
+
+def _change_form(user, **extra) -> dict:
+    """A complete POST for the admin's user change page, as the browser would send it."""
+    data = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "is_active": "on",
+        "groups": [str(g.pk) for g in user.groups.all()],
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+    data.update(extra)
+    return data
+
+
+@pytest.fixture
+def admin_role(objects):
+    client = Client()
+    client.force_login(objects["users"]["admin"])
+    return client
+
+
+def test_admin_role_cannot_make_itself_superuser(objects, admin_role):
+    from django.contrib.auth.models import Permission
+
+    me = objects["users"]["admin"]
+    perm = Permission.objects.get(codename="delete_user")
+    url = reverse("admin:auth_user_change", args=[me.pk])
+    response = admin_role.post(
+        url,
+        _change_form(me, first_name="Mallory", is_superuser="on", is_staff="on", user_permissions=[str(perm.pk)]),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]  # the form saved ...
+    me.refresh_from_db()
+    assert me.first_name == "Mallory"
+    assert not me.is_superuser and not me.user_permissions.exists()  # ... without the privileges
+
+
+def test_admin_role_cannot_make_others_staff(objects, admin_role):
+    other = objects["users"]["reviewer"]
+    url = reverse("admin:auth_user_change", args=[other.pk])
+    response = admin_role.post(url, _change_form(other, first_name="Eve", is_staff="on", is_superuser="on"))
+    assert response.status_code == 302
+    other.refresh_from_db()
+    assert other.first_name == "Eve" and not other.is_staff and not other.is_superuser
+
+
+def test_admin_role_assigns_only_the_three_roles(objects, admin_role):
+    from django.contrib.auth.models import Permission
+
+    powerful = Group.objects.create(name="powerful")
+    powerful.permissions.add(Permission.objects.get(codename="delete_user"))
+    other = objects["users"]["reviewer"]
+    url = reverse("admin:auth_user_change", args=[other.pk])
+    response = admin_role.post(url, _change_form(other, groups=[str(powerful.pk)]))
+    assert response.status_code == 200 and "groups" in response.context["adminform"].form.errors
+    assert not other.groups.filter(pk=powerful.pk).exists()
+    editor = Group.objects.get(name="editor")
+    assert admin_role.post(url, _change_form(other, groups=[str(editor.pk)])).status_code == 302
+    assert list(other.groups.values_list("name", flat=True)) == ["editor"]
+
+
+def test_admin_role_cannot_edit_a_superuser_or_change_passwords(objects, admin_role):
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    old_hash = root.password
+    change = admin_role.post(reverse("admin:auth_user_change", args=[root.pk]), _change_form(root, is_active=""))
+    assert change.status_code == 403
+    for target in (root, objects["users"]["reviewer"]):
+        before = target.password
+        url = reverse("admin:auth_user_password_change", args=[target.pk])
+        response = admin_role.post(url, {"password1": "N3w-pass-phrase!", "password2": "N3w-pass-phrase!"})
+        assert response.status_code == 403
+        target.refresh_from_db()
+        assert target.password == before
+    root.refresh_from_db()
+    assert root.is_active and root.password == old_hash
+    # Its own password: allowed.
+    me = objects["users"]["admin"]
+    own = admin_role.post(
+        reverse("admin:auth_user_password_change", args=[me.pk]),
+        {"password1": "N3w-pass-phrase!", "password2": "N3w-pass-phrase!", "usable_password": "true"},
+    )
+    assert own.status_code == 302
+
+
+def test_a_superuser_still_grants_privileges(objects):
+    client = Client()
+    client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+    other = objects["users"]["reviewer"]
+    response = client.post(reverse("admin:auth_user_change", args=[other.pk]), _change_form(other, is_staff="on"))
+    assert response.status_code == 302
+    other.refresh_from_db()
+    assert other.is_staff

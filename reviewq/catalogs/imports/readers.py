@@ -18,6 +18,8 @@ from reviewq.catalogs.imports.types import (
     CatalogError,
     CatalogMapping,
     ParsedCatalog,
+    max_rows,
+    too_many_rows_error,
 )
 
 
@@ -34,7 +36,8 @@ def _parse_csv(text: str, mapping: CatalogMapping) -> ParsedCatalog:
     delimiter = delimiter or _sniff_delimiter(text)
     parsed.delimiter = delimiter
 
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: a quote followed by anything but a delimiter or line end is an error, not glued on.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     line_offset = first_line_number - 1
     try:
         header = next(reader)
@@ -84,13 +87,29 @@ def _parse_csv(text: str, mapping: CatalogMapping) -> ParsedCatalog:
             )
             break
         line = previous_end + 1 + line_offset
+        last_line = reader.line_num + line_offset
         previous_end = reader.line_num
         if not any(c.strip() for c in cells):
             continue
         parsed.records += 1
+        if parsed.records > max_rows():
+            parsed.errors.append(too_many_rows_error(line))
+            break
         row_errors = []
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+        swallowed = _swallowed_rows(cells, delimiter) if last_line > line else None
+        if swallowed is not None:
+            # A quoted value that runs over line breaks and holds what look like rows: almost
+            # always a missing closing quote. Refused, never merged into one product.
+            row_errors.append(
+                f"a quoted value runs from line {line} to line {last_line} and holds what look like rows "
+                f"({swallowed[:40]!r}); is a closing quote missing?"
+            )
+        elif len(cells) != len(header) and any(c.strip() for c in cells[len(header) :]):
             row_errors.append(f"{len(cells)} values but the header has {len(header)} columns")
+        elif len(cells) < len(header):
+            row_errors.append(
+                f"{len(cells)} value{'s' if len(cells) != 1 else ''} but the header has {len(header)} columns"
+            )
         for i in unnamed:
             if i < len(cells) and cells[i].strip():
                 row_errors.append(f"value {cells[i].strip()[:40]!r} in column {i + 1}, which has no header")
@@ -98,6 +117,15 @@ def _parse_csv(text: str, mapping: CatalogMapping) -> ParsedCatalog:
         builder.add(line, record, layout, row_errors)
     builder.finish()
     return parsed
+
+
+def _swallowed_rows(cells: list[str], delimiter: str) -> str | None:
+    """The first line inside a multi-line cell that holds the delimiter, if any."""
+    for cell in cells:
+        for inner in cell.splitlines()[1:]:
+            if delimiter in inner:
+                return inner
+    return None
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -154,6 +182,10 @@ def _parse_json(text: str, mapping: CatalogMapping) -> ParsedCatalog:
         key, items = None, doc
     else:
         parsed.errors.append(CatalogError(None, 'not a catalog: expected a list of products or {"products": [...]}'))
+        return parsed
+    if len(items) > max_rows():
+        parsed.records = len(items)
+        parsed.errors.append(too_many_rows_error(None))
         return parsed
     lines = _json_element_lines(text, key, len(items))
     _build_from_objects(parsed, zip(lines, items, strict=True), mapping, item_label=True)
@@ -222,9 +254,14 @@ def _parse_jsonl(text: str, mapping: CatalogMapping) -> ParsedCatalog:
     parsed = ParsedCatalog(format="jsonl")
 
     def objects() -> Iterator[tuple[int, Any]]:
+        seen = 0
         for number, raw in enumerate(text.split("\n"), start=1):
             if not raw.strip():
                 continue
+            seen += 1
+            if seen > max_rows():
+                parsed.errors.append(too_many_rows_error(number))
+                return
             try:
                 record = json.loads(raw)
             except json.JSONDecodeError as exc:

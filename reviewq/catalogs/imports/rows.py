@@ -16,6 +16,7 @@ from reviewq.catalogs.imports.types import (
     MAX_ATTRIBUTE_KEY_CHARS,
     MAX_ATTRIBUTE_VALUE_CHARS,
     MAX_ATTRIBUTES,
+    MAX_COLUMNS,
     MAX_NAME_CHARS,
     MAX_SKU_CHARS,
     NAME_ALIASES,
@@ -109,9 +110,18 @@ def _build_from_objects(
 ) -> None:
     items = list(items)
     columns: dict[str, None] = {}
-    for _, item in items:
+    for line, item in items:
         if isinstance(item, dict):
             columns.update(dict.fromkeys(item))
+            if len(columns) > MAX_COLUMNS:
+                parsed.columns = list(columns)[:MAX_COLUMNS]
+                parsed.records += len(items)
+                parsed.errors.append(
+                    CatalogError(
+                        line, f"more than {MAX_COLUMNS} different keys across the products; the limit is {MAX_COLUMNS}"
+                    )
+                )
+                return
     parsed.columns = list(columns)
     if parsed.columns:
         # A role no object has is a file problem, reported once rather than on every line.

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from reviewq.core.models import Catalog, Product
 
 FORMATS = ("csv", "json", "jsonl")
@@ -15,13 +17,23 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 MAX_SKU_CHARS = Product._meta.get_field("sku").max_length
 MAX_NAME_CHARS = Product._meta.get_field("name").max_length
 MAX_CATALOG_NAME_CHARS = Catalog._meta.get_field("name").max_length
-MAX_COLUMNS = 200
+MAX_COLUMNS = 200  # CSV header cells, or different keys across a JSON / JSONL file's products
 MAX_ATTRIBUTES = 200
 MAX_ATTRIBUTE_KEY_CHARS = 100
 MAX_ATTRIBUTE_VALUE_CHARS = 2000
 # attributes -> {"key": {"key": value}} is 2 levels; anything deeper is refused.
 MAX_ATTRIBUTE_DEPTH = 2
 WRITE_BATCH_SIZE = 1000
+
+
+def max_rows() -> int:
+    """Products per file (settings.CATALOG_MAX_ROWS): more is refused, not read on."""
+    return settings.CATALOG_MAX_ROWS
+
+
+def too_many_rows_error(line: int | None) -> CatalogError:
+    return CatalogError(line, f"more than {max_rows():,} products in one file; split it into smaller files")
+
 
 # Normalised header -> role, most specific first: with both "sku" and "id" present, "sku"
 # wins and "id" stays an attribute.

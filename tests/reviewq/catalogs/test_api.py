@@ -178,3 +178,93 @@ def test_api_token_command_creates_lists_and_revokes(client):
     assert key[:8] in listing.getvalue() and key not in listing.getvalue() and "active" in listing.getvalue()
     call_command("api_token", "revoke", key[:8], stdout=io.StringIO())
     assert _get(client, reverse("api_catalogs"), key).status_code == 401
+
+
+# --- expiry, scope, JSON errors, bounded params, rate limit ---------------------------------
+
+
+def test_tokens_expire(client, key):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token = ApiToken.objects.get()
+    assert timedelta(days=89) < token.expires_at - timezone.now() <= timedelta(days=90)
+    assert token.scope == "read"
+    long_ago = timezone.now() - timedelta(days=91)
+    ApiToken.objects.filter(pk=token.pk).update(created_at=long_ago, expires_at=long_ago + timedelta(days=90))
+    response = _get(client, reverse("api_catalogs"), key)
+    assert response.status_code == 401 and "expired" in response.json()["error"]
+
+
+def test_the_command_sets_the_expiry_and_refuses_a_missing_user():
+    from datetime import timedelta
+
+    from django.core.management.base import CommandError
+    from django.utils import timezone
+
+    user = role_user("reviewer")
+    out = io.StringIO()
+    call_command("api_token", "create", "--user", user.username, "--name", "feed", "--days", "7", stdout=out)
+    token = ApiToken.objects.get()
+    assert timedelta(days=6) < token.expires_at - timezone.now() <= timedelta(days=7)
+    assert "expires" in out.getvalue()
+    with pytest.raises(CommandError, match=r"No user named 'shop'.*invite one on the Users page"):
+        call_command("api_token", "create", "--user", "shop", "--name", "shop sync")
+    with pytest.raises(CommandError, match="1 to 3660 days"):
+        call_command("api_token", "create", "--user", user.username, "--name", "x", "--days", "0")
+
+
+def test_the_scope_is_constrained_in_the_database(key):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ApiToken.objects.filter(prefix=key[:8]).update(scope="write")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("post", "/api/v1/products/", 405),  # was Django's HTML CSRF page
+        ("put", "/api/v1/catalogs/", 405),
+        ("delete", "/api/v1/descriptions/1/", 405),
+        ("get", "/api/v1/nope/", 404),
+        ("post", "/api/v1/nope/", 404),
+        ("get", "/api/v1/descriptions/99999999999999999999999/", 404),
+        ("get", "/api/v1/products/?page=9223372036854775807", 400),
+        ("get", "/api/v1/products/?page=%C2%B2", 400),
+        ("get", "/api/v1/products/?page_size=-1", 400),
+        ("get", "/api/v1/products/?status=nope", 400),
+        ("get", "/api/v1/products/?catalog=12345678901234567890123", 200),
+        ("get", "/api/v1/descriptions/1/", 404),
+    ],
+)
+def test_every_api_error_is_json(key, method, path, status):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)(path, HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"] == "application/json"
+    if status >= 400:
+        assert response.json()["error"]
+    if status == 405:
+        assert response["Allow"] == "GET, HEAD"
+
+
+def test_unauthenticated_errors_are_json_too(client, db):
+    for response in (client.get("/api/v1/products/"), client.post("/api/v1/products/"), client.get("/api/v1/x/")):
+        assert response.status_code in (401, 404, 405) and response.json()["error"]
+
+
+def test_a_per_token_rate_limit(client, key, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+    codes = [_get(client, reverse("api_catalogs"), key).status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
+    limited = _get(client, reverse("api_catalogs"), key)
+    assert limited.status_code == 429 and limited.json()["error"] and 0 < int(limited["Retry-After"]) <= 60
+    _, other = api_token_create(user=role_user("reviewer"), name="other")
+    assert _get(client, reverse("api_catalogs"), other).status_code == 200  # per token

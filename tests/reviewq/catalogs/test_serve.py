@@ -238,3 +238,21 @@ def test_bad_concurrency_is_refused(monkeypatch):
     monkeypatch.setenv("CELERY_CONCURRENCY", "many")
     with pytest.raises(CommandError, match="whole number"):
         worker_pool()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "reviewq.example.com"])
+def test_serve_refuses_debug_on_an_address_others_can_reach(settings, host):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = True
+    with pytest.raises(CommandError, match=r"^DEBUG is on: refusing to serve on .*Set DEBUG=0") as refused:
+        call_command("serve", host=host)
+    assert "\n" not in str(refused.value)
+
+
+def test_serve_debug_on_loopback_is_not_refused():
+    from reviewq.catalogs.management.commands.serve import _is_loopback
+
+    assert all(_is_loopback(h) for h in ("127.0.0.1", "::1", "[::1]", "localhost", "127.0.0.2"))
+    assert not any(_is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "example.com"))

@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from reviewq.core.models import (
     ApiToken,
@@ -43,7 +46,13 @@ def one_of_each(db):
         Thresholds: Thresholds.objects.get(catalog=catalog),
         AuditEvent: AuditEvent.objects.get(),
         GenerationRun: GenerationRun.objects.create(catalog=catalog, queued=3),
-        ApiToken: ApiToken.objects.create(user=UserFactory(), name="shop", key_hash="0" * 64, prefix="abcd1234"),
+        ApiToken: ApiToken.objects.create(
+            user=UserFactory(),
+            name="shop",
+            key_hash="0" * 64,
+            prefix="abcd1234",
+            expires_at=timezone.now() + timedelta(days=1),
+        ),
     }
 
 

@@ -7,6 +7,7 @@ one that keeps exiting, or a web server that exits, stops everything and serve e
 """
 
 import contextlib
+import ipaddress
 import os
 import re
 import signal
@@ -135,6 +136,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, catalog, no_generate, worker_restarts, stop_timeout, **options):
+        if settings.DEBUG and not _is_loopback(host):
+            # Debug pages show settings and source to whoever can reach the address.
+            raise CommandError(
+                f"DEBUG is on: refusing to serve on {host}, which other machines can reach. "
+                "Set DEBUG=0 and SECRET_KEY, or use --host 127.0.0.1."
+            )
         self._lock = threading.Lock()
         self._signals: list[int] = []
         self._worker_ready = threading.Event()
@@ -292,6 +299,15 @@ class Command(BaseCommand):
 
 def _manage_py() -> Path:
     return Path(settings.BASE_DIR) / "manage.py"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def _display_host(host: str) -> str:
