@@ -56,11 +56,21 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
+    """A page on the live server; a test fails if Chromium reports a Content-Security-Policy
+    violation (an inline script or style, eval) on any page it visited."""
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: (
+            violations.append(msg.text) if msg.type == "error" and "Content Security Policy" in msg.text else None
+        ),
+    )
     yield page
     context.close()
+    assert not violations, "CSP violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture
