@@ -38,7 +38,7 @@ B = SentenceBand
 class TokenInput:
     text: str
     logprob: float | None
-    alternatives: Sequence[tuple[str, float]]
+    alternatives: Sequence[tuple[str, float | None]]
     sentence: int  # index into GateInput.sentences
     char_start: int  # offset in the description text
 
