@@ -343,7 +343,7 @@ def _chunk_cut(text: str, start: int, last: int) -> int:
 def _pysbd_starts(text: str, chunk_start: int, chunk_end: int, language: str) -> list[int]:
     chunk = text[chunk_start:chunk_end]
     segmenter = pysbd.Segmenter(language=language, clean=False, char_span=True)
-    starts = []
+    starts: list[int] = []
     floor = 0
     for span in segmenter.segment(chunk):
         start, end = span.start, span.end

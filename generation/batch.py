@@ -6,10 +6,11 @@ file); results are stored through the same claim and storage path as the workers
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 
 from generation.prompts import build_messages, prompt_text
 from generation.providers import pick_best
@@ -67,7 +68,12 @@ class BatchImportResult:
 STORE_CHUNK = 200  # result lines stored per transaction
 
 
-def batch_results_import(*, lines: Iterable[bytes | str], actor=None, progress=None) -> BatchImportResult:
+def batch_results_import(
+    *,
+    lines: Iterable[bytes | str],
+    actor: AbstractBaseUser | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> BatchImportResult:
     """Store each result line; a bad line is reported with its number and the rest goes on.
 
     Error lines (request failed at the provider) end their description in FAILED with the
@@ -102,7 +108,9 @@ def batch_results_import(*, lines: Iterable[bytes | str], actor=None, progress=N
     return result
 
 
-def _chunk_store(chunk: list[tuple[int, Product, dict]], result: BatchImportResult, *, actor) -> None:
+def _chunk_store(
+    chunk: list[tuple[int, Product, dict]], result: BatchImportResult, *, actor: AbstractBaseUser | None
+) -> None:
     """Queue and claim the chunk's products, fail the error lines, store the rest together."""
     if not chunk:
         return

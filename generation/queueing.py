@@ -84,7 +84,7 @@ def generation_queue(
     actor: AbstractBaseUser | None = None,
     only_missing: bool = False,
     only_failed: bool = False,
-    run=None,
+    run: GenerationRun | None = None,
 ) -> list[int]:
     """Queue generation (descriptions_queue) and send one task per queued product after commit:
     the one place where work is queued for the workers. Returns the queued product ids."""
@@ -96,7 +96,12 @@ def generation_queue(
 
 
 def catalog_generate(
-    *, catalog: Catalog, actor=None, only_missing: bool = False, only_failed: bool = False, run=None
+    *,
+    catalog: Catalog,
+    actor: AbstractBaseUser | None = None,
+    only_missing: bool = False,
+    only_failed: bool = False,
+    run: GenerationRun | None = None,
 ) -> list[int]:
     """Queue generation for a catalog's products. With `run` (a GenerationRun) the queued rows
     use its provider, model, template and candidates."""
@@ -106,6 +111,6 @@ def catalog_generate(
     )
 
 
-def product_generate(*, product: Product, actor=None) -> bool:
+def product_generate(*, product: Product, actor: AbstractBaseUser | None = None) -> bool:
     """Queue (re)generation of one product; False when it is already queued or generating."""
     return bool(generation_queue(product_ids=[product.pk], actor=actor))

@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.dispatch import sentence_regeneration_enqueue
-from reviewq.core.audit import AuditAction, audit_record
+from reviewq.core.audit import AuditAction, audit_actor, audit_record
 from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceRegeneration
 
 R = SentenceRegeneration.Status
@@ -37,7 +37,7 @@ def sentence_regeneration_open(
     regeneration = SentenceRegeneration.objects.create(
         description=description,
         sentence_index=sentence.index,
-        requested_by=reviewer,
+        requested_by=audit_actor(reviewer),
         original_text=sentence.current_text,
     )
     audit_record(

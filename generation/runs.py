@@ -194,7 +194,7 @@ def run_retry_failed(*, run: GenerationRun, actor: AbstractBaseUser | None) -> l
 def run_finish_if_done(*, description_id: int | None = None, run_id: int | None = None) -> bool:
     """Mark the run (given, or the one that queued the description) finished once none of its
     descriptions is queued or generating; one conditional UPDATE, safe to call any time."""
-    if run_id is None:
+    if run_id is None and description_id is not None:
         run_id = Description.objects.filter(pk=description_id).values_list("run_id", flat=True).first()
     if run_id is None:
         return False

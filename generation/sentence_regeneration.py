@@ -153,6 +153,7 @@ def sentence_regeneration_store(*, request: SentenceRegeneration, completion: Co
         if refused:
             sentence_regeneration_finish(request=request, failed=refused)
             return "failed"
+        assert sentence is not None  # _store_refused refuses a missing sentence
         original = sentence.text
         lead = original[: len(original) - len(original.lstrip())]
         trail = original[len(original.rstrip()) :]

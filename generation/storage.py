@@ -11,7 +11,9 @@ skipped without holding back the rest. `completion_store` is the one-description
 workers use.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -39,7 +41,7 @@ FAILED_FINISH_REASONS = {
 
 
 def gate_input(
-    *, completion: Completion, alignment: Alignment, attributes: dict, product_name: str, prompt: str
+    *, completion: Completion, alignment: Alignment, attributes: Mapping[str, Any], product_name: str, prompt: str
 ) -> GateInput:
     """What the gate reads of a completion and the prompt that produced it; gate_eval builds
     it the same way."""
@@ -210,7 +212,7 @@ def _rows_write(stored: list[_Prepared]) -> None:
         Sentence.objects.filter(description_id__in=regenerated).delete()
     sentence_rows = [row for item in stored for row in item.sentence_rows]
     sentence_ids = iter(rows_insert(Sentence, SENTENCE_COLUMNS, sentence_rows, return_ids=True))
-    token_rows = []
+    token_rows: list[tuple[Any, ...]] = []
     for item in stored:
         ids = [next(sentence_ids) for _ in item.sentence_rows]
         token_rows.extend((row[0], ids[row[1]], *row[2:]) for row in item.token_rows)

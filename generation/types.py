@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True, slots=True)
 class Alternative:
     text: str
-    logprob: float
+    logprob: float | None  # None when the server listed the alternative without a logprob
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,16 @@ import importlib.util
 import secrets
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
 from generation.providers.common import clip_logprob, texts_from_token_bytes, validate_request
 from generation.types import Alternative, Completion, ProviderError, TokenResult
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 # Product copy prompts are a few hundred tokens; 2048 leaves room for long templates and
 # keeps the KV cache small.
@@ -116,7 +120,9 @@ class LoadedModel:
         return flag
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
-        rendered = self.formatter(messages=messages)
+        # The provider contract's messages are plain {role, content} dicts; llama_cpp types
+        # each role's message as its own TypedDict.
+        rendered = self.formatter(messages=cast("list[ChatCompletionRequestMessage]", messages))
         return self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
 
     def eval_prompt(self, tokens: list[int]) -> None:
@@ -294,7 +300,17 @@ class EmbeddedProvider:
                 )
         return candidates
 
-    def _completion(self, model, prompt, ids, logprobs, tops, finish_reason, temperature, seed) -> Completion:
+    def _completion(
+        self,
+        model: LoadedModel,
+        prompt: list[int],
+        ids: list[int],
+        logprobs: list[float],
+        tops: list[tuple[np.ndarray, np.ndarray]],
+        finish_reason: str,
+        temperature: float,
+        seed: int,
+    ) -> Completion:
         raw = [model.piece(token) for token in ids]
         texts = texts_from_token_bytes(raw)
         tokens = tuple(

@@ -10,7 +10,7 @@ import email.utils
 import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import openai
 
@@ -20,6 +20,9 @@ from generation.providers.common import (
     validate_request,
 )
 from generation.types import Alternative, Completion, ProviderError, TokenResult
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 # Local servers (vLLM, Ollama, llama.cpp) ignore the key but the SDK refuses an empty one.
 PLACEHOLDER_API_KEY = "not-needed"
@@ -67,7 +70,8 @@ def _alternatives(entry: Mapping[str, Any], *, chosen_bytes: bytes, chosen_text:
         for alt in entry.get("top_logprobs") or ()
         if alt.get("logprob") is not None
     ]
-    alternatives.sort(key=lambda alt: alt.logprob, reverse=True)  # stable: API order on ties
+    # Stable: API order on ties. A logprob clip_logprob turned to None (NaN) sorts last.
+    alternatives.sort(key=lambda alt: -math.inf if alt.logprob is None else alt.logprob, reverse=True)
     return tuple(alternatives)
 
 
@@ -128,6 +132,7 @@ def completion_from_openai(body: Mapping[str, Any], *, provider: str) -> list[Co
             notes.append(f"refusal: {message['refusal']}")
         logprobs = choice.get("logprobs") or {}
         entries = logprobs.get("content")
+        tokens: tuple[TokenResult, ...]
         if entries is None or (not entries and content):
             tokens, has_logprobs = (), False
             notes.append("response carried no token logprobs")
@@ -274,7 +279,9 @@ class OpenAICompatProvider:
             # pydantic models for every token's alternatives only to dump them costs ~4x more.
             response = self._client.chat.completions.with_raw_response.create(
                 model=self.model,
-                messages=messages,
+                # The provider contract's messages are plain {role, content} dicts; the SDK
+                # types each role's message as its own TypedDict.
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 max_tokens=max_tokens,
                 temperature=temperature,
                 logprobs=True,

@@ -7,8 +7,9 @@ writes names one of them (audit_record and audit_rows refuse anything else).
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import models
 from django.utils import timezone
 
@@ -73,9 +74,13 @@ def audit_action_label(action: str) -> str:
     return action.replace("_", " ").capitalize()
 
 
-def audit_actor(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:
+def audit_actor(actor: AbstractBaseUser | None) -> User | None:
     """The user to record on a row: None for the system (workers, gate) and anonymous users."""
-    return actor if actor is not None and actor.is_authenticated else None
+    if actor is None or not actor.is_authenticated:
+        return None
+    # Services take actors as AbstractBaseUser (request.user's type); an authenticated one is
+    # a row of AUTH_USER_MODEL (auth.User), the type the actor foreign keys expect.
+    return cast(User, actor)
 
 
 def audit_record(

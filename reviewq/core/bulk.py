@@ -9,9 +9,10 @@ serialised here), binary columns as bytes.
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection
-from django.db.models import Model, Q
+from django.db.models import Field, Model, Q
 from django.utils import timezone
 
 # Rows per UPDATE ... FROM (VALUES ...): keeps the parameters well under PostgreSQL's 65,535.
@@ -53,14 +54,16 @@ def rows_insert(
         return []
     if not is_postgres():
         attnames = [fields[c].attname for c in columns]
-        created = model.objects.bulk_create(
+        created = model._default_manager.bulk_create(
             [model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=500
         )
         return [obj.pk for obj in created] if return_ids else []
     ids = _ids_reserve(model, len(rows)) if return_ids else []
     if return_ids:
+        pk_column = model._meta.pk.column
+        assert pk_column is not None  # a concrete primary key has a column
         rows = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
-        columns = [model._meta.pk.column, *columns]
+        columns = [pk_column, *columns]
     missing = [f for c, f in fields.items() if c not in columns and not f.primary_key]
     now = timezone.now()
     defaults = tuple(_copy_value(f, now if _is_auto_time(f) else f.get_default()) for f in missing)
@@ -71,23 +74,30 @@ def rows_insert(
         cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({column_sql}) FROM STDIN') as copy,
     ):
         for row in rows:
+            values: Sequence[Any] = row
             if json_at:
-                row = list(row)
+                values = list(row)
                 for i in json_at:
-                    row[i] = json.dumps(row[i])
-            copy.write_row((*row, *defaults))
+                    values[i] = json.dumps(values[i])
+            copy.write_row((*values, *defaults))
     return ids
 
 
-def _is_auto_time(field) -> bool:
+def _is_auto_time(field: "Field[Any, Any]") -> bool:
     """auto_now / auto_now_add: bulk_create fills these in pre_save, so COPY must too."""
     return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
 
 
-def _copy_value(field, value):
+def _copy_value(field: "Field[Any, Any]", value: Any) -> Any:
     if field.get_internal_type() == "JSONField":
         return json.dumps(value)
     return value
+
+
+def _concrete_field(model: type[Model], name: str) -> "Field[Any, Any]":
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field), f"{model.__name__}.{name} is not a column"
+    return field
 
 
 def rows_update(
@@ -110,7 +120,7 @@ def rows_update(
     """
     if not rows:
         return []
-    fields = [model._meta.pk, *(model._meta.get_field(name) for name in (*match, *assign))]
+    fields = [model._meta.pk, *(_concrete_field(model, name) for name in (*match, *assign))]
     if is_postgres() and len(rows) > ROWS_PER_UPDATE:
         return [
             pk
@@ -124,7 +134,7 @@ def rows_update(
         for pk, *values in rows:
             conditions = dict(zip(match, values[: len(match)], strict=True))
             changes = dict(zip(assign, values[len(match) :], strict=True))
-            if model.objects.filter(where or Q(), pk=pk, **conditions).update(**changes):
+            if model._default_manager.filter(where or Q(), pk=pk, **conditions).update(**changes):
                 updated.append(pk)
         return updated
     names = [f"v{i}" for i in range(len(fields))]
@@ -136,12 +146,12 @@ def rows_update(
         f't."{f.column}" IS NOT DISTINCT FROM v.{n}'
         for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)], strict=True)
     )
-    params = []
+    params: list[Any] = []
     for row in rows:
         params.extend(f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True))
     if where is not None:
         # The condition as a subquery on the same table, so it may join or use Exists.
-        where_rows, where_params = model.objects.filter(where).values("pk").query.sql_with_params()
+        where_rows, where_params = model._default_manager.filter(where).values("pk").query.sql_with_params()
         where_sql += f' AND t."{model._meta.pk.column}" IN ({where_rows})'
         params.extend(where_params)
     sql = (

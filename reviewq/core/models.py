@@ -54,7 +54,7 @@ class Catalog(models.Model):
             ("manage_catalogs", "Can import catalogs and start generation runs"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -73,7 +73,7 @@ class Product(models.Model):
             models.CheckConstraint(condition=~Q(sku=""), name="product_sku_not_empty"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.sku} {self.name}"
 
 
@@ -115,7 +115,7 @@ class GenerationRun(models.Model):
         ]
         indexes = [models.Index(fields=["catalog", "status"], name="run_catalog_status")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Run {self.pk} of {self.catalog}"
 
 
@@ -146,7 +146,7 @@ class ApiToken(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
 
@@ -209,7 +209,7 @@ class Description(models.Model):
             models.Index(fields=["status", "lease_until"], name="description_status_lease"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Description of {self.product_id} ({self.status})"
 
 
@@ -266,11 +266,11 @@ class Sentence(models.Model):
             models.Index(fields=["description", "band"], condition=Q(decision=""), name="sentence_pending_band"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.text
 
     @property
-    def current_text(self):
+    def current_text(self) -> str:
         return self.edited_text if self.decision == self.Decision.EDITED else self.text
 
 
@@ -297,7 +297,7 @@ class Token(models.Model):
         ]
         indexes = [models.Index(fields=["sentence", "position"], name="token_sentence_position")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.text
 
 
@@ -330,7 +330,7 @@ class Thresholds(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Thresholds for {self.catalog or 'all catalogs'}"
 
 
@@ -392,7 +392,7 @@ class SentenceRegeneration(models.Model):
         ]
         indexes = [models.Index(fields=["description", "sentence_index"], name="regeneration_sentence")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Regeneration of sentence {self.sentence_index} of {self.description_id} ({self.status})"
 
 
@@ -423,5 +423,5 @@ class AuditEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["description", "created_at"], name="audit_description_time")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.action} by {self.actor or 'system'}"

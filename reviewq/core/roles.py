@@ -53,7 +53,10 @@ def role_permission_names(*, role: str) -> frozenset[str]:
 
 
 def _permissions_lookup(names: frozenset[str]) -> list[Permission]:
-    wanted = {tuple(name.split(".", 1)) for name in names}
+    wanted: set[tuple[str, str]] = set()
+    for name in names:
+        app_label, codename = name.split(".", 1)
+        wanted.add((app_label, codename))
     apps_labels = {app_label for app_label, _ in wanted}
     found = list(Permission.objects.filter(content_type__app_label__in=apps_labels).select_related("content_type"))
     by_name = {(p.content_type.app_label, p.codename): p for p in found}

@@ -13,6 +13,8 @@ test_status_writers.py scans the code for other writers):
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -270,13 +272,13 @@ def descriptions_create_queued(
     return [product_id for _, product_id in rows]
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A field value as rows_update takes it: model instances by primary key."""
     return value.pk if isinstance(value, Model) else value
 
 
 @transaction.atomic
-def descriptions_delete(*, descriptions, actor: AbstractBaseUser | None = None) -> int:
+def descriptions_delete(*, descriptions: QuerySet[Description], actor: AbstractBaseUser | None = None) -> int:
     """Delete descriptions (their sentences and tokens go with them). Their audit rows stay,
     unlinked, and one more per description records who deleted what. Returns how many."""
     rows = list(
@@ -318,7 +320,7 @@ def _transition_check(from_status: str, to_status: str) -> None:
         raise InvalidTransition(f"A {from_status} description cannot become {to_status}.")
 
 
-def _transition_fields(to_status: str, fields: dict | None, now) -> dict:
+def _transition_fields(to_status: str, fields: dict | None, now: datetime) -> dict:
     """The caller's fields plus what every move to `to_status` sets."""
     fields = dict(fields or {})
     if to_status == S.PUBLISHED:
@@ -341,7 +343,7 @@ def _transition_event(description: Description, to_status: str, *, note: str, fi
     }
 
 
-def _transition_apply(description: Description, to_status: str, fields: dict, now) -> None:
+def _transition_apply(description: Description, to_status: str, fields: dict, now: datetime) -> None:
     for name, value in fields.items():
         setattr(description, name, value)
     description.status, description.version, description.updated_at = to_status, description.version + 1, now

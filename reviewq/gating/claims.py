@@ -15,11 +15,11 @@ Pure (no Django). Three counts, read by features.py; none of them changes a band
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reviewq.gating.units import dimension_of, same_value
+from reviewq.gating.units import Quantity, dimension_of, same_value
 from reviewq.gating.words import Word
 
 CLAIM_TERMS = (
@@ -439,7 +439,9 @@ def novel_share(text: str, facts: ClaimFacts) -> float | None:
 WINDOW = 4  # words either side of a stated value searched for an attribute's key word
 
 
-def swapped_values(text: str, words: Iterable[Word], facts: ClaimFacts, quantity_keys) -> list[str]:
+def swapped_values(
+    text: str, words: Iterable[Word], facts: ClaimFacts, quantity_keys: Callable[[Quantity], Iterable[str]]
+) -> list[str]:
     """Values stated next to another attribute's key word (see the module docstring).
     `quantity_keys(quantity)` gives the attribute keys whose value equals a quantity."""
     tokens = [(m.start(), m.group().lower()[:STEM]) for m in _WORD_RE.finditer(text)]
@@ -448,11 +450,11 @@ def swapped_values(text: str, words: Iterable[Word], facts: ClaimFacts, quantity
         return []  # no attribute's key word in the sentence: nothing can be swapped
     stated: list[tuple[int, int, str, frozenset[str]]] = []
     for word in words:
-        keys: set[str] = set()
+        word_keys: set[str] = set()
         for quantity in word.quantities:
-            keys |= set(quantity_keys(quantity))
-        if keys:
-            stated.append((word.start, word.end, word.text, frozenset(keys)))
+            word_keys |= set(quantity_keys(quantity))
+        if word_keys:
+            stated.append((word.start, word.end, word.text, frozenset(word_keys)))
     if facts.values_re is not None:
         for match in facts.values_re.finditer(text.lower()):
             stated.append(
@@ -477,10 +479,10 @@ def swapped_values(text: str, words: Iterable[Word], facts: ClaimFacts, quantity
     return swapped
 
 
-def quantity_keys_of(facts_quantities: Mapping[str, list]) -> Any:
+def quantity_keys_of(facts_quantities: Mapping[str, list[Any]]) -> Callable[[Quantity], frozenset[str]]:
     """quantity -> keys of the grounding facts (ProductFacts.quantities) stating that value."""
 
-    def keys(quantity) -> frozenset[str]:
+    def keys(quantity: Quantity) -> frozenset[str]:
         return frozenset(
             fact.key for fact in facts_quantities.get(dimension_of(quantity), []) if same_value(quantity, fact.quantity)
         )

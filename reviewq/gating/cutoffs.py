@@ -37,7 +37,7 @@ Flag cut-off at a target catch rate
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 _FPMIN = 1e-300
@@ -144,7 +144,9 @@ def _check(target: float, confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
-def _distinct_steps(risks: Sequence[float], errors: Sequence[bool], *, descending: bool):
+def _distinct_steps(
+    risks: Sequence[float], errors: Sequence[bool], *, descending: bool
+) -> Iterator[tuple[float, int, int]]:
     """(risk value, sentences so far, errors so far) at each distinct risk, in scan order."""
     if len(risks) != len(errors):
         raise ValueError(f"{len(risks)} risks for {len(errors)} labels")

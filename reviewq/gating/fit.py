@@ -44,7 +44,7 @@ def design_matrix(signals: Sequence[Mapping[str, Any]], features: Sequence[str])
     return np.array([feature_vector(s, features) for s in signals], dtype=float).reshape(len(signals), len(features))
 
 
-def fit_risk_model(X: np.ndarray, y: Sequence[bool], params: FitParams = DEFAULT_PARAMS) -> dict[str, Any]:
+def fit_risk_model(X: np.ndarray, y: Sequence[bool] | np.ndarray, params: FitParams = DEFAULT_PARAMS) -> dict[str, Any]:
     """A fitted model dict (see inference.py). With one class only, a constant model at the
     smoothed base rate (all weights 0)."""
     y = np.asarray(y, dtype=bool)
@@ -74,11 +74,15 @@ def fit_risk_model(X: np.ndarray, y: Sequence[bool], params: FitParams = DEFAULT
 
 def predict_risk(model: Mapping[str, Any], X: np.ndarray) -> np.ndarray:
     """inference.fitted_risk over a design matrix (same formula, vectorised)."""
-    z = model["intercept"] + ((X - np.asarray(model["mean"])) / np.asarray(model["scale"])) @ np.asarray(model["coef"])
+    z: np.ndarray = model["intercept"] + ((X - np.asarray(model["mean"])) / np.asarray(model["scale"])) @ np.asarray(
+        model["coef"]
+    )
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def group_folds(groups: Sequence[str], k: int, seed: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def group_folds(
+    groups: Sequence[str] | np.ndarray, k: int, seed: int | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) index arrays of a GroupKFold with min(k, number of groups) folds (size-
     balanced; with a seed, groups shuffled for repeated CV). Raises ValueError with fewer than
     two groups, or if a group lands on both sides."""
@@ -113,8 +117,8 @@ class CrossValidation:
 
 def cross_validate(
     X: np.ndarray,
-    y: Sequence[bool],
-    groups: Sequence[str],
+    y: Sequence[bool] | np.ndarray,
+    groups: Sequence[str] | np.ndarray,
     *,
     k: int,
     target_escape: float,
@@ -160,7 +164,9 @@ def cross_validate(
     return CrossValidation(risk=risk, published=published, folds=folds)
 
 
-def ranking_metrics(y: Sequence[bool], scores: Mapping[str, Sequence[float]]) -> dict[str, dict[str, float | None]]:
+def ranking_metrics(
+    y: Sequence[bool] | np.ndarray, scores: Mapping[str, Sequence[float]]
+) -> dict[str, dict[str, float | None]]:
     """ROC-AUC and PR-AUC (average precision) of each score (higher = riskier); None
     without both classes."""
     y = np.asarray(y, dtype=bool)
@@ -173,7 +179,9 @@ def ranking_metrics(y: Sequence[bool], scores: Mapping[str, Sequence[float]]) ->
     return result
 
 
-def publish_summary(y: Sequence[bool], published: Sequence[bool], confidence: float) -> dict[str, Any]:
+def publish_summary(
+    y: Sequence[bool] | np.ndarray, published: Sequence[bool] | np.ndarray, confidence: float
+) -> dict[str, Any]:
     """Auto-published sentences on the test folds: count, errors, the share of all correct
     sentences they are, their escape rate and its Clopper-Pearson upper bound."""
     y = np.asarray(y, dtype=bool)

@@ -62,8 +62,10 @@ from reviewq.gating.grounding import CONTRADICTION, UNSUPPORTED, ProductFacts, g
 from reviewq.gating.signals import GateToken, WordConfidence, sentence_token_signals, token_stats, word_confidences
 from reviewq.gating.words import KIND_LABELS, find_words
 
-PUBLISH, REVIEW, FLAG = "publish", "review", "flag"
 Band = Literal["publish", "review", "flag"]
+PUBLISH: Band = "publish"
+REVIEW: Band = "review"
+FLAG: Band = "flag"
 SIGNALS_VERSION = 3  # 2: not_prose; 3: n_untraced, n_swapped, novel_share (fitted gate only)
 BAND_KEYS = ("hard_flag", "has_logprobs", "mean_logprob", "critical_min_logprob", "has_warning")
 # Ungrounded critical words below this probability get a reason line whatever the thresholds.
@@ -121,12 +123,11 @@ class GateThresholds:
         """From a Thresholds row, a mapping or None (the defaults)."""
         if source is None:
             return cls()
-        if isinstance(source, Mapping):
-            get = source.get
-        else:
 
-            def get(name, default):
-                return getattr(source, name, default)
+        def get(name: str, default: float) -> Any:
+            if isinstance(source, Mapping):
+                return source.get(name, default)
+            return getattr(source, name, default)
 
         defaults = cls()
         return cls(
@@ -181,7 +182,8 @@ def _p(logprob: float | None) -> str:
 
 
 def _signals_of(source: Any) -> Mapping[str, Any]:
-    return source.signals if hasattr(source, "signals") else source
+    signals: Mapping[str, Any] = source.signals if hasattr(source, "signals") else source
+    return signals
 
 
 def band_for(signals: Mapping[str, Any] | SentenceScore, thresholds: GateThresholds = DEFAULT_THRESHOLDS) -> Band:

@@ -322,13 +322,14 @@ def _add_text(facts: ProductFacts, key: str, text: str, *, is_name: bool = False
                 facts.codes.setdefault(prefix.group(1).lower(), set()).add(word.text.lower())
             facts.words.add(word.text.lower())
     unit = _key_unit(key)
-    if unit and not any(w.quantities for w in words) and len(words) == 1 and words[0].kind == "number":
-        quantity = make_quantity(words[0].number, unit)
-        if quantity is not None:
-            facts.quantities.setdefault(dimension_of(quantity), []).append(Fact(quantity, key))
+    plain = words[0].number if len(words) == 1 and words[0].kind == "number" else None
+    if unit and not any(w.quantities for w in words) and plain is not None:
+        unit_quantity = make_quantity(plain, unit)
+        if unit_quantity is not None:
+            facts.quantities.setdefault(dimension_of(unit_quantity), []).append(Fact(unit_quantity, key))
 
     colour_words = [w.lower() for w in _ANY_COLOUR_RE.findall(text)]
-    families = set()
+    families: set[str] = set()
     for word in colour_words:
         families |= COLOURS.get(word) or ATTRIBUTE_ONLY_COLOURS.get(word) or frozenset()
     facts.colour_any |= families

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 
@@ -37,7 +38,7 @@ B = SentenceBand
 class TokenInput:
     text: str
     logprob: float | None
-    alternatives: Sequence[tuple[str, float]]
+    alternatives: Sequence[tuple[str, float | None]]
     sentence: int  # index into GateInput.sentences
     char_start: int  # offset in the description text
 
@@ -140,7 +141,7 @@ def sentence_reasons(sentence: Sentence, thresholds: GateThresholds) -> list[str
     return list(sentence.reasons) + threshold_reasons(_band_signals(sentence), thresholds)
 
 
-def reason_text(reason) -> str:
+def reason_text(reason: Any) -> str:
     """A gate reason as one line; the gate stores strings or {code, message} objects."""
     if isinstance(reason, dict):
         return str(reason.get("message") or reason.get("text") or reason.get("code") or "")
@@ -169,7 +170,7 @@ def band_expression(thresholds: GateThresholds) -> Case:
     )
 
 
-def _scope_catalog_ids(catalog: Catalog | None) -> list[int] | None:
+def _scope_catalog_ids(catalog: Catalog | None) -> list[int]:
     """Catalog ids a threshold row governs: one catalog, or (global row) those without an override."""
     if catalog is not None:
         return [catalog.pk]
@@ -184,7 +185,7 @@ class RegateResult:
 
 
 @transaction.atomic
-def sentences_regate(*, catalog: Catalog | None, actor=None) -> RegateResult:
+def sentences_regate(*, catalog: Catalog | None, actor: AbstractBaseUser | None = None) -> RegateResult:
     """Re-band the undecided sentences governed by `catalog`'s thresholds (the global row when
     None) and move descriptions between REVIEW and PUBLISHED to match, set-based.
 
@@ -207,7 +208,7 @@ def sentences_regate(*, catalog: Catalog | None, actor=None) -> RegateResult:
     return RegateResult(sentences_changed=changed, published=published, back_to_review=back)
 
 
-def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tuple[int, int]:
+def _descriptions_follow_sentences(*, catalog_ids: list[int], actor: AbstractBaseUser | None = None) -> tuple[int, int]:
     """gate.description_outcome as SQL: REVIEW -> PUBLISHED when every kept sentence is
     publishable (or, under the publish-confident-now policy, any is), PUBLISHED -> REVIEW when
     that no longer holds. Two set-based transitions; each re-checks the condition in its UPDATE."""
@@ -248,7 +249,7 @@ def thresholds_update(
     publish_above: float,
     flag_below: float,
     critical_floor: float,
-    actor=None,
+    actor: AbstractBaseUser | None = None,
 ) -> RegateResult:
     """Save the thresholds for a catalog (or the global row), audit the change, re-gate."""
     problems = thresholds_problems(

@@ -21,7 +21,7 @@ Conventions
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 from reviewq.gating.words import Word
 
@@ -44,12 +44,12 @@ def clamp_logprob(value: Any) -> float | None:
     if value is None:
         return None
     try:
-        value = float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
-    if math.isnan(value):
+    if math.isnan(number):
         return None
-    return min(0.0, max(LOGPROB_FLOOR, value))
+    return min(0.0, max(LOGPROB_FLOOR, number))
 
 
 def _alternative(alt: Any) -> tuple[str, float | None]:
@@ -120,6 +120,7 @@ def token_stats(token: GateToken | Sequence[Any]) -> TokenStats:
     pass without sorting: scoring runs for every stored token, so this is the hot loop.
     A duplicated alternative text keeps its first (most likely) entry."""
     text, raw_logprob, alternatives, offset = token if type(token) is GateToken else GateToken(*token)
+    logprob: float | None
     if type(raw_logprob) is float and LOGPROB_FLOOR <= raw_logprob <= 0.0:
         logprob = raw_logprob
     else:
@@ -184,7 +185,19 @@ def token_stats(token: GateToken | Sequence[Any]) -> TokenStats:
 _content_cache: dict[str, bool] = {}
 
 
-def sentence_token_signals(stats: Sequence[TokenStats]) -> dict[str, float | int | None]:
+class TokenSignals(TypedDict):
+    n_tokens: int
+    n_logprobs: int
+    mean_logprob: float | None
+    min_logprob: float | None
+    share_below_floor: float | None
+    mean_entropy: float | None
+    max_entropy: float | None
+    min_margin: float | None
+    mean_margin: float | None
+
+
+def sentence_token_signals(stats: Sequence[TokenStats]) -> TokenSignals:
     """Sentence aggregates over its tokens (None where nothing to aggregate)."""
     logprobs = [s.logprob for s in stats if s.logprob is not None]
     content = [s for s in stats if s.content]

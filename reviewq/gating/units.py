@@ -8,6 +8,7 @@ currency as part of the dimension ("price:EUR"), temperatures are stored in degr
 import functools
 import math
 import re
+from collections.abc import Iterable
 from typing import NamedTuple
 
 # Decimal comma or point; thousands grouped by comma ("1,500") or by a (narrow) space ("1 000").
@@ -175,7 +176,7 @@ CURRENCIES = {
 }
 
 
-def alternation_pattern(words, *, whitespace_required: bool = False) -> str:
+def alternation_pattern(words: Iterable[str], *, whitespace_required: bool = False) -> str:
     """A regex matching any of `words`, longest first, built as a trie: the regex engine tries
     alternatives one by one, so ~150 flat units cost far more than ~30 first characters."""
     trie: dict = {}

@@ -126,7 +126,9 @@ def find_words(text: str, *, names: bool = True) -> list[Word]:
         elif kind == "number":
             words.append(Word(start, end, word, "number", number=parse_number(word)))
         elif kind == "ordinal":
-            words.append(Word(start, end, word, "number", number=float(re.match(r"\d+", word).group())))
+            digits = re.match(r"\d+", word)
+            assert digits is not None  # the ordinal pattern starts with \d+
+            words.append(Word(start, end, word, "number", number=float(digits.group())))
         elif kind == "code":
             words.append(Word(start, end, word, "code"))
         elif names:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from reviewq.core.audit import AuditAction, audit_record, audit_rows
+from reviewq.core.audit import AuditAction, audit_actor, audit_record, audit_rows
 from reviewq.core.models import Description, DescriptionStatus
 from reviewq.core.transitions import ConflictError, InvalidTransition
 
@@ -27,7 +27,7 @@ REVIEW_CLAIM_DURATION = timedelta(minutes=20)
 class ClaimHeld(Exception):
     """Someone else holds the review claim on this description and it has not expired."""
 
-    def __init__(self, message: str, *, holder=None, until=None):
+    def __init__(self, message: str, *, holder: AbstractBaseUser | None = None, until: datetime | None = None):
         super().__init__(message)
         self.holder = holder
         self.until = until
@@ -100,8 +100,9 @@ def descriptions_review_release(*, description_ids: Iterable[int], reviewer: Abs
     someone with reviewq.change_description (the admin role) releases anyone's."""
     ids = list(description_ids)
     rows = Description.objects.filter(pk__in=ids, review_claimed_by__isnull=False)
-    if not reviewer.has_perm("reviewq.change_description"):
-        rows = rows.filter(review_claimed_by=reviewer)
+    user = audit_actor(reviewer)  # the user model, which has permissions
+    if user is None or not user.has_perm("reviewq.change_description"):
+        rows = rows.filter(review_claimed_by=user)
     held = list(rows.values_list("id", "review_claimed_by"))
     with transaction.atomic():
         Description.objects.filter(pk__in=[pk for pk, _ in held]).update(

@@ -124,7 +124,9 @@ def descriptions_bulk_approve(*, versions: dict[int, int], reviewer: AbstractBas
         elif row.review_claimed_by_id != reviewer.pk and claim_live(
             claimed_by_id=row.review_claimed_by_id, claimed_until=row.review_claimed_until, now=now
         ):
-            skipped[pk] = f"claimed by {row.review_claimed_by.get_username()}"
+            holder = row.review_claimed_by
+            assert holder is not None  # claim_live: a live claim has a holder
+            skipped[pk] = f"claimed by {holder.get_username()}"
         elif pk in pending_ids:
             skipped[pk] = "has sentences that still need a decision"
         else:

@@ -10,7 +10,7 @@ from reviewq.review.claims import description_review_lock
 from reviewq.review.detail import sentence_substitutions
 
 
-def _sentence_locked(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
+def _sentence_locked(*, sentence: Sentence, reviewer: AbstractBaseUser, expected_version: int) -> Sentence:
     """The sentence re-read after the description-level lock was taken."""
     description_review_lock(
         description_id=sentence.description_id, reviewer=reviewer, expected_version=expected_version
@@ -31,7 +31,7 @@ def _whitespace_kept(original: str, text: str) -> str:
 
 def _sentence_decide(
     *,
-    sentence,
+    sentence: Sentence,
     reviewer: AbstractBaseUser,
     decision: str,
     edited_text: str,
@@ -39,7 +39,7 @@ def _sentence_decide(
     before_text: str,
     substitutions: dict[int, str] | None = None,
     extra_after: dict | None = None,
-):
+) -> Sentence:
     """Write a sentence decision; `substitutions` are the token substitutions behind an edit
     (every other decision clears them)."""
     now = timezone.now()
@@ -64,7 +64,7 @@ def _sentence_decide(
 
 
 @transaction.atomic
-def sentence_approve(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
+def sentence_approve(*, sentence: Sentence, reviewer: AbstractBaseUser, expected_version: int) -> Sentence:
     """Mark a sentence approved as written (an edited sentence stays edited)."""
     sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
     if sentence.decision == SentenceDecision.EDITED:
@@ -80,7 +80,7 @@ def sentence_approve(*, sentence, reviewer: AbstractBaseUser, expected_version: 
 
 
 @transaction.atomic
-def sentence_remove(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
+def sentence_remove(*, sentence: Sentence, reviewer: AbstractBaseUser, expected_version: int) -> Sentence:
     """Leave the sentence out of the published text (decision "rejected", shown as removed)."""
     sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
     return _sentence_decide(
@@ -94,7 +94,7 @@ def sentence_remove(*, sentence, reviewer: AbstractBaseUser, expected_version: i
 
 
 @transaction.atomic
-def sentence_reset(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
+def sentence_reset(*, sentence: Sentence, reviewer: AbstractBaseUser, expected_version: int) -> Sentence:
     """Undo a decision: back to the generated text, undecided."""
     sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
     return _sentence_decide(
@@ -112,7 +112,7 @@ class EditRefused(ValueError):
 
 
 @transaction.atomic
-def sentence_edit(*, sentence, reviewer: AbstractBaseUser, text: str, expected_version: int):
+def sentence_edit(*, sentence: Sentence, reviewer: AbstractBaseUser, text: str, expected_version: int) -> Sentence:
     """Replace a sentence's text. The generated text stays in Sentence.text and in the audit
     row; the reviewer's text goes to edited_text with decision "edited"."""
     if not text.strip():
@@ -143,8 +143,8 @@ def sentence_edit(*, sentence, reviewer: AbstractBaseUser, text: str, expected_v
 
 @transaction.atomic
 def sentence_substitute(
-    *, sentence, reviewer: AbstractBaseUser, position: int, alternative: str, expected_version: int
-):
+    *, sentence: Sentence, reviewer: AbstractBaseUser, position: int, alternative: str, expected_version: int
+) -> Sentence:
     """Replace one token of the sentence by one of its alternatives. Stored as an edit
     (edited_text) with the substitutions in force (Sentence.substitutions), so the page can
     still show the tokens; the original stays in Sentence.text, and the audit row records the
