@@ -51,7 +51,8 @@ def main(argv: list[str]) -> None:
     django.setup()
     import numpy as np
 
-    from generation.evaluation import evaluate, mean_logprob_risk, read_cases, select_split
+    from generation.evaluation import evaluate, read_cases, select_split
+    from generation.evaluation_report import mean_logprob_risk
     from reviewq.gating.features import BASE_FEATURES, NEW_FEATURES
     from reviewq.gating.fit import (
         DEFAULT_C,
@@ -147,7 +148,8 @@ def transfer(argv: list[str]) -> None:
     django.setup()
     import numpy as np
 
-    from generation.evaluation import evaluate, mean_logprob_risk, read_cases, select_split
+    from generation.evaluation import evaluate, read_cases, select_split
+    from generation.evaluation_report import mean_logprob_risk
     from reviewq.gating.cutoffs import publish_cutoff
     from reviewq.gating.fit import (
         FitParams,

@@ -7,18 +7,15 @@ import pytest
 from generation.evaluation import (
     LabelFileError,
     LabelledSpan,
-    average_precision,
     completion_to_openai,
     evaluate,
     map_labels,
-    mean_logprob_risk,
     parse_case,
     read_cases,
-    roc_auc,
     select_split,
-    summarise,
     worst_band,
 )
+from generation.evaluation_report import average_precision, mean_logprob_risk, roc_auc, summarise
 from generation.providers import texts_from_token_bytes
 from generation.providers.openai_compat import completion_from_openai
 from generation.types import Alternative, Completion, TokenResult

@@ -10,18 +10,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from generation.evaluation import (
-    SPLITS,
-    Evaluation,
-    LabelFileError,
-    cross_validate_evaluation,
-    evaluate,
-    format_cv_summary,
-    format_summary,
-    read_cases,
-    select_split,
-    summarise,
-)
+from generation.evaluation import SPLITS, Evaluation, LabelFileError, evaluate, read_cases, select_split
+from generation.evaluation_report import cross_validate_evaluation, format_cv_summary, format_summary, summarise
 from reviewq.gating.gate import GateThresholds
 from reviewq.gating.service import thresholds_for_catalog
 
