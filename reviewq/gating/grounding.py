@@ -22,164 +22,21 @@ from reviewq.gating.claims import ClaimFacts, claim_facts
 from reviewq.gating.units import (
     NUMBER,
     Quantity,
-    alternation_pattern,
     dimension_of,
     make_quantity,
     parse_number,
     same_value,
     unit_info,
 )
+from reviewq.gating.vocabulary import ATTRIBUTE_ONLY_COLOURS, COLOURS, MATERIALS, WILDCARD_COLOURS, vocabulary_re
 from reviewq.gating.words import Word, find_words
 
 CONTRADICTION = "contradiction"
 UNSUPPORTED = "unsupported"
 
-# Colour words -> colour families; two colours agree when their families intersect.
-COLOURS: dict[str, frozenset[str]] = {
-    name: frozenset(families.split())
-    for name, families in {
-        "black": "black",
-        "white": "white",
-        "red": "red",
-        "blue": "blue",
-        "green": "green",
-        "yellow": "yellow",
-        "orange": "orange",
-        "purple": "purple",
-        "violet": "purple",
-        "pink": "pink",
-        "brown": "brown",
-        "grey": "grey",
-        "gray": "grey",
-        "silver": "silver grey",
-        "gold": "gold yellow",
-        "golden": "gold yellow",
-        "beige": "beige brown",
-        "navy": "blue",
-        "turquoise": "turquoise blue green",
-        "teal": "turquoise blue green",
-        "cyan": "turquoise blue",
-        "burgundy": "red purple",
-        "maroon": "red brown",
-        "crimson": "red",
-        "scarlet": "red",
-        "charcoal": "grey black",
-        "anthracite": "grey black",
-        "graphite": "grey black",
-        "ivory": "white beige",
-        "khaki": "beige green brown",
-        "lilac": "purple pink",
-        "magenta": "pink purple",
-        "bronze": "brown gold",
-    }.items()
-}
-# Recognised in colour attributes only: in running text these are usually not colours.
-ATTRIBUTE_ONLY_COLOURS: dict[str, frozenset[str]] = {
-    name: frozenset(families.split())
-    for name, families in {
-        "cream": "white beige",
-        "sage": "green",
-        "olive": "green",
-        "mint": "green",
-        "rust": "orange red brown",
-        "sand": "beige",
-        "stone": "grey beige",
-        "slate": "grey blue",
-        "natural": "beige white",
-        "transparent": "transparent",
-        "clear": "transparent",
-        "amber": "orange brown yellow",
-        "copper": "orange brown",
-        "petrol": "turquoise blue",
-        "mustard": "yellow",
-        "coral": "orange pink",
-        "lavender": "purple",
-        "plum": "purple",
-        "wine": "red",
-        "ecru": "beige white",
-        "taupe": "beige grey",
-    }.items()
-}
-WILDCARD_COLOURS = frozenset({"multicolour", "multicolor", "multi", "assorted", "various", "mixed", "rainbow"})
-
-METALS = "steel iron aluminium copper brass titanium metal"
-MATERIALS: dict[str, frozenset[str]] = {
-    name: frozenset(families.split())
-    for name, families in {
-        "stainless steel": "steel",
-        "carbon steel": "steel",
-        "steel": "steel",
-        "cast iron": "iron",
-        "iron": "iron",
-        "aluminium": "aluminium",
-        "aluminum": "aluminium",
-        "copper": "copper",
-        "brass": "brass",
-        "titanium": "titanium",
-        "metal": METALS,
-        "plastic": "plastic",
-        "polypropylene": "plastic",
-        "polyethylene": "plastic",
-        "polycarbonate": "plastic",
-        "tritan": "plastic",
-        "acrylic": "plastic",
-        "pvc": "plastic",
-        "silicone": "silicone",
-        "rubber": "rubber",
-        "glass": "glass",
-        "borosilicate": "glass",
-        "ceramic": "ceramic",
-        "porcelain": "ceramic",
-        "stoneware": "ceramic",
-        "wood": "wood",
-        "wooden": "wood",
-        "bamboo": "bamboo wood",
-        "oak": "wood",
-        "walnut": "wood",
-        "beech": "wood",
-        "acacia": "wood",
-        "cotton": "cotton",
-        "denim": "cotton",
-        "polyester": "polyester",
-        "nylon": "nylon",
-        "wool": "wool",
-        "merino": "wool",
-        "cashmere": "cashmere wool",
-        "linen": "linen",
-        "silk": "silk",
-        "leather": "leather",
-        "suede": "leather",
-        "fleece": "fleece polyester",
-        "elastane": "elastane",
-        "spandex": "elastane",
-        "neoprene": "neoprene",
-        "cork": "cork",
-        "marble": "marble",
-        "concrete": "concrete",
-        "carbon fibre": "carbon",
-        "carbon fiber": "carbon",
-        "foam": "foam",
-        "velvet": "velvet",
-        "jute": "jute",
-        "hemp": "hemp",
-        "felt": "felt",
-    }.items()
-}
-# A metal family member also grounds "metal".
-for _name, _families in list(MATERIALS.items()):
-    if _families & set(METALS.split()) and _name != "metal":
-        MATERIALS[_name] = _families | {"metal"}
-
-
-def _vocabulary_re(words: Iterable[str]) -> re.Pattern:
-    """Whole-word, case-insensitive match of any of `words` (a space matches any whitespace)."""
-    pattern = alternation_pattern({w.lower() for w in words}, whitespace_required=True)
-    return re.compile(rf"(?<![\w-])({pattern})(?!\w)", re.I)
-
-
-_COLOUR_RE = _vocabulary_re(COLOURS)
-_ANY_COLOUR_RE = _vocabulary_re(COLOURS.keys() | ATTRIBUTE_ONLY_COLOURS.keys() | WILDCARD_COLOURS)
-_MATERIAL_RE = _vocabulary_re(MATERIALS)
+_COLOUR_RE = vocabulary_re(COLOURS)
+_ANY_COLOUR_RE = vocabulary_re(COLOURS.keys() | ATTRIBUTE_ONLY_COLOURS.keys() | WILDCARD_COLOURS)
+_MATERIAL_RE = vocabulary_re(MATERIALS)
 # "BPA-free plastic" states plastic; "plastic-free", "no plastic", "unlike glass" do not.
 _NEGATED_BEFORE = re.compile(r"(?:\b(?:no|non|not|without|unlike|instead\s+of|free\s+of|zero|than)\s+|non-)$", re.I)
 _NEGATED_AFTER = re.compile(r"^(?:-(?:free|like|look|effect)\b|\s+of\b)", re.I)
