@@ -218,6 +218,11 @@ class Sentence(models.Model):
     mean_logprob = models.FloatField(null=True, blank=True)
     min_logprob = models.FloatField(null=True, blank=True)
     risk = models.FloatField(default=0.0)
+    fitted_risk = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Risk from the adopted gate model (GateModel); empty: the hand-set gate bands it.",
+    )
     # What the band decision reads, as columns so a threshold change re-gates in one UPDATE.
     critical_min_logprob = models.FloatField(
         null=True, blank=True, help_text="Lowest logprob of a number, name, unit or URL in the sentence."

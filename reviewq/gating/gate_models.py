@@ -5,8 +5,13 @@ cross-validated fitting (GroupKFold by product) on the labels of reviewq/gating/
 catalog with fewer than MIN_LABELS labels of its own is fitted on the labels of all catalogs
 (`fell_back`). The publish cut-off comes from the out-of-fold risks of all labels at the
 stated target (reviewq/gating/cutoffs.py), the weights from one fit on all of them.
+
+Adopting or reverting re-scores the scope's undecided sentences in SQL (`sentences_rescore`):
+Sentence.fitted_risk from the weights, the band from inference.fitted_band's rule (hand-set
+flags stay; the fitted risk decides publish vs review), then descriptions follow.
 """
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,15 +19,21 @@ from dataclasses import dataclass
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Case, FloatField, Max, Q, Value, When
+from django.db.models.expressions import CombinedExpression
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Exp, Greatest, Least, Ln
+from django.db.models.lookups import IsNull, LessThanOrEqual
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
-from reviewq.core.models import Catalog, GateModel
+from reviewq.core.models import Catalog, Description, DescriptionStatus, GateModel, Sentence, SentenceBand
 from reviewq.gating.cutoffs import PublishCutoff, publish_cutoff
 from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fit_risk_model, ranking_metrics
 from reviewq.gating.gate import risk_from_signals
+from reviewq.gating.inference import check_model
 from reviewq.gating.labels import LABEL_KINDS, SentenceLabel, sentence_labels_list
+from reviewq.gating.service import band_expression, descriptions_follow_sentences, thresholds_for_catalog
 
 MIN_LABELS = 200
 CV_FOLDS = 4
@@ -198,12 +209,13 @@ def gate_model_adopt(*, gate_model: GateModel, actor: AbstractBaseUser | None) -
         adopted=True, adopted_at=now, adopted_by=audit_actor(actor), replaced=current
     )
     gate_model.refresh_from_db()
+    rescored = sentences_rescore(scope=scope, actor=actor)
     audit_record(
         action=AuditAction.GATE_MODEL_ADOPTED,
         actor=actor,
         catalog=gate_model.catalog,
         before=_audit_summary(current),
-        after=_audit_summary(gate_model),
+        after={**_audit_summary(gate_model), **dataclasses.asdict(rescored)},
     )
     return gate_model
 
@@ -222,11 +234,150 @@ def gate_model_revert(*, scope: GateScope, actor: AbstractBaseUser | None) -> Ga
             adopted=True, adopted_at=timezone.now(), adopted_by=audit_actor(actor)
         )
         previous.refresh_from_db()
+    rescored = sentences_rescore(scope=scope, actor=actor)
     audit_record(
         action=AuditAction.GATE_MODEL_REVERTED,
         actor=actor,
         catalog=scope.catalog,
         before=_audit_summary(current),
-        after=_audit_summary(previous),
+        after={**_audit_summary(previous), **dataclasses.asdict(rescored)},
     )
     return previous
+
+
+# --- Scoring stored sentences with an adopted model, set-based ----------------------------------
+#
+# features.EXTRACTORS as SQL over Sentence.signals (kept equal to inference.fitted_risk by a
+# test): ("num", key, cap) a number capped, 0 when absent; ("neg", key, cap) the same negated;
+# ("flag", key) 1 when true; ("log1p", key); ("no_logprobs",).
+SQL_FEATURES: dict[str, tuple] = {
+    "neg_mean_logprob": ("neg", "mean_logprob", 10.0),
+    "neg_min_logprob": ("neg", "min_logprob", 20.0),
+    "share_below_floor": ("num", "share_below_floor", None),
+    "mean_entropy": ("num", "mean_entropy", 5.0),
+    "max_entropy": ("num", "max_entropy", 5.0),
+    "min_margin": ("num", "min_margin", None),
+    "mean_margin": ("num", "mean_margin", None),
+    "neg_critical_min_logprob": ("neg", "critical_min_logprob", 10.0),
+    "critical_max_entropy": ("num", "critical_max_entropy", 5.0),
+    "n_critical": ("num", "n_critical", 5.0),
+    "n_critical_ungrounded": ("num", "n_critical_ungrounded", 5.0),
+    "n_grounded": ("num", "n_grounded", 5.0),
+    "n_conflicts": ("num", "n_conflicts", 2.0),
+    "n_unsupported": ("num", "n_unsupported", 2.0),
+    "has_meta": ("flag", "has_meta"),
+    "has_prompt_echo": ("flag", "has_prompt_echo"),
+    "has_cutoff": ("flag", "has_cutoff"),
+    "has_garbled": ("flag", "has_garbled"),
+    "has_repeat": ("flag", "has_repeat"),
+    "not_prose": ("flag", "not_prose"),
+    "hard_flag": ("flag", "hard_flag"),
+    "log_n_tokens": ("log1p", "n_tokens"),
+    "no_logprobs": ("no_logprobs",),
+    "n_untraced": ("num", "n_untraced", 3.0),
+    "n_swapped": ("num", "n_swapped", 2.0),
+    "novel_share": ("num", "novel_share", None),
+}
+_F = FloatField()
+
+
+def _number(key: str):
+    return Cast(KT(f"signals__{key}"), _F)
+
+
+def _feature_sql(name: str):
+    kind, *rest = SQL_FEATURES[name]
+    if kind == "flag":
+        return Case(When(Q(**{f"signals__{rest[0]}": True}), then=Value(1.0)), default=Value(0.0), output_field=_F)
+    if kind == "no_logprobs":
+        return Case(
+            When(IsNull(_number("mean_logprob"), True), then=Value(1.0)),
+            When(Q(signals__has_logprobs=True), then=Value(0.0)),
+            default=Value(1.0),
+            output_field=_F,
+        )
+    key = rest[0]
+    value = _number(key)
+    if kind == "log1p":
+        return Ln(Value(1.0) + Case(When(IsNull(value, True), then=Value(0.0)), default=value, output_field=_F))
+    if kind == "neg":
+        value = CombinedExpression(Value(0.0), "-", value, output_field=_F)
+    cap = rest[1]
+    if cap is not None:
+        value = Least(value, Value(cap))
+    # LEAST ignores NULLs on PostgreSQL: test the key itself.
+    return Case(When(IsNull(_number(key), True), then=Value(0.0)), default=value, output_field=_F)
+
+
+def fitted_risk_expression(weights: dict):
+    """inference.fitted_risk as SQL over Sentence.signals (z clamped to +-50 for EXP)."""
+    check_model(weights)
+    z = Value(float(weights["intercept"]), output_field=_F)
+    for name, mean, scale, coef in zip(
+        weights["features"], weights["mean"], weights["scale"], weights["coef"], strict=True
+    ):
+        if coef:
+            term = CombinedExpression(_feature_sql(name), "-", Value(float(mean)), output_field=_F)
+            z = z + Value(float(coef) / float(scale), output_field=_F) * term
+    z = Greatest(Least(z, Value(50.0)), Value(-50.0))
+    return Value(1.0, output_field=_F) / (Value(1.0, output_field=_F) + Exp(-z))
+
+
+def fitted_band_expression(*, risk, cutoff: float | None, thresholds) -> Case:
+    """inference.fitted_band as SQL: the hand-set flags stay, the fitted risk decides publish."""
+    B = SentenceBand
+    publish = []
+    if cutoff is not None:
+        publish = [
+            When(has_warning=True, then=Value(B.REVIEW)),
+            When(LessThanOrEqual(risk, Value(float(cutoff))), then=Value(B.PUBLISH)),
+        ]
+    return Case(
+        When(hard_flag=True, then=Value(B.FLAG)),
+        When(mean_logprob__isnull=True, then=Value(B.REVIEW)),
+        When(mean_logprob__lt=thresholds.flag_below, then=Value(B.FLAG)),
+        When(critical_min_logprob__lt=thresholds.critical_floor, then=Value(B.FLAG)),
+        *publish,
+        default=Value(B.REVIEW),
+    )
+
+
+@dataclass(frozen=True)
+class RescoreResult:
+    sentences: int
+    published: int
+    back_to_review: int
+
+
+def _rescore_catalog_ids(scope: GateScope) -> list[int]:
+    """Catalogs whose sentences of scope.model_name the scope's adopted model governs."""
+    if scope.catalog is not None:
+        return [scope.catalog.pk]
+    own = GateModel.objects.filter(model_name=scope.model_name, adopted=True, catalog__isnull=False)
+    return list(Catalog.objects.exclude(pk__in=own.values("catalog_id")).values_list("id", flat=True))
+
+
+def sentences_rescore(*, scope: GateScope, actor: AbstractBaseUser | None = None) -> RescoreResult:
+    """Re-score the undecided sentences of a scope with the model adopted for it (or, none
+    adopted, hand back to the thresholds) and move descriptions to match: one UPDATE per
+    catalog, then the two set-based description transitions."""
+    S = DescriptionStatus
+    catalog_ids = _rescore_catalog_ids(scope)
+    changed = 0
+    for catalog_id in catalog_ids:
+        adopted = adopted_gate_model(model_name=scope.model_name, catalog_id=catalog_id)
+        thresholds = thresholds_for_catalog(catalog_id=catalog_id)
+        sentences = Sentence.objects.filter(
+            decision=Sentence.Decision.NONE,
+            description_id__in=Description.objects.filter(
+                product__catalog_id=catalog_id, model=scope.model_name, status__in=[S.REVIEW, S.PUBLISHED]
+            ).values("id"),
+        )
+        if adopted is None:
+            changed += sentences.update(fitted_risk=None, band=band_expression(thresholds))
+            continue
+        risk = fitted_risk_expression(adopted.weights)
+        band = fitted_band_expression(risk=risk, cutoff=adopted.publish_cutoff, thresholds=thresholds)
+        changed += sentences.update(fitted_risk=risk, band=band)
+    published, back = descriptions_follow_sentences(catalog_ids=catalog_ids, actor=actor, note="gate model changed")
+    return RescoreResult(sentences=changed, published=published, back_to_review=back)
