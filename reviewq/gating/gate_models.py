@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, FloatField, Max, Q, Value, When
+from django.db.models import Case, F, FloatField, Max, Q, Value, When
 from django.db.models.expressions import CombinedExpression
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Exp, Greatest, Least, Ln
@@ -376,8 +376,9 @@ def sentences_rescore(*, scope: GateScope, actor: AbstractBaseUser | None = None
         if adopted is None:
             changed += sentences.update(fitted_risk=None, band=band_expression(thresholds))
             continue
-        risk = fitted_risk_expression(adopted.weights)
-        band = fitted_band_expression(risk=risk, cutoff=adopted.publish_cutoff, thresholds=thresholds)
-        changed += sentences.update(fitted_risk=risk, band=band)
+        # The risk once (26 JSON reads a row), then the band from the stored column.
+        changed += sentences.update(fitted_risk=fitted_risk_expression(adopted.weights))
+        band = fitted_band_expression(risk=F("fitted_risk"), cutoff=adopted.publish_cutoff, thresholds=thresholds)
+        sentences.exclude(band=band).update(band=band)
     published, back = descriptions_follow_sentences(catalog_ids=catalog_ids, actor=actor, note="gate model changed")
     return RescoreResult(sentences=changed, published=published, back_to_review=back)
