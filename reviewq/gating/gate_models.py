@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, F, FloatField, Max, Q, Value, When
-from django.db.models.expressions import CombinedExpression
+from django.db.models import Case, F, FloatField, Max, Q, QuerySet, Value, When
+from django.db.models.expressions import Combinable, CombinedExpression
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Exp, Greatest, Least, Ln
 from django.db.models.lookups import IsNull, LessThanOrEqual
@@ -30,7 +30,7 @@ from reviewq.core.audit import AuditAction, audit_actor, audit_record
 from reviewq.core.models import Catalog, Description, DescriptionStatus, GateModel, Sentence, SentenceBand
 from reviewq.gating.cutoffs import PublishCutoff, publish_cutoff
 from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fit_risk_model, ranking_metrics
-from reviewq.gating.gate import risk_from_signals
+from reviewq.gating.gate import GateThresholds, risk_from_signals
 from reviewq.gating.inference import check_model
 from reviewq.gating.labels import LABEL_KINDS, SentenceLabel, sentence_labels_list
 from reviewq.gating.service import band_expression, descriptions_follow_sentences, thresholds_for_catalog
@@ -53,8 +53,8 @@ class GateScope:
     def catalog_id(self) -> int | None:
         return self.catalog.pk if self.catalog is not None else None
 
-    def models(self):
-        return GateModel.objects.filter(model_name=self.model_name, catalog_id=self.catalog_id)
+    def models(self) -> QuerySet[GateModel]:
+        return GateModel.objects.filter(model_name=self.model_name, catalog=self.catalog)
 
 
 def reliability_bins(risk: Sequence[float], error: Sequence[bool], bins: int = RELIABILITY_BINS) -> list[dict]:
@@ -123,12 +123,16 @@ def gate_model_fit(
     X = design_matrix([label.signals for label in labels], params.features)
     y = np.array([label.error for label in labels], dtype=bool)
     groups = [label.group for label in labels]
-    cv = cross_validate(X, y, groups, k=CV_FOLDS, target_escape=target_escape, confidence=confidence, params=params)
+    cv = cross_validate(
+        X, y.tolist(), groups, k=CV_FOLDS, target_escape=target_escape, confidence=confidence, params=params
+    )
     gate, mean_logprob = zip(*(_baseline_risk(label) for label in labels), strict=True)
-    ranking = ranking_metrics(y, {"fitted": cv.risk.tolist(), "gate": list(gate), "mean_logprob": list(mean_logprob)})
+    ranking = ranking_metrics(
+        y.tolist(), {"fitted": cv.risk.tolist(), "gate": list(gate), "mean_logprob": list(mean_logprob)}
+    )
     oof = [round(float(r), 6) for r in cv.risk]
     cut = publish_cutoff(oof, y.tolist(), target=target_escape, confidence=confidence, groups=groups)
-    weights = fit_risk_model(X, y, params)
+    weights = fit_risk_model(X, y.tolist(), params)
     metrics = {
         **ranking,
         "n_labels": len(labels),
@@ -136,7 +140,7 @@ def gate_model_fit(
         "n_products": products,
         "cv_folds": min(CV_FOLDS, products),
         "kinds": {kind: sum(1 for label in labels if label.kind == kind) for kind in LABEL_KINDS},
-        "reliability": reliability_bins(cv.risk, y),
+        "reliability": reliability_bins(cv.risk.tolist(), y.tolist()),
         "published": cut.published,
         "published_errors": cut.errors,
         "publish_share": cut.published / len(labels),
@@ -158,7 +162,7 @@ def gate_model_fit(
         confidence=confidence,
         publish_cutoff=cut.cutoff,
         labels_needed=cut.labels_needed,
-        created_by=audit_actor(actor),
+        created_by=audit_actor(actor),  # type: ignore[misc]  # AUTH_USER_MODEL
     )
     audit_record(
         action=AuditAction.GATE_MODEL_FITTED,
@@ -281,11 +285,11 @@ SQL_FEATURES: dict[str, tuple] = {
 _F = FloatField()
 
 
-def _number(key: str):
+def _number(key: str) -> Cast:
     return Cast(KT(f"signals__{key}"), _F)
 
 
-def _feature_sql(name: str):
+def _feature_sql(name: str) -> Case | Ln:
     kind, *rest = SQL_FEATURES[name]
     if kind == "flag":
         return Case(When(Q(**{f"signals__{rest[0]}": True}), then=Value(1.0)), default=Value(0.0), output_field=_F)
@@ -297,7 +301,7 @@ def _feature_sql(name: str):
             output_field=_F,
         )
     key = rest[0]
-    value = _number(key)
+    value: Combinable = _number(key)
     if kind == "log1p":
         return Ln(Value(1.0) + Case(When(IsNull(value, True), then=Value(0.0)), default=value, output_field=_F))
     if kind == "neg":
@@ -309,10 +313,10 @@ def _feature_sql(name: str):
     return Case(When(IsNull(_number(key), True), then=Value(0.0)), default=value, output_field=_F)
 
 
-def fitted_risk_expression(weights: dict):
+def fitted_risk_expression(weights: dict) -> CombinedExpression:
     """inference.fitted_risk as SQL over Sentence.signals (z clamped to +-50 for EXP)."""
     check_model(weights)
-    z = Value(float(weights["intercept"]), output_field=_F)
+    z: Combinable = Value(float(weights["intercept"]), output_field=_F)
     for name, mean, scale, coef in zip(
         weights["features"], weights["mean"], weights["scale"], weights["coef"], strict=True
     ):
@@ -323,7 +327,7 @@ def fitted_risk_expression(weights: dict):
     return Value(1.0, output_field=_F) / (Value(1.0, output_field=_F) + Exp(-z))
 
 
-def fitted_band_expression(*, risk, cutoff: float | None, thresholds) -> Case:
+def fitted_band_expression(*, risk: Combinable, cutoff: float | None, thresholds: GateThresholds) -> Case:
     """inference.fitted_band as SQL: the hand-set flags stay, the fitted risk decides publish."""
     B = SentenceBand
     publish = []

@@ -27,7 +27,8 @@ def _pct(value) -> str:
 def gate_model_report(gate_model: GateModel) -> str:
     """The figures of a fit as the command prints them."""
     m = gate_model.metrics
-    scope = gate_model.model_name + (f" in catalog {gate_model.catalog.name}" if gate_model.catalog_id else "")
+    catalog = gate_model.catalog
+    scope = gate_model.model_name + (f" in catalog {catalog.name}" if catalog is not None else "")
     lines = [
         f"{scope}: version {gate_model.version}"
         + (" (fitted on all catalogs' labels: too few in this catalog)" if gate_model.fell_back else ""),
