@@ -172,8 +172,8 @@ def gate_model_fit_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @thresholds_required
-def gate_model_adopt_view(request: HttpRequest, gate_model_pk: int) -> HttpResponse:
-    chosen = get_object_or_404(GateModel, pk=gate_model_pk)
+def gate_model_adopt_view(request: HttpRequest, pk: int) -> HttpResponse:
+    chosen = get_object_or_404(GateModel, pk=pk)
     try:
         gate_model_adopt(gate_model=chosen, actor=request.user)
     except GateModelError as exc:
