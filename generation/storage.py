@@ -24,6 +24,9 @@ from reviewq.core.audit import AuditAction
 from reviewq.core.bulk import rows_insert
 from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
 from reviewq.core.transitions import ConflictError, TransitionRequest, descriptions_transition
+from reviewq.gating.gate import description_outcome
+from reviewq.gating.gate_models import adopted_gate_model
+from reviewq.gating.inference import fitted_band, fitted_risk
 from reviewq.gating.service import (
     SCORE_COLUMNS,
     GateInput,
@@ -106,7 +109,8 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
     """Store completions in one transaction; per request, the stored Description or the
     ConflictError that kept it out (its claim was taken over: nothing of it is written)."""
     thresholds: dict = {}
-    prepared = [_prepare(request, thresholds) for request in requests]
+    gate_models: dict = {}
+    prepared = [_prepare(request, thresholds, gate_models) for request in requests]
     with transaction.atomic():
         results = descriptions_transition(
             [
@@ -125,9 +129,9 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
     return results
 
 
-def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
+def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Prepared:
     """Everything but the writes: failure check, alignment, gate, the rows (pure but for the
-    thresholds, read once per catalog and call)."""
+    thresholds and the adopted gate model, read once per catalog (and model) and call)."""
     completion, description = request.completion, request.description
     meta = {
         "provider": completion.provider,
@@ -174,10 +178,27 @@ def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
         thresholds=thresholds[product.catalog_id],
         publish_confident_now=product.catalog.publish_confident_now,
     )
+    key = (completion.model, product.catalog_id)
+    if key not in gate_models:
+        gate_models[key] = adopted_gate_model(model_name=completion.model, catalog_id=product.catalog_id)
+    columns = [sentence_score_columns(score) for score in gate.sentences]
+    outcome, summary = gate.outcome, gate.summary
+    adopted = gate_models[key]
+    if adopted is not None:
+        # The adopted model's risk decides publish vs review; the hand-set flags stay.
+        for score, column in zip(gate.sentences, columns, strict=True):
+            column["fitted_risk"] = fitted_risk(score.signals, adopted.weights)
+            column["band"] = fitted_band(
+                hand_band=score.band, signals=score.signals, risk=column["fitted_risk"], cutoff=adopted.publish_cutoff
+            )
+        outcome = description_outcome(((c["band"], "") for c in columns), product.catalog.publish_confident_now)
+        summary = f"gate model {adopted.model_name} v{adopted.version}: " + ", ".join(
+            f"{n} {band}" for band in ("publish", "review", "flag") if (n := sum(c["band"] == band for c in columns))
+        )
     pk = description.pk
     sentence_rows = [
-        (pk, span.index, span.start, span.end, span.text, *_in_order(sentence_score_columns(score)))
-        for span, score in zip(alignment.sentences, gate.sentences, strict=True)
+        (pk, span.index, span.start, span.end, span.text, *_in_order(column))
+        for span, column in zip(alignment.sentences, columns, strict=True)
     ]
     token_rows = [
         (
@@ -194,9 +215,9 @@ def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
     ]
     return _Prepared(
         request=request,
-        to_status=gate.outcome,
+        to_status=outcome,
         action=AuditAction.GENERATED,
-        note=f"{len(sentence_rows)} sentences, {len(tokens)} tokens; gate: {gate.summary}",
+        note=f"{len(sentence_rows)} sentences, {len(tokens)} tokens; gate: {summary}",
         fields={**meta, "text": completion.text, "risk": gate.risk, "error_code": "", "error": ""},
         sentence_rows=sentence_rows,
         token_rows=token_rows,

@@ -234,6 +234,11 @@ class Sentence(models.Model):
     mean_logprob = models.FloatField(null=True, blank=True)
     min_logprob = models.FloatField(null=True, blank=True)
     risk = models.FloatField(default=0.0)
+    fitted_risk = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Risk from the adopted gate model (GateModel); empty: the hand-set gate bands it.",
+    )
     # What the band decision reads, as columns so a threshold change re-gates in one UPDATE.
     critical_min_logprob = models.FloatField(
         null=True, blank=True, help_text="Lowest logprob of a number, name, unit or URL in the sentence."
@@ -353,6 +358,11 @@ class SentenceRegeneration(models.Model):
     )
     status = models.CharField(max_length=10, choices=Status, default=Status.REQUESTED)
     original_text = models.TextField(help_text="The sentence as the reviewer saw it; a changed sentence is kept.")
+    original_signals = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The gate signals of the sentence asked to be replaced: a regenerated sentence is a label.",
+    )
     result_version = models.PositiveIntegerField(
         null=True, blank=True, help_text="Description.version the stored result produced (done)."
     )
@@ -394,6 +404,80 @@ class SentenceRegeneration(models.Model):
 
     def __str__(self) -> str:
         return f"Regeneration of sentence {self.sentence_index} of {self.description_id} ({self.status})"
+
+
+class GateModel(models.Model):
+    """A fitted gate risk model for one scope (a model name; optionally one catalog), versioned.
+
+    Fitted from reviewer decisions (reviewq/gating/gate_models.py); scoring reads only
+    `weights` (reviewq/gating/inference.py). An admin adopts one; the database holds at most one
+    adopted per scope. Reverting re-adopts the previously adopted version, or none.
+    """
+
+    model_name = models.CharField(max_length=200, help_text="Description.model the labels come from.")
+    catalog = models.ForeignKey(
+        Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="gate_models", help_text="Empty: all."
+    )
+    version = models.PositiveIntegerField()
+    weights = models.JSONField(help_text="The fitted model dict (reviewq/gating/fit.py fit_risk_model).")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Cross-validated figures of the fit.")
+    calibration = models.JSONField(
+        default=dict, blank=True, help_text="Out-of-fold risks, labels and products: cut-offs for other targets."
+    )
+    fell_back = models.BooleanField(
+        default=False, help_text="Fitted on all catalogs' labels: the catalog had too few of its own."
+    )
+    target_escape = models.FloatField(help_text="At most this share of auto-published sentences wrong.")
+    confidence = models.FloatField(help_text="Confidence of the bound on the escape rate.")
+    publish_cutoff = models.FloatField(
+        null=True, blank=True, help_text="Fitted risk at or below this publishes; empty: none qualifies."
+    )
+    labels_needed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="About how many more labels a cut-off needs (0: one qualifies)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    adopted = models.BooleanField(default=False, help_text="The model that scores this scope now.")
+    adopted_at = models.DateTimeField(null=True, blank=True, help_text="When it was last adopted.")
+    adopted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replaced = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The model adopted for the scope when this one was last adopted: what a revert re-adopts.",
+    )
+
+    class Meta:
+        ordering = ["model_name", "catalog_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                "model_name", Coalesce("catalog", Value(0)), "version", name="gate_model_version_unique_per_scope"
+            ),
+            # NULL catalogs are distinct in a plain unique index: coalesce them to one scope.
+            models.UniqueConstraint(
+                "model_name",
+                Coalesce("catalog", Value(0)),
+                condition=Q(adopted=True),
+                name="gate_model_one_adopted_per_scope",
+            ),
+            models.CheckConstraint(
+                condition=~Q(adopted=True) | Q(adopted_at__isnull=False), name="gate_model_adopted_has_time"
+            ),
+            models.CheckConstraint(
+                condition=Q(target_escape__gt=0, target_escape__lt=1, confidence__gt=0, confidence__lt=1),
+                name="gate_model_target_in_range",
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="gate_model_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Gate model {self.model_name} v{self.version}" + (f" ({self.catalog})" if self.catalog_id else "")
 
 
 class AuditEvent(models.Model):

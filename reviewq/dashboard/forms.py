@@ -102,6 +102,44 @@ class CalibrationForm(CatalogScopeForm):
         return min(max(target, 0.05), 1.0)
 
 
+def _percent_field(label: str, *, low: float, high: float) -> forms.FloatField:
+    # FloatField refuses nan and ±inf; the bounds refuse 0, negatives and more than 100%.
+    return forms.FloatField(
+        label=label,
+        required=False,
+        min_value=low,
+        max_value=high,
+        error_messages={"invalid": f"{label} must be a number of percent."},
+    )
+
+
+class GateTargetForm(CatalogScopeForm):
+    """?catalog=<id>&target_escape=<%>&confidence=<%>: "at most X% of auto-published sentences
+    wrong, at Y% confidence". Cleans to fractions (defaults 2% and 95%)."""
+
+    target_escape = _percent_field("Escape target", low=0.1, high=99.9)
+    confidence = _percent_field("Confidence", low=50.0, high=99.9)
+
+    def clean_target_escape(self) -> float:
+        value = self.cleaned_data["target_escape"]
+        return 0.02 if value is None else value / 100
+
+    def clean_confidence(self) -> float:
+        value = self.cleaned_data["confidence"]
+        return 0.95 if value is None else value / 100
+
+
+class GateModelScopeForm(forms.Form):
+    """The scope a fit or revert acts on: a model name and optionally a catalog."""
+
+    model_name = forms.CharField(max_length=200)
+    catalog = IdField(required=False)
+
+
+class GateFitForm(GateModelScopeForm, GateTargetForm):
+    pass
+
+
 ROLE_CHOICES = [(role, role.capitalize()) for role in ROLES]
 
 

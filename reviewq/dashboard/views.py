@@ -1,9 +1,10 @@
-"""Admins' and editors' pages beside the review queue: thresholds with the what-if simulator,
+"""Admins' and editors' pages beside the review queue: thresholds with the what-if simulator, the
+fitted gate model (fit, adopt, revert at a stated escape target),
 calibration from reviewer outcomes, the dashboard, and published-copy downloads.
 
-Thresholds and calibration need reviewq.manage_thresholds (admins); the dashboard and the
-downloads need reviewq.manage_catalogs (editors and admins). People and roles need
-auth.change_user (admins).
+Thresholds, the gate model and calibration need reviewq.manage_thresholds (admins); the
+dashboard and the downloads need reviewq.manage_catalogs (editors and admins). People and
+roles need auth.change_user (admins).
 """
 
 from django.contrib import messages
@@ -13,11 +14,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from reviewq.core.audit import AuditAction
 from reviewq.core.forms import form_refused
-from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus
+from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus, GateModel
 from reviewq.core.selectors import catalog_overview_list
 from reviewq.dashboard.calibration import calibration_data, dashboard_metrics, threshold_simulation
 from reviewq.dashboard.charts import calibration_charts
@@ -25,10 +27,14 @@ from reviewq.dashboard.forms import (
     ROLE_CHOICES,
     CalibrationForm,
     CatalogScopeForm,
+    GateFitForm,
+    GateModelScopeForm,
+    GateTargetForm,
     ThresholdsForm,
     UserInviteForm,
     UserUpdateForm,
 )
+from reviewq.dashboard.gate_model import MIN_LABELS, gate_model_rows
 from reviewq.dashboard.stats import curve_at, threshold_for_catch_rate
 from reviewq.dashboard.users import (
     UserManagementError,
@@ -38,6 +44,7 @@ from reviewq.dashboard.users import (
     user_role_set,
     user_set_password_path,
 )
+from reviewq.gating.gate_models import GateModelError, GateScope, gate_model_adopt, gate_model_fit, gate_model_revert
 from reviewq.gating.service import thresholds_for_catalog, thresholds_update
 from reviewq.gating.truth import TRUTH_NOTE
 
@@ -118,6 +125,101 @@ def thresholds(request: HttpRequest, catalog_pk: int | None = None) -> HttpRespo
     if request.htmx and request.method == "GET":
         return render(request, "dashboard/thresholds.html#simulation", context)
     return render(request, "dashboard/thresholds.html", context, status=status)
+
+
+def _gate_model_url(*, catalog_id: int | None, target_escape: float, confidence: float) -> str:
+    query = {"target_escape": f"{100 * target_escape:g}", "confidence": f"{100 * confidence:g}"}
+    if catalog_id:
+        query["catalog"] = str(catalog_id)
+    return f"{reverse('gate_model')}?{urlencode(query)}"
+
+
+@require_safe
+@thresholds_required
+def gate_model(request: HttpRequest) -> HttpResponse:
+    form = GateTargetForm(request.GET)
+    if not form.is_valid():
+        return form_refused(form)
+    catalog_id = form.cleaned_data["catalog"]
+    catalog = get_object_or_404(Catalog, pk=catalog_id) if catalog_id else None
+    target_escape, confidence = form.cleaned_data["target_escape"], form.cleaned_data["confidence"]
+    context = {
+        "catalog": catalog,
+        "catalogs": Catalog.objects.order_by("name"),
+        "rows": gate_model_rows(catalog=catalog, target_escape=target_escape, confidence=confidence),
+        "target_percent": f"{100 * target_escape:g}",
+        "confidence_percent": f"{100 * confidence:g}",
+        "min_labels": MIN_LABELS,
+        "truth_note": TRUTH_NOTE,
+    }
+    return render(request, "dashboard/gate_model.html", context)
+
+
+@require_POST
+@thresholds_required
+def gate_model_fit_view(request: HttpRequest) -> HttpResponse:
+    form = GateFitForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    data = form.cleaned_data
+    catalog = get_object_or_404(Catalog, pk=data["catalog"]) if data["catalog"] else None
+    try:
+        fitted = gate_model_fit(
+            model_name=data["model_name"],
+            catalog=catalog,
+            target_escape=data["target_escape"],
+            confidence=data["confidence"],
+            actor=request.user,
+        )
+    except GateModelError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Fitted {fitted.model_name} version {fitted.version} on {fitted.metrics['n_labels']} labels"
+            + (" of all catalogs (too few in this one)." if fitted.fell_back else "."),
+        )
+    return redirect(
+        _gate_model_url(catalog_id=data["catalog"], target_escape=data["target_escape"], confidence=data["confidence"])
+    )
+
+
+@require_POST
+@thresholds_required
+def gate_model_adopt_view(request: HttpRequest, pk: int) -> HttpResponse:
+    chosen = get_object_or_404(GateModel, pk=pk)
+    try:
+        gate_model_adopt(gate_model=chosen, actor=request.user)
+    except GateModelError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Adopted {chosen.model_name} version {chosen.version}.")
+    return redirect(
+        _gate_model_url(catalog_id=chosen.catalog_id, target_escape=chosen.target_escape, confidence=chosen.confidence)
+    )
+
+
+@require_POST
+@thresholds_required
+def gate_model_revert_view(request: HttpRequest) -> HttpResponse:
+    form = GateModelScopeForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    data = form.cleaned_data
+    catalog = get_object_or_404(Catalog, pk=data["catalog"]) if data["catalog"] else None
+    try:
+        previous = gate_model_revert(
+            scope=GateScope(model_name=data["model_name"], catalog=catalog), actor=request.user
+        )
+    except GateModelError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Reverted {data['model_name']} to "
+            + (f"version {previous.version}." if previous else "the hand-set gate (no fitted model)."),
+        )
+    return redirect(_gate_model_url(catalog_id=data["catalog"], target_escape=0.02, confidence=0.95))
 
 
 @require_safe

@@ -48,3 +48,15 @@ def fitted_risk(signals: Mapping[str, Any], model: Mapping[str, Any]) -> float:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
+
+
+def fitted_band(*, hand_band: str, signals: Mapping[str, Any], risk: float, cutoff: float | None) -> str:
+    """A sentence's band under an adopted fitted model. The fitted risk only decides publish vs
+    review: whatever flags the hand-set gate (hard flags, thresholds) stays flagged, and a
+    warning or missing logprobs never publishes."""
+    if hand_band == "flag" or signals.get("hard_flag"):
+        return "flag"
+    publishable = signals.get("has_logprobs") and signals.get("mean_logprob") is not None
+    if cutoff is not None and publishable and not signals.get("has_warning") and risk <= cutoff:
+        return "publish"
+    return "review"

@@ -118,6 +118,7 @@ SCORE_COLUMNS = (
     "has_warning",
     "signals",
     "reasons",
+    "fitted_risk",
 )
 
 
@@ -133,6 +134,7 @@ def sentence_score_columns(score: SentenceScore) -> dict[str, Any]:
         "has_warning": bool(score.signals.get("has_warning")),
         "signals": score.signals,
         "reasons": stored_reasons(score),
+        "fitted_risk": None,  # generation/storage.py sets it when a gate model is adopted
     }
 
 
@@ -197,18 +199,23 @@ def sentences_regate(*, catalog: Catalog | None, actor: AbstractBaseUser | None 
     band = band_expression(thresholds)
     # A subquery on descriptions rather than a join through Sentence.description: an UPDATE
     # whose filter joins gets a self-join on the sentence table (Django matches pk__in).
+    # Sentences scored by an adopted gate model (fitted_risk set) follow that model, not these
+    # thresholds: reviewq/gating/gate_models.py re-bands them when a model is adopted or reverted.
     sentences = Sentence.objects.filter(
         decision=Sentence.Decision.NONE,
+        fitted_risk__isnull=True,
         description_id__in=Description.objects.filter(
             product__catalog_id__in=catalog_ids, status__in=[S.REVIEW, S.PUBLISHED]
         ).values("id"),
     )
     changed = sentences.annotate(new_band=band).exclude(band=F("new_band")).update(band=band)
-    published, back = _descriptions_follow_sentences(catalog_ids=catalog_ids, actor=actor)
+    published, back = descriptions_follow_sentences(catalog_ids=catalog_ids, actor=actor)
     return RegateResult(sentences_changed=changed, published=published, back_to_review=back)
 
 
-def _descriptions_follow_sentences(*, catalog_ids: list[int], actor: AbstractBaseUser | None = None) -> tuple[int, int]:
+def descriptions_follow_sentences(
+    *, catalog_ids: list[int], actor: AbstractBaseUser | None = None, note: str = "thresholds changed"
+) -> tuple[int, int]:
     """gate.description_outcome as SQL: REVIEW -> PUBLISHED when every kept sentence is
     publishable (or, under the publish-confident-now policy, any is), PUBLISHED -> REVIEW when
     that no longer holds. Two set-based transitions; each re-checks the condition in its UPDATE."""
@@ -228,7 +235,7 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor: AbstractBas
         condition=publishable,
         action=AuditAction.REGATED,
         actor=actor,
-        note="thresholds changed",
+        note=note,
     )
     back = descriptions_transition_where(
         descriptions=in_scope,
@@ -237,7 +244,7 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor: AbstractBas
         condition=~publishable,
         action=AuditAction.REGATED,
         actor=actor,
-        note="thresholds changed",
+        note=note,
     )
     return len(published), len(back)
 

@@ -12,6 +12,7 @@ from generation.regeneration_requests import (
 from generation.sentence_regeneration import sentence_regeneration_store
 from generation.types import Completion, TokenResult
 from reviewq.core.models import AuditEvent, SentenceRegeneration
+from reviewq.gating.labels import sentence_labels_list
 from reviewq.review.regeneration import sentence_regeneration_request
 from tests.factories import UserFactory
 from tests.reviewq.review_data import make_review_description
@@ -76,3 +77,16 @@ def test_a_released_claim_is_claimed_again_and_done_gives_the_next_version():
         "sentence_regeneration_started",
         "sentence_regenerated",
     ]
+
+
+def test_a_done_regeneration_keeps_the_replaced_sentence_signals_as_an_error_label():
+    description = make_review_description()
+    sentence = description.sentences.get(index=1)
+    sentence.signals = {"mean_logprob": -1.7, "has_logprobs": True}
+    sentence.save(update_fields=["signals"])
+    request = sentence_regeneration_request(sentence=sentence, reviewer=UserFactory(), expected_version=1)
+    assert request.original_signals == sentence.signals
+    claim = sentence_regeneration_claim(request_id=request.pk, lease_seconds=60)
+    assert sentence_regeneration_store(request=claim.request, completion=_completion(" A new line.")) == "regenerated"
+    labels = [label for label in sentence_labels_list() if label.kind == "regenerated"]
+    assert [(label.error, label.signals["mean_logprob"]) for label in labels] == [(True, -1.7)]

@@ -1,0 +1,109 @@
+"""Reviewer decisions as labels for the fitted gate (issue 13), read set-based.
+
+A label is a sentence a person decided, with the gate signals stored for it:
+
+    approved unchanged                   ok    (error = False)
+    edited (typed) or substituted        error
+    removed                              error
+    regenerated (a done regeneration)    error, with the signals of the sentence it replaced
+                                         (SentenceRegeneration.original_signals)
+
+Undecided sentences are not labels, so auto-published ones (band publish, no decision) never
+are: nobody checked them. The fold group is the product. Two queries, whatever the number of
+labels: the decided sentences and the done regenerations.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+
+from reviewq.core.models import Sentence, SentenceDecision, SentenceRegeneration
+
+D = SentenceDecision
+APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED = "approved", "edited", "substituted", "removed", "regenerated"
+LABEL_KINDS = (APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED)
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceLabel:
+    signals: Mapping[str, Any]
+    error: bool
+    kind: str  # one of LABEL_KINDS
+    group: str  # the product id: cross-validation folds never split a product
+    model_name: str
+    catalog_id: int
+
+
+def _scope(prefix: str, *, model_name: str | None, catalog_id: int | None) -> Q:
+    scope = Q()
+    if model_name is not None:
+        scope &= Q(**{f"{prefix}model": model_name})
+    if catalog_id is not None:
+        scope &= Q(**{f"{prefix}product__catalog_id": catalog_id})
+    return scope
+
+
+def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | None = None) -> list[SentenceLabel]:
+    """Every label of a scope (a model name and/or a catalog; None: any), oldest first."""
+    decided = (
+        Sentence.objects.filter(_scope("description__", model_name=model_name, catalog_id=catalog_id))
+        .exclude(decision=D.NONE)
+        .order_by("decided_at", "id")
+        .values_list(
+            "signals",
+            "decision",
+            "substitutions",
+            "description__product_id",
+            "description__model",
+            "description__product__catalog_id",
+        )
+    )
+    labels = [
+        SentenceLabel(
+            signals=signals,
+            error=decision != D.APPROVED,
+            kind=APPROVED
+            if decision == D.APPROVED
+            else REMOVED
+            if decision == D.REJECTED
+            else SUBSTITUTED
+            if substitutions
+            else EDITED,
+            group=str(product_id),
+            model_name=model,
+            catalog_id=catalog_id_,
+        )
+        for signals, decision, substitutions, product_id, model, catalog_id_ in decided
+    ]
+    regenerated = (
+        SentenceRegeneration.objects.filter(
+            _scope("description__", model_name=model_name, catalog_id=catalog_id),
+            status=SentenceRegeneration.Status.DONE,
+        )
+        .exclude(original_signals={})
+        .order_by("finished_at", "id")
+        .values_list(
+            "original_signals", "description__product_id", "description__model", "description__product__catalog_id"
+        )
+    )
+    labels += [
+        SentenceLabel(
+            signals=signals, error=True, kind=REGENERATED, group=str(product_id), model_name=model, catalog_id=cat
+        )
+        for signals, product_id, model, cat in regenerated
+    ]
+    return labels
+
+
+def labelled_model_names() -> list[str]:
+    """Model names with at least one decided sentence, for the page's and command's choices."""
+    return sorted(
+        set(
+            Sentence.objects.exclude(decision=D.NONE)
+            .exclude(description__model="")
+            .values_list("description__model", flat=True)
+            .distinct()
+        )
+    )

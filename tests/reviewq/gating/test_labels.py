@@ -1,0 +1,92 @@
+"""Reviewer decisions as labels: each decision kind, regenerations, auto-published ones left out."""
+
+import pytest
+from django.utils import timezone
+
+from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceRegeneration
+from reviewq.gating.labels import labelled_model_names, sentence_labels_list
+from tests.factories import CatalogFactory, ProductFactory
+from tests.reviewq.gating.gate_model_data import signals_for
+
+pytestmark = pytest.mark.django_db
+
+
+def _description(model="m1", catalog=None, status=DescriptionStatus.REVIEW):
+    product = ProductFactory(**({"catalog": catalog} if catalog else {}))
+    published = timezone.now() if status == DescriptionStatus.PUBLISHED else None
+    return Description.objects.create(product=product, status=status, model=model, published_at=published)
+
+
+def _sentence(description, index, *, decision="", band="review", substitutions=None, mean=-0.5):
+    return Sentence.objects.create(
+        description=description,
+        index=index,
+        char_start=index,
+        char_end=index + 1,
+        text="x",
+        band=band,
+        decision=decision,
+        edited_text="y" if decision == "edited" else "",
+        decided_at=timezone.now() if decision else None,
+        substitutions=substitutions or {},
+        mean_logprob=mean,
+        signals=signals_for(mean),
+    )
+
+
+def test_each_decision_kind_becomes_its_label(django_assert_num_queries):
+    description = _description()
+    _sentence(description, 0, decision="approved", mean=-0.1)
+    _sentence(description, 1, decision="edited", mean=-1.1)
+    _sentence(description, 2, decision="edited", substitutions={"3": "steel"}, mean=-1.2)
+    _sentence(description, 3, decision="rejected", mean=-1.3)
+    _sentence(description, 4)  # undecided: no label
+    _sentence(description, 5, band="publish")  # would auto-publish: nobody checked it
+    SentenceRegeneration.objects.create(
+        description=description,
+        sentence_index=4,
+        status="done",
+        result_version=2,
+        finished_at=timezone.now(),
+        original_text="old",
+        original_signals=signals_for(-2.0),
+    )
+    # an open request and one without stored signals (made before 0007) are no labels
+    SentenceRegeneration.objects.create(description=description, sentence_index=1, original_text="x")
+    SentenceRegeneration.objects.create(
+        description=description,
+        sentence_index=0,
+        status="done",
+        result_version=3,
+        finished_at=timezone.now(),
+        original_text="x",
+    )
+    with django_assert_num_queries(2):
+        labels = sentence_labels_list(model_name="m1")
+    assert [(label.kind, label.error, label.signals["mean_logprob"]) for label in labels] == [
+        ("approved", False, -0.1),
+        ("edited", True, -1.1),
+        ("substituted", True, -1.2),
+        ("removed", True, -1.3),
+        ("regenerated", True, -2.0),
+    ]
+    assert {label.group for label in labels} == {str(description.product_id)}
+    assert {label.model_name for label in labels} == {"m1"}
+
+
+def test_auto_published_descriptions_give_no_labels():
+    published = _description(status=DescriptionStatus.PUBLISHED)
+    _sentence(published, 0, band="publish")
+    _sentence(published, 1, band="publish")
+    assert sentence_labels_list(model_name="m1") == []
+
+
+def test_labels_are_scoped_by_model_name_and_catalog():
+    catalog = CatalogFactory()
+    _sentence(_description("m1", catalog), 0, decision="approved")
+    _sentence(_description("m1"), 0, decision="rejected")
+    _sentence(_description("m2"), 0, decision="approved")
+    assert len(sentence_labels_list(model_name="m1")) == 2
+    assert [label.kind for label in sentence_labels_list(model_name="m1", catalog_id=catalog.pk)] == ["approved"]
+    assert len(sentence_labels_list()) == 3
+    assert labelled_model_names() == ["m1", "m2"]

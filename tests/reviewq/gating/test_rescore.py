@@ -1,0 +1,72 @@
+"""Adopting a gate model re-scores undecided sentences in SQL, equal to the pure inference;
+hard flags stay flagged; decided sentences and other models are left alone; revert hands back."""
+
+import pytest
+
+from reviewq.core.models import Description, DescriptionStatus, Sentence
+from reviewq.gating.gate_models import GateScope, gate_model_adopt, gate_model_fit, gate_model_revert
+from reviewq.gating.inference import fitted_band, fitted_risk
+from reviewq.gating.service import band_expression, thresholds_for_catalog
+from tests.reviewq.gating.gate_model_data import make_labelled, signals_for
+
+pytestmark = pytest.mark.django_db
+
+
+def _setup():
+    make_labelled(products=6, sentences=12)
+    pending = make_labelled(products=3, sentences=8, seed=5, decided=False)
+    other = make_labelled(model="other", products=2, sentences=4, seed=6, decided=False)
+    hard = pending[0].sentences.get(index=0)
+    hard.signals = {**signals_for(-0.05), "hard_flag": True, "n_conflicts": 1}
+    hard.hard_flag, hard.mean_logprob = True, -0.05
+    hard.save()
+    warned = pending[0].sentences.get(index=1)
+    warned.signals = {**signals_for(-0.05), "has_warning": True, "n_unsupported": 1}
+    warned.has_warning, warned.mean_logprob = True, -0.05
+    warned.save()
+    # a big cut-off so that a good share publishes
+    fitted = gate_model_fit(model_name="m1", target_escape=0.6, confidence=0.6, actor=None)
+    return fitted, pending, other, hard, warned
+
+
+def test_adopt_rescores_undecided_sentences_like_the_pure_inference():
+    fitted, pending, other, hard, warned = _setup()
+    assert fitted.publish_cutoff is not None
+    decided_before = list(Sentence.objects.exclude(decision="").values_list("id", "band", "fitted_risk"))
+    other_before = list(Sentence.objects.filter(description__in=other).values_list("id", "band", "fitted_risk"))
+    gate_model_adopt(gate_model=fitted, actor=None)
+    thresholds = thresholds_for_catalog(catalog_id=None)
+    bands = set()
+    for sentence in Sentence.objects.filter(description__in=pending):
+        expected = fitted_risk(sentence.signals, fitted.weights)
+        assert sentence.fitted_risk == pytest.approx(expected, abs=1e-9)
+        hand = Sentence.objects.filter(pk=sentence.pk).annotate(hand=band_expression(thresholds)).get().hand
+        assert sentence.band == fitted_band(
+            hand_band=hand, signals=sentence.signals, risk=expected, cutoff=fitted.publish_cutoff
+        )
+        bands.add(sentence.band)
+    assert "publish" in bands and "review" in bands
+    hard.refresh_from_db()
+    warned.refresh_from_db()
+    assert hard.band == "flag" and warned.band == "review"
+    assert list(Sentence.objects.exclude(decision="").values_list("id", "band", "fitted_risk")) == decided_before
+    assert list(Sentence.objects.filter(description__in=other).values_list("id", "band", "fitted_risk")) == other_before
+    # descriptions follow their sentences: one whose sentences all publish is published
+    for description in Description.objects.filter(pk__in=[d.pk for d in pending]):
+        blocking = description.sentences.filter(decision="").exclude(band="publish").exists()
+        assert description.status == (DescriptionStatus.REVIEW if blocking else DescriptionStatus.PUBLISHED)
+
+    gate_model_revert(scope=GateScope(model_name="m1"), actor=None)
+    assert not Sentence.objects.filter(description__in=pending, fitted_risk__isnull=False).exists()
+    for sentence in Sentence.objects.filter(description__in=pending).annotate(hand=band_expression(thresholds)):
+        assert sentence.band == sentence.hand
+
+
+def test_fitted_band_never_publishes_a_hard_flag_or_a_warning():
+    signals = signals_for(-0.01)
+    assert fitted_band(hand_band="review", signals=signals, risk=0.0, cutoff=0.5) == "publish"
+    assert fitted_band(hand_band="flag", signals=signals, risk=0.0, cutoff=0.5) == "flag"
+    assert fitted_band(hand_band="review", signals={**signals, "hard_flag": True}, risk=0.0, cutoff=0.5) == "flag"
+    assert fitted_band(hand_band="review", signals={**signals, "has_warning": True}, risk=0.0, cutoff=0.5) == "review"
+    assert fitted_band(hand_band="review", signals={**signals, "mean_logprob": None}, risk=0.0, cutoff=0.5) == "review"
+    assert fitted_band(hand_band="review", signals=signals, risk=0.0, cutoff=None) == "review"
