@@ -22,13 +22,12 @@ from generation.providers import provider_name
 from generation.queueing import catalog_generate, generation_queue
 from reviewq.core.audit import audit_actor
 from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, GenerationRun
-from reviewq.core.transitions import transition_allowed
+from reviewq.core.transitions import descriptions_cancel_queued
 
 S = DescriptionStatus
 R = GenerationRun.Status
 ACTIVE = (S.QUEUED, S.GENERATING)
 GENERATED = (S.REVIEW, S.PUBLISHED, S.REJECTED)
-CANCELLED_CODE = "cancelled"
 MAX_CANDIDATES = 8
 
 
@@ -140,46 +139,20 @@ def run_start(
 
 @transaction.atomic
 def run_cancel(*, run: GenerationRun, actor: AbstractBaseUser | None) -> int:
-    """Drop the run's queued work (QUEUED -> FAILED "cancelled", audited, set-based); in-flight
-    descriptions finish normally. A task delivered later finds nothing to claim. Returns the
-    number of descriptions dropped."""
+    """Drop the run's queued work, set-based and audited: a draft that was queued from review,
+    rejected or failed goes back to that, a new one becomes CANCELLED; live copies were never
+    touched. In-flight descriptions finish normally; a task delivered later finds nothing to
+    claim. Returns the number of descriptions dropped."""
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.status != R.RUNNING:
         raise RunRefused(f"This run is {run.get_status_display().lower()}; only a running run can be cancelled.")
-    assert transition_allowed(S.QUEUED, S.FAILED)
     now = timezone.now()
     who = actor.get_username() if actor is not None and actor.is_authenticated else "the system"
-    error = f"Cancelled by {who} with run {run.pk}."
-    ids = list(Description.objects.filter(run=run, status=S.QUEUED).values_list("id", flat=True))
-    dropped = Description.objects.filter(pk__in=ids, status=S.QUEUED).update(
-        status=S.FAILED,
-        error_code=CANCELLED_CODE,
-        error=error,
-        version=F("version") + 1,
-        lease_until=None,
-        updated_at=now,
+    dropped_ids = descriptions_cancel_queued(
+        descriptions=Description.objects.filter(run=run), actor=actor, note=f"Cancelled by {who} with run {run.pk}."
     )
-    # A row a worker claimed between the two statements is in flight now: no audit row for it.
-    dropped_ids = list(
-        Description.objects.filter(pk__in=ids, status=S.FAILED, error_code=CANCELLED_CODE, updated_at=now).values_list(
-            "id", flat=True
-        )
-    )
+    dropped = len(dropped_ids)
     actor_row = audit_actor(actor)
-    AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                action="generation_cancelled",
-                actor=actor_row,
-                description_id=pk,
-                before={"status": S.QUEUED},
-                after={"status": S.FAILED, "error_code": CANCELLED_CODE},
-                note=error,
-            )
-            for pk in dropped_ids
-        ],
-        batch_size=1000,
-    )
     GenerationRun.objects.filter(pk=run.pk).update(status=R.CANCELLED, finished_at=now)
     AuditEvent.objects.create(
         action="run_cancelled",
@@ -195,7 +168,9 @@ def run_retry_failed(*, run: GenerationRun, actor: AbstractBaseUser | None) -> l
     """Queue the run's failed products again (cancelled ones included) and set it running."""
     with transaction.atomic():
         run = GenerationRun.objects.select_for_update().get(pk=run.pk)
-        product_ids = list(Description.objects.filter(run=run, status=S.FAILED).values_list("product_id", flat=True))
+        product_ids = list(
+            Description.objects.filter(run=run, status__in=[S.FAILED, S.CANCELLED]).values_list("product_id", flat=True)
+        )
         if not product_ids:
             raise RunRefused("This run has no failed products to retry.")
         queued = generation_queue(product_ids=product_ids, actor=actor, only_failed=True, run=run)
@@ -337,7 +312,7 @@ def catalog_summaries(*, catalog_id: int | None = None) -> list[CatalogSummary]:
     catalogs = Catalog.objects.filter(pk=catalog_id) if catalog_id is not None else Catalog.objects.all()
     rows = catalogs.annotate(
         n_products=Count("products", distinct=True),
-        n_published=Count("products", filter=Q(products__description__status=S.PUBLISHED), distinct=True),
+        n_published=Count("products", filter=Q(products__descriptions__status=S.PUBLISHED), distinct=True),
         has_running=Exists(running),
     ).order_by("name")
     return [

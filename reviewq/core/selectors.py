@@ -18,30 +18,31 @@ class StatusCount:
 class CatalogOverview:
     catalog: Catalog
     product_count: int
-    not_generated: int  # products without a description yet
-    status_counts: tuple[StatusCount, ...]  # one per DescriptionStatus, in declaration order
+    not_generated: int  # products without any revision yet
+    status_counts: tuple[StatusCount, ...]  # one per current DescriptionStatus (not archived), in order
 
 
 def catalog_overview_list() -> list[CatalogOverview]:
     """Every catalog with its product count and description counts per status (one query)."""
     status_annotations = {
-        f"n_{status}": Count("products__description", filter=Q(products__description__status=status))
+        f"n_{status}": Count("products__descriptions", filter=Q(products__descriptions__status=status))
         for status in DescriptionStatus.values
     }
-    # One description per product (OneToOne), so the product/description join never fans out.
+    # A product has many revisions: products are counted distinct; each revision row once.
     catalogs = Catalog.objects.annotate(
-        product_count=Count("products"),
-        description_count=Count("products__description"),
+        product_count=Count("products", distinct=True),
+        not_generated=Count("products", filter=Q(products__descriptions__isnull=True)),
         **status_annotations,
     ).order_by("name")
     return [
         CatalogOverview(
             catalog=catalog,
             product_count=catalog.product_count,
-            not_generated=catalog.product_count - catalog.description_count,
+            not_generated=catalog.not_generated,
             status_counts=tuple(
                 StatusCount(status=status, label=label, count=getattr(catalog, f"n_{status}"))
                 for status, label in DescriptionStatus.choices
+                if status != DescriptionStatus.ARCHIVED
             ),
         )
         for catalog in catalogs

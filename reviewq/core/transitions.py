@@ -10,18 +10,23 @@ from django.utils import timezone
 
 from reviewq.core.audit import audit_actor
 from reviewq.core.bulk import rows_insert, rows_update
-from reviewq.core.models import AuditEvent, Description, DescriptionStatus
+from reviewq.core.models import DRAFT_STATUSES, AuditEvent, Description, DescriptionStatus
 
 S = DescriptionStatus
 
 # from-status -> statuses it may move to. Anything else is refused.
+# A live revision (PUBLISHED) is never regenerated or re-reviewed in place: generation writes a
+# draft beside it, and it leaves only by being superseded (a draft is published) or unpublished.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.QUEUED: frozenset({S.GENERATING, S.FAILED}),  # FAILED: a cancelled run drops it
+    # A cancelled run returns a queued draft to what it was (REVIEW, REJECTED, FAILED) or CANCELLED.
+    S.QUEUED: frozenset({S.GENERATING, S.FAILED, S.CANCELLED, S.REVIEW, S.REJECTED}),
     S.GENERATING: frozenset({S.QUEUED, S.REVIEW, S.PUBLISHED, S.FAILED}),
-    S.REVIEW: frozenset({S.PUBLISHED, S.REJECTED, S.QUEUED}),
-    S.PUBLISHED: frozenset({S.REVIEW, S.QUEUED}),
-    S.REJECTED: frozenset({S.QUEUED}),
-    S.FAILED: frozenset({S.QUEUED}),
+    S.REVIEW: frozenset({S.PUBLISHED, S.REJECTED, S.QUEUED, S.ARCHIVED}),
+    S.PUBLISHED: frozenset({S.ARCHIVED}),
+    S.REJECTED: frozenset({S.QUEUED, S.ARCHIVED}),
+    S.FAILED: frozenset({S.QUEUED, S.ARCHIVED}),
+    S.CANCELLED: frozenset({S.QUEUED, S.ARCHIVED}),
+    S.ARCHIVED: frozenset(),  # an earlier revision is kept as it was; revert copies it
 }
 
 
@@ -64,6 +69,11 @@ def description_transition(
     match = Q(pk=description.pk, status=from_status)
     if expected_version is not None:
         match &= Q(version=expected_version)
+    # Lock the row first: the live copy is archived only for a publish that will happen.
+    if to_status == S.PUBLISHED and Description.objects.select_for_update().filter(match).exists():
+        live_supersede(
+            product_ids=[description.product_id], by={description.product_id: description.pk}, actor=actor, now=now
+        )
     updated = Description.objects.filter(match).update(
         status=to_status, version=F("version") + 1, updated_at=now, **fields
     )
@@ -118,6 +128,16 @@ def descriptions_transition(
     candidates = [
         (request, fields) for request, fields in planned if request.expected_version == request.description.version
     ]
+    publishing = [r.description for r, _ in candidates if r.to_status == S.PUBLISHED]
+    if publishing:
+        # Lock the rows that will be published, then archive their products' live copies.
+        locked = set(
+            Description.objects.select_for_update()
+            .filter(pk__in=[d.pk for d in publishing], status__in=[d.status for d in publishing])
+            .values_list("pk", "version")
+        )
+        by = {d.product_id: d.pk for d in publishing if (d.pk, d.version) in locked}
+        live_supersede(product_ids=list(by), by=by, actor=actor, now=now)
     updated = set(
         rows_update(
             Description,
@@ -244,3 +264,106 @@ def _transition_apply(description: Description, to_status: str, fields: dict, no
 
 def _jsonable(fields: dict) -> dict:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
+
+
+def live_supersede(*, product_ids: list[int], by: dict[int, int], actor, now) -> list[int]:
+    """Archive the live revision of each product about to get a new one (set-based, audited):
+    the one place a published description stops being live because another is published."""
+    rows = list(
+        Description.objects.filter(product_id__in=product_ids, status=S.PUBLISHED)
+        .exclude(pk__in=list(by.values()))
+        .values_list("pk", "product_id", "version")
+    )
+    if not rows:
+        return []
+    Description.objects.filter(pk__in=[pk for pk, _, _ in rows], status=S.PUBLISHED).update(
+        status=S.ARCHIVED, version=F("version") + 1, updated_at=now, lease_until=None
+    )
+    rows_insert(
+        AuditEvent,
+        ("action", "actor_id", "description_id", "before", "after", "note", "created_at"),
+        [
+            (
+                "revision_superseded",
+                getattr(audit_actor(actor), "pk", None),
+                pk,
+                {"status": S.PUBLISHED, "version": version},
+                {"status": S.ARCHIVED, "live": by[product_id]},
+                "",
+                now,
+            )
+            for pk, product_id, version in rows
+        ],
+    )
+    return [pk for pk, _, _ in rows]
+
+
+@transaction.atomic
+def description_create_draft(
+    *, source: Description, actor: AbstractBaseUser | None, action: str, note: str = ""
+) -> Description:
+    """A new working draft (REVIEW) of source's product with source's text and generation
+    details; the caller copies its sentences and tokens. Refused while the product has a draft."""
+    if Description.objects.filter(product_id=source.product_id, status__in=DRAFT_STATUSES).exists():
+        raise InvalidTransition("This product already has a draft; publish or discard it first.")
+    copied = {
+        name: getattr(source, name)
+        for name in (
+            "text",
+            "provider",
+            "model",
+            "prompt",
+            "finish_reason",
+            "has_logprobs",
+            "prompt_tokens",
+            "completion_tokens",
+            "risk",
+            "generated_at",
+        )
+    }
+    draft = Description.objects.create(product_id=source.product_id, status=S.REVIEW, source=source, **copied)
+    AuditEvent.objects.create(
+        action=action,
+        actor=audit_actor(actor),
+        description=draft,
+        before={"source": source.pk, "source_status": source.status},
+        after={"status": S.REVIEW},
+        note=note,
+    )
+    return draft
+
+
+@transaction.atomic
+def descriptions_cancel_queued(*, descriptions, actor: AbstractBaseUser | None, note: str) -> list[int]:
+    """Drop queued work (set-based, audited): each QUEUED row goes back to the status it was
+    queued from (a draft under review stays under review), or to CANCELLED when it had none.
+    Returns the ids dropped; rows a worker claimed meanwhile are left to finish."""
+    now = timezone.now()
+    rows = list(descriptions.filter(status=S.QUEUED).values_list("pk", "queued_from", "version"))
+    restore = {pk: q if q in (S.REVIEW, S.REJECTED, S.FAILED) else S.CANCELLED for pk, q, _ in rows}
+    dropped: dict[int, str] = {}
+    for to_status in set(restore.values()):
+        ids = [pk for pk, back in restore.items() if back == to_status]
+        matched = list(Description.objects.filter(pk__in=ids, status=S.QUEUED).values_list("pk", flat=True))
+        Description.objects.filter(pk__in=matched, status=S.QUEUED).update(
+            status=to_status, version=F("version") + 1, updated_at=now, lease_until=None, queued_from=""
+        )
+        dropped.update(dict.fromkeys(matched, to_status))
+    versions = {pk: version for pk, _, version in rows}
+    rows_insert(
+        AuditEvent,
+        ("action", "actor_id", "description_id", "before", "after", "note", "created_at"),
+        [
+            (
+                "generation_cancelled",
+                getattr(audit_actor(actor), "pk", None),
+                pk,
+                {"status": S.QUEUED, "version": versions[pk]},
+                {"status": to_status},
+                note,
+                now,
+            )
+            for pk, to_status in sorted(dropped.items())
+        ],
+    )
+    return sorted(dropped)

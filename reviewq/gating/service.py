@@ -18,6 +18,7 @@ from django.utils import timezone
 from reviewq.core.audit import audit_actor
 from reviewq.core.bulk import rows_insert
 from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, Sentence, SentenceBand, Thresholds
+from reviewq.core.transitions import live_supersede
 from reviewq.gating.gate import (
     THRESHOLD_REASON_PREFIXES,
     GateThresholds,
@@ -180,8 +181,9 @@ def sentences_regate(*, catalog: Catalog | None, actor=None) -> RegateResult:
 
 def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tuple[int, int]:
     """gate.description_outcome as SQL: REVIEW -> PUBLISHED when every kept sentence is
-    publishable (or, under the publish-confident-now policy, any is), PUBLISHED -> REVIEW when
-    that no longer holds."""
+    publishable (or, under the publish-confident-now policy, any is); the product's live copy
+    is then superseded. A live revision is never moved back to review: it was decided, and
+    demoting it would drop it from exports."""
     kept_publishable = Sentence.objects.filter(description=OuterRef("pk")).filter(
         Q(decision__in=[Sentence.Decision.APPROVED, Sentence.Decision.EDITED])
         | Q(decision=Sentence.Decision.NONE, band=B.PUBLISH)
@@ -199,13 +201,11 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tup
     )
     actor_id = getattr(audit_actor(actor), "pk", None)
     to_publish = list(rows.filter(publishable, status=S.REVIEW).values_list("id", flat=True))
-    to_review = list(rows.filter(status=S.PUBLISHED).exclude(publishable).values_list("id", flat=True))
     now = timezone.now()
-    for ids, source, target, fields in (
-        (to_publish, S.REVIEW, S.PUBLISHED, {"published_at": now}),
-        (to_review, S.PUBLISHED, S.REVIEW, {"published_at": None}),
-    ):
+    for ids, source, target, fields in ((to_publish, S.REVIEW, S.PUBLISHED, {"published_at": now}),):
         for chunk in _chunks(ids, 5000):
+            products = dict(Description.objects.filter(pk__in=chunk).values_list("product_id", "pk"))
+            live_supersede(product_ids=list(products), by=products, actor=actor, now=now)
             Description.objects.filter(pk__in=chunk, status=source).update(
                 status=target, version=F("version") + 1, updated_at=now, **fields
             )
@@ -215,7 +215,7 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tup
                 [("regated", actor_id, pk, {"status": source}, {"status": target}, "thresholds changed", now)
                  for pk in chunk],
             )
-    return len(to_publish), len(to_review)
+    return len(to_publish), 0
 
 
 def _chunks(items: list[int], size: int):

@@ -8,5 +8,6 @@ urlpatterns = [
     path("queue/bulk/", views.queue_bulk, name="queue_bulk"),
     path("review/<int:pk>/", views.review, name="review"),
     path("review/<int:pk>/decide/", views.review_decide, name="review_decide"),
+    path("review/<int:pk>/revision/", views.review_revision, name="review_revision"),
     path("review/<int:pk>/sentences/<int:index>/", views.review_sentence, name="review_sentence"),
 ]

@@ -39,6 +39,8 @@ from reviewq.review.queue import (
     queue_page,
 )
 from reviewq.review.regeneration import description_regenerate, sentence_regeneration_request
+from reviewq.review.revision_forms import RevisionActionForm
+from reviewq.review.revisions import description_revert, description_unpublish, revision_list, revision_live_diff
 from reviewq.review.sentences import (
     EditRefused,
     sentence_approve,
@@ -54,6 +56,7 @@ from reviewq.review.sentences import (
 # retargeted to the page's alert region (static/js/review.js lets htmx swap those statuses).
 
 REVIEW_PERMISSION = "reviewq.review_description"
+REVISION_PUBLISH_PERMISSION = "reviewq.publish_revision"
 review_required = permission_required(REVIEW_PERMISSION, raise_exception=True)
 
 
@@ -222,6 +225,10 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     context["tab"] = "history" if request.GET.get("tab") == "history" else "text"
     if context["tab"] == "history":
         context["history"] = description_history(description=context["description"])
+        context["revisions"] = revision_list(product=context["product"])
+        context["can_publish_revision"] = request.user.has_perm(REVISION_PUBLISH_PERMISSION)
+    else:
+        context["live_diff"] = revision_live_diff(draft=context["description"])
     edit = request.GET.get("edit", "")
     context["editing"] = int(edit) if edit.isdigit() else None
     version = request.GET.get("version", "")
@@ -369,3 +376,31 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _go(request: HttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@review_required
+def review_revision(request: HttpRequest, pk: int) -> HttpResponse:
+    """Revert to this revision (a new draft; published at once by an admin who asks) or
+    unpublish it (the live one, with a reason). Then the History tab of the result."""
+    revision = get_object_or_404(Description.objects.select_related("product"), pk=pk)
+    form = RevisionActionForm(request.POST)
+    history = reverse("review", args=[pk]) + "?tab=history"
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return _go(request, history)
+    data = form.cleaned_data
+    if data["version"] != revision.version:
+        messages.error(request, "This revision changed since you opened it; look again.")
+        return _go(request, history)
+    publish = data["publish"] and request.user.has_perm(REVISION_PUBLISH_PERMISSION)
+    try:
+        if data["action"] == "revert":
+            copy = description_revert(revision=revision, actor=request.user, publish=publish, note=data["reason"])
+            messages.success(request, f"Revision {pk} is {'live again' if publish else 'the draft now'}.")
+            return _go(request, reverse("review", args=[copy.pk]) + "?tab=history")
+        description_unpublish(description=revision, actor=request.user, reason=data["reason"])
+        messages.success(request, f"Unpublished {revision.product.name}: exports and the API leave it out.")
+    except (ConflictError, InvalidTransition) as error:
+        messages.error(request, str(error))
+    return _go(request, history)

@@ -42,7 +42,10 @@ def test_transition_is_allowed_only_from_listed_states_and_always_audited(source
         assert moved.version == 2
         event = AuditEvent.objects.get(description=description)
         assert (event.actor, event.before["status"], event.after["status"]) == (reviewer, source, target)
-        assert (moved.published_at is not None) == (target == S.PUBLISHED)
+        # An archived revision keeps the time it went live.
+        assert (moved.published_at is not None) == (
+            target == S.PUBLISHED or (source, target) == (S.PUBLISHED, S.ARCHIVED)
+        )
     else:
         with pytest.raises(InvalidTransition):
             description_transition(description=description, to_status=target, action="test")
@@ -136,7 +139,9 @@ def test_queue_creates_missing_requeues_failed_and_leaves_active_alone():
     assert descriptions_queue(product_ids=ids, only_failed=True) == [failed.product_id]
     assert descriptions_queue(product_ids=ids) == [published.product_id]  # the rest are already queued
     assert Description.objects.get(pk=generating.pk).status == S.GENERATING
-    assert Description.objects.get(pk=published.pk).published_at is None
+    # The live copy stays live; the new draft is a row beside it.
+    assert Description.objects.get(pk=published.pk).status == S.PUBLISHED
+    assert Description.objects.get(product_id=published.product_id, status=S.QUEUED).pk != published.pk
     assert AuditEvent.objects.filter(action="generation_queued").count() == 3
 
 

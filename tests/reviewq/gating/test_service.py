@@ -84,13 +84,13 @@ def test_regate_moves_undecided_sentences_and_descriptions_but_not_reviewer_deci
     assert Description.objects.get(pk=rejected.pk).status == S.REJECTED
     assert Sentence.objects.get(description=rejected).band == "review"
 
-    # Stricter: the auto-published ones go back to review.
+    # Stricter: live copies stay live (demoting one would drop it from exports).
     result = thresholds_update(catalog=catalog, publish_above=-0.3, flag_below=-2.0, critical_floor=-2.3, actor=admin)
-    assert result.back_to_review == 2
-    assert Description.objects.get(pk=auto_published.pk).status == S.REVIEW
-    assert Description.objects.get(pk=auto_published.pk).published_at is None
+    assert result.back_to_review == 0
+    assert Description.objects.get(pk=auto_published.pk).status == S.PUBLISHED
+    assert Description.objects.get(pk=waiting.pk).status == S.PUBLISHED
     events = AuditEvent.objects.filter(action="regated")
-    assert events.count() == 3 and all(e.actor == admin for e in events)
+    assert events.count() == 1 and all(e.actor == admin for e in events)
     change = AuditEvent.objects.filter(action="thresholds_changed").first()
     assert change.before["publish_above"] == -1.0 and change.after["publish_above"] == -0.3
 
