@@ -14,14 +14,23 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from generation.prompts import validate_template
 from generation.providers import provider_name
 from generation.queueing import catalog_generate, generation_queue
 from reviewq.core.audit import audit_actor
-from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, GenerationRun
+from reviewq.core.models import (
+    DRAFT_STATUSES,
+    AuditEvent,
+    Catalog,
+    Description,
+    DescriptionStatus,
+    GenerationRun,
+    Product,
+)
 from reviewq.core.transitions import descriptions_cancel_queued
 
 S = DescriptionStatus
@@ -318,4 +327,49 @@ def catalog_summaries(*, catalog_id: int | None = None) -> list[CatalogSummary]:
     return [
         CatalogSummary(catalog=c, products=c.n_products, published=c.n_published, running_runs=int(c.has_running))
         for c in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ModeImpact:
+    mode: str
+    label: str
+    products: int  # products the mode would queue
+    live: int  # of which have a live copy: it stays live, a draft is written beside it
+    in_review: int  # of which have a draft under review or rejected: that draft is regenerated
+
+
+def run_mode_impacts(*, catalog: Catalog) -> list[ModeImpact]:
+    """What each run mode would queue, and how many of those have a live copy or a draft under
+    review, for the run form: one aggregate over the catalog's products."""
+    revisions = Description.objects.filter(product=OuterRef("pk"))
+    draft = Coalesce(Subquery(revisions.filter(status__in=DRAFT_STATUSES).values("status")[:1]), Value(""))
+    rows = Product.objects.filter(catalog=catalog).annotate(
+        has_live=Exists(revisions.filter(status=S.PUBLISHED)), draft=draft
+    )
+    queued_by = {
+        GenerationRun.Mode.ALL: ~Q(draft__in=ACTIVE),
+        GenerationRun.Mode.MISSING: Q(has_live=False, draft__in=["", S.CANCELLED]),
+        GenerationRun.Mode.FAILED: Q(draft__in=[S.FAILED, S.CANCELLED]),
+    }
+    counts = rows.aggregate(
+        **{
+            f"{mode}_{part}": Count("id", filter=queued_by[mode] & extra)
+            for mode in queued_by
+            for part, extra in (
+                ("products", Q()),
+                ("live", Q(has_live=True)),
+                ("review", Q(draft__in=[S.REVIEW, S.REJECTED])),
+            )
+        }
+    )
+    return [
+        ModeImpact(
+            mode=mode,
+            label=label,
+            products=counts[f"{mode}_products"],
+            live=counts[f"{mode}_live"],
+            in_review=counts[f"{mode}_review"],
+        )
+        for mode, label in GenerationRun.Mode.choices
     ]

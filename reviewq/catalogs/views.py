@@ -18,6 +18,7 @@ from generation.runs import (
     catalog_runs,
     catalog_summaries,
     run_cancel,
+    run_mode_impacts,
     run_options,
     run_progress,
     run_retry_failed,
@@ -184,6 +185,7 @@ def _catalog_context(catalog: Catalog, **extra) -> dict:
         "runs": catalog_runs(catalog=catalog),
         "options": run_options(),
         "modes": GenerationRun.Mode.choices,
+        "impacts": run_mode_impacts(catalog=catalog),
         "form": {
             "mode": GenerationRun.Mode.MISSING,
             "provider": "",

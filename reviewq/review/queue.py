@@ -1,7 +1,7 @@
 """The review queue: what awaits review, riskiest first; counts, next item, neighbours."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -34,6 +34,7 @@ class QueueFilters:
     band: str = ""  # worst undecided band: "flag", "review" or "publish" (confident)
     reason: str = ""  # substring of a flagged reason
     mine: bool = False  # only what the reviewer holds
+    run_id: int | None = None  # only drafts a generation run wrote
 
     def querystring(self) -> str:
         params = {
@@ -41,6 +42,7 @@ class QueueFilters:
             "band": self.band,
             "reason": self.reason,
             "mine": "1" if self.mine else "",
+            "run": self.run_id or "",
         }
         return urlencode({k: v for k, v in params.items() if v})
 
@@ -98,6 +100,8 @@ def _queue_base(*, user, filters: QueueFilters):
     rows = Description.objects.filter(status=DescriptionStatus.REVIEW)
     if filters.catalog_id:
         rows = rows.filter(product__catalog_id=filters.catalog_id)
+    if filters.run_id:
+        rows = rows.filter(run_id=filters.run_id)
     if filters.mine:
         rows = rows.filter(review_claimed_by=user, review_claimed_until__gte=timezone.now())
     flag, review = _pending(SentenceBand.FLAG), _pending(SentenceBand.REVIEW)
@@ -232,7 +236,7 @@ def queue_counts(*, user, filters: QueueFilters, cached_only: bool = False) -> Q
     )
     if filters.catalog_id:
         mine = mine.filter(product__catalog_id=filters.catalog_id)
-    scope = f"{filters.catalog_id or ''}:{filters.reason}:{user.pk if filters.mine else ''}"
+    scope = f"{filters.catalog_id or ''}:{filters.reason}:{user.pk if filters.mine else ''}:{filters.run_id or ''}"
     key = f"reviewq:queue-counts:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
     bands = cache.get(key)
     if bands is None:
@@ -244,9 +248,7 @@ def queue_counts(*, user, filters: QueueFilters, cached_only: bool = False) -> Q
 
 
 def _band_counts(*, user, filters: QueueFilters) -> dict[str, int]:
-    rows = _queue_base(
-        user=user, filters=QueueFilters(catalog_id=filters.catalog_id, reason=filters.reason, mine=filters.mine)
-    )
+    rows = _queue_base(user=user, filters=replace(filters, band=""))
     # One row per queue description with an undecided review/flag sentence, then counted.
     pending = (
         Sentence.objects.filter(

@@ -71,7 +71,16 @@ def _queue_filters(params) -> QueueFilters:
         band=band if band in SentenceBand.values else "",
         reason=(params.get("reason") or "").strip()[:100],
         mine=params.get("mine") in ("1", "on", "true"),
+        run_id=_positive_int(params.get("run")),
     )
+
+
+def _positive_int(value) -> int | None:
+    try:
+        number = int(value or 0)
+    except ValueError:
+        return None
+    return number if 0 < number < 2**31 else None
 
 
 def _with_query(url: str, query: str) -> str:
@@ -222,6 +231,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
         context = _review_context(request, pk=pk, filters=filters)
     except Description.DoesNotExist:
         raise Http404("No such description.") from None
+    context["came_from"] = _positive_int(request.GET.get("from"))
     context["tab"] = "history" if request.GET.get("tab") == "history" else "text"
     if context["tab"] == "history":
         context["history"] = description_history(description=context["description"])
@@ -344,7 +354,8 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
         return _go(request, _with_query(reverse("queue"), filters.querystring()))
     if action not in ("approve", "reject", "regenerate") or version is None:
         return HttpResponseBadRequest("Unknown action or missing version.")
-    attempted = {"action": action, "text": request.POST.get("reason", "")}
+    # Not "reason": that name is the queue's "Reason contains" filter, carried in the form.
+    attempted = {"action": action, "text": request.POST.get("rejection_reason", "")}
     try:
         if action == "approve":
             description_approve(
@@ -354,16 +365,16 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
                 approve_remaining=request.POST.get("approve_remaining") == "1",
             )
             messages.success(request, f"Published {description.product.name}.")
-            return _go(request, _with_query(reverse("queue"), filters.querystring()))
+            return _go(request, _next_item_url(request, filters=filters, decided=description))
         if action == "reject":
             description_reject(
                 description=description,
                 reviewer=request.user,
                 expected_version=version,
-                reason=request.POST.get("reason", ""),
+                reason=request.POST.get("rejection_reason", ""),
             )
             messages.success(request, f"Rejected {description.product.name}.")
-            return _go(request, _with_query(reverse("queue"), filters.querystring()))
+            return _go(request, _next_item_url(request, filters=filters, decided=description))
         description_regenerate(description=description, reviewer=request.user, expected_version=version)
         messages.info(request, "Regenerating; this page updates when the new text is ready.")
         return _go(request, _review_url(pk, filters))
@@ -372,6 +383,16 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
         return _action_failed(request, pk=pk, filters=filters, error=error, attempted=attempted)
     except (ConflictError, ClaimHeld, InvalidTransition, EditRefused) as error:
         return _action_failed(request, pk=pk, filters=filters, error=error, attempted=attempted)
+
+
+def _next_item_url(request: HttpRequest, *, filters: QueueFilters, decided: Description) -> str:
+    """The next riskiest unclaimed item under the reviewer's filters (with a way back to the one
+    just decided), or the filtered queue when none is left."""
+    following = [pk for pk in queue_next_candidates(user=request.user, filters=filters, limit=2) if pk != decided.pk]
+    if not following:
+        return _with_query(reverse("queue"), filters.querystring())
+    query = "&".join(q for q in (filters.querystring(), f"from={decided.pk}") if q)
+    return _with_query(reverse("review", args=[following[0]]), query)
 
 
 def _go(request: HttpRequest, url: str) -> HttpResponse:

@@ -321,7 +321,7 @@ def test_approve_description_publishes_and_leaves_the_queue(reviewer_client, des
 
 def test_reject_with_reason(reviewer_client, description):
     url = reverse("review_decide", args=[description.pk])
-    response = reviewer_client.post(url, {"action": "reject", "version": 1, "reason": "Volume is wrong"})
+    response = reviewer_client.post(url, {"action": "reject", "version": 1, "rejection_reason": "Volume is wrong"})
     assert response.status_code == 302
     description.refresh_from_db()
     assert (description.status, description.rejection_reason) == (S.REJECTED, "Volume is wrong")
