@@ -14,9 +14,11 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import redis
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -45,18 +47,16 @@ class InflightLimiter:
         self.limit = max(1, limit)
         self.lease_seconds = lease_seconds
         self._key = f"{KEY_PREFIX}{name}"
-        self._redis = None
-        self._semaphore = None
+        self._redis: redis.Redis | None = None
+        self._semaphore: threading.BoundedSemaphore | None = None
         if redis_url:
-            import redis
-
             self._redis = redis.Redis.from_url(redis_url)
             self._acquire = self._redis.register_script(_ACQUIRE)
         else:
             self._semaphore = threading.BoundedSemaphore(self.limit)
 
     @contextmanager
-    def slot(self, *, wait_seconds: float = 30.0):
+    def slot(self, *, wait_seconds: float = 30.0) -> Iterator[None]:
         if self._semaphore is not None:
             if not self._semaphore.acquire(timeout=wait_seconds):
                 raise SlotUnavailable(f"{self.limit} requests to {self.name} already in flight")
@@ -65,8 +65,8 @@ class InflightLimiter:
             finally:
                 self._semaphore.release()
             return
-        import redis
-
+        client = self._redis
+        assert client is not None  # no semaphore: the limit is global, in Redis
         member = _slot_member()
         deadline = time.monotonic() + wait_seconds
         delay = 0.01
@@ -83,13 +83,14 @@ class InflightLimiter:
         finally:
             # On failure the slot's lease frees it; losing the finished completion would be worse.
             with contextlib.suppress(redis.RedisError):
-                self._redis.zrem(self._key, member)
+                client.zrem(self._key, member)
 
     def in_flight(self) -> int:
         if self._redis is not None:
             self._redis.zremrangebyscore(self._key, "-inf", time.time())
             return int(self._redis.zcard(self._key))
-        return self.limit - self._semaphore._value
+        assert self._semaphore is not None
+        return self.limit - self._semaphore._value  # CPython's counter
 
 
 def _process_started(pid: int) -> str:
@@ -117,8 +118,8 @@ def _holder_is_dead(member: str, *, host: str) -> bool:
     """True for a slot taken on this host by a process that no longer exists. Slots of other
     hosts, and unparseable ones, are left to their lease."""
     try:
-        holder_host, pid, started, _ = member.rsplit(":", 3)
-        pid = int(pid)
+        holder_host, pid_text, started, _ = member.rsplit(":", 3)
+        pid = int(pid_text)
     except ValueError:
         return False
     if holder_host != host:
@@ -140,14 +141,13 @@ def slots_release_dead_holders(*, redis_url: str | None = None) -> int:
     url = settings.REDIS_URL if redis_url is None else redis_url
     if not url:
         return 0
-    import redis
-
     client = redis.Redis.from_url(url)
     host = socket.gethostname()
     freed = 0
     try:
         for key in client.scan_iter(match=f"{KEY_PREFIX}*", count=100):
-            dead = [m for m in client.zrange(key, 0, -1) if _holder_is_dead(m.decode(errors="replace"), host=host)]
+            members: list[bytes] = client.zrange(key, 0, -1)  # type: ignore[assignment]  # sync client
+            dead = [m for m in members if _holder_is_dead(m.decode(errors="replace"), host=host)]
             if dead:
                 freed += client.zrem(key, *dead)
     except redis.RedisError as exc:  # the leases still free them

@@ -9,15 +9,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.dispatch import descriptions_enqueue
-from reviewq.core.audit import audit_actor, audit_record
-from reviewq.core.models import (
-    DRAFT_STATUSES,
-    AuditEvent,
-    Catalog,
-    Description,
-    DescriptionStatus,
-    Product,
-)
+from reviewq.core.audit import AuditAction
+from reviewq.core.models import DRAFT_STATUSES, Catalog, Description, DescriptionStatus, GenerationRun, Product
+from reviewq.core.transitions import descriptions_create_queued, descriptions_transition_where
 
 S = DescriptionStatus
 
@@ -30,7 +24,7 @@ def descriptions_queue(
     actor: AbstractBaseUser | None = None,
     only_missing: bool = False,
     only_failed: bool = False,
-    run=None,
+    run: GenerationRun | None = None,
 ) -> list[int]:
     """Queue generation for products, set-based; returns the product ids that were queued.
 
@@ -55,43 +49,18 @@ def descriptions_queue(
         existing = {pid: status for pid, status in existing.items() if pid not in live}
     else:
         missing, requeue_from = sorted(ids - existing.keys()), [S.FAILED, S.REVIEW, S.REJECTED, S.CANCELLED]
-    now = timezone.now()
-    Description.objects.bulk_create(
-        [Description(product_id=pid, status=S.QUEUED, run=run) for pid in missing], ignore_conflicts=True
+    created = descriptions_create_queued(product_ids=missing, run=run, actor=actor)
+    requeued = descriptions_transition_where(
+        # Drafts only: requeue_from never holds PUBLISHED or ARCHIVED, and `existing` is drafts.
+        descriptions=Description.objects.filter(product_id__in=list(existing)),
+        from_statuses=requeue_from,
+        to_status=S.QUEUED,
+        action=AuditAction.GENERATION_QUEUED,
+        actor=actor,
+        fields={"attempts": 0, "run": run, "queued_from": F("status")},  # the status before this UPDATE
     )
-    requeue = [(pid, status) for pid, status in existing.items() if status in requeue_from]
-    requeued_ids = []
-    for status in {status for _, status in requeue}:
-        pids = [pid for pid, s in requeue if s == status]
-        Description.objects.filter(product_id__in=pids, status=status).update(
-            status=S.QUEUED,
-            version=F("version") + 1,
-            updated_at=now,
-            published_at=None,
-            lease_until=None,
-            attempts=0,
-            run=run,
-            queued_from=F("status"),  # the value before this UPDATE
-        )
-        requeued_ids.extend(pids)
-    rows = Description.objects.filter(product_id__in=[*missing, *requeued_ids], status=S.QUEUED).values_list(
-        "id", "product_id", "status"
-    )
-    before = dict(requeue)
-    AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                action="generation_queued",
-                actor=audit_actor(actor),
-                description_id=did,
-                before={"status": before.get(pid, "")},
-                after={"status": S.QUEUED},
-            )
-            for did, pid, status in rows
-            if status == S.QUEUED
-        ]
-    )
-    return sorted({pid for _, pid, status in rows if status == S.QUEUED})
+    requeued_products = Description.objects.filter(pk__in=requeued).values_list("product_id", flat=True)
+    return sorted({*created, *requeued_products})
 
 
 @transaction.atomic
@@ -100,27 +69,18 @@ def description_claim_for_generation(*, product_id: int, lease_seconds: int) -> 
     worker that died) with one conditional UPDATE. Returns None when there is nothing to do,
     which is what a redelivered or duplicate message sees."""
     now = timezone.now()
-    claimable = Q(status=S.QUEUED) | Q(status=S.GENERATING, lease_until__lt=now)
-    row = Description.objects.filter(product_id=product_id).filter(claimable).values("id", "status").first()
-    if row is None:
-        return None
-    updated = Description.objects.filter(claimable, pk=row["id"]).update(
-        status=S.GENERATING,
-        lease_until=now + timedelta(seconds=lease_seconds),
-        attempts=F("attempts") + 1,
-        version=F("version") + 1,
-        updated_at=now,
+    claimed = descriptions_transition_where(
+        descriptions=Description.objects.filter(product_id=product_id),
+        from_statuses=[S.QUEUED, S.GENERATING],
+        to_status=S.GENERATING,
+        # A GENERATING row is claimable once its lease ran out (its worker died).
+        condition=Q(status=S.QUEUED) | Q(lease_until__lt=now),
+        action=AuditAction.GENERATION_CLAIMED,
+        fields={"lease_until": now + timedelta(seconds=lease_seconds), "attempts": F("attempts") + 1},
     )
-    if not updated:
-        return None  # another worker won the race
-    description = Description.objects.select_related("product__catalog").get(pk=row["id"])
-    audit_record(
-        action="generation_claimed",
-        description=description,
-        before={"status": row["status"]},
-        after={"status": S.GENERATING, "attempt": description.attempts},
-    )
-    return description
+    if not claimed:
+        return None  # nothing to do, or another worker won the race
+    return Description.objects.select_related("product__catalog").get(pk=claimed[0])
 
 
 @transaction.atomic

@@ -16,7 +16,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generation.dispatch import descriptions_enqueue
-from reviewq.core.models import AuditEvent, Description, DescriptionStatus
+from reviewq.core.audit import AuditAction, audit_rows
+from reviewq.core.models import Description, DescriptionStatus
 
 logger = logging.getLogger(__name__)
 S = DescriptionStatus
@@ -60,18 +61,18 @@ def descriptions_requeue_stale(*, now: datetime | None = None) -> list[int]:
     # A row a worker claimed (or another sweep touched) between the two statements is not ours.
     mine = set(Description.objects.filter(pk__in=ids, updated_at=now).values_list("id", flat=True))
     rows = [row for row in rows if row["id"] in mine]
-    AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                action="generation_requeued",
-                description_id=row["id"],
-                before={"status": row["status"], "lease_until": _iso(row["lease_until"])},
-                after={"status": row["status"]},
-                note="No worker picked it up: its task message was presumably lost, so it was sent again.",
-            )
+    audit_rows(
+        action=AuditAction.GENERATION_REQUEUED,
+        rows=[
+            {
+                "description_id": row["id"],
+                "before": {"status": row["status"], "lease_until": _iso(row["lease_until"])},
+                "after": {"status": row["status"]},
+                "note": "No worker picked it up: its task message was presumably lost, so it was sent again.",
+            }
             for row in rows
         ],
-        batch_size=1000,
+        created_at=now,
     )
     descriptions_enqueue(product_ids=[row["product_id"] for row in rows])
     if rows:

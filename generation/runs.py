@@ -21,16 +21,8 @@ from django.utils import timezone
 from generation.prompts import validate_template
 from generation.providers import provider_name
 from generation.queueing import catalog_generate, generation_queue
-from reviewq.core.audit import audit_actor
-from reviewq.core.models import (
-    DRAFT_STATUSES,
-    AuditEvent,
-    Catalog,
-    Description,
-    DescriptionStatus,
-    GenerationRun,
-    Product,
-)
+from reviewq.core.audit import AuditAction, audit_actor, audit_record
+from reviewq.core.models import DRAFT_STATUSES, Catalog, Description, DescriptionStatus, GenerationRun, Product
 from reviewq.core.transitions import descriptions_cancel_queued
 
 S = DescriptionStatus
@@ -125,13 +117,13 @@ def run_start(
             only_failed=mode == GenerationRun.Mode.FAILED,
             run=run,
         )
-        fields = {"queued": len(queued)}
-        if not queued:
-            fields.update(status=R.FINISHED, finished_at=timezone.now())
-        GenerationRun.objects.filter(pk=run.pk).update(**fields)
-        AuditEvent.objects.create(
-            action="run_started",
-            actor=run.created_by,
+        if queued:
+            GenerationRun.objects.filter(pk=run.pk).update(queued=len(queued))
+        else:
+            GenerationRun.objects.filter(pk=run.pk).update(queued=0, status=R.FINISHED, finished_at=timezone.now())
+        audit_record(
+            action=AuditAction.RUN_STARTED,
+            actor=actor,
             catalog=catalog,
             after={
                 "run": run.pk,
@@ -157,15 +149,16 @@ def run_cancel(*, run: GenerationRun, actor: AbstractBaseUser | None) -> int:
         raise RunRefused(f"This run is {run.get_status_display().lower()}; only a running run can be cancelled.")
     now = timezone.now()
     who = actor.get_username() if actor is not None and actor.is_authenticated else "the system"
-    dropped_ids = descriptions_cancel_queued(
-        descriptions=Description.objects.filter(run=run), actor=actor, note=f"Cancelled by {who} with run {run.pk}."
+    # A row a worker claims meanwhile is in flight: the UPDATE's status condition leaves it alone.
+    dropped = len(
+        descriptions_cancel_queued(
+            descriptions=Description.objects.filter(run=run), actor=actor, note=f"Cancelled by {who} with run {run.pk}."
+        )
     )
-    dropped = len(dropped_ids)
-    actor_row = audit_actor(actor)
     GenerationRun.objects.filter(pk=run.pk).update(status=R.CANCELLED, finished_at=now)
-    AuditEvent.objects.create(
-        action="run_cancelled",
-        actor=actor_row,
+    audit_record(
+        action=AuditAction.RUN_CANCELLED,
+        actor=actor,
         catalog_id=run.catalog_id,
         before={"run": run.pk, "status": R.RUNNING},
         after={"status": R.CANCELLED, "dropped": dropped},
@@ -184,9 +177,9 @@ def run_retry_failed(*, run: GenerationRun, actor: AbstractBaseUser | None) -> l
             raise RunRefused("This run has no failed products to retry.")
         queued = generation_queue(product_ids=product_ids, actor=actor, only_failed=True, run=run)
         GenerationRun.objects.filter(pk=run.pk).update(status=R.RUNNING, finished_at=None)
-        AuditEvent.objects.create(
-            action="run_retried",
-            actor=audit_actor(actor),
+        audit_record(
+            action=AuditAction.RUN_RETRIED,
+            actor=actor,
             catalog_id=run.catalog_id,
             before={"run": run.pk, "status": run.status},
             after={"status": R.RUNNING, "queued": len(queued)},

@@ -1,17 +1,13 @@
-"""Regeneration asked for by a reviewer: the whole description, or one sentence of it.
+"""Regeneration of one sentence, asked for by a reviewer (generation/regeneration_requests.py
+holds the request and its progress).
 
-One sentence: `sentence_regeneration_request` (web, one transaction) records the request as an
-audit row and enqueues `regenerate_sentence_task` after commit. The task claims the request
-(a "started" audit row written under a row lock on the description, with a lease, so a
-redelivered message is a no-op), calls the provider with no transaction open, and
-`sentence_regeneration_store` replaces that sentence's tokens, shifts the positions and
-character offsets of everything after it, re-gates the sentence and bumps the version.
-The request lives in AuditEvent because Sentence has no column for "being regenerated".
+`regenerate_sentence_task` claims the request (a redelivered message is a no-op), calls the
+provider with no transaction open, and `sentence_regeneration_store` replaces that sentence's
+tokens, shifts the positions and character offsets of everything after it, re-gates the
+sentence and bumps the version, in one transaction.
 """
 
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -22,126 +18,34 @@ from generation.alignment import split_sentences
 from generation.limiter import SlotUnavailable, limiter_for
 from generation.prompts import SYSTEM_PROMPT, format_attributes
 from generation.providers import get_provider, pick_best
+from generation.regeneration_requests import (
+    sentence_regeneration_claim,
+    sentence_regeneration_finish,
+    sentence_regeneration_release,
+)
 from generation.types import Completion, ProviderError, TokenResult
-from reviewq.core.audit import audit_record
-from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence, SentenceDecision, Token
-from reviewq.gating.service import GateInput, TokenInput, gate_description, stored_reasons, thresholds_for_catalog
+from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceDecision, SentenceRegeneration, Token
+from reviewq.core.selectors import published_text
+from reviewq.gating.service import (
+    GateInput,
+    TokenInput,
+    gate_description,
+    sentence_score_columns,
+    thresholds_for_catalog,
+)
 
 logger = logging.getLogger(__name__)
 
-REQUESTED = "sentence_regeneration_requested"
-STARTED = "sentence_regeneration_started"
-DONE = "sentence_regenerated"
-FAILED = "sentence_regeneration_failed"
-ACTIONS = (REQUESTED, STARTED, DONE, FAILED)
-
-
-def sentence_regeneration_pending(*, description_id: int) -> dict[int, AuditEvent]:
-    """Sentence index -> its open regeneration request (neither done nor failed yet)."""
-    return sentence_regeneration_state(description_id)[0]
-
-
-def sentence_regeneration_state(description_id: int) -> tuple[dict[int, AuditEvent], dict[int, str]]:
-    """(open requests by sentence index, failure note by sentence index where the latest
-    finished regeneration failed), from one query."""
-    events = AuditEvent.objects.filter(description_id=description_id, action__in=ACTIONS).order_by("id")
-    open_requests: dict[int, AuditEvent] = {}
-    finished: dict[int, AuditEvent] = {}
-    for event in events:
-        if event.action == REQUESTED:
-            open_requests[event.sentence_index] = event
-        elif event.action in (DONE, FAILED):
-            finished[event.sentence_index] = event
-            request = open_requests.get(event.sentence_index)
-            if request is not None and event.after.get("request") == request.pk:
-                del open_requests[event.sentence_index]
-    failures = {
-        i: e.note or "Regeneration failed."
-        for i, e in finished.items()
-        if e.action == FAILED and i not in open_requests
-    }
-    return open_requests, failures
-
-
-def sentence_regenerated_version(*, description_id: int, index: int, page_version: int) -> int | None:
-    """The version a page at `page_version` may move to because only the regeneration of this
-    sentence changed the description since (None if anything else changed it too)."""
-    done = (
-        AuditEvent.objects.filter(description_id=description_id, sentence_index=index, action=DONE)
-        .order_by("-id")
-        .first()
-    )
-    if done is None or done.before.get("version") != page_version:
-        return None
-    return done.after.get("version")
-
-
 S = DescriptionStatus
-
 SENTENCE_MAX_TOKENS = 80
 # Positions are unique per description: later tokens move out of the way, then into place.
 _POSITION_PARKING = 10_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class RegenerationClaim:
-    request: AuditEvent
-    sentence: Sentence
-
-
-def sentence_regeneration_claim(*, request_id: int, lease_seconds: int) -> RegenerationClaim | None:
-    """Claim an open request, or None (unknown, finished, superseded, or running elsewhere
-    within its lease: what a redelivered message sees)."""
-    with transaction.atomic():
-        request = AuditEvent.objects.filter(pk=request_id, action=REQUESTED).first()
-        if request is None:
-            return None
-        # The row lock serialises claims of the same description (SQLite locks the database).
-        description = Description.objects.select_for_update().get(pk=request.description_id)
-        progress = list(
-            AuditEvent.objects.filter(
-                description=description,
-                sentence_index=request.sentence_index,
-                action__in=ACTIONS,
-                id__gt=request.pk,
-            ).order_by("id")
-        )
-        if any(e.action == REQUESTED for e in progress):
-            return None  # a newer request for the same sentence supersedes this one
-        mine = [e for e in progress if e.after.get("request") == request.pk]
-        if any(e.action in (DONE, FAILED) for e in mine):
-            return None
-        lease_start = timezone.now() - timedelta(seconds=lease_seconds)
-        if any(e.action == STARTED and e.created_at > lease_start for e in mine):
-            return None
-        sentence = Sentence.objects.filter(description=description, index=request.sentence_index).first()
-        if description.status != S.REVIEW or sentence is None:
-            _finish(request, action=FAILED, note="The description left review before the sentence was regenerated.")
-            return None
-        audit_record(
-            action=STARTED,
-            description=description,
-            sentence_index=request.sentence_index,
-            after={"request": request.pk},
-        )
-    return RegenerationClaim(request=request, sentence=sentence)
-
-
-def _finish(request: AuditEvent, *, action: str, note: str = "", before=None, after=None) -> AuditEvent:
-    return audit_record(
-        action=action,
-        description=request.description,
-        sentence_index=request.sentence_index,
-        before=before or {},
-        after={"request": request.pk, **(after or {})},
-        note=note,
-    )
-
-
 def sentence_messages(*, description: Description, sentence: Sentence) -> list[dict]:
     product = description.product
     sentences = list(description.sentences.order_by("index"))
-    context = "".join(s.current_text for s in sentences if s.decision != SentenceDecision.REJECTED).strip()
+    context = published_text(sentences)
     user = (
         f'Product: "{product.name}" (SKU {product.sku}).\n\nProduct facts:\n{format_attributes(product.attributes or {})}\n\n'
         f"Current description:\n{context}\n\n"
@@ -171,28 +75,15 @@ def sentence_regenerate(*, request_id: int) -> str:
                 )
             )
     except SlotUnavailable as exc:
-        _release(claim)
+        sentence_regeneration_release(request=claim.request)
         raise ProviderError(str(exc), code="in_flight_cap", retryable=True) from exc
     except ProviderError as exc:
         if exc.retryable:
-            _release(claim)
+            sentence_regeneration_release(request=claim.request)
             raise
-        _finish(claim.request, action=FAILED, note=f"{exc.code}: {exc}"[:500])
+        sentence_regeneration_finish(request=claim.request, failed=f"{exc.code}: {exc}")
         return "failed"
     return sentence_regeneration_store(request=claim.request, completion=completion)
-
-
-def _release(claim: RegenerationClaim) -> None:
-    """Drop the started mark so the retry can claim the request again."""
-    AuditEvent.objects.filter(
-        description_id=claim.request.description_id, action=STARTED, after__request=claim.request.pk
-    ).delete()
-
-
-def sentence_regeneration_fail(*, request_id: int, note: str) -> None:
-    request = AuditEvent.objects.filter(pk=request_id, action=REQUESTED).first()
-    if request is not None:
-        _finish(request, action=FAILED, note=note[:500])
 
 
 def _trimmed_tokens(completion: Completion, *, lead: str, trail: str) -> list[TokenResult]:
@@ -238,25 +129,36 @@ def _trimmed_tokens(completion: Completion, *, lead: str, trail: str) -> list[To
     return kept
 
 
-def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) -> str:
+def _store_refused(request: SentenceRegeneration, description: Description, sentence: Sentence | None) -> str:
+    """Why the result cannot be stored, or "" (the caller holds the description's row lock)."""
+    if not SentenceRegeneration.objects.filter(pk=request.pk, status__in=SentenceRegeneration.OPEN).exists():
+        return "superseded"
+    if description.status != S.REVIEW or sentence is None:
+        return "The description left review while the sentence was regenerated."
+    if sentence.current_text != request.original_text:
+        return "The sentence was changed while it was regenerated."
+    return ""
+
+
+def sentence_regeneration_store(*, request: SentenceRegeneration, completion: Completion) -> str:
     """Replace the requested sentence by the completion and re-gate it (one transaction)."""
     with transaction.atomic():
         description = (
             Description.objects.select_for_update().select_related("product__catalog").get(pk=request.description_id)
         )
         sentence = Sentence.objects.filter(description=description, index=request.sentence_index).first()
-        if description.status != S.REVIEW or sentence is None:
-            _finish(request, action=FAILED, note="The description left review while the sentence was regenerated.")
-            return "failed"
-        if sentence.current_text != request.before.get("text"):
-            _finish(request, action=FAILED, note="The sentence was changed while it was regenerated.")
+        refused = _store_refused(request, description, sentence)
+        if refused == "superseded":
+            return "skipped"  # a newer request (or a give-up) closed it: its result is not wanted
+        if refused:
+            sentence_regeneration_finish(request=request, failed=refused)
             return "failed"
         original = sentence.text
         lead = original[: len(original) - len(original.lstrip())]
         trail = original[len(original.rstrip()) :]
         new_tokens = _trimmed_tokens(completion, lead=lead, trail=trail)
         if not new_tokens:
-            _finish(request, action=FAILED, note="The model returned no text.")
+            sentence_regeneration_finish(request=request, failed="The model returned no text.")
             return "failed"
         new_text = "".join(t.text for t in new_tokens)
         old_positions = list(sentence.tokens.order_by("position").values_list("position", flat=True))
@@ -338,24 +240,17 @@ def sentence_regeneration_store(*, request: AuditEvent, completion: Completion) 
             decision=SentenceDecision.NONE,
             decided_by=None,
             decided_at=None,
-            band=score.band,
-            mean_logprob=score.mean_logprob,
-            min_logprob=score.min_logprob,
-            risk=score.risk,
-            critical_min_logprob=score.signals.get("critical_min_logprob"),
-            hard_flag=bool(score.signals.get("hard_flag")),
-            has_warning=bool(score.signals.get("has_warning")),
-            signals=score.signals,
-            reasons=stored_reasons(score),
+            substitutions={},
+            **sentence_score_columns(score),
         )
         before_version = description.version
         Description.objects.filter(pk=description.pk).update(
             text="".join(texts), risk=gate.risk, version=F("version") + 1, updated_at=timezone.now()
         )
-        _finish(
-            request,
-            action=DONE,
-            before={"text": request.before.get("text", ""), "version": before_version},
+        sentence_regeneration_finish(
+            request=request,
+            result_version=before_version + 1,
+            before={"text": request.original_text, "version": before_version},
             after={
                 "text": new_text,
                 "band": score.band,

@@ -19,6 +19,7 @@ from generation.queueing import description_claim_for_generation
 from generation.runs import run_finish_if_done
 from generation.storage import completion_store
 from generation.types import ProviderError
+from reviewq.core.audit import AuditAction
 from reviewq.core.models import Description, DescriptionStatus, GenerationRun
 from reviewq.core.transitions import ConflictError, description_transition
 
@@ -112,7 +113,7 @@ def _retry_or_fail(
         description_transition(
             description=description,
             to_status=S.QUEUED,
-            action="generation_retry",
+            action=AuditAction.GENERATION_RETRY,
             expected_version=description.version,
             note=message[:500],
             fields=fields,
@@ -128,7 +129,7 @@ def description_fail(*, description: Description, error_code: str, error: str) -
     return description_transition(
         description=description,
         to_status=S.FAILED,
-        action="generation_failed",
+        action=AuditAction.GENERATION_FAILED,
         expected_version=description.version,
         note=error[:500],
         fields={"error_code": error_code, "error": error or error_code},

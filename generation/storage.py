@@ -19,14 +19,16 @@ from django.utils import timezone
 
 from generation.alignment import Alignment, align
 from generation.types import Completion
+from reviewq.core.audit import AuditAction
 from reviewq.core.bulk import rows_insert
 from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
 from reviewq.core.transitions import ConflictError, TransitionRequest, descriptions_transition
 from reviewq.gating.service import (
+    SCORE_COLUMNS,
     GateInput,
     TokenInput,
     gate_description,
-    stored_reasons,
+    sentence_score_columns,
     thresholds_for_catalog,
 )
 
@@ -71,22 +73,7 @@ class StoreRequest:
     claim_version: int
 
 
-SENTENCE_COLUMNS = (
-    "description_id",
-    "index",
-    "char_start",
-    "char_end",
-    "text",
-    "band",
-    "mean_logprob",
-    "min_logprob",
-    "risk",
-    "critical_min_logprob",
-    "hard_flag",
-    "has_warning",
-    "signals",
-    "reasons",
-)
+SENTENCE_COLUMNS = ("description_id", "index", "char_start", "char_end", "text", *SCORE_COLUMNS)
 TOKEN_COLUMNS = ("description_id", "sentence_id", "position", "char_start", "text", "bytes", "logprob", "alternatives")
 
 
@@ -159,7 +146,7 @@ def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
         return _Prepared(
             request=request,
             to_status=S.FAILED,
-            action="generation_failed",
+            action=AuditAction.GENERATION_FAILED,
             note=failure,
             fields={
                 **meta,
@@ -189,22 +176,7 @@ def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
     )
     pk = description.pk
     sentence_rows = [
-        (
-            pk,
-            span.index,
-            span.start,
-            span.end,
-            span.text,
-            score.band,
-            score.mean_logprob,
-            score.min_logprob,
-            score.risk,
-            score.signals.get("critical_min_logprob"),
-            bool(score.signals.get("hard_flag")),
-            bool(score.signals.get("has_warning")),
-            score.signals,
-            stored_reasons(score),
-        )
+        (pk, span.index, span.start, span.end, span.text, *_in_order(sentence_score_columns(score)))
         for span, score in zip(alignment.sentences, gate.sentences, strict=True)
     ]
     token_rows = [
@@ -223,7 +195,7 @@ def _prepare(request: StoreRequest, thresholds: dict) -> _Prepared:
     return _Prepared(
         request=request,
         to_status=gate.outcome,
-        action="generated",
+        action=AuditAction.GENERATED,
         note=f"{len(sentence_rows)} sentences, {len(tokens)} tokens; gate: {gate.summary}",
         fields={**meta, "text": completion.text, "risk": gate.risk, "error_code": "", "error": ""},
         sentence_rows=sentence_rows,
@@ -261,3 +233,7 @@ def _rows_write(stored: list[_Prepared]) -> None:
         ids = [next(sentence_ids) for _ in item.sentence_rows]
         token_rows.extend((row[0], ids[row[1]], *row[2:]) for row in item.token_rows)
     rows_insert(Token, TOKEN_COLUMNS, token_rows)
+
+
+def _in_order(columns: dict) -> tuple:
+    return tuple(columns[name] for name in SCORE_COLUMNS)

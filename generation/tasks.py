@@ -9,7 +9,8 @@ from django.db import InterfaceError, OperationalError
 from generation.dispatch import GENERATE_DESCRIPTION, RECOVER_STALE, REGENERATE_SENTENCE
 from generation.limiter import slots_release_dead_holders
 from generation.recovery import descriptions_requeue_stale
-from generation.sentence_regeneration import sentence_regenerate, sentence_regeneration_fail
+from generation.regeneration_requests import sentence_regeneration_fail
+from generation.sentence_regeneration import sentence_regenerate
 from generation.services import RetryLater, description_generate
 from generation.types import ProviderError
 

@@ -30,8 +30,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from reviewq.core.audit import audit_actor
-from reviewq.core.models import DRAFT_STATUSES, ApiToken, AuditEvent, Catalog, Description, DescriptionStatus, Product
+from reviewq.core.audit import AuditAction, audit_record
+from reviewq.core.models import DRAFT_STATUSES, ApiToken, Catalog, Description, DescriptionStatus, Product
 from reviewq.core.selectors import description_published_text
 from reviewq.gating.service import reason_text, sentence_reasons, thresholds_for_catalog
 from reviewq.gating.truth import TRUTH_NOTE
@@ -58,9 +58,9 @@ def api_token_create(
         raise ValueError("Name the token (what uses it), e.g. 'shop sync'.")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name[:100], key_hash=token_hash(key), prefix=key[:8])
-    AuditEvent.objects.create(
-        action="api_token_created",
-        actor=audit_actor(actor),
+    audit_record(
+        action=AuditAction.API_TOKEN_CREATED,
+        actor=actor,
         after={"token": token.pk, "user": user.get_username(), "name": token.name, "prefix": token.prefix},
     )
     return token, key
@@ -71,9 +71,9 @@ def api_token_revoke(*, token: ApiToken, actor: AbstractBaseUser | None = None) 
     """Revoke a token; False when it already was."""
     revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if revoked:
-        AuditEvent.objects.create(
-            action="api_token_revoked",
-            actor=audit_actor(actor),
+        audit_record(
+            action=AuditAction.API_TOKEN_REVOKED,
+            actor=actor,
             before={"token": token.pk, "prefix": token.prefix, "name": token.name},
         )
     return bool(revoked)

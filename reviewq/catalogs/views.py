@@ -16,7 +16,6 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from generation.runs import (
     RunRefused,
     catalog_runs,
-    catalog_summaries,
     run_cancel,
     run_mode_impacts,
     run_options,
@@ -28,6 +27,7 @@ from reviewq.catalogs.exports import EXPORT_FORMATS, export_filename, published_
 from reviewq.catalogs.imports import CatalogImportError, CatalogMapping, catalog_import, preview_catalog
 from reviewq.catalogs.uploads import SizeLimitUploadHandler, upload_discard, upload_get, upload_stage
 from reviewq.core.models import Catalog, DescriptionStatus, GenerationRun
+from reviewq.core.selectors import catalog_overview_list
 
 MANAGE_CATALOGS = "reviewq.manage_catalogs"
 catalogs_required = permission_required(MANAGE_CATALOGS, raise_exception=True)
@@ -44,7 +44,7 @@ def _size(n: int) -> str:
 @require_safe
 @catalogs_required
 def catalog_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "catalogs/catalogs.html", {"summaries": catalog_summaries()})
+    return render(request, "catalogs/catalogs.html", {"summaries": catalog_overview_list()})
 
 
 # --- Upload: file -> preview (mapping, errors) -> import -------------------------------------
@@ -178,7 +178,7 @@ def catalog_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _catalog_context(catalog: Catalog, **extra) -> dict:
-    summary = catalog_summaries(catalog_id=catalog.pk)[0]
+    summary = catalog_overview_list(catalog_id=catalog.pk)[0]
     return {
         "catalog": catalog,
         "summary": summary,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.utils import timezone
 
 # Rows per UPDATE ... FROM (VALUES ...): keeps the parameters well under PostgreSQL's 65,535.
@@ -90,15 +90,23 @@ def _copy_value(field, value):
     return value
 
 
-def rows_update(model: type[Model], *, match: Sequence[str], assign: Sequence[str], rows: Sequence[tuple]) -> list[int]:
+def rows_update(
+    model: type[Model],
+    *,
+    match: Sequence[str],
+    assign: Sequence[str],
+    rows: Sequence[tuple],
+    where: Q | None = None,
+) -> list[int]:
     """Conditional UPDATE of many rows, each with its own values; returns the primary keys
     of the rows that matched.
 
     Each row is (pk, *match values, *assign values): the row with that pk is updated only if
-    its `match` columns hold those values (None matches NULL, as in a filter), and gets the
-    `assign` values. Values are Python values for the fields named (attnames or columns).
-    PostgreSQL: UPDATE ... FROM (VALUES ...) RETURNING, one statement per ROWS_PER_UPDATE
-    rows. Elsewhere: one conditional UPDATE per row.
+    its `match` columns hold those values (None matches NULL, as in a filter) and it meets
+    `where` (one condition for every row), and gets the `assign` values. Values are Python
+    values for the fields named (attnames or columns). PostgreSQL: UPDATE ... FROM (VALUES
+    ...) RETURNING, one statement per ROWS_PER_UPDATE rows. Elsewhere: one conditional UPDATE
+    per row.
     """
     if not rows:
         return []
@@ -107,14 +115,16 @@ def rows_update(model: type[Model], *, match: Sequence[str], assign: Sequence[st
         return [
             pk
             for start in range(0, len(rows), ROWS_PER_UPDATE)
-            for pk in rows_update(model, match=match, assign=assign, rows=rows[start : start + ROWS_PER_UPDATE])
+            for pk in rows_update(
+                model, match=match, assign=assign, rows=rows[start : start + ROWS_PER_UPDATE], where=where
+            )
         ]
     if not is_postgres():
         updated = []
         for pk, *values in rows:
             conditions = dict(zip(match, values[: len(match)], strict=True))
             changes = dict(zip(assign, values[len(match) :], strict=True))
-            if model.objects.filter(pk=pk, **conditions).update(**changes):
+            if model.objects.filter(where or Q(), pk=pk, **conditions).update(**changes):
                 updated.append(pk)
         return updated
     names = [f"v{i}" for i in range(len(fields))]
@@ -129,6 +139,11 @@ def rows_update(model: type[Model], *, match: Sequence[str], assign: Sequence[st
     params = []
     for row in rows:
         params.extend(f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True))
+    if where is not None:
+        # The condition as a subquery on the same table, so it may join or use Exists.
+        where_rows, where_params = model.objects.filter(where).values("pk").query.sql_with_params()
+        where_sql += f' AND t."{model._meta.pk.column}" IN ({where_rows})'
+        params.extend(where_params)
     sql = (
         f'UPDATE "{model._meta.db_table}" AS t SET {set_sql} '
         f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({', '.join(names)}) "

@@ -1,8 +1,10 @@
 """reviewq's data model.
 
-Statuses change only through reviewq/core/transitions.py, which refuses illegal source states
-and writes an AuditEvent row for every change. The database enforces what it
-can: allowed values, spans, version >= 1, one live revision and one draft per product.
+Description.status is changed only by reviewq/core/transitions.py, which refuses illegal
+source states and writes an AuditEvent row for every change. AuditEvent rows are only
+inserted; work in progress (sentence regeneration requests, token substitutions) has columns
+and models of its own. The database enforces what it can: allowed values, spans,
+version >= 1, one live revision and one draft per product, one open regeneration per sentence.
 """
 
 from django.conf import settings
@@ -265,6 +267,9 @@ class Sentence(models.Model):
     )
     signals = models.JSONField(default=dict, blank=True)
     reasons = models.JSONField(default=list, blank=True)
+    # Token position (as a string: JSON keys) -> the alternative a reviewer chose for it; the
+    # edited_text is the tokens with these in place. Empty when the text was typed by hand.
+    substitutions = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["description_id", "index"]
@@ -348,6 +353,68 @@ class Thresholds(models.Model):
 
     def __str__(self):
         return f"Thresholds for {self.catalog or 'all catalogs'}"
+
+
+class SentenceRegeneration(models.Model):
+    """A reviewer's request for a new version of one sentence, and its progress: requested ->
+    running (a worker claimed it, under a lease) -> done or failed."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    OPEN = (Status.REQUESTED, Status.RUNNING)
+
+    description = models.ForeignKey(Description, on_delete=models.CASCADE, related_name="regenerations")
+    sentence_index = models.PositiveIntegerField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.REQUESTED)
+    original_text = models.TextField(help_text="The sentence as the reviewer saw it; a changed sentence is kept.")
+    result_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Description.version the stored result produced (done)."
+    )
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A running request whose lease ran out may be reclaimed."
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    note = models.TextField(blank=True, help_text="Why it failed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["description_id", "sentence_index", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["requested", "running", "done", "failed"]),
+                name="regeneration_status_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["description", "sentence_index"],
+                condition=Q(status__in=["requested", "running"]),
+                name="regeneration_one_open_per_sentence",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="running") | Q(lease_until__isnull=False), name="regeneration_running_has_lease"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["done", "failed"], finished_at__isnull=False)
+                | Q(status__in=["requested", "running"], finished_at__isnull=True),
+                name="regeneration_finished_has_time",
+            ),
+            models.CheckConstraint(condition=~Q(status="failed") | ~Q(note=""), name="regeneration_failed_has_note"),
+            models.CheckConstraint(
+                condition=~Q(status="done") | Q(result_version__isnull=False), name="regeneration_done_has_version"
+            ),
+        ]
+        indexes = [models.Index(fields=["description", "sentence_index"], name="regeneration_sentence")]
+
+    def __str__(self):
+        return f"Regeneration of sentence {self.sentence_index} of {self.description_id} ({self.status})"
 
 
 class AuditEvent(models.Model):

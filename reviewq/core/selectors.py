@@ -1,10 +1,11 @@
 """Reads shared by every page: catalogs with their counts."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
-from reviewq.core.models import Catalog, Description, DescriptionStatus, SentenceDecision
+from reviewq.core.models import Catalog, Description, DescriptionStatus, GenerationRun, Sentence, SentenceDecision
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,18 +21,26 @@ class CatalogOverview:
     product_count: int
     not_generated: int  # products without any revision yet
     status_counts: tuple[StatusCount, ...]  # one per current DescriptionStatus (not archived), in order
+    running: bool  # a generation run of this catalog is running
+
+    @property
+    def published(self) -> int:
+        return next(c.count for c in self.status_counts if c.status == DescriptionStatus.PUBLISHED)
 
 
-def catalog_overview_list() -> list[CatalogOverview]:
-    """Every catalog with its product count and description counts per status (one query)."""
+def catalog_overview_list(*, catalog_id: int | None = None) -> list[CatalogOverview]:
+    """Every catalog (or the one given) with its product count, description counts per status
+    and whether a run is running, in one query: the dashboard and the catalog pages read it."""
     status_annotations = {
         f"n_{status}": Count("products__descriptions", filter=Q(products__descriptions__status=status))
         for status in DescriptionStatus.values
     }
+    catalogs = Catalog.objects.all() if catalog_id is None else Catalog.objects.filter(pk=catalog_id)
     # A product has many revisions: products are counted distinct; each revision row once.
-    catalogs = Catalog.objects.annotate(
+    catalogs = catalogs.annotate(
         product_count=Count("products", distinct=True),
         not_generated=Count("products", filter=Q(products__descriptions__isnull=True)),
+        running=Exists(GenerationRun.objects.filter(catalog=OuterRef("pk"), status=GenerationRun.Status.RUNNING)),
         **status_annotations,
     ).order_by("name")
     return [
@@ -44,12 +53,30 @@ def catalog_overview_list() -> list[CatalogOverview]:
                 for status, label in DescriptionStatus.choices
                 if status != DescriptionStatus.ARCHIVED
             ),
+            running=catalog.running,
         )
         for catalog in catalogs
     ]
 
 
+def published_text(sentences: Iterable[Sentence]) -> str:
+    """The one rule for the text a description publishes: the current text (the reviewer's
+    edit, else the generated text) of every sentence not removed, in the order given."""
+    return "".join(s.current_text for s in sentences if s.decision != SentenceDecision.REJECTED).strip()
+
+
 def description_published_text(*, description: Description) -> str:
-    """The current text of every sentence not removed, in order."""
-    sentences = description.sentences.exclude(decision=SentenceDecision.REJECTED).order_by("index")
-    return "".join(s.current_text for s in sentences).strip()
+    return published_text(description.sentences.order_by("index"))
+
+
+def descriptions_published_texts(*, description_ids: Iterable[int]) -> dict[int, str]:
+    """published_text of many descriptions, from one query."""
+    ids = list(description_ids)
+    by_description: dict[int, list[Sentence]] = {pk: [] for pk in ids}
+    for sentence in (
+        Sentence.objects.filter(description_id__in=ids)
+        .order_by("description_id", "index")
+        .only("description_id", "index", "text", "edited_text", "decision")
+    ):
+        by_description[sentence.description_id].append(sentence)
+    return {pk: published_text(sentences) for pk, sentences in by_description.items()}

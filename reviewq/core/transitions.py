@@ -1,28 +1,46 @@
 """The one door for Description.status: every change is checked against TRANSITIONS, bumps the
-version, keeps published_at and the lease right, and writes its audit row in the same transaction."""
+version, keeps published_at and the lease right, and writes its audit row in the same transaction.
 
+Nothing else writes Description.status, nor creates a Description (tests/reviewq/core/
+test_status_writers.py scans the code for other writers):
+- description_transition: one row, conditional on the status (and version) the caller saw;
+- descriptions_transition: many rows, each with its own values and version (storing results,
+  bulk approval);
+- descriptions_transition_where: set-based, every row of a queryset in an allowed source status
+  that meets a condition (requeue, claim, cancel, re-gate);
+- descriptions_create_queued: new rows, "created" -> queued.
+"""
+
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Model, Q
+from django.db.models import F, Model, Q, QuerySet
 from django.utils import timezone
 
-from reviewq.core.audit import audit_actor
-from reviewq.core.bulk import rows_insert, rows_update
-from reviewq.core.models import DRAFT_STATUSES, AuditEvent, Description, DescriptionStatus
+from reviewq.core.audit import AuditAction, audit_action_checked, audit_rows
+from reviewq.core.bulk import rows_update
+from reviewq.core.models import DRAFT_STATUSES, Description, DescriptionStatus, GenerationRun
 
 S = DescriptionStatus
+
+# The pseudo-status of a row that does not exist yet: creation is a transition too.
+CREATED = "created"
 
 # from-status -> statuses it may move to. Anything else is refused.
 # A live revision (PUBLISHED) is never regenerated or re-reviewed in place: generation writes a
 # draft beside it, and it leaves only by being superseded (a draft is published) or unpublished.
 TRANSITIONS: dict[str, frozenset[str]] = {
+    # New rows: generation queues one; a revert copies an earlier revision into a draft in review.
+    CREATED: frozenset({S.QUEUED, S.REVIEW}),
     # A cancelled run returns a queued draft to what it was (REVIEW, REJECTED, FAILED) or CANCELLED.
     S.QUEUED: frozenset({S.GENERATING, S.FAILED, S.CANCELLED, S.REVIEW, S.REJECTED}),
-    S.GENERATING: frozenset({S.QUEUED, S.REVIEW, S.PUBLISHED, S.FAILED}),
+    # GENERATING -> GENERATING: a worker reclaims a row whose lease ran out (its worker died).
+    S.GENERATING: frozenset({S.GENERATING, S.QUEUED, S.REVIEW, S.PUBLISHED, S.FAILED}),
+    # -> ARCHIVED: a draft is discarded (kept as an earlier revision, never deleted).
     S.REVIEW: frozenset({S.PUBLISHED, S.REJECTED, S.QUEUED, S.ARCHIVED}),
-    S.PUBLISHED: frozenset({S.ARCHIVED}),
+    S.PUBLISHED: frozenset({S.ARCHIVED}),  # superseded by a published draft, or unpublished
     S.REJECTED: frozenset({S.QUEUED, S.ARCHIVED}),
     S.FAILED: frozenset({S.QUEUED, S.ARCHIVED}),
     S.CANCELLED: frozenset({S.QUEUED, S.ARCHIVED}),
@@ -64,6 +82,7 @@ def description_transition(
     """
     from_status = description.status
     _transition_check(from_status, to_status)
+    audit_action_checked(action)
     now = timezone.now()
     fields = _transition_fields(to_status, fields, now)
     match = Q(pk=description.pk, status=from_status)
@@ -71,9 +90,7 @@ def description_transition(
         match &= Q(version=expected_version)
     # Lock the row first: the live copy is archived only for a publish that will happen.
     if to_status == S.PUBLISHED and Description.objects.select_for_update().filter(match).exists():
-        live_supersede(
-            product_ids=[description.product_id], by={description.product_id: description.pk}, actor=actor, now=now
-        )
+        live_supersede(product_ids=[description.product_id], by={description.product_id: description.pk}, actor=actor)
     updated = Description.objects.filter(match).update(
         status=to_status, version=F("version") + 1, updated_at=now, **fields
     )
@@ -83,7 +100,7 @@ def description_transition(
             "This description was changed by someone else; reload to see the newer version.",
             current=current,
         )
-    _transition_event(description, to_status, action=action, actor=actor, note=note, fields=fields).save()
+    audit_rows(action=action, actor=actor, rows=[_transition_event(description, to_status, note=note, fields=fields)])
     if (
         expected_version is not None
         and expected_version == description.version
@@ -109,17 +126,19 @@ class TransitionRequest:
 
 @transaction.atomic
 def descriptions_transition(
-    requests: list[TransitionRequest], *, actor: AbstractBaseUser | None = None
+    requests: list[TransitionRequest], *, actor: AbstractBaseUser | None = None, condition: Q | None = None
 ) -> list[Description | ConflictError]:
     """Many description_transition calls in one go, for storing many results at once: one
     conditional UPDATE for all the rows (reviewq.core.bulk.rows_update) and one INSERT of their audit
-    rows. A request whose row changed since its copy was read gets a ConflictError in its place
-    in the result (and nothing written); the others go ahead. Field values must be plain
-    values, not expressions."""
+    rows. A request whose row changed since its copy was read, or that fails `condition` (one Q
+    for every row, checked in the same UPDATE), gets a ConflictError in its place in the result
+    (and nothing written); the others go ahead. Field values must be plain values, not
+    expressions."""
     now = timezone.now()
     planned = []
     for request in requests:
         _transition_check(request.description.status, request.to_status)
+        audit_action_checked(request.action)
         fields = _transition_fields(request.to_status, request.fields, now)
         if any(hasattr(value, "resolve_expression") for value in fields.values()):
             raise ValueError("descriptions_transition takes plain field values, not expressions")
@@ -133,11 +152,11 @@ def descriptions_transition(
         # Lock the rows that will be published, then archive their products' live copies.
         locked = set(
             Description.objects.select_for_update()
-            .filter(pk__in=[d.pk for d in publishing], status__in=[d.status for d in publishing])
+            .filter(condition or Q(), pk__in=[d.pk for d in publishing], status__in=[d.status for d in publishing])
             .values_list("pk", "version")
         )
         by = {d.product_id: d.pk for d in publishing if (d.pk, d.version) in locked}
-        live_supersede(product_ids=list(by), by=by, actor=actor, now=now)
+        live_supersede(product_ids=list(by), by=by, actor=actor)
     updated = set(
         rows_update(
             Description,
@@ -158,6 +177,7 @@ def descriptions_transition(
                 )
                 for request, fields in candidates
             ],
+            where=condition,
         )
     )
     results: list[Description | ConflictError] = []
@@ -170,18 +190,113 @@ def descriptions_transition(
             )
             continue
         events.append(
-            _transition_event(
-                description, request.to_status, action=request.action, actor=actor, note=request.note, fields=fields
-            )
+            (request.action, _transition_event(description, request.to_status, note=request.note, fields=fields))
         )
         _transition_apply(description, request.to_status, fields, now)
         results.append(description)
-    rows_insert(
-        AuditEvent,
-        ("action", "actor_id", "description_id", "before", "after", "note", "created_at"),
-        [(e.action, e.actor_id, e.description_id, e.before, e.after, e.note, now) for e in events],
-    )
+    for action in sorted({action for action, _ in events}):
+        audit_rows(action=action, actor=actor, rows=[row for a, row in events if a == action], created_at=now)
     return results
+
+
+# Ids per set-based UPDATE: well under SQLite's and PostgreSQL's parameter limits.
+IDS_PER_UPDATE = 5000
+
+
+@transaction.atomic
+def descriptions_transition_where(
+    *,
+    descriptions: QuerySet[Description],
+    from_statuses: Iterable[str],
+    to_status: str,
+    action: str,
+    actor: AbstractBaseUser | None = None,
+    condition: Q | None = None,
+    fields: dict | None = None,
+    note: str = "",
+) -> list[int]:
+    """Move, set-based, every row of `descriptions` whose status is one of `from_statuses` and
+    that meets `condition` to `to_status`; returns the ids moved, ascending.
+
+    One conditional UPDATE per source status (and IDS_PER_UPDATE rows) repeats the status and
+    the condition in its WHERE, so a row that changed since it was selected is left alone (a
+    claim, a version check or a race with a worker stays a conditional UPDATE). `fields` may
+    hold expressions (F("attempts") + 1); the audit row records the value they produced. One
+    audit INSERT for all the rows moved.
+    """
+    sources = sorted(set(from_statuses))
+    for source in sources:
+        _transition_check(source, to_status)
+    audit_action_checked(action)
+    now = timezone.now()
+    fields = _transition_fields(to_status, fields, now)
+    computed = [name for name, value in fields.items() if hasattr(value, "resolve_expression")]
+    plain = {name: value for name, value in fields.items() if name not in computed}
+    condition = condition if condition is not None else Q()
+    candidates = list(
+        descriptions.filter(condition, status__in=sources).order_by("pk").values_list("pk", "status").distinct()
+    )
+    events = []
+    for start in range(0, len(candidates), IDS_PER_UPDATE):
+        chunk = dict(candidates[start : start + IDS_PER_UPDATE])
+        if to_status == S.PUBLISHED:
+            # Lock the rows about to go live, then archive their products' live copies first
+            # (one live revision per product is a unique index).
+            publishing = dict(
+                Description.objects.select_for_update()
+                .filter(pk__in=list(chunk), status__in=sources)
+                .values_list("product_id", "pk")
+            )
+            live_supersede(product_ids=list(publishing), by=publishing, actor=actor)
+        for source in sources:
+            ids = [pk for pk, status in chunk.items() if status == source]
+            if ids:
+                Description.objects.filter(condition, pk__in=ids, status=source).update(
+                    status=to_status, version=F("version") + 1, updated_at=now, **fields
+                )
+        # What this call's UPDATEs wrote (its `now` is the mark); the rows stay locked until commit.
+        for row in Description.objects.filter(pk__in=list(chunk), status=to_status, updated_at=now).values(
+            "pk", "version", *computed
+        ):
+            events.append(
+                {
+                    "description_id": row["pk"],
+                    "before": {"status": chunk[row["pk"]], "version": row["version"] - 1},
+                    "after": {"status": to_status, **_jsonable(plain), **{name: row[name] for name in computed}},
+                    "note": note,
+                }
+            )
+    audit_rows(action=action, actor=actor, rows=events, created_at=now)
+    return sorted(event["description_id"] for event in events)
+
+
+@transaction.atomic
+def descriptions_create_queued(
+    *, product_ids: Iterable[int], run: GenerationRun | None = None, actor: AbstractBaseUser | None = None
+) -> list[int]:
+    """Create a QUEUED description for each product that has none ("created" -> queued), set-based,
+    and audit each; a product that got one meanwhile is left alone. Returns the product ids
+    queued, ascending."""
+    _transition_check(CREATED, S.QUEUED)
+    product_ids = sorted(set(product_ids))
+    Description.objects.bulk_create(
+        [Description(product_id=pid, status=S.QUEUED, run=run) for pid in product_ids], ignore_conflicts=True
+    )
+    # ignore_conflicts returns no ids: the new rows are the queued, never-changed ones.
+    rows = list(
+        Description.objects.filter(product_id__in=product_ids, status=S.QUEUED, version=1)
+        .order_by("product_id")
+        .values_list("pk", "product_id")
+    )
+    audit_rows(
+        action=AuditAction.GENERATION_QUEUED,
+        actor=actor,
+        rows=[
+            {"description_id": pk, "before": {"status": ""}, "after": {"status": S.QUEUED, "version": 1}}
+            for pk, _ in rows
+        ],
+    )
+    return [product_id for _, product_id in rows]
 
 
 def _plain(value):
@@ -204,13 +319,13 @@ def descriptions_delete(*, descriptions, actor: AbstractBaseUser | None = None) 
             "product__catalog__name",
         )
     )
-    AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                action="description_deleted",
-                actor=audit_actor(actor),
-                catalog_id=row["product__catalog_id"],
-                before={
+    audit_rows(
+        action=AuditAction.DESCRIPTION_DELETED,
+        actor=actor,
+        rows=[
+            {
+                "catalog_id": row["product__catalog_id"],
+                "before": {
                     "description": row["pk"],
                     "status": row["status"],
                     "version": row["version"],
@@ -218,10 +333,10 @@ def descriptions_delete(*, descriptions, actor: AbstractBaseUser | None = None) 
                     "product": row["product__name"],
                     "catalog": row["product__catalog__name"],
                 },
-                note=f"{row['product__sku']}: description deleted",
-            )
+                "note": f"{row['product__sku']}: description deleted",
+            }
             for row in rows
-        ]
+        ],
     )
     Description.objects.filter(pk__in=[row["pk"] for row in rows]).delete()
     return len(rows)
@@ -244,16 +359,15 @@ def _transition_fields(to_status: str, fields: dict | None, now) -> dict:
     return fields
 
 
-def _transition_event(description: Description, to_status: str, *, action, actor, note, fields) -> AuditEvent:
-    """The audit row of a transition, built before the caller's copy is updated."""
-    return AuditEvent(
-        action=action,
-        actor=audit_actor(actor),
-        description=description,
-        before={"status": description.status, "version": description.version},
-        after={"status": to_status, **_jsonable(fields)},
-        note=note,
-    )
+def _transition_event(description: Description, to_status: str, *, note: str, fields: dict) -> dict:
+    """The audit row of a transition (as audit_rows takes it), built before the caller's copy
+    is updated."""
+    return {
+        "description_id": description.pk,
+        "before": {"status": description.status, "version": description.version},
+        "after": {"status": to_status, **_jsonable(fields)},
+        "note": note,
+    }
 
 
 def _transition_apply(description: Description, to_status: str, fields: dict, now) -> None:
@@ -263,47 +377,31 @@ def _transition_apply(description: Description, to_status: str, fields: dict, no
 
 
 def _jsonable(fields: dict) -> dict:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else _plain(v)) for k, v in fields.items()}
 
 
-def live_supersede(*, product_ids: list[int], by: dict[int, int], actor, now) -> list[int]:
-    """Archive the live revision of each product about to get a new one (set-based, audited):
-    the one place a published description stops being live because another is published."""
-    rows = list(
-        Description.objects.filter(product_id__in=product_ids, status=S.PUBLISHED)
-        .exclude(pk__in=list(by.values()))
-        .values_list("pk", "product_id", "version")
+def live_supersede(*, product_ids: list[int], by: dict[int, int], actor) -> list[int]:
+    """Archive the live revision of each product about to get a new one (`by`: product id -> the
+    description being published): the one place a published description stops being live
+    because another is published. Called inside the publishing transaction."""
+    return descriptions_transition_where(
+        descriptions=Description.objects.filter(product_id__in=product_ids).exclude(pk__in=list(by.values())),
+        from_statuses=[S.PUBLISHED],
+        to_status=S.ARCHIVED,
+        action=AuditAction.REVISION_SUPERSEDED,
+        actor=actor,
     )
-    if not rows:
-        return []
-    Description.objects.filter(pk__in=[pk for pk, _, _ in rows], status=S.PUBLISHED).update(
-        status=S.ARCHIVED, version=F("version") + 1, updated_at=now, lease_until=None
-    )
-    rows_insert(
-        AuditEvent,
-        ("action", "actor_id", "description_id", "before", "after", "note", "created_at"),
-        [
-            (
-                "revision_superseded",
-                getattr(audit_actor(actor), "pk", None),
-                pk,
-                {"status": S.PUBLISHED, "version": version},
-                {"status": S.ARCHIVED, "live": by[product_id]},
-                "",
-                now,
-            )
-            for pk, product_id, version in rows
-        ],
-    )
-    return [pk for pk, _, _ in rows]
 
 
 @transaction.atomic
 def description_create_draft(
     *, source: Description, actor: AbstractBaseUser | None, action: str, note: str = ""
 ) -> Description:
-    """A new working draft (REVIEW) of source's product with source's text and generation
-    details; the caller copies its sentences and tokens. Refused while the product has a draft."""
+    """A new working draft (REVIEW, "created" -> review) of source's product with source's text
+    and generation details; the caller copies its sentences and tokens. Refused while the
+    product has a draft."""
+    _transition_check(CREATED, S.REVIEW)
+    audit_action_checked(action)
     if Description.objects.filter(product_id=source.product_id, status__in=DRAFT_STATUSES).exists():
         raise InvalidTransition("This product already has a draft; publish or discard it first.")
     copied = {
@@ -322,13 +420,17 @@ def description_create_draft(
         )
     }
     draft = Description.objects.create(product_id=source.product_id, status=S.REVIEW, source=source, **copied)
-    AuditEvent.objects.create(
+    audit_rows(
         action=action,
-        actor=audit_actor(actor),
-        description=draft,
-        before={"source": source.pk, "source_status": source.status},
-        after={"status": S.REVIEW},
-        note=note,
+        actor=actor,
+        rows=[
+            {
+                "description_id": draft.pk,
+                "before": {"status": "", "source": source.pk, "source_status": source.status},
+                "after": {"status": S.REVIEW, "version": draft.version},
+                "note": note,
+            }
+        ],
     )
     return draft
 
@@ -338,32 +440,22 @@ def descriptions_cancel_queued(*, descriptions, actor: AbstractBaseUser | None, 
     """Drop queued work (set-based, audited): each QUEUED row goes back to the status it was
     queued from (a draft under review stays under review), or to CANCELLED when it had none.
     Returns the ids dropped; rows a worker claimed meanwhile are left to finish."""
-    now = timezone.now()
-    rows = list(descriptions.filter(status=S.QUEUED).values_list("pk", "queued_from", "version"))
-    restore = {pk: q if q in (S.REVIEW, S.REJECTED, S.FAILED) else S.CANCELLED for pk, q, _ in rows}
-    dropped: dict[int, str] = {}
-    for to_status in set(restore.values()):
-        ids = [pk for pk, back in restore.items() if back == to_status]
-        matched = list(Description.objects.filter(pk__in=ids, status=S.QUEUED).values_list("pk", flat=True))
-        Description.objects.filter(pk__in=matched, status=S.QUEUED).update(
-            status=to_status, version=F("version") + 1, updated_at=now, lease_until=None, queued_from=""
+    dropped: list[int] = []
+    queued = descriptions.filter(status=S.QUEUED)
+    for to_status, condition in (
+        (S.REVIEW, Q(queued_from=S.REVIEW)),
+        (S.REJECTED, Q(queued_from=S.REJECTED)),
+        (S.FAILED, Q(queued_from=S.FAILED)),
+        (S.CANCELLED, ~Q(queued_from__in=[S.REVIEW, S.REJECTED, S.FAILED])),
+    ):
+        dropped += descriptions_transition_where(
+            descriptions=queued,
+            from_statuses=[S.QUEUED],
+            to_status=to_status,
+            action=AuditAction.GENERATION_CANCELLED,
+            actor=actor,
+            condition=condition,
+            fields={"queued_from": ""},
+            note=note,
         )
-        dropped.update(dict.fromkeys(matched, to_status))
-    versions = {pk: version for pk, _, version in rows}
-    rows_insert(
-        AuditEvent,
-        ("action", "actor_id", "description_id", "before", "after", "note", "created_at"),
-        [
-            (
-                "generation_cancelled",
-                getattr(audit_actor(actor), "pk", None),
-                pk,
-                {"status": S.QUEUED, "version": versions[pk]},
-                {"status": to_status},
-                note,
-                now,
-            )
-            for pk, to_status in sorted(dropped.items())
-        ],
-    )
     return sorted(dropped)

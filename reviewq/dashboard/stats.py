@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from reviewq.core.audit import AuditAction
 from reviewq.core.models import (
     DescriptionStatus,
     SentenceBand,
@@ -126,7 +127,7 @@ def reliability_points(rows: Iterable[tuple[float, int, int, float]]) -> list[Re
 
 # --- Calibration: the queries -------------------------------------------------------------------
 
-REVIEW_DONE_ACTIONS = ("review_approved", "review_rejected")
+REVIEW_DONE_ACTIONS = (AuditAction.REVIEW_APPROVED, AuditAction.REVIEW_REJECTED)
 
 
 def duration_text(value: timedelta) -> str:

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
+from reviewq.core.audit import AuditAction
 from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus
 from reviewq.core.selectors import catalog_overview_list
 from reviewq.dashboard.calibration import calibration_data, dashboard_metrics, threshold_simulation
@@ -50,7 +51,7 @@ def _thresholds_from(params, fallback: GateThresholds) -> tuple[GateThresholds, 
 def _last_change(catalog: Catalog | None) -> dict | None:
     """The latest saved change for this scope and the descriptions it re-gated."""
     event = (
-        AuditEvent.objects.filter(action="thresholds_changed", catalog=catalog)
+        AuditEvent.objects.filter(action=AuditAction.THRESHOLDS_CHANGED, catalog=catalog)
         .select_related("actor")
         .order_by("-id")
         .first()
@@ -58,13 +59,13 @@ def _last_change(catalog: Catalog | None) -> dict | None:
     if event is None:
         return None
     previous_id = (
-        AuditEvent.objects.filter(action="thresholds_changed", id__lt=event.id)
+        AuditEvent.objects.filter(action=AuditAction.THRESHOLDS_CHANGED, id__lt=event.id)
         .order_by("-id")
         .values_list("id", flat=True)
         .first()
     ) or 0
     regated = list(
-        AuditEvent.objects.filter(action="regated", id__gt=previous_id, id__lt=event.id)
+        AuditEvent.objects.filter(action=AuditAction.REGATED, id__gt=previous_id, id__lt=event.id)
         .select_related("description__product__catalog")
         .order_by("id")[:50]
     )

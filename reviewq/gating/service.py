@@ -13,12 +13,10 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
-from django.utils import timezone
 
-from reviewq.core.audit import audit_actor
-from reviewq.core.bulk import rows_insert
-from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, Sentence, SentenceBand, Thresholds
-from reviewq.core.transitions import live_supersede
+from reviewq.core.audit import AuditAction, audit_actor, audit_record
+from reviewq.core.models import Catalog, Description, DescriptionStatus, Sentence, SentenceBand, Thresholds
+from reviewq.core.transitions import descriptions_transition_where
 from reviewq.gating.gate import (
     THRESHOLD_REASON_PREFIXES,
     GateThresholds,
@@ -107,6 +105,35 @@ def stored_reasons(score: SentenceScore) -> list[str]:
     return [r for r in score.reasons if not r.startswith(THRESHOLD_REASON_PREFIXES)]
 
 
+# The Sentence columns a gate score is stored in, in the order sentence_score_columns gives them.
+SCORE_COLUMNS = (
+    "band",
+    "mean_logprob",
+    "min_logprob",
+    "risk",
+    "critical_min_logprob",
+    "hard_flag",
+    "has_warning",
+    "signals",
+    "reasons",
+)
+
+
+def sentence_score_columns(score: SentenceScore) -> dict[str, Any]:
+    """The one way a gate score becomes Sentence column values (storing and regenerating)."""
+    return {
+        "band": score.band,
+        "mean_logprob": score.mean_logprob,
+        "min_logprob": score.min_logprob,
+        "risk": score.risk,
+        "critical_min_logprob": score.signals.get("critical_min_logprob"),
+        "hard_flag": bool(score.signals.get("hard_flag")),
+        "has_warning": bool(score.signals.get("has_warning")),
+        "signals": score.signals,
+        "reasons": stored_reasons(score),
+    }
+
+
 def sentence_reasons(sentence: Sentence, thresholds: GateThresholds) -> list[str]:
     """Everything to show beside a sentence under the thresholds in force."""
     return list(sentence.reasons) + threshold_reasons(_band_signals(sentence), thresholds)
@@ -181,9 +208,10 @@ def sentences_regate(*, catalog: Catalog | None, actor=None) -> RegateResult:
 
 def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tuple[int, int]:
     """gate.description_outcome as SQL: REVIEW -> PUBLISHED when every kept sentence is
-    publishable (or, under the publish-confident-now policy, any is); the product's live copy
-    is then superseded. A live revision is never moved back to review: it was decided, and
-    demoting it would drop it from exports."""
+    publishable (or, under the publish-confident-now policy, any is). Like a run's results
+    (generation.storage), a draft beside a live copy waits for a reviewer: a person decided that
+    copy, so a threshold change never replaces it. A live revision is never moved back to
+    review either: demoting it would drop it from exports."""
     kept_publishable = Sentence.objects.filter(description=OuterRef("pk")).filter(
         Q(decision__in=[Sentence.Decision.APPROVED, Sentence.Decision.EDITED])
         | Q(decision=Sentence.Decision.NONE, band=B.PUBLISH)
@@ -191,36 +219,19 @@ def _descriptions_follow_sentences(*, catalog_ids: list[int], actor=None) -> tup
     blocking = Sentence.objects.filter(description=OuterRef("pk"), decision=Sentence.Decision.NONE).exclude(
         band=B.PUBLISH
     )
-    publishable = Q(policy=True, any_ok=True) | Q(policy=False, any_ok=True, blocked=False)
-    rows = Description.objects.filter(
-        product__catalog_id__in=catalog_ids, status__in=[S.REVIEW, S.PUBLISHED]
-    ).order_by().annotate(
-        policy=F("product__catalog__publish_confident_now"),
-        any_ok=Exists(kept_publishable),
-        blocked=Exists(blocking),
+    publishable = Q(Exists(kept_publishable)) & (Q(product__catalog__publish_confident_now=True) | ~Q(Exists(blocking)))
+    live = Description.objects.filter(product=OuterRef("product"), status=S.PUBLISHED)
+    in_scope = Description.objects.filter(product__catalog_id__in=catalog_ids)
+    published = descriptions_transition_where(
+        descriptions=in_scope,
+        from_statuses=[S.REVIEW],
+        to_status=S.PUBLISHED,
+        condition=publishable & ~Q(Exists(live)),
+        action=AuditAction.REGATED,
+        actor=actor,
+        note="thresholds changed",
     )
-    actor_id = getattr(audit_actor(actor), "pk", None)
-    to_publish = list(rows.filter(publishable, status=S.REVIEW).values_list("id", flat=True))
-    now = timezone.now()
-    for ids, source, target, fields in ((to_publish, S.REVIEW, S.PUBLISHED, {"published_at": now}),):
-        for chunk in _chunks(ids, 5000):
-            products = dict(Description.objects.filter(pk__in=chunk).values_list("product_id", "pk"))
-            live_supersede(product_ids=list(products), by=products, actor=actor, now=now)
-            Description.objects.filter(pk__in=chunk, status=source).update(
-                status=target, version=F("version") + 1, updated_at=now, **fields
-            )
-            rows_insert(
-                AuditEvent,
-                ("action", "actor_id", "description_id", "before", "after", "note", "created_at"),
-                [("regated", actor_id, pk, {"status": source}, {"status": target}, "thresholds changed", now)
-                 for pk in chunk],
-            )
-    return len(to_publish), 0
-
-
-def _chunks(items: list[int], size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    return len(published), 0
 
 
 @transaction.atomic
@@ -243,9 +254,9 @@ def thresholds_update(
     row.updated_by = audit_actor(actor)
     row.save()
     result = sentences_regate(catalog=catalog, actor=actor)
-    AuditEvent.objects.create(
-        action="thresholds_changed",
-        actor=row.updated_by,
+    audit_record(
+        action=AuditAction.THRESHOLDS_CHANGED,
+        actor=actor,
         catalog=catalog,
         before=before,
         after={

@@ -2,19 +2,15 @@
 the version the reviewer saw."""
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from reviewq.core.audit import audit_record
-from reviewq.core.models import (
-    AuditEvent,
-    Description,
-    DescriptionStatus,
-)
+from reviewq.core.audit import AuditAction, audit_record, audit_rows
+from reviewq.core.models import Description, DescriptionStatus
 from reviewq.core.transitions import ConflictError, InvalidTransition
 
 S = DescriptionStatus
@@ -37,13 +33,23 @@ class ClaimHeld(Exception):
         self.until = until
 
 
-def _claim_free(*, reviewer: AbstractBaseUser, now) -> Q:
-    return (
-        Q(review_claimed_by__isnull=True)
-        | Q(review_claimed_by=reviewer)
-        | Q(review_claimed_until__isnull=True)
-        | Q(review_claimed_until__lt=now)
-    )
+# The one rule for "is this review claim still live": someone holds it and it has not run out.
+# claim_free (SQL) and claim_live (Python, for rows already read) are its two spellings.
+
+
+def claim_free(*, now: datetime, reviewer: AbstractBaseUser | None = None) -> Q:
+    """Rows nobody holds a live claim on (or, given a reviewer, that the reviewer holds)."""
+    free = Q(review_claimed_by__isnull=True) | Q(review_claimed_until__isnull=True) | Q(review_claimed_until__lt=now)
+    return free | Q(review_claimed_by=reviewer) if reviewer is not None else free
+
+
+def claim_held_by(*, reviewer: AbstractBaseUser, now: datetime) -> Q:
+    """Rows `reviewer` holds a live claim on."""
+    return Q(review_claimed_by=reviewer, review_claimed_until__gte=now)
+
+
+def claim_live(*, claimed_by_id: int | None, claimed_until: datetime | None, now: datetime) -> bool:
+    return claimed_by_id is not None and claimed_until is not None and claimed_until >= now
 
 
 def _claim_refused(*, pk: int, reviewer: AbstractBaseUser) -> ClaimHeld | InvalidTransition:
@@ -67,7 +73,7 @@ def description_review_claim(*, description: Description, reviewer: AbstractBase
     before = Description.objects.filter(pk=description.pk).values("review_claimed_by", "review_claimed_until").first()
     updated = (
         Description.objects.filter(pk=description.pk, status=S.REVIEW)
-        .filter(_claim_free(reviewer=reviewer, now=now))
+        .filter(claim_free(reviewer=reviewer, now=now))
         .update(review_claimed_by=reviewer, review_claimed_until=now + REVIEW_CLAIM_DURATION)
     )
     if not updated:
@@ -75,12 +81,11 @@ def description_review_claim(*, description: Description, reviewer: AbstractBase
     renewed = (
         before is not None
         and before["review_claimed_by"] == reviewer.pk
-        and before["review_claimed_until"] is not None
-        and before["review_claimed_until"] >= now
+        and claim_live(claimed_by_id=reviewer.pk, claimed_until=before["review_claimed_until"], now=now)
     )
     if not renewed:
         audit_record(
-            action="review_claimed",
+            action=AuditAction.REVIEW_CLAIMED,
             actor=reviewer,
             description=description,
             before={"claimed_by": before["review_claimed_by"] if before else None},
@@ -102,17 +107,13 @@ def descriptions_review_release(*, description_ids: Iterable[int], reviewer: Abs
         Description.objects.filter(pk__in=[pk for pk, _ in held]).update(
             review_claimed_by=None, review_claimed_until=None
         )
-        AuditEvent.objects.bulk_create(
-            [
-                AuditEvent(
-                    action="review_released",
-                    actor=reviewer,
-                    description_id=pk,
-                    before={"claimed_by": holder},
-                    after={"claimed_by": None},
-                )
+        audit_rows(
+            action=AuditAction.REVIEW_RELEASED,
+            actor=reviewer,
+            rows=[
+                {"description_id": pk, "before": {"claimed_by": holder}, "after": {"claimed_by": None}}
                 for pk, holder in held
-            ]
+            ],
         )
     return sorted(pk for pk, _ in held)
 
@@ -149,7 +150,7 @@ def description_review_lock(*, description_id: int, reviewer: AbstractBaseUser, 
     now = timezone.now()
     updated = (
         Description.objects.filter(pk=description_id, status=S.REVIEW, version=expected_version)
-        .filter(_claim_free(reviewer=reviewer, now=now))
+        .filter(claim_free(reviewer=reviewer, now=now))
         .update(
             version=F("version") + 1,
             updated_at=now,

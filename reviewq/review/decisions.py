@@ -4,13 +4,13 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence, SentenceBand, SentenceDecision
-from reviewq.core.selectors import description_published_text
-from reviewq.core.transitions import description_transition
-from reviewq.review.claims import description_review_lock
+from reviewq.core.audit import AuditAction
+from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceBand, SentenceDecision
+from reviewq.core.selectors import description_published_text, descriptions_published_texts
+from reviewq.core.transitions import ConflictError, TransitionRequest, description_transition, descriptions_transition
+from reviewq.review.claims import claim_free, claim_live, description_review_lock
 from reviewq.review.sentences import EditRefused
 
 S = DescriptionStatus
@@ -63,7 +63,7 @@ def description_approve(
     return description_transition(
         description=current,
         to_status=S.PUBLISHED,
-        action="review_approved",
+        action=AuditAction.REVIEW_APPROVED,
         actor=reviewer,
         expected_version=current.version,
         note=f"approved {len(pending)} undecided sentences with it" if pending else "",
@@ -85,7 +85,7 @@ def description_reject(
     return description_transition(
         description=current,
         to_status=S.REJECTED,
-        action="review_rejected",
+        action=AuditAction.REVIEW_REJECTED,
         actor=reviewer,
         expected_version=current.version,
         note=reason,
@@ -104,7 +104,8 @@ def descriptions_bulk_approve(*, versions: dict[int, int], reviewer: AbstractBas
     """Publish the confident descriptions of a confirmed selection (id -> version the
     reviewer confirmed). A description is confident when no review/flag sentence is left
     undecided; the others, those changed since confirmation and those someone else holds,
-    are skipped and reported."""
+    are skipped and reported. The UPDATE repeats the version and claim checks, so a claim
+    taken meanwhile (which does not bump the version) still keeps the row out."""
     now = timezone.now()
     rows = {d.pk: d for d in Description.objects.filter(pk__in=versions.keys()).select_related("review_claimed_by")}
     pending_ids = set(
@@ -120,51 +121,34 @@ def descriptions_bulk_approve(*, versions: dict[int, int], reviewer: AbstractBas
             skipped[pk] = "not in review any more"
         elif row.version != version:
             skipped[pk] = "changed since you selected it"
-        elif (
-            row.review_claimed_by_id not in (None, reviewer.pk)
-            and row.review_claimed_until is not None
-            and row.review_claimed_until >= now
+        elif row.review_claimed_by_id != reviewer.pk and claim_live(
+            claimed_by_id=row.review_claimed_by_id, claimed_until=row.review_claimed_until, now=now
         ):
             skipped[pk] = f"claimed by {row.review_claimed_by.get_username()}"
         elif pk in pending_ids:
             skipped[pk] = "has sentences that still need a decision"
         else:
             eligible.append(pk)
-    texts: dict[int, list[str]] = {pk: [] for pk in eligible}
-    for description_id, sentence_text, edited, decision in (
-        Sentence.objects.filter(description_id__in=eligible)
-        .exclude(decision=SentenceDecision.REJECTED)
-        .order_by("description_id", "index")
-        .values_list("description_id", "text", "edited_text", "decision")
-    ):
-        texts[description_id].append(edited if decision == SentenceDecision.EDITED else sentence_text)
-    approved = []
-    events = []
-    for pk in eligible:
-        text = "".join(texts[pk]).strip()
-        # Text differs per row, so one conditional UPDATE each (selections are a page at most).
-        if Description.objects.filter(pk=pk, status=S.REVIEW, version=versions[pk]).update(
-            status=S.PUBLISHED,
-            version=F("version") + 1,
-            text=text,
-            published_at=now,
-            updated_at=now,
-            lease_until=None,
-            review_claimed_by=None,
-            review_claimed_until=None,
-        ):
-            approved.append(pk)
-            events.append(
-                AuditEvent(
-                    action="review_approved",
-                    actor=reviewer,
-                    description_id=pk,
-                    before={"status": S.REVIEW, "version": versions[pk]},
-                    after={"status": S.PUBLISHED, "text": text},
-                    note="bulk approval of confident descriptions",
-                )
+    texts = descriptions_published_texts(description_ids=eligible)
+    results = descriptions_transition(
+        [
+            TransitionRequest(
+                description=rows[pk],
+                to_status=S.PUBLISHED,
+                action=AuditAction.REVIEW_APPROVED,
+                expected_version=versions[pk],
+                note="bulk approval of confident descriptions",
+                fields={"text": texts[pk], "review_claimed_by": None, "review_claimed_until": None},
             )
+            for pk in eligible
+        ],
+        actor=reviewer,
+        condition=claim_free(reviewer=reviewer, now=now),
+    )
+    approved = []
+    for pk, result in zip(eligible, results, strict=True):
+        if isinstance(result, ConflictError):
+            skipped[pk] = "changed or claimed since you selected it"
         else:
-            skipped[pk] = "changed since you selected it"
-    AuditEvent.objects.bulk_create(events)
+            approved.append(pk)
     return BulkApproveResult(approved=sorted(approved), skipped=skipped)

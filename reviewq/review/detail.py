@@ -6,16 +6,11 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from generation.sentence_regeneration import sentence_regeneration_state
-from reviewq.core.models import (
-    AuditEvent,
-    Description,
-    Sentence,
-    SentenceBand,
-    SentenceDecision,
-    Token,
-)
+from generation.regeneration_requests import sentence_regeneration_state
+from reviewq.core.models import Description, Sentence, SentenceBand, SentenceDecision, SentenceRegeneration, Token
+from reviewq.core.selectors import published_text
 from reviewq.gating.service import reason_text, sentence_reasons, thresholds_for_catalog
+from reviewq.review.claims import claim_live
 
 # --- Review page -------------------------------------------------------------------------
 
@@ -70,44 +65,28 @@ def _attribute_value(value) -> str:
     return "" if value is None else str(value)
 
 
-def sentence_substitutions(*, sentence, last_event: AuditEvent | None) -> dict[int, str]:
+def sentence_substitutions(*, sentence: Sentence, tokens: list[tuple[int, str]] | None = None) -> dict[int, str]:
     """Token substitutions (position -> text) behind an edited sentence, or {} when its text
-    was typed by hand. Read from the sentence's latest audit row and trusted only if the
-    tokens with those substitutions still give exactly the edited text."""
-    if sentence.decision != SentenceDecision.EDITED or last_event is None:
+    was typed by hand. Trusted only if the tokens with those substitutions still give exactly
+    the edited text. `tokens`: (position, text) in order, when the caller has them."""
+    if sentence.decision != SentenceDecision.EDITED or not sentence.substitutions:
         return {}
-    if last_event.action != "sentence_substituted":
-        return {}
-    raw = last_event.after.get("substitutions") or {}
-    substitutions = {int(k): v for k, v in raw.items()}
-    tokens = list(sentence.tokens.order_by("position").values_list("position", "text"))
+    substitutions = {int(k): v for k, v in sentence.substitutions.items()}
+    if tokens is None:
+        tokens = list(sentence.tokens.order_by("position").values_list("position", "text"))
     rebuilt = "".join(substitutions.get(pos, text) for pos, text in tokens)
     return substitutions if rebuilt == sentence.edited_text else {}
-
-
-SENTENCE_TEXT_ACTIONS = (
-    "sentence_approved",
-    "sentence_edited",
-    "sentence_substituted",
-    "sentence_removed",
-    "sentence_reset",
-)
 
 
 def _sentence_view(
     sentence: Sentence,
     tokens: list[Token],
-    last_event: AuditEvent | None,
     *,
     thresholds,
-    regeneration: AuditEvent | None,
+    regeneration: SentenceRegeneration | None,
     failure: str,
 ) -> SentenceView:
-    substitutions = (
-        sentence_substitutions(sentence=sentence, last_event=last_event)
-        if sentence.decision == SentenceDecision.EDITED
-        else {}
-    )
+    substitutions = sentence_substitutions(sentence=sentence, tokens=[(t.position, t.text) for t in tokens])
     hand_edited = sentence.decision == SentenceDecision.EDITED and not substitutions
     token_views = []
     if not hand_edited:
@@ -132,19 +111,6 @@ def _sentence_view(
     )
 
 
-def _last_sentence_events(description_id: int, indexes: list[int]) -> dict[int, AuditEvent]:
-    """The latest decision/edit event of each sentence (what its substitutions are read from)."""
-    last: dict[int, AuditEvent] = {}
-    if not indexes:
-        return last
-    events = AuditEvent.objects.filter(
-        description_id=description_id, sentence_index__in=indexes, action__in=SENTENCE_TEXT_ACTIONS
-    ).order_by("sentence_index", "-created_at", "-id")
-    for event in events:
-        last.setdefault(event.sentence_index, event)
-    return last
-
-
 def review_detail(*, description_id: int, user) -> ReviewDetail:
     """Everything the review page shows, in a fixed number of queries whatever the length."""
     description = Description.objects.select_related("product__catalog", "review_claimed_by").get(pk=description_id)
@@ -156,26 +122,21 @@ def review_detail(*, description_id: int, user) -> ReviewDetail:
         .only("sentence_id", "position", "text", "logprob", "alternatives")
     ):
         tokens_by_sentence.setdefault(token.sentence_id, []).append(token)
-    edited = [s.index for s in sentences if s.decision == SentenceDecision.EDITED]
-    events = _last_sentence_events(description.pk, edited)
     thresholds = thresholds_for_catalog(catalog_id=description.product.catalog_id)
-    regenerating, failures = sentence_regeneration_state(description.pk)
+    regeneration = sentence_regeneration_state(description_id=description.pk)
     views = [
         _sentence_view(
             s,
             tokens_by_sentence[s.pk],
-            events.get(s.index),
             thresholds=thresholds,
-            regeneration=regenerating.get(s.index),
-            failure=failures.get(s.index, ""),
+            regeneration=regeneration.open.get(s.index),
+            failure=regeneration.failures.get(s.index, ""),
         )
         for s in sentences
     ]
     now = timezone.now()
-    claimed = (
-        description.review_claimed_by_id is not None
-        and description.review_claimed_until is not None
-        and description.review_claimed_until >= now
+    claimed = claim_live(
+        claimed_by_id=description.review_claimed_by_id, claimed_until=description.review_claimed_until, now=now
     )
     attributes = description.product.attributes or {}
     if not isinstance(attributes, dict):
@@ -188,5 +149,5 @@ def review_detail(*, description_id: int, user) -> ReviewDetail:
         claim_holder=description.review_claimed_by.get_username() if claimed else "",
         claim_until=description.review_claimed_until if claimed else None,
         claim_mine=claimed and description.review_claimed_by_id == user.pk,
-        published_text="".join(s.current_text for s in sentences if s.decision != SentenceDecision.REJECTED).strip(),
+        published_text=published_text(sentences),
     )

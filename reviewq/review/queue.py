@@ -18,6 +18,7 @@ from reviewq.core.models import (
     SentenceBand,
     SentenceDecision,
 )
+from reviewq.review.claims import claim_free, claim_held_by, claim_live
 
 # --- Review queue ------------------------------------------------------------------------
 # The queue is the descriptions in review, riskiest first. Unknown risk (no logprobs) sorts
@@ -103,7 +104,7 @@ def _queue_base(*, user, filters: QueueFilters):
     if filters.run_id:
         rows = rows.filter(run_id=filters.run_id)
     if filters.mine:
-        rows = rows.filter(review_claimed_by=user, review_claimed_until__gte=timezone.now())
+        rows = rows.filter(claim_held_by(reviewer=user, now=timezone.now()))
     flag, review = _pending(SentenceBand.FLAG), _pending(SentenceBand.REVIEW)
     if filters.band == SentenceBand.FLAG:
         rows = rows.filter(Exists(flag))
@@ -162,7 +163,7 @@ def _queue_items(rows, *, user, limit: int) -> list[QueueItem]:
     now = timezone.now()
     items = []
     for row in values:
-        claimed = row["review_claimed_until"] is not None and row["review_claimed_until"] >= now
+        claimed = claim_live(claimed_by_id=row["review_claimed_by"], claimed_until=row["review_claimed_until"], now=now)
         items.append(
             QueueItem(
                 id=row["id"],
@@ -231,9 +232,7 @@ def queue_counts(*, user, filters: QueueFilters, cached_only: bool = False) -> Q
     filter; the reviewer's own count is always live. With cached_only, returns None instead
     of counting when nothing is cached (the page then loads the counts separately)."""
     now = timezone.now()
-    mine = Description.objects.filter(
-        status=DescriptionStatus.REVIEW, review_claimed_by=user, review_claimed_until__gte=now
-    )
+    mine = Description.objects.filter(claim_held_by(reviewer=user, now=now), status=DescriptionStatus.REVIEW)
     if filters.catalog_id:
         mine = mine.filter(product__catalog_id=filters.catalog_id)
     scope = f"{filters.catalog_id or ''}:{filters.reason}:{user.pk if filters.mine else ''}:{filters.run_id or ''}"
@@ -274,9 +273,11 @@ def _band_counts(*, user, filters: QueueFilters) -> dict[str, int]:
 def queue_next_candidates(*, user, filters: QueueFilters, limit: int = 20) -> list[int]:
     """Ids of the riskiest queue items nobody else holds, for description_review_next."""
     now = timezone.now()
-    free = Q(review_claimed_by__isnull=True) | Q(review_claimed_until__isnull=True) | Q(review_claimed_until__lt=now)
     return list(
-        _queue_base(user=user, filters=filters).filter(free).order_by(*QUEUE_ORDER).values_list("id", flat=True)[:limit]
+        _queue_base(user=user, filters=filters)
+        .filter(claim_free(now=now))
+        .order_by(*QUEUE_ORDER)
+        .values_list("id", flat=True)[:limit]
     )
 
 

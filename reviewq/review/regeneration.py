@@ -3,11 +3,9 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from generation.dispatch import sentence_regeneration_enqueue
 from generation.queueing import product_generate
-from generation.sentence_regeneration import REQUESTED
-from reviewq.core.audit import audit_record
-from reviewq.core.models import AuditEvent, Description, Sentence
+from generation.regeneration_requests import sentence_regeneration_open
+from reviewq.core.models import Description, Sentence, SentenceRegeneration
 from reviewq.review.claims import description_review_lock
 
 
@@ -28,19 +26,12 @@ def description_regenerate(
 @transaction.atomic
 def sentence_regeneration_request(
     *, sentence: Sentence, reviewer: AbstractBaseUser, expected_version: int
-) -> AuditEvent:
+) -> SentenceRegeneration:
     """Ask for a new version of one sentence; the worker replaces it when the model answers."""
     current = description_review_lock(
         description_id=sentence.description_id, reviewer=reviewer, expected_version=expected_version
     )
     sentence.refresh_from_db()
-    request = audit_record(
-        action=REQUESTED,
-        actor=reviewer,
-        description=current,
-        sentence_index=sentence.index,
-        before={"text": sentence.current_text, "version": expected_version},
-        after={"version": current.version},
+    return sentence_regeneration_open(
+        description=current, sentence=sentence, reviewer=reviewer, page_version=expected_version
     )
-    sentence_regeneration_enqueue(request_id=request.pk)
-    return request

@@ -4,10 +4,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from reviewq.core.audit import audit_record
-from reviewq.core.models import AuditEvent, Sentence, SentenceDecision, Token
+from reviewq.core.audit import AuditAction, audit_record
+from reviewq.core.models import Sentence, SentenceDecision, Token
 from reviewq.review.claims import description_review_lock
-from reviewq.review.detail import SENTENCE_TEXT_ACTIONS, sentence_substitutions
+from reviewq.review.detail import sentence_substitutions
 
 
 def _sentence_locked(*, sentence, reviewer: AbstractBaseUser, expected_version: int):
@@ -37,8 +37,11 @@ def _sentence_decide(
     edited_text: str,
     action: str,
     before_text: str,
+    substitutions: dict[int, str] | None = None,
     extra_after: dict | None = None,
 ):
+    """Write a sentence decision; `substitutions` are the token substitutions behind an edit
+    (every other decision clears them)."""
     now = timezone.now()
     before = {"decision": sentence.decision, "text": before_text}
     Sentence.objects.filter(pk=sentence.pk).update(
@@ -46,6 +49,7 @@ def _sentence_decide(
         edited_text=edited_text,
         decided_by=reviewer if decision else None,
         decided_at=now if decision else None,
+        substitutions={str(position): text for position, text in sorted((substitutions or {}).items())},
     )
     sentence.refresh_from_db()
     audit_record(
@@ -70,7 +74,7 @@ def sentence_approve(*, sentence, reviewer: AbstractBaseUser, expected_version: 
         reviewer=reviewer,
         decision=SentenceDecision.APPROVED,
         edited_text="",
-        action="sentence_approved",
+        action=AuditAction.SENTENCE_APPROVED,
         before_text=sentence.current_text,
     )
 
@@ -84,7 +88,7 @@ def sentence_remove(*, sentence, reviewer: AbstractBaseUser, expected_version: i
         reviewer=reviewer,
         decision=SentenceDecision.REJECTED,
         edited_text="",
-        action="sentence_removed",
+        action=AuditAction.SENTENCE_REMOVED,
         before_text=sentence.current_text,
     )
 
@@ -98,7 +102,7 @@ def sentence_reset(*, sentence, reviewer: AbstractBaseUser, expected_version: in
         reviewer=reviewer,
         decision=SentenceDecision.NONE,
         edited_text="",
-        action="sentence_reset",
+        action=AuditAction.SENTENCE_RESET,
         before_text=sentence.current_text,
     )
 
@@ -122,7 +126,7 @@ def sentence_edit(*, sentence, reviewer: AbstractBaseUser, text: str, expected_v
             reviewer=reviewer,
             decision=SentenceDecision.APPROVED,
             edited_text="",
-            action="sentence_approved",
+            action=AuditAction.SENTENCE_APPROVED,
             before_text=sentence.current_text,
         )
     if new_text == sentence.current_text:
@@ -132,7 +136,7 @@ def sentence_edit(*, sentence, reviewer: AbstractBaseUser, text: str, expected_v
         reviewer=reviewer,
         decision=SentenceDecision.EDITED,
         edited_text=new_text,
-        action="sentence_edited",
+        action=AuditAction.SENTENCE_EDITED,
         before_text=sentence.current_text,
     )
 
@@ -142,8 +146,9 @@ def sentence_substitute(
     *, sentence, reviewer: AbstractBaseUser, position: int, alternative: str, expected_version: int
 ):
     """Replace one token of the sentence by one of its alternatives. Stored as an edit
-    (edited_text); the original stays in Sentence.text and the audit row keeps the position,
-    both texts and every substitution in force, so the page can still show the tokens.
+    (edited_text) with the substitutions in force (Sentence.substitutions), so the page can
+    still show the tokens; the original stays in Sentence.text, and the audit row records the
+    position and both texts.
     Choosing a token's original text again undoes its substitution."""
     sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
     token = Token.objects.filter(sentence=sentence, position=position).first()
@@ -152,15 +157,8 @@ def sentence_substitute(
     choices = {alt[0] for alt in token.alternatives if alt} | {token.text}
     if alternative not in choices:
         raise EditRefused("That alternative was not offered for this word.")
-    last = (
-        AuditEvent.objects.filter(
-            description_id=sentence.description_id, sentence_index=sentence.index, action__in=SENTENCE_TEXT_ACTIONS
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
     if sentence.decision == SentenceDecision.EDITED:
-        substitutions = sentence_substitutions(sentence=sentence, last_event=last)
+        substitutions = sentence_substitutions(sentence=sentence)
         if not substitutions:
             raise EditRefused("This sentence was edited by hand; edit its text instead.")
     else:
@@ -182,8 +180,9 @@ def sentence_substitute(
         reviewer=reviewer,
         decision=decision,
         edited_text=new_text if substitutions else "",
-        action="sentence_substituted",
+        action=AuditAction.SENTENCE_SUBSTITUTED,
         before_text=sentence.current_text,
+        substitutions=substitutions,
         extra_after={
             "position": position,
             "from": previous,

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from generation.sentence_regeneration import sentence_regenerated_version
+from generation.regeneration_requests import sentence_regenerated_version
 from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceBand
 from reviewq.core.transitions import ConflictError, InvalidTransition
 from reviewq.review.claims import (
@@ -26,7 +26,7 @@ from reviewq.review.decisions import (
     descriptions_bulk_approve,
 )
 from reviewq.review.detail import review_detail
-from reviewq.review.history import description_history
+from reviewq.review.history import description_history, revision_list
 from reviewq.review.queue import (
     QUEUE_PAGE_SIZE,
     QueueCursor,
@@ -40,7 +40,7 @@ from reviewq.review.queue import (
 )
 from reviewq.review.regeneration import description_regenerate, sentence_regeneration_request
 from reviewq.review.revision_forms import RevisionActionForm
-from reviewq.review.revisions import description_revert, description_unpublish, revision_list, revision_live_diff
+from reviewq.review.revisions import description_revert, description_unpublish, revision_live_diff
 from reviewq.review.sentences import (
     EditRefused,
     sentence_approve,

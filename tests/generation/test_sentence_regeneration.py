@@ -1,16 +1,16 @@
+from datetime import timedelta
+
 import pytest
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from generation.providers import reset_provider_cache
-from generation.sentence_regeneration import (
-    sentence_regeneration_claim,
-    sentence_regeneration_pending,
-    sentence_regeneration_store,
-)
+from generation.regeneration_requests import sentence_regeneration_claim, sentence_regeneration_pending
+from generation.sentence_regeneration import sentence_regeneration_store
 from generation.tasks import regenerate_sentence_task
 from generation.types import Alternative, Completion, TokenResult
-from reviewq.core.models import AuditEvent, Description, Token
+from reviewq.core.models import AuditEvent, Description, SentenceRegeneration, Token
 from reviewq.review.detail import review_detail
 from reviewq.review.regeneration import sentence_regeneration_request
 from reviewq.review.sentences import sentence_edit
@@ -99,6 +99,7 @@ def test_a_redelivered_or_superseded_request_is_not_claimed_twice():
     request, reviewer = _request(description)
     assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=60) is not None
     assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=60) is None  # within the lease
+    SentenceRegeneration.objects.filter(pk=request.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=0) is not None  # lease ran out
     newer = sentence_regeneration_request(
         sentence=description.sentences.get(index=1), reviewer=reviewer, expected_version=2
@@ -157,7 +158,7 @@ def test_review_page_polls_a_regenerating_sentence_and_moves_to_the_new_version(
     response = client.post(url, {"action": "regenerate", "version": 1}, HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert 'hx-trigger="every 2s"' in body and "Regenerating" in body
-    request = AuditEvent.objects.get(action="sentence_regeneration_requested")
+    request = SentenceRegeneration.objects.get()
     sentence_regeneration_claim(request_id=request.pk, lease_seconds=60)
     sentence_regeneration_store(
         request=request, completion=_completion([("Holds", -0.1), (" 750", -0.1), (" ml", -0.1), (".", -0.1)])

@@ -7,6 +7,7 @@ import pytest
 from generation.queueing import description_claim_for_generation
 from generation.storage import completion_store
 from generation.types import Alternative, Completion, TokenResult
+from reviewq.core.audit import AuditAction
 from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence
 from reviewq.gating.service import thresholds_update
 from tests.factories import DescriptionFactory
@@ -126,7 +127,7 @@ def test_a_regenerated_description_replaces_its_sentences_and_tokens(claimed):
             product_id=first.product_id, status=S.REVIEW, text="old", generated_at=first.generated_at
         )
         first.sentences.create(index=0, char_start=0, char_end=3, text="old")
-    description_transition(description=first, to_status=S.QUEUED, action="regenerate")
+    description_transition(description=first, to_status=S.QUEUED, action=AuditAction.GENERATION_QUEUED)
     again = description_claim_for_generation(product_id=first.product_id, lease_seconds=60)
     second = completion_store(
         description=again, completion=_completion("It holds 750 ml."), prompt="p", claim_version=again.version

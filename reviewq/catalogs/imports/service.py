@@ -31,7 +31,8 @@ from reviewq.catalogs.imports.types import (
     ImportResult,
     ParsedCatalog,
 )
-from reviewq.core.models import AuditEvent, Catalog, Product
+from reviewq.core.audit import AuditAction, audit_record
+from reviewq.core.models import Catalog, Product
 
 # --- parsing -----------------------------------------------------------------------------
 
@@ -184,8 +185,8 @@ def _catalog_write(
         done += len(batch)
         if progress:
             progress(done, total)
-    AuditEvent.objects.create(
-        action="catalog_import",
+    audit_record(
+        action=AuditAction.CATALOG_IMPORTED,
         catalog=catalog,
         actor=actor,
         after={

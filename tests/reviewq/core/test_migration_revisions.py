@@ -1,4 +1,4 @@
-"""0003_revisions on a populated database: every description, its sentences, tokens and audit
+"""0006_revisions on a populated database: every description, its sentences, tokens and audit
 rows survive; a published one becomes the product's live revision, any other its draft."""
 
 import pytest
@@ -6,8 +6,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-BEFORE = [("reviewq", "0002_audit_outlives_its_subject")]
-AFTER = [("reviewq", "0003_revisions")]
+BEFORE = [("reviewq", "0005_audit_append_only")]
+AFTER = [("reviewq", "0006_revisions")]
 
 
 def _migrate(targets):
@@ -44,10 +44,19 @@ def test_single_version_rows_become_revisions_and_nothing_is_lost():
         AuditEvent.objects.create(action="generated", description=description, after={"status": status})
         ids[status] = description.pk
     Product.objects.create(catalog=catalog, sku="S9", name="never generated")
+    # Before revisions, a cancelled run marked its queued items failed with error_code "cancelled".
+    dropped = Description.objects.create(
+        product=Product.objects.create(catalog=catalog, sku="S8", name="dropped"),
+        status="failed",
+        error_code="cancelled",
+        error="Cancelled by admin with run 1.",
+    )
 
     new = _migrate(AFTER)
     Description = new.get_model("reviewq", "Description")
-    assert dict(Description.objects.values_list("pk", "status")) == {pk: status for status, pk in ids.items()}
+    assert dict(Description.objects.exclude(pk=dropped.pk).values_list("pk", "status")) == {
+        pk: status for status, pk in ids.items()
+    }
     assert Description.objects.get(pk=ids["published"]).product.descriptions.count() == 1
     for status, pk in ids.items():
         description = Description.objects.get(pk=pk)
@@ -56,9 +65,17 @@ def test_single_version_rows_become_revisions_and_nothing_is_lost():
         assert new.get_model("reviewq", "Token").objects.filter(description_id=pk).count() == 1
         event = new.get_model("reviewq", "AuditEvent").objects.get(description_id=pk)
         assert event.after == {"status": status}
-    assert new.get_model("reviewq", "Product").objects.count() == 5
+    assert new.get_model("reviewq", "Product").objects.count() == 6
+    assert Description.objects.get(pk=dropped.pk).status == "cancelled"
+    event = new.get_model("reviewq", "AuditEvent").objects.get(description_id=dropped.pk)
+    assert (event.action, event.before["status"], event.after) == (
+        "generation_cancelled",
+        "failed",
+        {"status": "cancelled"},
+    )
     # Back again works too (while each product still has one revision).
-    _migrate(BEFORE)
+    old = _migrate(BEFORE)
+    assert old.get_model("reviewq", "Description").objects.get(pk=dropped.pk).status == "failed"
     _migrate([("reviewq", executor_leaf())])
 
 

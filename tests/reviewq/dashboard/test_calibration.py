@@ -2,6 +2,7 @@
 
 import xml.etree.ElementTree as ET
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -134,8 +135,9 @@ def test_dashboard_metrics_are_computed_from_stored_rows():
         published_at=now,
     )
     AuditEvent.objects.create(action="review_approved", actor=reviewer, description=reviewed)
-    old = AuditEvent.objects.create(action="review_approved", actor=reviewer, description=auto)
-    AuditEvent.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=30))  # outside the window
+    # The audit log is append-only (a trigger on PostgreSQL): the old row is written in the past.
+    with mock.patch("django.utils.timezone.now", return_value=now - timedelta(days=30)):
+        AuditEvent.objects.create(action="review_approved", actor=reviewer, description=auto)  # outside the window
     metrics = dashboard_metrics(catalog=catalog)
     assert metrics.queue_by_band == {"flag": 1, "review": 1, "publish": 1} and metrics.queue_total == 3
     assert [(r.reviewer, r.decided) for r in metrics.reviewers] == [(reviewer.username, 1)]

@@ -37,16 +37,28 @@ def test_thresholds_catalog_override_then_global_then_defaults():
 def test_sql_band_matches_the_python_band_for_every_combination():
     description = DescriptionFactory()
     thresholds = GateThresholds(publish_above=-0.5, flag_below=-1.5, critical_floor=-2.3)
-    combos = itertools.product([None, -0.1, -0.5, -1.0, -1.5, -3.0], [None, -1.0, -2.3, -4.0], [False, True], [False, True])
+    combos = itertools.product(
+        [None, -0.1, -0.5, -1.0, -1.5, -3.0], [None, -1.0, -2.3, -4.0], [False, True], [False, True]
+    )
     expected = {}
     for index, (mean, critical, hard, warning) in enumerate(combos):
         SentenceFactory(
-            description=description, index=index, mean_logprob=mean, critical_min_logprob=critical,
-            hard_flag=hard, has_warning=warning, band="review",
+            description=description,
+            index=index,
+            mean_logprob=mean,
+            critical_min_logprob=critical,
+            hard_flag=hard,
+            has_warning=warning,
+            band="review",
         )
         expected[index] = band_for(
-            {"hard_flag": hard, "has_logprobs": mean is not None, "mean_logprob": mean,
-             "critical_min_logprob": critical, "has_warning": warning},
+            {
+                "hard_flag": hard,
+                "has_logprobs": mean is not None,
+                "mean_logprob": mean,
+                "critical_min_logprob": critical,
+                "has_warning": warning,
+            },
             thresholds,
         )
     got = dict(
@@ -65,8 +77,12 @@ def test_regate_moves_undecided_sentences_and_descriptions_but_not_reviewer_deci
     SentenceFactory(description=waiting, index=1, mean_logprob=-0.1, band="publish")
     decided = _description(catalog)
     SentenceFactory(
-        description=decided, index=0, mean_logprob=-0.8, band="review",
-        decision="approved", decided_at=timezone.now(),
+        description=decided,
+        index=0,
+        mean_logprob=-0.8,
+        band="review",
+        decision="approved",
+        decided_at=timezone.now(),
     )
     SentenceFactory(description=decided, index=1, mean_logprob=-3.0, band="flag")
     auto_published = _description(catalog, S.PUBLISHED)
@@ -115,7 +131,11 @@ def test_publish_confident_now_policy_publishes_with_one_confident_sentence():
 
 
 @pytest.mark.parametrize(
-    "values", [dict(publish_above=-2.0, flag_below=-1.0, critical_floor=-2.3), dict(publish_above=0.5, flag_below=-1.0, critical_floor=-2.3)]
+    "values",
+    [
+        {"publish_above": -2.0, "flag_below": -1.0, "critical_floor": -2.3},
+        {"publish_above": 0.5, "flag_below": -1.0, "critical_floor": -2.3},
+    ],
 )
 def test_bad_thresholds_are_refused_and_nothing_changes(values):
     with pytest.raises(ValueError):
@@ -128,3 +148,18 @@ def test_threshold_reasons_are_derived_for_display():
     reasons = sentence_reasons(sentence, GateThresholds())
     assert reasons[0] == "meta text, not product copy"
     assert reasons[1] == "mean logprob -1.9 below flag threshold -1.5"
+
+
+def test_a_regate_leaves_a_draft_beside_a_live_copy_for_a_reviewer():
+    catalog = CatalogFactory()
+    live = _description(catalog, status=S.PUBLISHED)
+    draft = DescriptionFactory(product=live.product, status=S.REVIEW)
+    SentenceFactory(description=draft, index=0, mean_logprob=-0.8, band="review")
+    alone = _description(catalog)
+    SentenceFactory(description=alone, index=0, mean_logprob=-0.8, band="review")
+    result = thresholds_update(catalog=catalog, publish_above=-1.0, flag_below=-2.0, critical_floor=-2.3)
+    assert result.published == 1
+    assert Description.objects.get(pk=alone.pk).status == S.PUBLISHED
+    assert Description.objects.get(pk=draft.pk).status == S.REVIEW
+    assert Description.objects.get(pk=live.pk).status == S.PUBLISHED
+    assert not AuditEvent.objects.filter(action="revision_superseded").exists()

@@ -12,7 +12,8 @@ from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Gene
 from reviewq.core.selectors import catalog_overview_list
 from reviewq.core.transitions import InvalidTransition
 from reviewq.review.decisions import description_approve
-from reviewq.review.revisions import description_revert, description_unpublish, revision_list, revision_live_diff
+from reviewq.review.history import revision_list
+from reviewq.review.revisions import description_revert, description_unpublish, revision_live_diff
 from tests.factories import CatalogFactory
 from tests.reviewq.editor_data import make_description, role_user
 
@@ -144,7 +145,7 @@ def test_history_tab_lists_revisions_and_its_forms_revert_and_unpublish(client):
 
     live = make_description(status=S.PUBLISHED)
     draft = make_description(product=live.product, status=S.REVIEW)
-    client, admin = client_for(client, "admin")
+    client, _admin = client_for(client, "admin")
     page = client.get(reverse("review", args=[draft.pk]))
     assert "Changes against the live (published) copy" in page.content.decode()
     history = client.get(reverse("review", args=[draft.pk]), {"tab": "history"}).content.decode()

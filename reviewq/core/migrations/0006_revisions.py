@@ -3,11 +3,48 @@
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+from django.utils import timezone
+
+# Before revisions a cancelled run marked its queued items FAILED with this error code.
+CANCELLED_CODE = "cancelled"
+NOTE = "0006_revisions: an item dropped by a cancelled run is now status cancelled"
+
+
+def cancelled_items_forward(apps, schema_editor):
+    """FAILED items a cancelled run dropped become CANCELLED (audited; the log is insert-only)."""
+    Description, AuditEvent = apps.get_model("reviewq", "Description"), apps.get_model("reviewq", "AuditEvent")
+    rows = list(Description.objects.filter(status="failed", error_code=CANCELLED_CODE).values_list("pk", "version"))
+    now = timezone.now()
+    for start in range(0, len(rows), 5000):
+        chunk = rows[start : start + 5000]
+        Description.objects.filter(pk__in=[pk for pk, _ in chunk], status="failed").update(
+            status="cancelled", version=models.F("version") + 1, updated_at=now
+        )
+        AuditEvent.objects.bulk_create(
+            [
+                AuditEvent(
+                    action="generation_cancelled",
+                    description_id=pk,
+                    before={"status": "failed", "version": version},
+                    after={"status": "cancelled"},
+                    note=NOTE,
+                    created_at=now,
+                )
+                for pk, version in chunk
+            ]
+        )
+
+
+def cancelled_items_backward(apps, schema_editor):
+    Description = apps.get_model("reviewq", "Description")
+    Description.objects.filter(status="cancelled").update(
+        status="failed", error_code=CANCELLED_CODE, version=models.F("version") + 1, updated_at=timezone.now()
+    )
 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reviewq", "0002_audit_outlives_its_subject"),
+        ("reviewq", "0005_audit_append_only"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -100,4 +137,5 @@ class Migration(migrations.Migration):
                 name="description_one_draft_per_product",
             ),
         ),
+        migrations.RunPython(cancelled_items_forward, cancelled_items_backward),
     ]
