@@ -29,6 +29,7 @@ class AuditAction(models.TextChoices):
     # Review
     REVIEW_CLAIMED = "review_claimed", "Opened for review"
     REVIEW_RELEASED = "review_released", "Review claim released"
+    REVIEW_CLAIM_TAKEN_OVER = "review_claim_taken_over", "Review claim taken over"
     REVIEW_APPROVED = "review_approved", "Approved and published"
     REVIEW_REJECTED = "review_rejected", "Rejected"
     SENTENCE_APPROVED = "sentence_approved", "Sentence approved"

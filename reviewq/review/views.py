@@ -1,4 +1,3 @@
-import contextlib
 from dataclasses import replace
 
 from django.contrib import messages
@@ -13,10 +12,12 @@ from generation.regeneration_requests import sentence_regenerated_version
 from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceBand
 from reviewq.core.transitions import ConflictError, InvalidTransition
 from reviewq.review.claims import (
+    CLAIM_TAKE_OVER_PERMISSION,
     ClaimHeld,
     description_review_claim,
     description_review_next,
     description_review_release,
+    description_review_take_over,
     descriptions_review_release,
 )
 from reviewq.review.decisions import (
@@ -224,14 +225,12 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     filters = _queue_filters(request.GET)
     fragment = request.GET.get("fragment", "") if request.htmx else ""
     try:
-        if not fragment:
-            # Refused: the page shows who holds it, or its status.
-            with contextlib.suppress(ClaimHeld, InvalidTransition):
-                description_review_claim(description=Description(pk=pk), reviewer=request.user)
+        # Viewing never claims: a claim is a POST (Open, Next, Take over) or the first action.
         context = _review_context(request, pk=pk, filters=filters)
     except Description.DoesNotExist:
         raise Http404("No such description.") from None
     context["came_from"] = _positive_int(request.GET.get("from"))
+    context["can_take_over"] = request.user.has_perm(CLAIM_TAKE_OVER_PERMISSION)
     context["tab"] = "history" if request.GET.get("tab") == "history" else "text"
     if context["tab"] == "history":
         context["history"] = description_history(description=context["description"])
@@ -352,6 +351,13 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
         description_review_release(description=description, reviewer=request.user)
         messages.info(request, f"Released {description.product.name}.")
         return _go(request, _with_query(reverse("queue"), filters.querystring()))
+    if action in ("claim", "take_over"):
+        take = description_review_take_over if action == "take_over" else description_review_claim
+        try:
+            take(description=description, reviewer=request.user)
+        except (ClaimHeld, InvalidTransition) as error:
+            messages.error(request, str(error))
+        return _go(request, _review_url(pk, filters))
     if action not in ("approve", "reject", "regenerate") or version is None:
         return HttpResponseBadRequest("Unknown action or missing version.")
     # Not "reason": that name is the queue's "Reason contains" filter, carried in the form.
