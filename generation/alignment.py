@@ -18,6 +18,9 @@ because it has known quirks that we guard against here:
 * its English rules miss other scripts' full stops ("؟", "۔", "।", "։", "።", "။"), so a line
   holding Arabic, Devanagari, Armenian, Ethiopic or Myanmar letters is also run through
   pysbd's model for that language and the candidates are pooled;
+* it keeps a quotation whole, so a paragraph written inside quote marks would be one
+  "sentence" -> inside a span holding a double quote mark every stop followed by whitespace
+  is a candidate boundary as well;
 * it splits list markers and a few abbreviations badly ("Item a. Item b." -> "Item " |
   "a. Item ", "approx. 5 cm" -> "approx." | "5 cm", "Wait .. what" -> "Wait ." | ". ") ->
   a candidate boundary inside a line is kept only if
@@ -65,6 +68,7 @@ that do not concatenate to the text, or tokens for an empty text, raise ValueErr
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from bisect import bisect_right
@@ -86,21 +90,72 @@ _TRAILING_CHARS = frozenset("\"'")
 _ABBREVIATION_TAIL = re.compile(r"(?:^|[^\w.])((?:[^\W\d_]\.)*[^\W\d_]+)\.$")
 # Never sentence-final in product copy: always join the next piece.
 _ABBREVIATIONS_JOIN = frozenset(
-    {"e.g", "i.e", "approx", "appr", "ca", "cf", "vs", "incl", "excl", "resp", "viz",
-     "dr", "mr", "mrs", "ms", "prof"}
+    {"e.g", "i.e", "approx", "appr", "ca", "cf", "vs", "incl", "excl", "resp", "viz", "dr", "mr", "mrs", "ms", "prof"}
 )
 # Sometimes sentence-final: join only when the next piece starts lower-case or with a digit.
 _ABBREVIATIONS_JOIN_BEFORE_LOWER = frozenset(
-    {"etc", "no", "nr", "max", "min", "fig", "vol", "pp", "art", "ref", "esp", "est", "avg",
-     "dia", "tel", "qty", "pcs", "pc", "wt", "dim", "sq", "cu", "oz", "lb", "lbs", "ft",
-     "in", "yd", "mi", "hr", "hrs", "sec", "mos", "yr", "yrs", "st", "ave", "rd", "jr", "sr",
-     "co", "corp", "inc", "ltd", "dept", "gen", "gov", "univ", "mt"}
+    {
+        "etc",
+        "no",
+        "nr",
+        "max",
+        "min",
+        "fig",
+        "vol",
+        "pp",
+        "art",
+        "ref",
+        "esp",
+        "est",
+        "avg",
+        "dia",
+        "tel",
+        "qty",
+        "pcs",
+        "pc",
+        "wt",
+        "dim",
+        "sq",
+        "cu",
+        "oz",
+        "lb",
+        "lbs",
+        "ft",
+        "in",
+        "yd",
+        "mi",
+        "hr",
+        "hrs",
+        "sec",
+        "mos",
+        "yr",
+        "yrs",
+        "st",
+        "ave",
+        "rd",
+        "jr",
+        "sr",
+        "co",
+        "corp",
+        "inc",
+        "ltd",
+        "dept",
+        "gen",
+        "gov",
+        "univ",
+        "mt",
+    }
 )
 _PYSBD_CHUNK = 1000
 # Preferred chunk cuts for long lines: "word. Next", then "x. next"/"。", then any space.
 _CUT_STRONG = re.compile(r"[^\W\d_]{2}[.!?]['\"”’)\]]*\s+(?=[A-Z])|[。！？](?=\S)")
 _CUT_WEAK = re.compile(r"[.!?…]\S*\s+")
 _SPACE = re.compile(r"\s+")
+# pysbd keeps a quotation as one sentence, so a paragraph that opens with a quote mark (and
+# closes it at its end, or never) comes back whole: inside a span holding a double quote mark,
+# every "stop + whitespace" is a candidate boundary too (the usual guards still apply).
+_QUOTE_MARKS = frozenset('"“”«»„')
+_STOP_THEN_SPACE = re.compile(r"[.!?…][\"'”’)\]]*\s+")
 _NON_SPACE = re.compile(r"\S")
 # pysbd's English rules miss the sentence punctuation of these scripts ("؟", "।", "։", ...):
 # a line holding their letters is also split with pysbd's model for that language.
@@ -144,8 +199,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     if not starts:
         return [(0, len(text))]
     starts[0] = 0
-    ends = starts[1:] + [len(text)]
-    return list(zip(starts, ends))
+    ends = [*starts[1:], len(text)]
+    return list(zip(starts, ends, strict=True))
 
 
 def align(text: str, token_texts: Sequence[str]) -> Alignment:
@@ -187,10 +242,9 @@ def align(text: str, token_texts: Sequence[str]) -> Alignment:
         pos += len(token)
 
     sentence_starts[0] = 0
-    sentence_ends = sentence_starts[1:] + [len(text)]
+    sentence_ends = [*sentence_starts[1:], len(text)]
     sentences = [
-        SentenceSpan(i, s, e, text[s:e])
-        for i, (s, e) in enumerate(zip(sentence_starts, sentence_ends))
+        SentenceSpan(i, s, e, text[s:e]) for i, (s, e) in enumerate(zip(sentence_starts, sentence_ends, strict=True))
     ]
     return Alignment(sentences=sentences, token_sentence=token_sentence, token_start=token_start)
 
@@ -199,13 +253,11 @@ def _check_tokens(text: str, token_texts: Sequence[str]) -> None:
     joined = "".join(token_texts)
     if joined == text:
         return
-    at = next(
-        (i for i, (a, b) in enumerate(zip(joined, text)) if a != b), min(len(joined), len(text))
-    )
+    at = next((i for i, (a, b) in enumerate(zip(joined, text, strict=False)) if a != b), min(len(joined), len(text)))
     raise ValueError(
         f"token texts do not concatenate to the completion text: they give {len(joined)} chars "
         f"for a {len(text)}-char text and differ from char {at} "
-        f"(tokens {joined[at:at + 20]!r}, text {text[at:at + 20]!r})"
+        f"(tokens {joined[at : at + 20]!r}, text {text[at : at + 20]!r})"
     )
 
 
@@ -227,7 +279,7 @@ def _line_sentence_starts(text: str, first: int, last: int) -> list[int]:
     kept = [first]
     piece_start = first
     sentence_has_letter = False
-    for boundary, next_boundary in zip(candidates, candidates[1:]):
+    for boundary, next_boundary in itertools.pairwise(candidates):
         sentence_has_letter = sentence_has_letter or _has_letter(text, piece_start, boundary)
         piece_start = boundary
         if (
@@ -254,7 +306,7 @@ def _after_trailing_symbols(text: str, boundary: int, next_boundary: int) -> int
     index = boundary
     while index < next_boundary and _is_trailing_mark(text[index]):
         index += 1
-    if index == boundary or index == next_boundary or not text[index].isspace():
+    if index in (boundary, next_boundary) or not text[index].isspace():
         return boundary
     moved = _skip_space(text, index)
     return moved if _has_letter(text, moved, next_boundary) else boundary
@@ -262,7 +314,7 @@ def _after_trailing_symbols(text: str, boundary: int, next_boundary: int) -> int
 
 def _may_split(text: str, first: int, last: int) -> bool:
     # Without final punctuation before the last char no boundary can pass _ends_sentence.
-    return any(ch in _SENTENCE_FINAL for ch in text[first:last - 1])
+    return any(ch in _SENTENCE_FINAL for ch in text[first : last - 1])
 
 
 def _chunks(text: str, first: int, last: int) -> list[tuple[int, int]]:
@@ -300,6 +352,8 @@ def _pysbd_starts(text: str, chunk_start: int, chunk_end: int, language: str) ->
         floor = end
         # Both ends mark a boundary (the next span may be the one that failed the check).
         starts += (chunk_start + start, chunk_start + end)
+        if not _QUOTE_MARKS.isdisjoint(span.sent):
+            starts += (chunk_start + m.end() for m in _STOP_THEN_SPACE.finditer(chunk, start, end))
     return starts
 
 
@@ -315,7 +369,7 @@ def _has_letter(text: str, start: int, end: int) -> bool:
 def _ends_sentence(text: str, start: int, end: int, after: str) -> bool:
     """Whether text[start:end] can end a sentence that `after` follows."""
     # Looking at a bounded tail keeps long unsplittable runs linear.
-    tail = text[max(start, end - 80):end].rstrip()
+    tail = text[max(start, end - 80) : end].rstrip()
     if not tail:
         tail = text[start:end].rstrip()
     final = _final_punctuation(tail)

@@ -11,6 +11,11 @@ aligned and gated exactly as production stores a completion (completion_from_ope
 align -> gate_description); each of our sentences takes the label of the labelled span it
 overlaps most, so the labels may come from another sentence splitter.
 
+`cross_validate_evaluation` (gate_eval --cv K) fits the risk model of reviewq/gating/fit.py
+per model ("model" key, else the completion's model) by folds grouped by product ("product"
+key, else "name") and reports its out-of-fold ranking and auto-publishing; its metrics are
+scikit-learn's.
+
 Scores compared: the gate's risk (higher = riskier) and plain mean token logprob (negated,
 so higher = riskier too). ROC-AUC is tie-aware (a tied error/ok pair counts 1/2); PR-AUC is
 average precision with tied scores taken as one threshold (as scikit-learn computes it).
@@ -25,10 +30,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from generation.alignment import align
 from generation.providers.openai_compat import completion_from_openai
 from generation.storage import gate_input
 from generation.types import Completion
+from reviewq.gating.fit import (
+    DEFAULT_PARAMS,
+    CrossValidation,
+    FitParams,
+    cross_validate,
+    design_matrix,
+    fit_risk_model,
+    publish_summary,
+    ranking_metrics,
+)
 from reviewq.gating.gate import FLAG, PUBLISH, REVIEW, GateThresholds
 from reviewq.gating.service import gate_description
 
@@ -59,6 +76,8 @@ class LabelledCase:
     spans: tuple[LabelledSpan, ...]
     split: str = ""
     prompt: str = ""  # the prompt text, as stored on Description.prompt (optional)
+    group: str = ""  # cross-validation fold group: the "product" key, else the name, else the id
+    model: str = ""  # the "model" key, else the completion's model
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +92,9 @@ class EvaluatedSentence:
     mean_logprob: float | None
     reasons: tuple[str, ...] = ()
     signals: Mapping[str, Any] = field(default_factory=dict)
+    group: str = ""
+    model: str = ""
+    span: int = -1  # index of the labelled span it took its label from
 
 
 @dataclass
@@ -134,18 +156,20 @@ def parse_case(text: str, *, line: int) -> LabelledCase:
         raise _fail(line, "'completion' choices[0].message.content must be a string")
     if not isinstance(sentences, list):
         raise _fail(line, "'sentences' must be a list")
-    spans = tuple(
-        _parse_span(raw, line=line, position=i, length=len(content)) for i, raw in enumerate(sentences)
-    )
+    spans = tuple(_parse_span(raw, line=line, position=i, length=len(content)) for i, raw in enumerate(sentences))
+    case_id = str(data.get("id", f"line-{line}"))
+    name = str(data.get("name") or data.get("product_name") or "")
     return LabelledCase(
         line=line,
-        id=str(data.get("id", f"line-{line}")),
+        id=case_id,
         attributes=attributes,
-        name=str(data.get("name") or data.get("product_name") or ""),
+        name=name,
         completion=completion,
         spans=spans,
         split=str(data.get("split") or ""),
         prompt=str(data.get("prompt") or ""),
+        group=str(data.get("product") or name or case_id),
+        model=str(data.get("model") or completion.get("model") or "unknown"),
     )
 
 
@@ -164,9 +188,7 @@ def select_split(cases: Sequence[LabelledCase], split: str) -> list[LabelledCase
 # Label mapping
 
 
-def map_labels(
-    ours: Sequence[tuple[int, int]], labelled: Sequence[LabelledSpan]
-) -> list[LabelledSpan | None]:
+def map_labels(ours: Sequence[tuple[int, int]], labelled: Sequence[LabelledSpan]) -> list[LabelledSpan | None]:
     """For each of our (start, end) sentences, the labelled span it overlaps most (the first
     on a tie); None when it overlaps none."""
     mapped: list[LabelledSpan | None] = []
@@ -204,8 +226,13 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
         except ValueError as exc:
             raise _fail(case.line, str(exc)) from None
         gate = gate_description(
-            gate_input(completion=completion, alignment=alignment, attributes=case.attributes, product_name=case.name,
-                       prompt=case.prompt),
+            gate_input(
+                completion=completion,
+                alignment=alignment,
+                attributes=case.attributes,
+                product_name=case.name,
+                prompt=case.prompt,
+            ),
             thresholds=thresholds,
             publish_confident_now=False,
         )
@@ -228,6 +255,9 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
                     mean_logprob=score.mean_logprob,
                     reasons=tuple(score.reasons),
                     signals=score.signals,
+                    group=case.group,
+                    model=case.model,
+                    span=case.spans.index(label),
                 )
             )
         if bands:
@@ -394,10 +424,108 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if summary["recall_by_kind"]:
         lines.append(
             "recall by kind: "
-            + ", ".join(
-                f"{kind} {k['caught']}/{k['errors']}" for kind, k in summary["recall_by_kind"].items()
-            )
+            + ", ".join(f"{kind} {k['caught']}/{k['errors']}" for kind, k in summary["recall_by_kind"].items())
         )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-validated fit (gate_eval --cv K): the same fitting code gate_fit will run
+
+
+def _scope_summary(sentences: Sequence[EvaluatedSentence], cv: CrossValidation, confidence: float) -> dict[str, Any]:
+    labels = [s.error for s in sentences]
+    metrics = ranking_metrics(
+        labels,
+        {
+            "fitted": cv.risk.tolist(),
+            "gate": [s.risk for s in sentences],
+            "mean_logprob": [mean_logprob_risk(s.mean_logprob) for s in sentences],
+        },
+    )
+    return {
+        "sentences": len(sentences),
+        "errors": sum(labels),
+        "groups": len({s.group for s in sentences}),
+        **metrics,
+        **publish_summary(labels, cv.published.tolist(), confidence),
+    }
+
+
+def model_key(model: str) -> str:
+    """A model name as a by_model key a dotted-path reader can walk: "." -> "_"
+    ("qwen2.5-coder-0.5b-instruct" -> "qwen2_5-coder-0_5b-instruct")."""
+    return model.replace(".", "_")
+
+
+def cross_validate_evaluation(
+    evaluation: Evaluation,
+    *,
+    k: int,
+    target_escape: float = 0.1,
+    confidence: float = 0.95,
+    params: FitParams = DEFAULT_PARAMS,
+) -> dict[str, Any]:
+    """Fit per model with folds grouped by product; fitted vs gate vs mean-logprob ranking,
+    and what each test fold's cut-off (chosen on its training folds) auto-publishes. Overall
+    figures pool the per-model out-of-fold results. Raises ValueError if a model's sentences
+    come from fewer than two groups."""
+    sentences = evaluation.sentences
+    risk = np.empty(len(sentences))
+    published = np.zeros(len(sentences), dtype=bool)
+    by_model: dict[str, Any] = {}
+    for model in sorted({s.model for s in sentences}):
+        index = [i for i, s in enumerate(sentences) if s.model == model]
+        own = [sentences[i] for i in index]
+        X = design_matrix([s.signals for s in own], params.features)
+        y = [s.error for s in own]
+        try:
+            cv = cross_validate(
+                X, y, [s.group for s in own], k=k, target_escape=target_escape, confidence=confidence, params=params
+            )
+        except ValueError as exc:
+            raise ValueError(f"model {model!r}: {exc}") from None
+        risk[index], published[index] = cv.risk, cv.published
+        fitted = fit_risk_model(X, y, params)
+        by_model[model_key(model)] = {
+            "model": model,
+            **_scope_summary(own, cv, confidence),
+            "folds": cv.folds,
+            "weights": dict(zip(fitted["features"], (round(c, 4) for c in fitted["coef"]), strict=True)),
+            "intercept": round(fitted["intercept"], 4),
+        }
+    pooled = CrossValidation(risk=risk, published=published)
+    return {
+        "cv": k,
+        "target_escape": target_escape,
+        "confidence": confidence,
+        "features": list(params.features),
+        "C": params.C,
+        "class_weight": params.class_weight,
+        **_scope_summary(sentences, pooled, confidence),
+        "by_model": by_model,
+    }
+
+
+def format_cv_summary(summary: Mapping[str, Any]) -> str:
+    """The human-readable report of gate_eval --cv."""
+    lines = [
+        f"{summary['cv']} folds grouped by product, fitted per model; publish cut-off per fold from its "
+        f"training folds at escape <= {summary['target_escape']:g} ({100 * summary['confidence']:g}% confidence)",
+        "",
+        f"{'scope':<30}{'sent.':>6}{'err.':>6}{'fitted':>8}{'gate':>7}{'mean lp':>8}{'PR fit':>8}"
+        f"{'publ.':>7}{'correct publ.':>15}{'escape':>8}",
+    ]
+    scopes = [("all", summary), *summary["by_model"].items()]
+    for name, scope in scopes:
+        name = scope.get("model", name)
+        lines.append(
+            f"{name[:29]:<30}{scope['sentences']:>6}{scope['errors']:>6}{_num(scope['roc_auc']['fitted']):>8}"
+            f"{_num(scope['roc_auc']['gate']):>7}{_num(scope['roc_auc']['mean_logprob']):>8}"
+            f"{_num(scope['pr_auc']['fitted']):>8}{scope['published']:>7}"
+            f"{_pct(scope['published_correct_share']):>15}{_pct(scope['escape_rate']):>8}"
+        )
+    lines.append("(ROC-AUC: fitted, gate, mean logprob; PR-AUC of the fitted risk; published on test folds)")
     return "\n".join(lines)
 
 

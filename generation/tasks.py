@@ -1,7 +1,7 @@
 import logging
 import random
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -32,7 +32,7 @@ def retry_countdown(*, attempt: int, retry_after: float | None) -> float:
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name=GENERATE_DESCRIPTION)
-def generate_description_task(self, product_id: int) -> str:
+def generate_description_task(self: Task, product_id: int) -> str:
     """Generate, store and gate one product's description. Safe to deliver twice: the claim in
     description_generate makes a second delivery a no-op. Attempts are counted on the row
     (Description.attempts), so the give-up point holds across redeliveries."""
@@ -65,7 +65,7 @@ def recover_stale_task() -> int:
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5, name=REGENERATE_SENTENCE)
-def regenerate_sentence_task(self, request_id: int) -> str:
+def regenerate_sentence_task(self: Task, request_id: int) -> str:
     """Regenerate one sentence for a reviewer's request. Safe to deliver twice (the claim)."""
     try:
         return sentence_regenerate(request_id=request_id)
@@ -79,7 +79,7 @@ def regenerate_sentence_task(self, request_id: int) -> str:
 
 
 @worker_ready.connect
-def recover_on_worker_ready(sender=None, **kwargs) -> None:
+def recover_on_worker_ready(sender: object = None, **kwargs: object) -> None:
     """A restarted worker frees its dead predecessor's slots now (this host only) and has the
     leftover rows looked at without waiting for beat's next tick."""
     slots_release_dead_holders()

@@ -24,8 +24,10 @@ from generation.runs import (
     run_start,
 )
 from reviewq.catalogs.exports import EXPORT_FORMATS, export_filename, published_rows, stream_csv, stream_jsonl
+from reviewq.catalogs.forms import CatalogNameForm, CatalogUploadForm, ColumnMappingForm, RunForm
 from reviewq.catalogs.imports import CatalogImportError, CatalogMapping, catalog_import, preview_catalog
 from reviewq.catalogs.uploads import SizeLimitUploadHandler, upload_discard, upload_get, upload_stage
+from reviewq.core.forms import form_refused
 from reviewq.core.models import Catalog, DescriptionStatus, GenerationRun
 from reviewq.core.selectors import catalog_overview_list
 
@@ -68,41 +70,41 @@ def _catalog_upload(request: HttpRequest, *, handler: SizeLimitUploadHandler) ->
     context = {
         "limit": _size(limit),
         "catalog_names": list(Catalog.objects.values_list("name", flat=True)),
-        "catalog_name": request.GET.get("catalog", ""),
     }
     if request.method == "GET":
+        prefill = CatalogNameForm(request.GET)
+        if not prefill.is_valid():
+            return form_refused(prefill)
+        context["catalog_name"] = prefill.cleaned_data["catalog"]
         return render(request, "catalogs/upload.html", context)
-    catalog_name = request.POST.get("catalog_name", "").strip()
-    context["catalog_name"] = catalog_name
+    form = CatalogUploadForm(request.POST, request.FILES)
+    valid = form.is_valid()
+    context["catalog_name"] = form.cleaned_data.get("catalog_name", "")  # shown again when it was valid
     upload = request.FILES.get("file")
     error = ""
     if handler.too_large or (upload is not None and upload.size > limit):
         error = f"The file is larger than the {_size(limit)} limit. Split it into smaller files and upload each."
-    elif upload is None:
-        error = "Choose a catalog file (CSV, JSON or JSONL) to upload."
-    elif not catalog_name:
-        error = "Name the catalog the products go into."
+    elif not valid:
+        error = form.first_error()
     if error:
         context["error"] = error
         return render(request, "catalogs/upload.html", context, status=413 if handler.too_large else 400)
+    upload = form.cleaned_data["file"]
     staged = upload_stage(
         session=request.session,
         user_id=request.user.pk,
         data=upload.read(),
         filename=upload.name or "",
-        catalog_name=catalog_name,
+        catalog_name=form.cleaned_data["catalog_name"],
     )
     return redirect("catalog_upload_preview", token=staged.token)
 
 
-def _mapping(params) -> CatalogMapping:
-    sku = params.get("sku_column") or None
-    name = params.get("name_column") or None
-    chosen = params.getlist("attribute_columns")
+def _mapping(data: dict) -> CatalogMapping:
     return CatalogMapping(
-        sku_column=sku,
-        name_column=name,
-        attributes_columns=tuple(chosen) if params.get("mapped") == "1" else None,
+        sku_column=data["sku_column"] or None,
+        name_column=data["name_column"] or None,
+        attributes_columns=data["attribute_columns"] if data["mapped"] else None,
     )
 
 
@@ -114,19 +116,21 @@ def catalog_upload_preview(request: HttpRequest, token: str) -> HttpResponse:
         messages.error(request, "That upload is gone (imported, or older than a day). Upload the file again.")
         return redirect("catalog_upload")
     staged, data = found
-    params = request.POST if request.method == "POST" else request.GET
-    mapping = _mapping(params)
+    form = ColumnMappingForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        return form_refused(form)
+    mapping = _mapping(form.cleaned_data)
     limit = settings.CATALOG_UPLOAD_MAX_BYTES
     import_errors: list = []
     if request.method == "POST":
-        catalog_name = params.get("catalog_name", "").strip() or staged.catalog_name
+        catalog_name = form.cleaned_data["catalog_name"] or staged.catalog_name
         try:
             result = catalog_import(
                 catalog_name=catalog_name,
                 data=data,
                 filename=staged.filename,
                 mapping=mapping,
-                partial=params.get("partial") == "1",
+                partial=form.cleaned_data["partial"],
                 actor=request.user,
                 max_bytes=limit,
             )
@@ -159,7 +163,7 @@ def catalog_upload_preview(request: HttpRequest, token: str) -> HttpResponse:
         "file_errors": [e for e in preview.errors if e.line is None],
         "import_errors": import_errors,
         "attribute_columns": attribute_columns,
-        "catalog_name": params.get("catalog_name", "") or staged.catalog_name,
+        "catalog_name": form.cleaned_data["catalog_name"] or staged.catalog_name,
     }
     status = 422 if import_errors else 200
     if request.htmx and request.method == "GET":
@@ -201,30 +205,15 @@ def _catalog_context(catalog: Catalog, **extra) -> dict:
 @catalogs_required
 def run_create(request: HttpRequest, pk: int) -> HttpResponse:
     catalog = get_object_or_404(Catalog, pk=pk)
-    form = {
-        "mode": request.POST.get("mode", GenerationRun.Mode.MISSING),
-        "provider": request.POST.get("provider", ""),
-        "model": request.POST.get("model", ""),
-        "prompt_template": request.POST.get("prompt_template", ""),
-        "candidates": request.POST.get("candidates", "1"),
-    }
+    form = RunForm(request.POST)
     try:
-        candidates = int(form["candidates"])
-    except ValueError:
-        candidates = 0
-    try:
-        run = run_start(
-            catalog=catalog,
-            actor=request.user,
-            mode=form["mode"],
-            provider=form["provider"],
-            model=form["model"],
-            prompt_template=form["prompt_template"],
-            candidates=candidates,
-        )
+        if not form.is_valid():
+            raise RunRefused(form.first_error())
+        run = run_start(catalog=catalog, actor=request.user, **form.cleaned_data)
     except RunRefused as exc:
         context = _catalog_context(catalog, run_error=str(exc))
-        context["form"] = form
+        # The form again with the values that were valid; a refused value is not echoed back.
+        context["form"] = {**context["form"], **form.cleaned_data}
         return render(request, "catalogs/catalog.html", context, status=422)
     if not run.queued:
         messages.info(request, "Nothing to generate: every product is already done or in progress.")

@@ -21,6 +21,7 @@ from reviewq.core.models import (
     Token,
 )
 from reviewq.core.transitions import descriptions_delete
+from reviewq.dashboard.forms import ThresholdsAdminForm
 from reviewq.gating.service import thresholds_update
 
 
@@ -160,6 +161,7 @@ class TokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Thresholds)
 class ThresholdsAdmin(admin.ModelAdmin):
+    form = ThresholdsAdminForm
     list_display = ["__str__", "publish_above", "flag_below", "critical_floor", "updated_by", "updated_at"]
     list_select_related = ["catalog", "updated_by"]
     readonly_fields = ["updated_at", "updated_by"]

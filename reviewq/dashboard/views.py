@@ -13,39 +13,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from reviewq.core.audit import AuditAction
+from reviewq.core.forms import form_refused
 from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus
 from reviewq.core.selectors import catalog_overview_list
 from reviewq.dashboard.calibration import calibration_data, dashboard_metrics, threshold_simulation
 from reviewq.dashboard.charts import calibration_charts
+from reviewq.dashboard.forms import CalibrationForm, CatalogScopeForm, ThresholdsForm
 from reviewq.dashboard.stats import curve_at, threshold_for_catch_rate
-from reviewq.gating.gate import GateThresholds
 from reviewq.gating.service import thresholds_for_catalog, thresholds_update
 from reviewq.gating.truth import TRUTH_NOTE
 
 thresholds_required = permission_required("reviewq.manage_thresholds", raise_exception=True)
 catalogs_required = permission_required("reviewq.manage_catalogs", raise_exception=True)
-THRESHOLD_FIELDS = ("publish_above", "flag_below", "critical_floor")
-
-
-def _thresholds_from(params, fallback: GateThresholds) -> tuple[GateThresholds, list[str]]:
-    values, errors = {}, []
-    for name in THRESHOLD_FIELDS:
-        raw = params.get(name)
-        if raw in (None, ""):
-            values[name] = getattr(fallback, name)
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            errors.append(f"{name.replace('_', ' ')} must be a number")
-            continue
-        if value != value or value in (float("inf"), float("-inf")):
-            errors.append(f"{name.replace('_', ' ')} must be a finite number")
-            continue
-        values[name] = value
-    for name in THRESHOLD_FIELDS:
-        values.setdefault(name, getattr(fallback, name))
-    return GateThresholds(**values), errors
 
 
 def _last_change(catalog: Catalog | None) -> dict | None:
@@ -78,15 +57,11 @@ def thresholds(request: HttpRequest, catalog_pk: int | None = None) -> HttpRespo
     catalog = get_object_or_404(Catalog, pk=catalog_pk) if catalog_pk is not None else None
     saved = thresholds_for_catalog(catalog_id=catalog.pk if catalog else None)
     has_override = catalog is not None and hasattr(catalog, "thresholds")
-    params = request.POST if request.method == "POST" else request.GET
-    proposed, errors = _thresholds_from(params, saved)
-    if not errors and not proposed.publish_above > proposed.flag_below:
-        errors.append("The publish threshold must be above the flag threshold.")
-    if not errors and (proposed.publish_above > 0 or proposed.critical_floor > 0 or proposed.flag_below > 0):
-        errors.append("Thresholds are log probabilities: 0 or below.")
+    form = ThresholdsForm(request.POST if request.method == "POST" else request.GET, saved=saved)
+    errors = [] if form.is_valid() else form.messages()
+    proposed = form.proposed
     url = reverse("thresholds_catalog", args=[catalog.pk]) if catalog else reverse("thresholds")
-    status = 200
-    saving = request.method == "POST" and params.get("action", "save") == "save"
+    saving = request.method == "POST" and form.saving
     if saving and not errors:
         try:
             result = thresholds_update(
@@ -105,8 +80,9 @@ def thresholds(request: HttpRequest, catalog_pk: int | None = None) -> HttpRespo
                 f"{result.published} description(s) published, {result.back_to_review} sent back to review.",
             )
             return redirect(url)
-    if errors and saving:
-        status = 422
+    # Errors re-render the page: 422 for a POST, 400 for a hand-made GET; the live preview
+    # (an htmx GET while the sliders move) shows them in its fragment.
+    status = 200 if not errors else 422 if request.method == "POST" else 400
     simulation = threshold_simulation(catalog=catalog, thresholds=saved if errors else proposed)
     context = {
         "catalog": catalog,
@@ -126,25 +102,14 @@ def thresholds(request: HttpRequest, catalog_pk: int | None = None) -> HttpRespo
     return render(request, "dashboard/thresholds.html", context, status=status)
 
 
-def _target(params) -> float:
-    try:
-        target = float(params.get("target", "0.9"))
-    except ValueError:
-        target = 0.9
-    if target > 1:
-        target /= 100  # typed as a percentage
-    return min(max(target, 0.05), 1.0)
-
-
 @require_safe
 @thresholds_required
 def calibration(request: HttpRequest) -> HttpResponse:
-    try:
-        catalog_id = int(request.GET.get("catalog") or 0) or None
-    except ValueError:
-        catalog_id = None
+    form = CalibrationForm(request.GET)
+    if not form.is_valid():
+        return form_refused(form)
+    catalog_id, target = form.cleaned_data["catalog"], form.cleaned_data["target"]
     catalog = get_object_or_404(Catalog, pk=catalog_id) if catalog_id else None
-    target = _target(request.GET)
     data = calibration_data(catalog=catalog)
     thresholds_now = thresholds_for_catalog(catalog_id=catalog.pk if catalog else None)
     target_point = threshold_for_catch_rate(data.curve, target)
@@ -166,10 +131,10 @@ def calibration(request: HttpRequest) -> HttpResponse:
 @require_safe
 @catalogs_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    try:
-        catalog_id = int(request.GET.get("catalog") or 0) or None
-    except ValueError:
-        catalog_id = None
+    form = CatalogScopeForm(request.GET)
+    if not form.is_valid():
+        return form_refused(form)
+    catalog_id = form.cleaned_data["catalog"]
     catalog = get_object_or_404(Catalog, pk=catalog_id) if catalog_id else None
     metrics = dashboard_metrics(catalog=catalog)
     return render(

@@ -72,7 +72,7 @@ def _earlier(text: str) -> tuple[tuple[str, ...], frozenset]:
 
 
 def _trigrams(words: Sequence[str]) -> list[tuple[str, str, str]]:
-    return list(zip(words, words[1:], words[2:]))
+    return list(zip(words, words[1:], words[2:], strict=False))  # n-2 trigrams: the shorter slices end it
 
 
 def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
@@ -87,17 +87,16 @@ def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
         earlier_words, earlier_trigrams = _earlier(earlier)
         if len(words) >= 2 and earlier_words == tuple(words):
             return "repeats an earlier sentence"
-        if len(trigrams) >= 3:
-            if earlier_trigrams and len(own & earlier_trigrams) / len(own) >= 0.7:
-                return "repeats an earlier sentence"
+        if len(trigrams) >= 3 and earlier_trigrams and len(own & earlier_trigrams) / len(own) >= 0.7:
+            return "repeats an earlier sentence"
     if len(own) < len(trigrams):
         return "repeats a phrase within the sentence"
     for n in (1, 2, 3, 4):
         for i in range(len(words) - 2 * n + 1):
-            if words[i: i + n] == words[i + n: i + 2 * n]:
+            if words[i : i + n] == words[i + n : i + 2 * n]:
                 if n == 1 and (len(words[i]) < 3 or words[i] in _FILLER_REPEATS or words[i].isdigit()):
                     continue
-                return f"repeats '{' '.join(words[i: i + n])}'"
+                return f"repeats '{' '.join(words[i : i + n])}'"
     return None
 
 
@@ -105,7 +104,7 @@ ECHO_WORDS = 6  # a run of this many words shared with the prompt's instructions
 
 
 def _runs(words: Sequence[str]) -> set[tuple[str, ...]]:
-    return {tuple(words[i: i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
+    return {tuple(words[i : i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
 
 
 def _fact_words(attributes: Mapping[str, Any], product_name: str) -> set[str]:
@@ -145,7 +144,7 @@ def prompt_echo(text: str, runs: frozenset) -> str | None:
         return None
     words = _words(text)
     for i in range(len(words) - ECHO_WORDS + 1):
-        run = tuple(words[i: i + ECHO_WORDS])
+        run = tuple(words[i : i + ECHO_WORDS])
         if run in runs:
             return " ".join(run)
     return None

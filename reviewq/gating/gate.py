@@ -56,6 +56,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from reviewq.gating.claims import novel_share, quantity_keys_of, swapped_values, untraced_claims
 from reviewq.gating.copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
 from reviewq.gating.grounding import CONTRADICTION, UNSUPPORTED, ProductFacts, ground_sentence, product_facts
 from reviewq.gating.signals import GateToken, WordConfidence, sentence_token_signals, token_stats, word_confidences
@@ -63,7 +64,7 @@ from reviewq.gating.words import KIND_LABELS, find_words
 
 PUBLISH, REVIEW, FLAG = "publish", "review", "flag"
 Band = Literal["publish", "review", "flag"]
-SIGNALS_VERSION = 2  # 2: not_prose
+SIGNALS_VERSION = 3  # 2: not_prose; 3: n_untraced, n_swapped, novel_share (fitted gate only)
 BAND_KEYS = ("hard_flag", "has_logprobs", "mean_logprob", "critical_min_logprob", "has_warning")
 # Ungrounded critical words below this probability get a reason line whatever the thresholds.
 CRITICAL_REPORT_LOGPROB = math.log(0.2)
@@ -123,8 +124,10 @@ class GateThresholds:
         if isinstance(source, Mapping):
             get = source.get
         else:
+
             def get(name, default):
                 return getattr(source, name, default)
+
         defaults = cls()
         return cls(
             publish_above=float(get("publish_above", defaults.publish_above)),
@@ -134,6 +137,21 @@ class GateThresholds:
 
 
 DEFAULT_THRESHOLDS = GateThresholds()
+
+
+def thresholds_problems(thresholds: GateThresholds) -> list[str]:
+    """Why these thresholds cannot be saved; empty when they can. The one wording of the rule
+    (the thresholds page, the admin and thresholds_update all ask here); the Thresholds table's
+    check constraints enforce the same rule in the database."""
+    values = (thresholds.publish_above, thresholds.flag_below, thresholds.critical_floor)
+    if not all(math.isfinite(value) for value in values):
+        return ["Thresholds must be finite numbers."]
+    problems = []
+    if not thresholds.publish_above > thresholds.flag_below:
+        problems.append("The publish threshold must be above the flag threshold.")
+    if any(value > 0 for value in values):
+        problems.append("Thresholds are log probabilities: 0 or below.")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -166,9 +184,7 @@ def _signals_of(source: Any) -> Mapping[str, Any]:
     return source.signals if hasattr(source, "signals") else source
 
 
-def band_for(
-    signals: Mapping[str, Any] | SentenceScore, thresholds: GateThresholds = DEFAULT_THRESHOLDS
-) -> Band:
+def band_for(signals: Mapping[str, Any] | SentenceScore, thresholds: GateThresholds = DEFAULT_THRESHOLDS) -> Band:
     """The band from stored signals alone (see the module docstring for the keys and the SQL)."""
     s = _signals_of(signals)
     if s.get("hard_flag"):
@@ -197,9 +213,7 @@ def threshold_reasons(
         if mean < thresholds.flag_below:
             reasons.append(f"mean logprob {_fmt(mean)} below flag threshold {_fmt(thresholds.flag_below)}")
         elif mean <= thresholds.publish_above:
-            reasons.append(
-                f"mean logprob {_fmt(mean)} not above publish threshold {_fmt(thresholds.publish_above)}"
-            )
+            reasons.append(f"mean logprob {_fmt(mean)} not above publish threshold {_fmt(thresholds.publish_above)}")
         critical = s.get("critical_min_logprob")
         if critical is not None and critical < thresholds.critical_floor:
             reasons.append(
@@ -209,17 +223,13 @@ def threshold_reasons(
     return reasons
 
 
-def regate(
-    *, signals: Mapping[str, Any], reasons: Sequence[str], thresholds: GateThresholds
-) -> tuple[Band, list[str]]:
+def regate(*, signals: Mapping[str, Any], reasons: Sequence[str], thresholds: GateThresholds) -> tuple[Band, list[str]]:
     """Band and reasons of a stored sentence under new thresholds (no tokens needed)."""
     kept = [r for r in reasons if not r.startswith(THRESHOLD_REASON_PREFIXES)]
     return band_for(signals, thresholds), kept + threshold_reasons(signals, thresholds)
 
 
-def risk_from_signals(
-    signals: Mapping[str, Any] | SentenceScore, weights: Mapping[str, float] = RISK_WEIGHTS
-) -> float:
+def risk_from_signals(signals: Mapping[str, Any] | SentenceScore, weights: Mapping[str, float] = RISK_WEIGHTS) -> float:
     """Sentence risk in (0, 1), higher = riskier; formula in the module docstring."""
     s = _signals_of(signals)
     mean = s.get("mean_logprob")
@@ -294,6 +304,10 @@ def score_sentence(
     garbled_why = garbled(text)
     repeat_why = repetition(text, previous)
     prose_why = not_prose(text)
+    claims = facts.claims
+    untraced = untraced_claims(text, words, claims) if claims else []
+    swapped = swapped_values(text, words, claims, quantity_keys_of(facts.quantities)) if claims else []
+    novel = novel_share(text, claims) if claims else None
 
     signals: dict[str, Any] = {
         "version": SIGNALS_VERSION,
@@ -323,6 +337,10 @@ def score_sentence(
         "not_prose": prose_why is not None,
         "hard_flag": n_conflicts > 0 or meta or echo is not None or cut_off or garbled_why is not None,
         "has_warning": n_unsupported > 0 or repeat_why is not None or prose_why is not None,
+        # Inputs of the fitted gate only (reviewq/gating/claims.py); band_for does not read them.
+        "n_untraced": len(untraced),
+        "n_swapped": len(swapped),
+        "novel_share": _round(novel),
     }
 
     reasons: list[str] = []
@@ -425,9 +443,7 @@ def description_outcome(
     """'published' when every kept sentence is publish-band or approved/edited (removed ones
     don't block) and at least one is kept; with publish_confident_now, as soon as any kept
     sentence is publishable (the rest are added once reviewed); otherwise 'review'."""
-    states = [
-        sentence_publishable(band=band, decision=decision or "") for band, decision in bands_and_decisions
-    ]
+    states = [sentence_publishable(band=band, decision=decision or "") for band, decision in bands_and_decisions]
     kept = [state for state in states if state is not None]
     if not kept:
         return "review"

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reviewq.gating.claims import ClaimFacts, claim_facts
 from reviewq.gating.units import (
     NUMBER,
     Quantity,
@@ -37,51 +38,131 @@ UNSUPPORTED = "unsupported"
 COLOURS: dict[str, frozenset[str]] = {
     name: frozenset(families.split())
     for name, families in {
-        "black": "black", "white": "white", "red": "red", "blue": "blue", "green": "green",
-        "yellow": "yellow", "orange": "orange", "purple": "purple", "violet": "purple",
-        "pink": "pink", "brown": "brown", "grey": "grey", "gray": "grey", "silver": "silver grey",
-        "gold": "gold yellow", "golden": "gold yellow", "beige": "beige brown", "navy": "blue",
-        "turquoise": "turquoise blue green", "teal": "turquoise blue green", "cyan": "turquoise blue",
-        "burgundy": "red purple", "maroon": "red brown", "crimson": "red", "scarlet": "red",
-        "charcoal": "grey black", "anthracite": "grey black", "graphite": "grey black",
-        "ivory": "white beige", "khaki": "beige green brown", "lilac": "purple pink",
-        "magenta": "pink purple", "bronze": "brown gold",
+        "black": "black",
+        "white": "white",
+        "red": "red",
+        "blue": "blue",
+        "green": "green",
+        "yellow": "yellow",
+        "orange": "orange",
+        "purple": "purple",
+        "violet": "purple",
+        "pink": "pink",
+        "brown": "brown",
+        "grey": "grey",
+        "gray": "grey",
+        "silver": "silver grey",
+        "gold": "gold yellow",
+        "golden": "gold yellow",
+        "beige": "beige brown",
+        "navy": "blue",
+        "turquoise": "turquoise blue green",
+        "teal": "turquoise blue green",
+        "cyan": "turquoise blue",
+        "burgundy": "red purple",
+        "maroon": "red brown",
+        "crimson": "red",
+        "scarlet": "red",
+        "charcoal": "grey black",
+        "anthracite": "grey black",
+        "graphite": "grey black",
+        "ivory": "white beige",
+        "khaki": "beige green brown",
+        "lilac": "purple pink",
+        "magenta": "pink purple",
+        "bronze": "brown gold",
     }.items()
 }
 # Recognised in colour attributes only: in running text these are usually not colours.
 ATTRIBUTE_ONLY_COLOURS: dict[str, frozenset[str]] = {
     name: frozenset(families.split())
     for name, families in {
-        "cream": "white beige", "sage": "green", "olive": "green", "mint": "green",
+        "cream": "white beige",
+        "sage": "green",
+        "olive": "green",
+        "mint": "green",
         "rust": "orange red brown",
-        "sand": "beige", "stone": "grey beige", "slate": "grey blue", "natural": "beige white",
-        "transparent": "transparent", "clear": "transparent", "amber": "orange brown yellow",
-        "copper": "orange brown", "petrol": "turquoise blue", "mustard": "yellow", "coral": "orange pink",
-        "lavender": "purple", "plum": "purple", "wine": "red", "ecru": "beige white", "taupe": "beige grey",
+        "sand": "beige",
+        "stone": "grey beige",
+        "slate": "grey blue",
+        "natural": "beige white",
+        "transparent": "transparent",
+        "clear": "transparent",
+        "amber": "orange brown yellow",
+        "copper": "orange brown",
+        "petrol": "turquoise blue",
+        "mustard": "yellow",
+        "coral": "orange pink",
+        "lavender": "purple",
+        "plum": "purple",
+        "wine": "red",
+        "ecru": "beige white",
+        "taupe": "beige grey",
     }.items()
 }
-WILDCARD_COLOURS = frozenset(
-    {"multicolour", "multicolor", "multi", "assorted", "various", "mixed", "rainbow"}
-)
+WILDCARD_COLOURS = frozenset({"multicolour", "multicolor", "multi", "assorted", "various", "mixed", "rainbow"})
 
 METALS = "steel iron aluminium copper brass titanium metal"
 MATERIALS: dict[str, frozenset[str]] = {
     name: frozenset(families.split())
     for name, families in {
-        "stainless steel": "steel", "carbon steel": "steel", "steel": "steel", "cast iron": "iron",
-        "iron": "iron", "aluminium": "aluminium", "aluminum": "aluminium", "copper": "copper",
-        "brass": "brass", "titanium": "titanium", "metal": METALS,
-        "plastic": "plastic", "polypropylene": "plastic", "polyethylene": "plastic",
-        "polycarbonate": "plastic", "tritan": "plastic", "acrylic": "plastic", "pvc": "plastic",
-        "silicone": "silicone", "rubber": "rubber", "glass": "glass", "borosilicate": "glass",
-        "ceramic": "ceramic", "porcelain": "ceramic", "stoneware": "ceramic",
-        "wood": "wood", "wooden": "wood", "bamboo": "bamboo wood", "oak": "wood", "walnut": "wood",
-        "beech": "wood", "acacia": "wood", "cotton": "cotton", "denim": "cotton", "polyester": "polyester",
-        "nylon": "nylon", "wool": "wool", "merino": "wool", "cashmere": "cashmere wool", "linen": "linen",
-        "silk": "silk", "leather": "leather", "suede": "leather", "fleece": "fleece polyester",
-        "elastane": "elastane", "spandex": "elastane", "neoprene": "neoprene", "cork": "cork",
-        "marble": "marble", "concrete": "concrete", "carbon fibre": "carbon", "carbon fiber": "carbon",
-        "foam": "foam", "velvet": "velvet", "jute": "jute", "hemp": "hemp", "felt": "felt",
+        "stainless steel": "steel",
+        "carbon steel": "steel",
+        "steel": "steel",
+        "cast iron": "iron",
+        "iron": "iron",
+        "aluminium": "aluminium",
+        "aluminum": "aluminium",
+        "copper": "copper",
+        "brass": "brass",
+        "titanium": "titanium",
+        "metal": METALS,
+        "plastic": "plastic",
+        "polypropylene": "plastic",
+        "polyethylene": "plastic",
+        "polycarbonate": "plastic",
+        "tritan": "plastic",
+        "acrylic": "plastic",
+        "pvc": "plastic",
+        "silicone": "silicone",
+        "rubber": "rubber",
+        "glass": "glass",
+        "borosilicate": "glass",
+        "ceramic": "ceramic",
+        "porcelain": "ceramic",
+        "stoneware": "ceramic",
+        "wood": "wood",
+        "wooden": "wood",
+        "bamboo": "bamboo wood",
+        "oak": "wood",
+        "walnut": "wood",
+        "beech": "wood",
+        "acacia": "wood",
+        "cotton": "cotton",
+        "denim": "cotton",
+        "polyester": "polyester",
+        "nylon": "nylon",
+        "wool": "wool",
+        "merino": "wool",
+        "cashmere": "cashmere wool",
+        "linen": "linen",
+        "silk": "silk",
+        "leather": "leather",
+        "suede": "leather",
+        "fleece": "fleece polyester",
+        "elastane": "elastane",
+        "spandex": "elastane",
+        "neoprene": "neoprene",
+        "cork": "cork",
+        "marble": "marble",
+        "concrete": "concrete",
+        "carbon fibre": "carbon",
+        "carbon fiber": "carbon",
+        "foam": "foam",
+        "velvet": "velvet",
+        "jute": "jute",
+        "hemp": "hemp",
+        "felt": "felt",
     }.items()
 }
 # A metal family member also grounds "metal".
@@ -100,9 +181,7 @@ _COLOUR_RE = _vocabulary_re(COLOURS)
 _ANY_COLOUR_RE = _vocabulary_re(COLOURS.keys() | ATTRIBUTE_ONLY_COLOURS.keys() | WILDCARD_COLOURS)
 _MATERIAL_RE = _vocabulary_re(MATERIALS)
 # "BPA-free plastic" states plastic; "plastic-free", "no plastic", "unlike glass" do not.
-_NEGATED_BEFORE = re.compile(
-    r"(?:\b(?:no|non|not|without|unlike|instead\s+of|free\s+of|zero|than)\s+|non-)$", re.I
-)
+_NEGATED_BEFORE = re.compile(r"(?:\b(?:no|non|not|without|unlike|instead\s+of|free\s+of|zero|than)\s+|non-)$", re.I)
 _NEGATED_AFTER = re.compile(r"^(?:-(?:free|like|look|effect)\b|\s+of\b)", re.I)
 _COLOUR_KEY = re.compile(r"colou?r", re.I)
 _MATERIAL_KEY = re.compile(r"materi|fabric|composition|made\s+(?:of|from)|frame|upper|shell|lining", re.I)
@@ -120,12 +199,26 @@ _DIGIT_RE = re.compile(r"\d")
 _KEY_SPLIT = re.compile(r"[\s_()\[\]/,.-]+")
 
 DIMENSION_NAMES = {
-    "volume": "a volume", "mass": "a weight", "duration": "a duration", "length": "a length or size",
-    "power": "a power", "voltage": "a voltage", "current": "a current", "charge": "a battery capacity",
-    "energy": "an energy", "data": "a storage size", "frequency": "a frequency",
-    "temperature": "a temperature", "percent": "a percentage", "price": "a price",
-    "loudness": "a loudness", "luminous flux": "a brightness", "rotation": "a speed",
-    "resolution": "a resolution", "pressure": "a pressure", "hardness": "a hardness",
+    "volume": "a volume",
+    "mass": "a weight",
+    "duration": "a duration",
+    "length": "a length or size",
+    "power": "a power",
+    "voltage": "a voltage",
+    "current": "a current",
+    "charge": "a battery capacity",
+    "energy": "an energy",
+    "data": "a storage size",
+    "frequency": "a frequency",
+    "temperature": "a temperature",
+    "percent": "a percentage",
+    "price": "a price",
+    "loudness": "a loudness",
+    "luminous flux": "a brightness",
+    "rotation": "a speed",
+    "resolution": "a resolution",
+    "pressure": "a pressure",
+    "hardness": "a hardness",
 }
 
 
@@ -156,6 +249,7 @@ class ProductFacts:
     sizes: set[str] | None = None
     size_values: list[str] = field(default_factory=list)
     codes: dict[str, set[str]] = field(default_factory=dict)  # letter prefix -> codes, lower case
+    claims: ClaimFacts | None = None  # what claims.py reads (untraced, swapped values)
 
 
 def _flatten(value: Any) -> Iterable[Any]:
@@ -182,18 +276,19 @@ def _expand_sizes(text: str) -> set[str]:
     for low, high in _SIZE_RANGE_RE.findall(text):
         low, high = _SIZE_ALIASES.get(low, low), _SIZE_ALIASES.get(high, high)
         if low in SIZE_ORDER and high in SIZE_ORDER:
-            sizes.update(SIZE_ORDER[SIZE_ORDER.index(low): SIZE_ORDER.index(high) + 1])
+            sizes.update(SIZE_ORDER[SIZE_ORDER.index(low) : SIZE_ORDER.index(high) + 1])
     sizes.update(_SIZE_ALIASES.get(s, s) for s in _SIZE_ANY_RE.findall(text))
     return sizes
 
 
-_LISTED_NUMBERS_RE = re.compile(rf"(?:{NUMBER}\s*/\s*)+$")
+# "40/70/100 °C", "30, 32, 34 inch", "30, 32 or 34 inch": numbers listed before a quantity.
+_LISTED_NUMBERS_RE = re.compile(rf"(?:{NUMBER}\s*(?:/|,\s*(?:(?:and|or)\s+)?|\s(?:and|or)\s)\s*)+$")
 _FRACTION_DENOMINATORS = {2.0, 3.0, 4.0, 8.0, 16.0, 32.0, 64.0}
 
 
 def _listed_before(text: str, word: Word) -> list[Quantity]:
-    """"40/70/100 °C" states 40 °C and 70 °C as well: the numbers listed with slashes before a
-    quantity take its unit."""
+    """ "40/70/100 °C" states 40 °C and 70 °C as well, "inside leg 30, 32, 34 inch" 30 and 32
+    inch: the numbers listed with slashes, commas, "and" or "or" before a quantity take its unit."""
     if len(word.quantities) != 1:
         return []
     listed = _LISTED_NUMBERS_RE.search(text, 0, word.start)
@@ -202,9 +297,10 @@ def _listed_before(text: str, word: Word) -> list[Quantity]:
         return []
     values = [parse_number(n) for n in _NUMBERS_RE.findall(listed.group())]
     last = word.quantities[0].number
-    if len(values) == 1 and values[0].is_integer() and last in _FRACTION_DENOMINATORS and values[0] < last:
+    fraction = listed.group().rstrip().endswith("/")
+    if fraction and len(values) == 1 and values[0].is_integer() and last in _FRACTION_DENOMINATORS and values[0] < last:
         return []  # "3/4 in" is a fraction, not 3 in and 4 in
-    unit = word.text[number.end():].strip()
+    unit = word.text[number.end() :].strip()
     quantities = [make_quantity(value, unit) for value in values]
     return [q for q in quantities if q is not None and q.dimension == word.quantities[0].dimension]
 
@@ -277,6 +373,7 @@ def product_facts(*, attributes: Mapping[str, Any] | None, product_name: str = "
             _add_text(facts, key, str(item))
     if product_name:
         _add_text(facts, "product name", product_name, is_name=True)
+    facts.claims = claim_facts(attributes=attributes, product_name=product_name, numbers=facts.numbers)
     return facts
 
 
@@ -315,8 +412,8 @@ def _quantity_status(quantity: Quantity, facts: ProductFacts) -> tuple[str | Non
 
 
 def _negated(text: str, start: int, end: int) -> bool:
-    before = text[max(0, start - 14): start]
-    return bool(_NEGATED_BEFORE.search(before) or _NEGATED_AFTER.match(text[end: end + 30]))
+    before = text[max(0, start - 14) : start]
+    return bool(_NEGATED_BEFORE.search(before) or _NEGATED_AFTER.match(text[end : end + 30]))
 
 
 @dataclass(frozen=True, slots=True)

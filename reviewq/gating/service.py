@@ -25,6 +25,7 @@ from reviewq.gating.gate import (
     description_risk,
     score_description,
     threshold_reasons,
+    thresholds_problems,
 )
 from reviewq.gating.signals import GateToken
 
@@ -244,10 +245,11 @@ def thresholds_update(
     actor=None,
 ) -> RegateResult:
     """Save the thresholds for a catalog (or the global row), audit the change, re-gate."""
-    if not publish_above > flag_below:
-        raise ValueError("The publish threshold must be above the flag threshold.")
-    if publish_above > 0 or critical_floor > 0:
-        raise ValueError("Thresholds are log probabilities: 0 or below.")
+    problems = thresholds_problems(
+        GateThresholds(publish_above=publish_above, flag_below=flag_below, critical_floor=critical_floor)
+    )
+    if problems:
+        raise ValueError(" ".join(problems))
     row, _ = Thresholds.objects.select_for_update().get_or_create(catalog=catalog)
     before = {"publish_above": row.publish_above, "flag_below": row.flag_below, "critical_floor": row.critical_floor}
     row.publish_above, row.flag_below, row.critical_floor = publish_above, flag_below, critical_floor

@@ -77,9 +77,7 @@ class TokenStats(NamedTuple):
     content: bool
 
 
-def token_distribution(
-    text: str, logprob: float | None, alternatives: Iterable[Any]
-) -> list[tuple[str, float]]:
+def token_distribution(text: str, logprob: float | None, alternatives: Iterable[Any]) -> list[tuple[str, float]]:
     """(text, probability) of the alternatives, most likely first, the chosen token included."""
     probs: dict[str, float] = {}
     for alt in alternatives:

@@ -100,7 +100,7 @@ def _price(word_text: str) -> tuple[Quantity, ...]:
     number = re.search(NUMBER, word_text)
     if number is None:
         return ()
-    currency = (word_text[: number.start()] + word_text[number.end():]).strip(" \u00a0\u202f")
+    currency = (word_text[: number.start()] + word_text[number.end() :]).strip(" \u00a0\u202f")
     return (make_price(parse_number(number.group()), currency),)
 
 

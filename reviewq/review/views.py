@@ -2,13 +2,14 @@ from dataclasses import replace
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from generation.regeneration_requests import sentence_regenerated_version
+from reviewq.core.forms import form_refused
 from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceBand
 from reviewq.core.transitions import ConflictError, InvalidTransition
 from reviewq.review.claims import (
@@ -27,10 +28,16 @@ from reviewq.review.decisions import (
     descriptions_bulk_approve,
 )
 from reviewq.review.detail import review_detail
+from reviewq.review.forms import (
+    DecisionForm,
+    QueueBulkForm,
+    QueueNextForm,
+    QueuePageForm,
+    ReviewPageForm,
+    SentenceActionForm,
+)
 from reviewq.review.history import description_history, revision_list
 from reviewq.review.queue import (
-    QUEUE_PAGE_SIZE,
-    QueueCursor,
     QueueFilters,
     catalog_choices,
     queue_counts,
@@ -52,36 +59,15 @@ from reviewq.review.sentences import (
 )
 
 # --- Review queue and review page -----------------------------------------------------------
-# A plain POST redirects (or re-renders the page on a conflict, to show the newer text); an
-# htmx POST gets the fragment it swaps. Errors come back to htmx as 409/422 with a fragment
-# retargeted to the page's alert region (static/js/review.js lets htmx swap those statuses).
+# Every request value goes through a form (reviewq/review/forms.py); odd input is a 400 before
+# anything is read or written. A plain POST redirects (or re-renders the page on a conflict,
+# to show the newer text); an htmx POST gets the fragment it swaps. Errors come back to htmx
+# as 409/422 with a fragment retargeted to the page's alert region (static/js/review.js lets
+# htmx swap those statuses).
 
 REVIEW_PERMISSION = "reviewq.review_description"
 REVISION_PUBLISH_PERMISSION = "reviewq.publish_revision"
 review_required = permission_required(REVIEW_PERMISSION, raise_exception=True)
-
-
-def _queue_filters(params) -> QueueFilters:
-    try:
-        catalog_id = int(params.get("catalog") or 0) or None
-    except ValueError:
-        catalog_id = None
-    band = params.get("band", "")
-    return QueueFilters(
-        catalog_id=catalog_id,
-        band=band if band in SentenceBand.values else "",
-        reason=(params.get("reason") or "").strip()[:100],
-        mine=params.get("mine") in ("1", "on", "true"),
-        run_id=_positive_int(params.get("run")),
-    )
-
-
-def _positive_int(value) -> int | None:
-    try:
-        number = int(value or 0)
-    except ValueError:
-        return None
-    return number if 0 < number < 2**31 else None
 
 
 def _with_query(url: str, query: str) -> str:
@@ -91,12 +77,15 @@ def _with_query(url: str, query: str) -> str:
 @require_safe
 @review_required
 def queue(request: HttpRequest) -> HttpResponse:
-    filters = _queue_filters(request.GET)
-    fragment = request.GET.get("fragment", "") if request.htmx else ""
+    form = QueuePageForm(request.GET)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    fragment = form.cleaned_data["fragment"] if request.htmx else ""
     # Band counts come from a short-lived cache; on a miss the page asks for them separately
     # (fragment=counts) so the list itself is never held up by counting.
     counts = queue_counts(
-        user=request.user, filters=filters, cached_only=fragment != "counts" and request.GET.get("counts") != "1"
+        user=request.user, filters=filters, cached_only=fragment != "counts" and not form.cleaned_data["counts"]
     )
     context = {
         "filters": filters,
@@ -107,10 +96,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     }
     if fragment == "counts":
         return render(request, "review/queue.html#band-counts", context)
-    after = QueueCursor.parse(request.GET.get("after", ""))
     context.update(
         {
-            "page": queue_page(user=request.user, filters=filters, after=after),
+            "page": queue_page(user=request.user, filters=filters, after=form.cleaned_data["after"]),
             "catalogs": catalog_choices(),
             "bands": [
                 (SentenceBand.FLAG, "Flagged"),
@@ -136,10 +124,13 @@ def _band_counts(counts) -> list[tuple[str, str, str, int]]:
 @require_POST
 @review_required
 def queue_next(request: HttpRequest) -> HttpResponse:
-    filters = _queue_filters(request.POST)
+    form = QueueNextForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
     release = None
-    if request.POST.get("current", "").isdigit():
-        release = Description.objects.filter(pk=int(request.POST["current"])).first()
+    if form.cleaned_data["current"] is not None:
+        release = Description.objects.filter(pk=form.cleaned_data["current"]).first()
     description = description_review_next(
         reviewer=request.user,
         candidates=queue_next_candidates(user=request.user, filters=filters),
@@ -156,14 +147,16 @@ def queue_next(request: HttpRequest) -> HttpResponse:
 def queue_bulk(request: HttpRequest) -> HttpResponse:
     """Step 1 shows what the action will do and asks to confirm; step 2 (confirm=1) does it
     on the versions the reviewer confirmed."""
-    filters = _queue_filters(request.POST)
+    form = QueueBulkForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
     back = _with_query(reverse("queue"), filters.querystring())
-    action = request.POST.get("action")
-    ids = [int(v) for v in request.POST.getlist("selected") if v.isdigit()][: QUEUE_PAGE_SIZE * 4]
-    if action not in ("approve", "release") or not ids:
+    action, ids = form.cleaned_data["action"], form.cleaned_data["selected"]
+    if not action or not ids:
         messages.error(request, "Select at least one description and an action.")
         return redirect(back)
-    if request.POST.get("confirm") != "1":
+    if not form.cleaned_data["confirm"]:
         items = queue_items(user=request.user, ids=ids)
         return render(
             request,
@@ -177,12 +170,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
             },
         )
     if action == "approve":
-        versions = {}
-        for pk in ids:
-            version = request.POST.get(f"version-{pk}", "")
-            if version.isdigit():
-                versions[pk] = int(version)
-        result = descriptions_bulk_approve(versions=versions, reviewer=request.user)
+        result = descriptions_bulk_approve(versions=form.cleaned_data["versions"], reviewer=request.user)
         messages.success(request, f"Published {len(result.approved)} description(s).")
         if result.skipped:
             messages.warning(request, f"Left {len(result.skipped)} in the queue: {_skip_summary(result.skipped)}.")
@@ -222,29 +210,30 @@ def _review_context(request: HttpRequest, *, pk: int, filters: QueueFilters) -> 
 @require_safe
 @review_required
 def review(request: HttpRequest, pk: int) -> HttpResponse:
-    filters = _queue_filters(request.GET)
-    fragment = request.GET.get("fragment", "") if request.htmx else ""
+    form = ReviewPageForm(request.GET)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    fragment = form.cleaned_data["fragment"] if request.htmx else ""
     try:
         # Viewing never claims: a claim is a POST (Open, Next, Take over) or the first action.
         context = _review_context(request, pk=pk, filters=filters)
     except Description.DoesNotExist:
         raise Http404("No such description.") from None
-    context["came_from"] = _positive_int(request.GET.get("from"))
+    context["came_from"] = form.cleaned_data["from"]
     context["can_take_over"] = request.user.has_perm(CLAIM_TAKE_OVER_PERMISSION)
-    context["tab"] = "history" if request.GET.get("tab") == "history" else "text"
+    context["tab"] = form.cleaned_data["tab"] or "text"
     if context["tab"] == "history":
         context["history"] = description_history(description=context["description"])
         context["revisions"] = revision_list(product=context["product"])
         context["can_publish_revision"] = request.user.has_perm(REVISION_PUBLISH_PERMISSION)
     else:
         context["live_diff"] = revision_live_diff(draft=context["description"])
-    edit = request.GET.get("edit", "")
-    context["editing"] = int(edit) if edit.isdigit() else None
-    version = request.GET.get("version", "")
+    context["editing"] = form.cleaned_data["edit"]
     # A fragment fetched after the page loaded saves against the version the page showed.
-    context["form_version"] = int(version) if version.isdigit() else None
-    if fragment == "sentence" and request.GET.get("index", "").isdigit():
-        index = int(request.GET["index"])
+    context["form_version"] = form.cleaned_data["version"]
+    if fragment == "sentence":
+        index = form.cleaned_data["index"]
         context["sentence_view"] = next((v for v in context["detail"].sentences if v.index == index), None)
         if context["sentence_view"] is None:
             raise Http404("No such sentence.")
@@ -262,11 +251,6 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
             response["HX-Refresh"] = "true"  # the new text is ready: reload the whole page
         return response
     return render(request, "review/review.html", context)
-
-
-def _version(request: HttpRequest) -> int | None:
-    value = request.POST.get("version", "")
-    return int(value) if value.isdigit() else None
 
 
 def _review_url(pk: int, filters: QueueFilters, anchor: str = "") -> str:
@@ -292,19 +276,16 @@ def _action_failed(
     return response
 
 
-SENTENCE_ACTIONS = {"approve", "edit", "substitute", "remove", "reset", "regenerate"}
-
-
 @require_POST
 @review_required
 def review_sentence(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     sentence = get_object_or_404(Sentence.objects.select_related("description"), description_id=pk, index=index)
-    filters = _queue_filters(request.POST)
-    action = request.POST.get("action", "")
-    version = _version(request)
-    if action not in SENTENCE_ACTIONS or version is None:
-        return HttpResponseBadRequest("Unknown action or missing version.")
-    attempted = {"index": index, "action": action, "text": request.POST.get("text", "")}
+    form = SentenceActionForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    action, version, text = form.cleaned_data["action"], form.cleaned_data["version"], form.cleaned_data["text"]
+    attempted = {"index": index, "action": action, "text": text}
     try:
         if action == "approve":
             sentence = sentence_approve(sentence=sentence, reviewer=request.user, expected_version=version)
@@ -315,19 +296,14 @@ def review_sentence(request: HttpRequest, pk: int, index: int) -> HttpResponse:
         elif action == "regenerate":
             sentence_regeneration_request(sentence=sentence, reviewer=request.user, expected_version=version)
         elif action == "edit":
-            sentence = sentence_edit(
-                sentence=sentence, reviewer=request.user, text=request.POST.get("text", ""), expected_version=version
-            )
+            sentence = sentence_edit(sentence=sentence, reviewer=request.user, text=text, expected_version=version)
         else:
-            position = request.POST.get("position", "")
-            if not position.isdigit():
-                return HttpResponseBadRequest("Missing token position.")
-            attempted["text"] = request.POST.get("alternative", "")
+            attempted["text"] = form.cleaned_data["alternative"]
             sentence = sentence_substitute(
                 sentence=sentence,
                 reviewer=request.user,
-                position=int(position),
-                alternative=request.POST.get("alternative", ""),
+                position=form.cleaned_data["position"],
+                alternative=form.cleaned_data["alternative"],
                 expected_version=version,
             )
     except (ConflictError, ClaimHeld, InvalidTransition, EditRefused) as error:
@@ -344,9 +320,13 @@ def review_sentence(request: HttpRequest, pk: int, index: int) -> HttpResponse:
 @review_required
 def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     description = get_object_or_404(Description.objects.select_related("product"), pk=pk)
-    filters = _queue_filters(request.POST)
-    action = request.POST.get("action", "")
-    version = _version(request)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    # Not "reason": that name is the queue's "Reason contains" filter, carried in the form.
+    action, version = form.cleaned_data["action"], form.cleaned_data["version"]
+    reason = form.cleaned_data["rejection_reason"]
     if action == "release":
         description_review_release(description=description, reviewer=request.user)
         messages.info(request, f"Released {description.product.name}.")
@@ -358,17 +338,14 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
         except (ClaimHeld, InvalidTransition) as error:
             messages.error(request, str(error))
         return _go(request, _review_url(pk, filters))
-    if action not in ("approve", "reject", "regenerate") or version is None:
-        return HttpResponseBadRequest("Unknown action or missing version.")
-    # Not "reason": that name is the queue's "Reason contains" filter, carried in the form.
-    attempted = {"action": action, "text": request.POST.get("rejection_reason", "")}
+    attempted = {"action": action, "text": reason}
     try:
         if action == "approve":
             description_approve(
                 description=description,
                 reviewer=request.user,
                 expected_version=version,
-                approve_remaining=request.POST.get("approve_remaining") == "1",
+                approve_remaining=form.cleaned_data["approve_remaining"],
             )
             messages.success(request, f"Published {description.product.name}.")
             return _go(request, _next_item_url(request, filters=filters, decided=description))
@@ -377,7 +354,7 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
                 description=description,
                 reviewer=request.user,
                 expected_version=version,
-                reason=request.POST.get("rejection_reason", ""),
+                reason=reason,
             )
             messages.success(request, f"Rejected {description.product.name}.")
             return _go(request, _next_item_url(request, filters=filters, decided=description))

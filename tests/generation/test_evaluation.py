@@ -115,7 +115,7 @@ def _body(content: str, pieces: list[str], logprobs: list[float], finish_reason:
                             "bytes": list(piece.encode()),
                             "top_logprobs": [{"token": piece, "logprob": logprob, "bytes": list(piece.encode())}],
                         }
-                        for piece, logprob in zip(pieces, logprobs)
+                        for piece, logprob in zip(pieces, logprobs, strict=True)
                     ]
                 },
             }
@@ -247,7 +247,7 @@ def test_completion_to_openai_round_trips_bytes_exactly():
             logprob=-0.1 * (i + 1),
             alternatives=(Alternative(text, -0.1 * (i + 1)), Alternative(" tea", -3.0)),
         )
-        for i, (text, token_bytes) in enumerate(zip(texts, raw))
+        for i, (text, token_bytes) in enumerate(zip(texts, raw, strict=True))
     )
     completion = Completion(
         text="".join(texts),

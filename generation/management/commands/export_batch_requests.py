@@ -1,5 +1,6 @@
 import json
 import sys
+from typing import TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -35,7 +36,7 @@ class Command(BaseCommand):
                 total=total,
                 desc="requests",
                 unit="product",
-                file=self.stderr._out,
+                file=cast("TextIO", self.stderr._out),
             ):
                 out.write(json.dumps(request, ensure_ascii=False) + "\n")
                 count += 1

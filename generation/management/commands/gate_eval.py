@@ -1,4 +1,8 @@
-"""Measure the gate on a labelled JSONL file (see generation/evaluation.py). Writes nothing."""
+"""Measure the gate on labelled JSONL files (see generation/evaluation.py). Writes nothing.
+
+Without --cv: the hand-set gate at the thresholds. With --cv K: the fitted risk model
+(reviewq/gating/fit.py), per model, by K product-grouped folds, and what a cut-off chosen
+on each fold's training data auto-publishes at --target-escape."""
 
 import json
 from pathlib import Path
@@ -8,8 +12,11 @@ from django.db import DatabaseError
 
 from generation.evaluation import (
     SPLITS,
+    Evaluation,
     LabelFileError,
+    cross_validate_evaluation,
     evaluate,
+    format_cv_summary,
     format_summary,
     read_cases,
     select_split,
@@ -34,7 +41,21 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("file", type=Path, help="JSONL: attributes, completion, sentences per line")
+        parser.add_argument(
+            "files", nargs="+", type=Path, metavar="FILE", help="JSONL: attributes, completion, sentences per line"
+        )
+        parser.add_argument(
+            "--cv", type=int, metavar="K", help="fit the risk model and score it by K folds grouped by product"
+        )
+        parser.add_argument(
+            "--target-escape",
+            type=float,
+            default=0.1,
+            help="with --cv: the escape rate the publish cut-off must bound (default 0.1)",
+        )
+        parser.add_argument(
+            "--confidence", type=float, default=0.95, help="with --cv: confidence of that bound (default 0.95)"
+        )
         parser.add_argument(
             "--thresholds",
             help=(
@@ -48,31 +69,59 @@ class Command(BaseCommand):
         parser.add_argument("--split", choices=SPLITS, default="all", help="lines whose 'split' key matches")
         parser.add_argument("--json", action="store_true", dest="as_json", help="print the figures as JSON")
 
-    def handle(self, *args, file: Path, split: str, as_json: bool, **options):
+    def handle(self, *args, files: list[Path], split: str, as_json: bool, cv: int | None, **options):
         thresholds = self._thresholds(options)
+        shown = ", ".join(map(str, files))
+        evaluation = Evaluation(sentences=[], description_bands=[], thresholds=thresholds)
+        n_cases = 0
+        for file in files:
+            cases = select_split(self._read(file), split)
+            n_cases += len(cases)
+            try:
+                part = evaluate(cases, thresholds=thresholds)
+            except LabelFileError as exc:
+                raise CommandError(f"{file}: {exc}") from None
+            evaluation.sentences += part.sentences
+            evaluation.description_bands += part.description_bands
+            evaluation.unlabelled += part.unlabelled
+        if not n_cases:
+            raise CommandError(f"{shown} has no lines for split {split!r}")
+        if cv is not None:
+            summary = self._cross_validate(evaluation, cv, options)
+        else:
+            summary = summarise(evaluation)
+        summary["file"] = shown
+        summary["files"] = [str(file) for file in files]
+        summary["split"] = split
+        if as_json:
+            self.stdout.write(json.dumps(summary, indent=2, sort_keys=True))
+        elif cv is not None:
+            self.stdout.write(f"{shown} (split: {split})\n" + format_cv_summary(summary))
+        else:
+            self.stdout.write(f"{shown} (split: {split})\n" + format_summary(summary))
+
+    def _read(self, file: Path):
         try:
             with file.open(encoding="utf-8") as handle:
-                cases = read_cases(handle)
+                return read_cases(handle)
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
         except UnicodeDecodeError as exc:
             raise CommandError(f"{file} is not UTF-8: {exc}") from None
         except LabelFileError as exc:
             raise CommandError(f"{file}: {exc}") from None
-        cases = select_split(cases, split)
-        if not cases:
-            raise CommandError(f"{file} has no lines for split {split!r}")
+
+    def _cross_validate(self, evaluation, k: int, options) -> dict:
+        target, confidence = options["target_escape"], options["confidence"]
+        if k < 2:
+            raise CommandError(f"--cv must be 2 or more, got {k}")
+        for name, value in (("--target-escape", target), ("--confidence", confidence)):
+            if not 0 < value < 1:
+                raise CommandError(f"{name} must be between 0 and 1, got {value:g}")
         try:
-            evaluation = evaluate(cases, thresholds=thresholds)
-        except LabelFileError as exc:
-            raise CommandError(f"{file}: {exc}") from None
-        summary = summarise(evaluation)
-        summary["file"] = str(file)
-        summary["split"] = split
-        if as_json:
-            self.stdout.write(json.dumps(summary, indent=2, sort_keys=True))
-        else:
-            self.stdout.write(f"{file} (split: {split})\n" + format_summary(summary))
+            return cross_validate_evaluation(evaluation, k=k, target_escape=target, confidence=confidence)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
 
     def _thresholds(self, options) -> GateThresholds:
         flags = {

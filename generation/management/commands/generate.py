@@ -1,4 +1,5 @@
 import time
+from typing import TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
@@ -43,7 +44,7 @@ class Command(BaseCommand):
     def _inline(self, catalog, *, only_missing, only_failed):
         product_ids = list(catalog.products.values_list("id", flat=True))
         queued = descriptions_queue(product_ids=product_ids, only_missing=only_missing, only_failed=only_failed)
-        for product_id in tqdm(queued, desc="generating", unit="product", file=self.stderr._out):
+        for product_id in tqdm(queued, desc="generating", unit="product", file=cast("TextIO", self.stderr._out)):
             while True:  # bounded: the row's attempt count ends in FAILED after GENERATION_MAX_ATTEMPTS
                 try:
                     description_generate(product_id=product_id)
@@ -54,7 +55,9 @@ class Command(BaseCommand):
 
     def _wait(self, product_ids, *, timeout):
         started = time.monotonic()
-        with tqdm(total=len(product_ids), desc="generating", unit="product", file=self.stderr._out) as bar:
+        with tqdm(
+            total=len(product_ids), desc="generating", unit="product", file=cast("TextIO", self.stderr._out)
+        ) as bar:
             while True:
                 done = Description.objects.filter(product_id__in=product_ids, status__in=TERMINAL).count()
                 bar.update(done - bar.n)

@@ -1,3 +1,5 @@
+from typing import TextIO, cast
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -16,7 +18,7 @@ class Command(BaseCommand):
                 lines = fh.readlines()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc}") from None
-        with tqdm(total=len(lines), desc="results", unit="line", file=self.stderr._out) as bar:
+        with tqdm(total=len(lines), desc="results", unit="line", file=cast("TextIO", self.stderr._out)) as bar:
             result = batch_results_import(lines=lines, progress=lambda n: bar.update(n - bar.n))
         for line, message in result.errors:
             self.stderr.write(f"line {line}: {message}")

@@ -110,8 +110,10 @@ FACTS = {"material": "18/8 stainless steel, double wall vacuum insulated", "capa
     ("text", "echo"),
     [
         ("Never invent measurements, materials or numbers.", "never invent measurements materials or numbers"),
-        ("I write accurate, plain product descriptions using only the facts.",
-         "write accurate plain product descriptions using"),
+        (
+            "I write accurate, plain product descriptions using only the facts.",
+            "write accurate plain product descriptions using",
+        ),
         ("Write exactly 3 sentences of plain copy.", "write exactly 3 sentences of plain"),
     ],
 )
@@ -128,7 +130,7 @@ def test_prompt_echo(text, echo):
         "The Trail bottle is made of 18/8 stainless steel, double wall vacuum insulated.",
         "A plain product for every shop.",
         # naming the product with its SKU, as the prompt does, is copy (a shop may want it)
-        'The Trail bottle (SKU TB-1) holds 750 ml.',
+        "The Trail bottle (SKU TB-1) holds 750 ml.",
     ],
 )
 def test_not_a_prompt_echo(text):

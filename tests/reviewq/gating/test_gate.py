@@ -1,6 +1,5 @@
 import json
 import math
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +13,6 @@ from reviewq.gating import (
     band_for,
     description_outcome,
     description_risk,
-    product_facts,
     regate,
     risk_from_signals,
     score_description,
@@ -101,8 +99,12 @@ def test_unsupported_claim_blocks_publishing_but_does_not_flag():
     [
         ("Title: AquaFlow Bottle.", {}, "has_meta", "meta text, not product copy"),
         ("It keeps water cold and", {"is_last": True}, "has_cutoff", "cut off: no closing punctuation at the end"),
-        ("It keeps water cold.", {"is_last": True, "truncated": True}, "has_cutoff",
-         "cut off: the output hit the length limit"),
+        (
+            "It keeps water cold.",
+            {"is_last": True, "truncated": True},
+            "has_cutoff",
+            "cut off: the output hit the length limit",
+        ),
         ("It keeps wâ€™ater cold.", {}, "has_garbled", "garbled text: broken characters or words"),
     ],
 )
@@ -199,8 +201,13 @@ def test_regate_keeps_findings():
 
 def test_band_rules_on_plain_signals():
     t = GateThresholds()
-    base = {"has_logprobs": True, "mean_logprob": -0.2, "critical_min_logprob": None,
-            "hard_flag": False, "has_warning": False}
+    base = {
+        "has_logprobs": True,
+        "mean_logprob": -0.2,
+        "critical_min_logprob": None,
+        "hard_flag": False,
+        "has_warning": False,
+    }
     assert band_for(base, t) == "publish"
     assert band_for({**base, "mean_logprob": -0.5}, t) == "review"  # not strictly above
     assert band_for({**base, "mean_logprob": -1.5}, t) == "review"  # not strictly below
@@ -224,11 +231,26 @@ def test_thresholds_of_model_like_objects_and_mappings():
 
 
 def test_risk_is_monotone_in_each_signal():
-    base = {"has_logprobs": True, "mean_logprob": -0.6, "critical_min_logprob": -1.0, "critical_max_entropy": 0.5,
-            "share_below_floor": 0.1, "n_unsupported": 0, "has_repeat": False, "hard_flag": False}
+    base = {
+        "has_logprobs": True,
+        "mean_logprob": -0.6,
+        "critical_min_logprob": -1.0,
+        "critical_max_entropy": 0.5,
+        "share_below_floor": 0.1,
+        "n_unsupported": 0,
+        "has_repeat": False,
+        "hard_flag": False,
+    }
     r0 = risk_from_signals(base)
-    for worse in [{"mean_logprob": -1.0}, {"critical_min_logprob": -3.0}, {"critical_max_entropy": 1.5},
-                  {"share_below_floor": 0.4}, {"n_unsupported": 1}, {"has_repeat": True}, {"hard_flag": True}]:
+    for worse in [
+        {"mean_logprob": -1.0},
+        {"critical_min_logprob": -3.0},
+        {"critical_max_entropy": 1.5},
+        {"share_below_floor": 0.4},
+        {"n_unsupported": 1},
+        {"has_repeat": True},
+        {"hard_flag": True},
+    ]:
         assert risk_from_signals({**base, **worse}) > r0, worse
     assert 0.0 < r0 < 1.0
     assert risk_from_signals({**base, "hard_flag": True}) > 0.95
@@ -258,7 +280,9 @@ def test_a_sentence_repeating_the_prompt_is_flagged_with_the_words_it_repeats():
     assert [s.band for s in scores] == ["publish", "flag"]
     assert scores[1].signals["has_prompt_echo"] and scores[1].signals["hard_flag"]
     assert "repeats the prompt's instructions: 'never invent measurements materials or numbers'" in scores[1].reasons
-    without = score_description(sentences=[(s, make_tokens(s)) for s in sentences], attributes=ATTRIBUTES, product_name=NAME)
+    without = score_description(
+        sentences=[(s, make_tokens(s)) for s in sentences], attributes=ATTRIBUTES, product_name=NAME
+    )
     assert not without[1].signals["has_prompt_echo"]
 
 
@@ -297,25 +321,11 @@ def test_description_outcome(items, confident_now, outcome):
     assert description_outcome(items, publish_confident_now=confident_now) == outcome
 
 
-def test_scoring_is_fast():
-    """A typical ~22-token sentence with top-5 alternatives; budget well under 1 ms."""
-    text = "The AquaFlow bottle keeps drinks cold for 24 hours and holds 750 ml, in blue stainless steel."
-    tokens = make_tokens(text, default=-0.3, alternatives=[("a", -0.3), ("b", -1.8), ("c", -2.5), ("d", -3.0), ("e", -4.0)])
-    facts = product_facts(attributes=ATTRIBUTES, product_name=NAME)
-    score_sentence(text=text, tokens=tokens, facts=facts)
-    runs = 300
-    started = time.perf_counter()
-    for _ in range(runs):
-        score_sentence(text=text, tokens=tokens, facts=facts)
-    per_call = (time.perf_counter() - started) / runs
-    assert per_call < 0.002, f"{per_call * 1e6:.0f} µs per sentence"
-
-
 @settings(max_examples=150, deadline=None)
 @given(
     text=st.lists(
         st.one_of(
-            st.sampled_from(list(" .,-x%€$°\"'\n@/:0123456789") + ["ml", " kg", " h", "Title:", "www.", " Sam", "XR-"]),
+            st.sampled_from([*list(" .,-x%€$°\"'\n@/:0123456789"), "ml", " kg", " h", "Title:", "www.", " Sam", "XR-"]),
             st.characters(codec="utf-8", exclude_categories=("Cs",)),
         ),
         max_size=40,
@@ -324,8 +334,10 @@ def test_scoring_is_fast():
     is_last=st.booleans(),
 )
 def test_any_text_scores_without_error(text, logprob, is_last):
-    tokens = [GateToken(text[i:i + 3], logprob, [(text[i:i + 3], logprob or -1.0), ("x", -2.0)], i)
-              for i in range(0, len(text), 3)]
+    tokens = [
+        GateToken(text[i : i + 3], logprob, [(text[i : i + 3], logprob or -1.0), ("x", -2.0)], i)
+        for i in range(0, len(text), 3)
+    ]
     result = score_sentence(text=text, tokens=tokens, attributes=ATTRIBUTES, product_name=NAME, is_last=is_last)
     assert result.band in ("publish", "review", "flag")
     assert 0.0 < result.risk < 1.0

@@ -127,9 +127,7 @@ def test_unit_from_the_attribute_key():
 def test_known_number_grounds_a_quantity_of_a_dimension_the_data_lacks():
     # No volume attribute, but the number itself is in the data: not reported as unsupported.
     assert findings("For 2 people, 2 l each.", attributes={"capacity": "2 people"}, name="Tent") == []
-    assert kinds("For 3 people, 3 l each.", attributes={"capacity": "2 people"}, name="Tent") == [
-        (UNSUPPORTED, "3 l")
-    ]
+    assert kinds("For 3 people, 3 l each.", attributes={"capacity": "2 people"}, name="Tent") == [(UNSUPPORTED, "3 l")]
 
 
 def test_list_and_nested_attribute_values():
@@ -194,3 +192,17 @@ def test_duration_units_convert():
 def test_booleans_and_empty_attributes_are_harmless():
     assert findings("Dishwasher safe.", attributes={"dishwasher safe": True, "x": None}, name="") == []
     assert product_facts(attributes=None).quantities == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("It comes with a 30 inch inside leg.", []),
+        ("Choose the 32 inch inside leg.", []),
+        ("It has a 34 inch inside leg.", []),
+        ("It has a 36 inch inside leg.", [(CONTRADICTION, "36 inch")]),
+    ],
+)
+def test_values_listed_with_commas_share_the_unit_after_them(text, expected):
+    for listed in ("30, 32, 34 inch", "30, 32 or 34 inch", "30, 32, and 34 inch"):
+        assert kinds(text, attributes={"inside leg": listed}, name="Chinos") == expected

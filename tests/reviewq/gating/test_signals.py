@@ -25,18 +25,30 @@ def lp(p):
 
 @pytest.mark.parametrize(
     ("raw", "clamped"),
-    [(-0.5, -0.5), (-9999.0, LOGPROB_FLOOR), (float("-inf"), LOGPROB_FLOOR), (1e-7, 0.0), (None, None),
-     (float("nan"), None), ("x", None)],
+    [
+        (-0.5, -0.5),
+        (-9999.0, LOGPROB_FLOOR),
+        (float("-inf"), LOGPROB_FLOOR),
+        (1e-7, 0.0),
+        (None, None),
+        (float("nan"), None),
+        ("x", None),
+    ],
 )
 def test_clamp_logprob(raw, clamped):
     assert clamp_logprob(raw) == clamped
 
 
 def test_mean_min_and_share_below_floor():
-    stats = [token_stats(t) for t in [
-        GateToken("A", -0.1, (), 0), GateToken(" big", -3.0, (), 1), GateToken(" jug", -0.2, (), 5),
-        GateToken(",", -4.0, (), 9),  # punctuation: in mean/min, not in the share
-    ]]
+    stats = [
+        token_stats(t)
+        for t in [
+            GateToken("A", -0.1, (), 0),
+            GateToken(" big", -3.0, (), 1),
+            GateToken(" jug", -0.2, (), 5),
+            GateToken(",", -4.0, (), 9),  # punctuation: in mean/min, not in the share
+        ]
+    ]
     signals = sentence_token_signals(stats)
     assert signals["mean_logprob"] == pytest.approx((-0.1 - 3.0 - 0.2 - 4.0) / 4)
     assert signals["min_logprob"] == -4.0
@@ -143,7 +155,7 @@ def test_word_split_inside_a_name():
     i = next(i for i, t in enumerate(tokens) if t.text == " Samsung")
     sam = GateToken(" Sam", -0.2, [(" Sam", -0.2)], tokens[i].offset)
     sung = GateToken("sung", lp(0.02), [("sonic", lp(0.5)), ("sung", lp(0.02))], tokens[i].offset + 4)
-    tokens[i:i + 1] = [sam, sung]
+    tokens[i : i + 1] = [sam, sung]
     stats = [token_stats(t) for t in tokens]
     (word,) = find_words(text)
     confidence = word_confidence(text, word, stats)
@@ -188,8 +200,7 @@ def test_one_pass_token_stats_match_the_reference(chosen, chosen_logprob, altern
 
 def test_merge_pass_matches_per_word_mapping():
     text = "The AquaFlow XR-200 holds 0.75 l, costs €24.90 and lasts 24 h in blue."
-    tokens = make_tokens(text, default=-0.4, alternatives=[("a", -0.4), ("b", -1.5)],
-                         overrides={"2": -3.0, "7": -2.0})
+    tokens = make_tokens(text, default=-0.4, alternatives=[("a", -0.4), ("b", -1.5)], overrides={"2": -3.0, "7": -2.0})
     stats = [token_stats(t) for t in tokens]
     words = find_words(text)
     assert len(words) == 5

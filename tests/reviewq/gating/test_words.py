@@ -49,7 +49,7 @@ def test_ordinary_words_are_not_critical():
 def test_words_carry_their_span_and_values():
     text = "Keeps cold for 24 h, weighs 1,5 kg."
     first, second = find_words(text)
-    assert text[first.start:first.end] == "24 h"
+    assert text[first.start : first.end] == "24 h"
     assert first.quantities[0].value == 24 * 3600
     assert second.quantities[0].display == "1.5 kg"
 

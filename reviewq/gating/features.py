@@ -1,0 +1,112 @@
+"""The fitted gate's inputs: one number per feature, read from a sentence's stored signals.
+
+Pure: no Django, no scikit-learn. `feature_vector(signals, names)` is what both the fit
+(reviewq/gating/fit.py) and the inference (reviewq/gating/inference.py) read, so a model fitted
+on labels scores a stored sentence from the same numbers. A fitted model lists the feature
+names it was fitted on; a signal missing from an older stored sentence reads as 0.
+
+Conventions: log probabilities enter negated and capped (higher = riskier, like the hand-set
+risk), counts are capped at a few (a fourth unsupported claim adds nothing a third did not),
+flags are 0/1. Without logprobs every logprob-based feature is 0 and `no_logprobs` is 1.
+"""
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+Signals = Mapping[str, Any]
+
+
+def _neg(key: str, cap: float) -> Callable[[Signals], float]:
+    def read(s: Signals) -> float:
+        value = s.get(key)
+        return 0.0 if value is None else min(-float(value), cap)
+
+    return read
+
+
+def _num(key: str, cap: float = math.inf) -> Callable[[Signals], float]:
+    def read(s: Signals) -> float:
+        value = s.get(key)
+        return 0.0 if value is None else min(float(value), cap)
+
+    return read
+
+
+def _flag(key: str) -> Callable[[Signals], float]:
+    return lambda s: 1.0 if s.get(key) else 0.0
+
+
+def _n_tokens(s: Signals) -> float:
+    return math.log1p(float(s.get("n_tokens") or 0))
+
+
+def _no_logprobs(s: Signals) -> float:
+    return 0.0 if s.get("has_logprobs") and s.get("mean_logprob") is not None else 1.0
+
+
+EXTRACTORS: dict[str, Callable[[Signals], float]] = {
+    "neg_mean_logprob": _neg("mean_logprob", 10.0),
+    "neg_min_logprob": _neg("min_logprob", 20.0),
+    "share_below_floor": _num("share_below_floor"),
+    "mean_entropy": _num("mean_entropy", 5.0),
+    "max_entropy": _num("max_entropy", 5.0),
+    "min_margin": _num("min_margin"),
+    "mean_margin": _num("mean_margin"),
+    "neg_critical_min_logprob": _neg("critical_min_logprob", 10.0),
+    "critical_max_entropy": _num("critical_max_entropy", 5.0),
+    "n_critical": _num("n_critical", 5),
+    "n_critical_ungrounded": _num("n_critical_ungrounded", 5),
+    "n_grounded": _num("n_grounded", 5),
+    "n_conflicts": _num("n_conflicts", 2),
+    "n_unsupported": _num("n_unsupported", 2),
+    "has_meta": _flag("has_meta"),
+    "has_prompt_echo": _flag("has_prompt_echo"),
+    "has_cutoff": _flag("has_cutoff"),
+    "has_garbled": _flag("has_garbled"),
+    "has_repeat": _flag("has_repeat"),
+    "not_prose": _flag("not_prose"),
+    "hard_flag": _flag("hard_flag"),
+    "log_n_tokens": _n_tokens,
+    "no_logprobs": _no_logprobs,
+    # Signals that carry across models (see docs/GATE.md for what each added in CV).
+    "n_untraced": _num("n_untraced", 3),
+    "n_swapped": _num("n_swapped", 2),
+    "novel_share": _num("novel_share"),
+}
+
+# The gate's signals as they were before issue 13 added any.
+BASE_FEATURES: tuple[str, ...] = (
+    "neg_mean_logprob",
+    "neg_min_logprob",
+    "share_below_floor",
+    "mean_entropy",
+    "max_entropy",
+    "min_margin",
+    "mean_margin",
+    "neg_critical_min_logprob",
+    "critical_max_entropy",
+    "n_critical",
+    "n_critical_ungrounded",
+    "n_grounded",
+    "n_conflicts",
+    "n_unsupported",
+    "has_meta",
+    "has_prompt_echo",
+    "has_cutoff",
+    "has_garbled",
+    "has_repeat",
+    "not_prose",
+    "hard_flag",
+    "log_n_tokens",
+    "no_logprobs",
+)
+# Signals added for issue 13 (reviewq/gating/claims.py); each is in DEFAULT_FEATURES only if
+# grouped CV on the dev splits showed it helps (docs/GATE.md, bench/gate_features.py).
+NEW_FEATURES: tuple[str, ...] = ("n_untraced", "n_swapped", "novel_share")
+DEFAULT_FEATURES: tuple[str, ...] = (*BASE_FEATURES, *NEW_FEATURES)
+
+
+def feature_vector(signals: Signals, names: Sequence[str] = DEFAULT_FEATURES) -> list[float]:
+    """The features `names` of one sentence's signals (unknown names raise KeyError)."""
+    return [EXTRACTORS[name](signals) for name in names]

@@ -1,0 +1,141 @@
+"""Request input of the queue and review pages: every GET/POST value, bounded."""
+
+import math
+from typing import Any
+
+from django import forms
+
+from reviewq.core.forms import CountField, FlagField, IdField, IdListField
+from reviewq.core.models import SentenceBand
+from reviewq.review.queue import QUEUE_PAGE_SIZE, QueueCursor, QueueFilters
+
+SENTENCE_TEXT_MAX_CHARS = 2000
+REJECT_REASON_MAX_CHARS = 1000
+FILTER_REASON_MAX_CHARS = 100
+ALTERNATIVE_MAX_CHARS = 255  # Token.text
+BULK_MAX = QUEUE_PAGE_SIZE * 4
+
+
+def _choices(*values: str) -> list[tuple[str, str]]:
+    return [(value, value) for value in values]
+
+
+class QueueFilterForm(forms.Form):
+    """The queue filters every queue and review request carries along."""
+
+    catalog = IdField(required=False)
+    band = forms.ChoiceField(choices=[("", "any"), *SentenceBand.choices], required=False)
+    reason = forms.CharField(max_length=FILTER_REASON_MAX_CHARS, required=False)
+    mine = FlagField(on=("1", "on", "true"))
+    run = IdField(required=False)  # a run's drafts (the run page links here)
+
+    def filters(self) -> QueueFilters:
+        data = self.cleaned_data
+        return QueueFilters(
+            catalog_id=data["catalog"], band=data["band"], reason=data["reason"], mine=data["mine"], run_id=data["run"]
+        )
+
+
+class QueuePageForm(QueueFilterForm):
+    fragment = forms.ChoiceField(choices=_choices("", "counts"), required=False)
+    counts = FlagField()
+    after = forms.CharField(max_length=100, required=False)
+
+    def clean_after(self) -> QueueCursor | None:
+        value = self.cleaned_data["after"]
+        if not value:
+            return None
+        cursor = QueueCursor.parse(value)
+        if cursor is None or (cursor.risk is not None and not math.isfinite(cursor.risk)):
+            raise forms.ValidationError("Not a queue position.", code="invalid")
+        IdField().clean(cursor.id)
+        return cursor
+
+
+class QueueNextForm(QueueFilterForm):
+    current = IdField(required=False)  # the description the reviewer leaves, to release
+
+
+class QueueBulkForm(QueueFilterForm):
+    """Step 1 (no confirm) asks; step 2 (confirm=1) acts on the versions shown in step 1, sent
+    as version-<id> for each selected id."""
+
+    action = forms.ChoiceField(choices=_choices("", "approve", "release"), required=False)
+    selected = IdListField(max_count=BULK_MAX)
+    confirm = FlagField()
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        versions: dict[int, int] = {}
+        version = CountField(min_value=1, required=False)
+        for pk in data.get("selected") or []:
+            try:
+                value = version.clean(self.data.get(f"version-{pk}", ""))
+            except forms.ValidationError as error:
+                self.add_error(None, forms.ValidationError(f"version-{pk}: {' '.join(error.messages)}"))
+                continue
+            if value is not None:
+                versions[pk] = value
+        data["versions"] = versions
+        return data
+
+
+class ReviewPageForm(QueueFilterForm):
+    fragment = forms.ChoiceField(choices=_choices("", "sentence", "status"), required=False)
+    tab = forms.ChoiceField(choices=_choices("", "text", "history"), required=False)
+    edit = CountField(required=False)  # the sentence index shown with its edit form
+    version = CountField(min_value=1, required=False)  # the version the page showed
+    index = CountField(required=False)  # the sentence a "sentence" fragment shows
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # ?from=<id>: the item just decided, linked back to ("from" is a keyword in Python).
+        self.fields["from"] = IdField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("fragment") == "sentence" and data.get("index") is None:
+            self.add_error("index", "The sentence fragment needs an index.")
+        return data
+
+
+class SentenceActionForm(QueueFilterForm):
+    action = forms.ChoiceField(choices=_choices("approve", "edit", "substitute", "remove", "reset", "regenerate"))
+    version = CountField(min_value=1)
+    # Not stripped here: sentence_edit keeps the sentence's own spacing and refuses empty text.
+    text = forms.CharField(max_length=SENTENCE_TEXT_MAX_CHARS, required=False, strip=False)
+    position = CountField(required=False)
+    alternative = forms.CharField(max_length=ALTERNATIVE_MAX_CHARS, required=False, strip=False)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("action") == "substitute" and data.get("position") is None and "position" not in self.errors:
+            self.add_error("position", "Missing token position.")
+        return data
+
+
+# Decisions that act on the claim, not the text: no version needed.
+CLAIM_ACTIONS = ("release", "claim", "take_over")
+
+
+class DecisionForm(QueueFilterForm):
+    action = forms.ChoiceField(choices=_choices("approve", "reject", "regenerate", *CLAIM_ACTIONS))
+    version = CountField(min_value=1, required=False)
+    # Not "reason", the queue filter this form carries along. description_reject strips it and
+    # refuses an empty one, with its own message.
+    rejection_reason = forms.CharField(max_length=REJECT_REASON_MAX_CHARS, required=False, strip=False)
+    approve_remaining = FlagField()
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if (
+            data.get("action") not in (None, *CLAIM_ACTIONS)
+            and data.get("version") is None
+            and "version" not in self.errors
+        ):
+            self.add_error("version", "Missing version.")
+        return data

@@ -1,0 +1,160 @@
+import math
+
+import pytest
+from scipy import special, stats
+
+from reviewq.gating.cutoffs import (
+    beta_cdf,
+    beta_quantile,
+    clopper_pearson_lower,
+    clopper_pearson_upper,
+    design_effect,
+    flag_cutoff,
+    publish_cutoff,
+)
+
+
+@pytest.mark.parametrize("a, b", [(1, 1), (1, 29), (2, 9), (9, 2), (30.5, 4.2), (400, 3600), (3, 5000)])
+@pytest.mark.parametrize("x", [1e-4, 0.01, 0.1, 0.37, 0.5, 0.9, 0.999])
+def test_beta_cdf_matches_scipy(a, b, x):
+    assert beta_cdf(x, a, b) == pytest.approx(special.betainc(a, b, x), abs=1e-10)
+
+
+@pytest.mark.parametrize("q, a, b", [(0.95, 1, 29), (0.95, 2, 9), (0.05, 9, 2), (0.99, 41, 960), (0.5, 3, 3)])
+def test_beta_quantile_matches_scipy(q, a, b):
+    assert beta_quantile(q, a, b) == pytest.approx(stats.beta.ppf(q, a, b), abs=1e-9)
+
+
+def test_clopper_pearson_upper_with_no_errors_is_the_rule_of_three_exactly():
+    # P(0 errors | n, U) = (1 - U)^n = 0.05  =>  U = 1 - 0.05^(1/n); 29 clean labels bound it below 10%.
+    assert clopper_pearson_upper(0, 29) == pytest.approx(1 - 0.05 ** (1 / 29), abs=1e-10)
+    assert clopper_pearson_upper(0, 29) == pytest.approx(0.09815, abs=1e-5)
+    assert clopper_pearson_upper(0, 28) == pytest.approx(0.10147, abs=1e-5)
+
+
+def test_clopper_pearson_known_values():
+    # Table value: 1 event in 10, one-sided 95% upper bound 0.3942; lower bound of 10 of 10 = 0.05^(1/10).
+    assert clopper_pearson_upper(1, 10) == pytest.approx(0.3942, abs=1e-4)
+    assert clopper_pearson_upper(1, 10) == pytest.approx(stats.beta.ppf(0.95, 2, 9), abs=1e-9)
+    assert clopper_pearson_lower(10, 10) == pytest.approx(0.05**0.1, abs=1e-10)
+    assert clopper_pearson_lower(9, 10) == pytest.approx(stats.beta.ppf(0.05, 9, 2), abs=1e-9)
+    assert clopper_pearson_upper(5, 5) == 1.0 and clopper_pearson_upper(0, 0) == 1.0
+    assert clopper_pearson_lower(0, 7) == 0.0
+
+
+def test_publish_cutoff_takes_the_largest_qualifying_risk():
+    # 29 correct sentences at risk .01-.29 bound escape at 9.8% <= 10%; the error at .5 would push
+    # the bound of 30 sentences with 1 error to 15%.
+    risks = [i / 100 for i in range(1, 30)] + [0.5] + [0.6 + i / 100 for i in range(10)]
+    errors = [False] * 29 + [True] * 11
+    cut = publish_cutoff(risks, errors, target=0.1)
+    assert cut.cutoff == pytest.approx(0.29)
+    assert (cut.published, cut.errors, cut.sentences, cut.labels_needed) == (29, 0, 40, 0)
+    assert cut.upper_bound == pytest.approx(1 - 0.05 ** (1 / 29), abs=1e-9)
+    assert cut.publishes(0.29) and not cut.publishes(0.2901)
+
+
+def test_publish_cutoff_can_accept_an_error_when_enough_labels_vouch():
+    # 60 correct then 1 error at .605 then 10 more correct: U(1, 71) = 6.5% <= 10%, so the cut-off
+    # passes the error (the one that publishes most qualifies).
+    risks = [i / 100 for i in range(60)] + [0.605] + [0.61 + i / 1000 for i in range(10)] + [0.9] * 20
+    errors = [False] * 60 + [True] + [False] * 10 + [True] * 20
+    cut = publish_cutoff(risks, errors, target=0.1)
+    assert cut.cutoff == pytest.approx(0.619)
+    assert (cut.published, cut.errors) == (71, 1)
+    assert cut.upper_bound == pytest.approx(stats.beta.ppf(0.95, 2, 70), abs=1e-9)
+
+
+def test_publish_nothing_and_count_the_labels_needed():
+    # 28 clean labels bound escape at 10.15% > 10%: nothing qualifies. At the same rates,
+    # 28 s >= ln .05 / ln .9 = 28.43 clean labels need s = 1.0155, i.e. 39 * 0.0155 -> 1 more label.
+    risks = [i / 100 for i in range(1, 29)] + [0.5] + [0.6 + i / 100 for i in range(10)]
+    errors = [False] * 28 + [True] * 11
+    cut = publish_cutoff(risks, errors, target=0.1)
+    assert cut.cutoff is None and cut.published == 0 and not cut.publishes(0.0)
+    assert cut.labels_needed == 1
+    # A small set: 5 clean then errors. 5 s >= 28.43 -> s = 5.687: 10 * 4.687 -> 47 more labels.
+    cut = publish_cutoff([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95], [False] * 5 + [True] * 5, target=0.1)
+    assert cut.cutoff is None
+    assert cut.labels_needed == math.ceil(10 * (math.log(0.05) / math.log(0.9) / 5 - 1))
+
+
+def test_publish_nothing_and_no_count_when_every_share_is_too_wrong():
+    cut = publish_cutoff([0.1, 0.2, 0.3], [True, False, True], target=0.1)
+    assert cut.cutoff is None and cut.labels_needed is None
+    assert publish_cutoff([], [], target=0.1).labels_needed is None
+
+
+def test_publish_cutoff_ties_enter_together():
+    # 29 correct sentences would qualify (9.8%), but the 29th shares its risk with an error:
+    # they enter together (30 with 1 error bound at 14.7%), so nothing qualifies.
+    risks = [0.1] * 28 + [0.2, 0.2] + [0.9] * 5
+    errors = [False] * 28 + [False, True] + [True] * 5
+    assert publish_cutoff(risks, errors, target=0.1).cutoff is None
+    # With 80 correct sentences below, the tied pair goes out together: 82 with 1 error, 5.7%.
+    risks = [0.1] * 80 + [0.2, 0.2] + [0.9] * 5
+    errors = [False] * 80 + [False, True] + [True] * 5
+    cut = publish_cutoff(risks, errors, target=0.1)
+    assert (cut.cutoff, cut.published, cut.errors) == (0.2, 82, 1)
+
+
+def test_publish_cutoff_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        publish_cutoff([0.1], [False], target=0.0)
+    with pytest.raises(ValueError):
+        publish_cutoff([0.1], [False], target=0.1, confidence=1.0)
+    with pytest.raises(ValueError):
+        publish_cutoff([0.1, 0.2], [False], target=0.1)
+
+
+def test_flag_cutoff_at_a_target_catch_rate():
+    # 10 errors above 10 correct sentences. Catching 10 of 10 bounds the catch rate at
+    # 0.05^(1/10) = 0.741 >= 0.7; catching 9 of 10 only at 0.606.
+    risks = [0.1 + i / 100 for i in range(10)] + [0.5 + i / 100 for i in range(10)]
+    errors = [False] * 10 + [True] * 10
+    cut = flag_cutoff(risks, errors, target=0.7)
+    assert cut.cutoff == pytest.approx(0.5)
+    assert (cut.flagged, cut.caught, cut.errors, cut.labels_needed) == (10, 10, 10, 0)
+    assert cut.lower_bound == pytest.approx(0.05**0.1, abs=1e-9)
+    assert cut.flags(0.5) and not cut.flags(0.49)
+    # 0.6 is out of reach: 9/10 caught bounds at beta.ppf(.05, 9, 2) = 0.606 >= 0.6.
+    cut = flag_cutoff(risks, errors, target=0.6)
+    assert cut.cutoff == pytest.approx(0.51) and cut.caught == 9
+
+
+def test_flag_cutoff_counts_the_errors_still_needed():
+    # Even catching all 10 errors bounds at 0.741 < 0.8: 14 errors are needed (0.8^13.4 = 0.05),
+    # 4 more, at the observed rate of 10 errors in 20 labels: 8 more labels.
+    risks = [0.1 + i / 100 for i in range(10)] + [0.5 + i / 100 for i in range(10)]
+    errors = [False] * 10 + [True] * 10
+    cut = flag_cutoff(risks, errors, target=0.8)
+    assert cut.cutoff is None and cut.flagged == 0
+    assert cut.labels_needed == 8
+    assert flag_cutoff([0.1], [False], target=0.8).labels_needed is None
+
+
+def test_design_effect_hand_computed():
+    # Each group all wrong or all right: icc 1, deff = 1 + (4 - 1) * 1.
+    assert design_effect([True] * 4 + [False] * 4, ["a"] * 4 + ["b"] * 4) == pytest.approx(4.0)
+    # The same rate in every group: icc clipped at 0, deff 1.
+    assert design_effect([True, False, True, False] * 2, ["a"] * 4 + ["b"] * 4) == 1.0
+    # One group, or no variation at all: nothing to estimate.
+    assert design_effect([True, False], ["a", "a"]) == 1.0
+    assert design_effect([False] * 6, ["a", "a", "b", "b", "c", "c"]) == 1.0
+
+
+def test_clustered_labels_need_more_evidence():
+    # 30 clean sentences in three products, then a product whose 10 sentences are all wrong.
+    # Alone, U(0, 30) = 9.5% <= 10% qualifies; the errors cluster (icc 1, m = 10: deff 10), so the
+    # 30 clean sentences count as 3 and U(0, 3) = 1 - 0.05^(1/3) = 63%: nothing qualifies.
+    risks = [i / 100 for i in range(1, 31)] + [0.9] * 10
+    errors = [False] * 30 + [True] * 10
+    groups = ["A"] * 10 + ["B"] * 10 + ["C"] * 10 + ["D"] * 10
+    assert design_effect(errors, groups) == pytest.approx(10.0)
+    assert publish_cutoff(risks, errors, target=0.1).cutoff == pytest.approx(0.30)
+    clustered = publish_cutoff(risks, errors, target=0.1, groups=groups)
+    assert clustered.cutoff is None and clustered.labels_needed > 0
+    # At a looser target the clustered bound is the beta quantile at (k/deff + 1, (n-k)/deff).
+    loose = publish_cutoff(risks, errors, target=0.7, groups=groups)
+    assert loose.cutoff == pytest.approx(0.30)
+    assert loose.upper_bound == pytest.approx(1 - 0.05 ** (1 / 3), abs=1e-9)
