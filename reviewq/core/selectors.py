@@ -3,9 +3,18 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 
-from reviewq.core.models import Catalog, Description, DescriptionStatus, GenerationRun, Sentence, SentenceDecision
+from reviewq.core.models import (
+    DRAFT_STATUSES,
+    Catalog,
+    Description,
+    DescriptionStatus,
+    GenerationRun,
+    Product,
+    Sentence,
+    SentenceDecision,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +89,42 @@ def descriptions_published_texts(*, description_ids: Iterable[int]) -> dict[int,
     ):
         by_description[sentence.description_id].append(sentence)
     return {pk: published_text(sentences) for pk, sentences in by_description.items()}
+
+
+CATALOG_PRODUCTS_SHOWN = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogProduct:
+    product: Product
+    live_id: int | None  # the published revision, what exports and the API serve
+    draft_id: int | None  # the working draft (queued ... cancelled), if any
+    draft_status: str
+    draft_status_label: str
+
+
+def catalog_products(*, catalog_id: int, limit: int = CATALOG_PRODUCTS_SHOWN) -> list[CatalogProduct]:
+    """The catalog's first `limit` products by SKU, each with its live revision and draft (two
+    index lookups per product through the partial unique indexes, in one query)."""
+    revisions = Description.objects.filter(product=OuterRef("pk"))
+    drafts = revisions.filter(status__in=DRAFT_STATUSES)
+    rows = (
+        Product.objects.filter(catalog_id=catalog_id)
+        .annotate(
+            live_id=Subquery(revisions.filter(status=DescriptionStatus.PUBLISHED).values("pk")[:1]),
+            draft_id=Subquery(drafts.values("pk")[:1]),
+            draft_status=Subquery(drafts.values("status")[:1]),
+        )
+        .order_by("sku", "pk")[:limit]
+    )
+    labels = dict(DescriptionStatus.choices)
+    return [
+        CatalogProduct(
+            product=row,
+            live_id=row.live_id,
+            draft_id=row.draft_id,
+            draft_status=row.draft_status or "",
+            draft_status_label=labels.get(row.draft_status, "") if row.draft_status else "",
+        )
+        for row in rows
+    ]
