@@ -18,7 +18,7 @@ from generation.providers.openai_compat import completion_from_openai
 from generation.queueing import description_claim_for_generation, descriptions_queue
 from generation.services import description_fail
 from generation.storage import StoreRequest, completions_store
-from reviewq.core.models import Catalog, Product
+from reviewq.core.models import CURRENT_STATUSES, Catalog, Product
 from reviewq.core.transitions import ConflictError
 
 
@@ -42,7 +42,7 @@ def _messages_for(product: Product) -> list[dict]:
 def batch_requests_build(*, catalog: Catalog, only_missing: bool = False, model: str = "") -> Iterator[dict]:
     products = Product.objects.filter(catalog=catalog).select_related("catalog").order_by("id")
     if only_missing:
-        products = products.filter(description__isnull=True)
+        products = products.exclude(descriptions__status__in=CURRENT_STATUSES)
     for product in products.iterator(chunk_size=1000):
         body = {
             "model": model or settings.LLM_MODEL or "gpt-4o-mini",

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from generation.dispatch import descriptions_enqueue
 from reviewq.core.audit import AuditAction
-from reviewq.core.models import Catalog, Description, DescriptionStatus, GenerationRun, Product
+from reviewq.core.models import DRAFT_STATUSES, Catalog, Description, DescriptionStatus, GenerationRun, Product
 from reviewq.core.transitions import descriptions_create_queued, descriptions_transition_where
 
 S = DescriptionStatus
@@ -28,30 +28,36 @@ def descriptions_queue(
 ) -> list[int]:
     """Queue generation for products, set-based; returns the product ids that were queued.
 
-    Products without a description get a QUEUED one; FAILED ones are re-queued (unless
-    only_missing); with neither flag, REVIEW/PUBLISHED/REJECTED ones are re-queued too
-    (regenerate). QUEUED and GENERATING ones are left alone, so two runs on one catalog do
-    not duplicate work. Rows it queues point at `run` (a GenerationRun) when given.
+    Generation always writes the product's working draft, never its live (PUBLISHED) revision:
+    a product without a draft gets a new QUEUED one beside its live copy; an existing draft is
+    re-queued (remembering its status, which cancelling the run restores). only_missing queues
+    products with neither a live copy nor a draft (and cancelled drafts of products without a
+    live copy); only_failed re-queues FAILED and CANCELLED drafts. QUEUED and GENERATING drafts are left
+    alone, so two runs on one catalog do not duplicate work. Rows it queues point at `run`.
     """
     ids = set(product_ids or ()) | {p.pk for p in (products or ())}
     if not ids:
         return []
-    existing = dict(Description.objects.filter(product_id__in=ids).values_list("product_id", "status"))
-    missing = [] if only_failed else sorted(ids - existing.keys())
-    if only_missing:
-        requeue_from = []
-    elif only_failed:
-        requeue_from = [S.FAILED]
+    existing = dict(
+        Description.objects.filter(product_id__in=ids, status__in=DRAFT_STATUSES).values_list("product_id", "status")
+    )
+    live = set(Description.objects.filter(product_id__in=ids, status=S.PUBLISHED).values_list("product_id", flat=True))
+    if only_failed:
+        missing, requeue_from = [], [S.FAILED, S.CANCELLED]
+    elif only_missing:
+        missing, requeue_from = sorted(ids - existing.keys() - live), [S.CANCELLED]
+        existing = {pid: status for pid, status in existing.items() if pid not in live}
     else:
-        requeue_from = [S.FAILED, S.REVIEW, S.PUBLISHED, S.REJECTED]
+        missing, requeue_from = sorted(ids - existing.keys()), [S.FAILED, S.REVIEW, S.REJECTED, S.CANCELLED]
     created = descriptions_create_queued(product_ids=missing, run=run, actor=actor)
     requeued = descriptions_transition_where(
-        descriptions=Description.objects.filter(product_id__in=ids),
+        # Drafts only: requeue_from never holds PUBLISHED or ARCHIVED, and `existing` is drafts.
+        descriptions=Description.objects.filter(product_id__in=list(existing)),
         from_statuses=requeue_from,
         to_status=S.QUEUED,
         action=AuditAction.GENERATION_QUEUED,
         actor=actor,
-        fields={"attempts": 0, "run": run},
+        fields={"attempts": 0, "run": run, "queued_from": F("status")},  # the status before this UPDATE
     )
     requeued_products = Description.objects.filter(pk__in=requeued).values_list("product_id", flat=True)
     return sorted({*created, *requeued_products})

@@ -14,21 +14,21 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from generation.prompts import validate_template
 from generation.providers import provider_name
 from generation.queueing import catalog_generate, generation_queue
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
-from reviewq.core.models import Catalog, Description, DescriptionStatus, GenerationRun
-from reviewq.core.transitions import descriptions_transition_where
+from reviewq.core.models import DRAFT_STATUSES, Catalog, Description, DescriptionStatus, GenerationRun, Product
+from reviewq.core.transitions import descriptions_cancel_queued
 
 S = DescriptionStatus
 R = GenerationRun.Status
 ACTIVE = (S.QUEUED, S.GENERATING)
 GENERATED = (S.REVIEW, S.PUBLISHED, S.REJECTED)
-CANCELLED_CODE = "cancelled"
 MAX_CANDIDATES = 8
 
 
@@ -140,25 +140,19 @@ def run_start(
 
 @transaction.atomic
 def run_cancel(*, run: GenerationRun, actor: AbstractBaseUser | None) -> int:
-    """Drop the run's queued work (QUEUED -> FAILED "cancelled", audited, set-based); in-flight
-    descriptions finish normally. A task delivered later finds nothing to claim. Returns the
-    number of descriptions dropped."""
+    """Drop the run's queued work, set-based and audited: a draft that was queued from review,
+    rejected or failed goes back to that, a new one becomes CANCELLED; live copies were never
+    touched. In-flight descriptions finish normally; a task delivered later finds nothing to
+    claim. Returns the number of descriptions dropped."""
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.status != R.RUNNING:
         raise RunRefused(f"This run is {run.get_status_display().lower()}; only a running run can be cancelled.")
     now = timezone.now()
     who = actor.get_username() if actor is not None and actor.is_authenticated else "the system"
-    error = f"Cancelled by {who} with run {run.pk}."
     # A row a worker claims meanwhile is in flight: the UPDATE's status condition leaves it alone.
     dropped = len(
-        descriptions_transition_where(
-            descriptions=Description.objects.filter(run=run),
-            from_statuses=[S.QUEUED],
-            to_status=S.FAILED,
-            action=AuditAction.GENERATION_CANCELLED,
-            actor=actor,
-            fields={"error_code": CANCELLED_CODE, "error": error},
-            note=error,
+        descriptions_cancel_queued(
+            descriptions=Description.objects.filter(run=run), actor=actor, note=f"Cancelled by {who} with run {run.pk}."
         )
     )
     GenerationRun.objects.filter(pk=run.pk).update(status=R.CANCELLED, finished_at=now)
@@ -176,7 +170,9 @@ def run_retry_failed(*, run: GenerationRun, actor: AbstractBaseUser | None) -> l
     """Queue the run's failed products again (cancelled ones included) and set it running."""
     with transaction.atomic():
         run = GenerationRun.objects.select_for_update().get(pk=run.pk)
-        product_ids = list(Description.objects.filter(run=run, status=S.FAILED).values_list("product_id", flat=True))
+        product_ids = list(
+            Description.objects.filter(run=run, status__in=[S.FAILED, S.CANCELLED]).values_list("product_id", flat=True)
+        )
         if not product_ids:
             raise RunRefused("This run has no failed products to retry.")
         queued = generation_queue(product_ids=product_ids, actor=actor, only_failed=True, run=run)
@@ -303,3 +299,70 @@ def run_progress(*, run_id: int, failures_limit: int = 50) -> RunProgress:
 
 def catalog_runs(*, catalog: Catalog, limit: int = 20) -> list[GenerationRun]:
     return list(GenerationRun.objects.filter(catalog=catalog).select_related("created_by")[:limit])
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSummary:
+    catalog: Catalog
+    products: int
+    published: int
+    running_runs: int
+
+
+def catalog_summaries(*, catalog_id: int | None = None) -> list[CatalogSummary]:
+    running = GenerationRun.objects.filter(catalog=OuterRef("pk"), status=R.RUNNING)
+    catalogs = Catalog.objects.filter(pk=catalog_id) if catalog_id is not None else Catalog.objects.all()
+    rows = catalogs.annotate(
+        n_products=Count("products", distinct=True),
+        n_published=Count("products", filter=Q(products__descriptions__status=S.PUBLISHED), distinct=True),
+        has_running=Exists(running),
+    ).order_by("name")
+    return [
+        CatalogSummary(catalog=c, products=c.n_products, published=c.n_published, running_runs=int(c.has_running))
+        for c in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ModeImpact:
+    mode: str
+    label: str
+    products: int  # products the mode would queue
+    live: int  # of which have a live copy: it stays live, a draft is written beside it
+    in_review: int  # of which have a draft under review or rejected: that draft is regenerated
+
+
+def run_mode_impacts(*, catalog: Catalog) -> list[ModeImpact]:
+    """What each run mode would queue, and how many of those have a live copy or a draft under
+    review, for the run form: one aggregate over the catalog's products."""
+    revisions = Description.objects.filter(product=OuterRef("pk"))
+    draft = Coalesce(Subquery(revisions.filter(status__in=DRAFT_STATUSES).values("status")[:1]), Value(""))
+    rows = Product.objects.filter(catalog=catalog).annotate(
+        has_live=Exists(revisions.filter(status=S.PUBLISHED)), draft=draft
+    )
+    queued_by = {
+        GenerationRun.Mode.ALL: ~Q(draft__in=ACTIVE),
+        GenerationRun.Mode.MISSING: Q(has_live=False, draft__in=["", S.CANCELLED]),
+        GenerationRun.Mode.FAILED: Q(draft__in=[S.FAILED, S.CANCELLED]),
+    }
+    counts = rows.aggregate(
+        **{
+            f"{mode}_{part}": Count("id", filter=queued_by[mode] & extra)
+            for mode in queued_by
+            for part, extra in (
+                ("products", Q()),
+                ("live", Q(has_live=True)),
+                ("review", Q(draft__in=[S.REVIEW, S.REJECTED])),
+            )
+        }
+    )
+    return [
+        ModeImpact(
+            mode=mode,
+            label=label,
+            products=counts[f"{mode}_products"],
+            live=counts[f"{mode}_live"],
+            in_review=counts[f"{mode}_review"],
+        )
+        for mode, label in GenerationRun.Mode.choices
+    ]

@@ -11,6 +11,7 @@ skipped without holding back the rest. `completion_store` is the one-description
 workers use.
 """
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,7 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
     gate_models: dict = {}
     prepared = [_prepare(request, thresholds, gate_models) for request in requests]
     with transaction.atomic():
+        prepared = _beside_live(prepared)
         results = descriptions_transition(
             [
                 TransitionRequest(
@@ -223,6 +225,22 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
         token_rows=token_rows,
         replaces=description.generated_at is not None,
     )
+
+
+def _beside_live(prepared: list[_Prepared]) -> list[_Prepared]:
+    """A draft the gate would auto-publish waits for a reviewer instead when its product already
+    has a live copy: a person decided that copy, so a run never replaces it by itself."""
+    live = set(
+        Description.objects.filter(
+            product_id__in=[item.request.description.product_id for item in prepared], status=S.PUBLISHED
+        ).values_list("product_id", flat=True)
+    )
+    return [
+        dataclasses.replace(item, to_status=S.REVIEW, note=item.note + "; a live copy exists, so it waits for review")
+        if item.to_status == S.PUBLISHED and item.request.description.product_id in live
+        else item
+        for item in prepared
+    ]
 
 
 def _rows_write(stored: list[_Prepared]) -> None:

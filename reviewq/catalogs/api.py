@@ -3,7 +3,7 @@
     Authorization: Bearer rq_...
 
 GET /api/v1/catalogs/                   catalogs with product counts
-GET /api/v1/products/?catalog=ID        products with status and published text (paginated)
+GET /api/v1/products/?catalog=ID        products with their live (published) text and draft status
 GET /api/v1/descriptions/ID/            a description with sentences (span, band, scores,
                                         reasons) and tokens (logprob, alternatives)
 
@@ -29,14 +29,22 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, re_path, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from reviewq.core.audit import AuditAction, audit_record
-from reviewq.core.models import ApiToken, ApiTokenScope, Catalog, Description, DescriptionStatus, Product
+from reviewq.core.models import (
+    DRAFT_STATUSES,
+    ApiToken,
+    ApiTokenScope,
+    Catalog,
+    Description,
+    DescriptionStatus,
+    Product,
+)
 from reviewq.core.selectors import description_published_text
 from reviewq.gating.service import reason_text, sentence_reasons, thresholds_for_catalog
 from reviewq.gating.truth import TRUTH_NOTE
@@ -249,7 +257,7 @@ def catalogs(request: HttpRequest) -> JsonResponse:
     rows = Catalog.objects.annotate(
         product_count=Count("products", distinct=True),
         published_count=Count(
-            "products", filter=Q(products__description__status=DescriptionStatus.PUBLISHED), distinct=True
+            "products", filter=Q(products__descriptions__status=DescriptionStatus.PUBLISHED), distinct=True
         ),
     ).order_by("name", "id")
     return JsonResponse(
@@ -275,7 +283,26 @@ def products(request: HttpRequest) -> JsonResponse:
     if not form.is_valid():
         return _form_error(form)
     params = _page_params(form)
-    rows = Product.objects.select_related("catalog", "description").order_by("catalog_id", "sku", "id")
+    # A product's live revision is what the shop gets; its draft is shown but never its text.
+    rows = (
+        Product.objects.select_related("catalog")
+        .prefetch_related(
+            Prefetch(
+                "descriptions",
+                queryset=Description.objects.filter(status=DescriptionStatus.PUBLISHED).only(
+                    "id", "product_id", "status", "text", "published_at"
+                ),
+                to_attr="live_revisions",
+            ),
+            Prefetch(
+                "descriptions",
+                queryset=Description.objects.filter(status__in=DRAFT_STATUSES).only("id", "product_id", "status"),
+                to_attr="draft_revisions",
+            ),
+        )
+        .annotate(has_revisions=Exists(Description.objects.filter(product=OuterRef("pk"))))
+        .order_by("catalog_id", "sku", "id")
+    )
     catalog = form.cleaned_data["catalog"]
     if catalog:
         # An id (ASCII digits that fit the column) or a catalog name.
@@ -284,26 +311,31 @@ def products(request: HttpRequest) -> JsonResponse:
         else:
             rows = rows.filter(catalog__name=catalog)
     status = form.cleaned_data["status"]
+    revisions = Description.objects.filter(product=OuterRef("pk"))
     if status == "not_generated":
-        rows = rows.filter(description__isnull=True)
+        rows = rows.exclude(Exists(revisions))
     elif status:
-        rows = rows.filter(description__status=status)
+        rows = rows.filter(Exists(revisions.filter(status=status)))
+
+    def revision_url(description: Description | None) -> str | None:
+        return request.build_absolute_uri(reverse("api_description", args=[description.pk])) if description else None
 
     def item(product: Product) -> dict:
-        description = getattr(product, "description", None)
-        published = description is not None and description.status == DescriptionStatus.PUBLISHED
+        live = product.live_revisions[0] if product.live_revisions else None  # type: ignore[attr-defined]
+        draft = product.draft_revisions[0] if product.draft_revisions else None  # type: ignore[attr-defined]
+        shown = live or draft
         return {
             "id": product.pk,
             "sku": product.sku,
             "name": product.name,
             "catalog": {"id": product.catalog_id, "name": product.catalog.name},
-            "status": description.status if description else "not_generated",
-            "published_text": description.text if published else None,
-            "published_at": description.published_at.isoformat() if published and description.published_at else None,
-            "description_id": description.pk if description else None,
-            "description_url": (
-                request.build_absolute_uri(reverse("api_description", args=[description.pk])) if description else None
-            ),
+            # "unpublished": only earlier revisions are left (the live one was unpublished).
+            "status": shown.status if shown else ("unpublished" if product.has_revisions else "not_generated"),  # type: ignore[attr-defined]
+            "published_text": live.text if live else None,
+            "published_at": live.published_at.isoformat() if live and live.published_at else None,
+            "description_id": shown.pk if shown else None,
+            "description_url": revision_url(shown),
+            "draft": {"id": draft.pk, "status": draft.status, "url": revision_url(draft)} if draft else None,
         }
 
     return JsonResponse(_paginated(request, rows, page=params[0], size=params[1], item=item))

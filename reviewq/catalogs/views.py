@@ -17,6 +17,7 @@ from generation.runs import (
     RunRefused,
     catalog_runs,
     run_cancel,
+    run_mode_impacts,
     run_options,
     run_progress,
     run_retry_failed,
@@ -28,7 +29,7 @@ from reviewq.catalogs.imports import CatalogImportError, CatalogMapping, catalog
 from reviewq.catalogs.uploads import SizeLimitUploadHandler, upload_discard, upload_get, upload_stage
 from reviewq.core.forms import form_refused
 from reviewq.core.models import Catalog, DescriptionStatus, GenerationRun
-from reviewq.core.selectors import catalog_overview_list
+from reviewq.core.selectors import catalog_overview_list, catalog_products
 
 MANAGE_CATALOGS = "reviewq.manage_catalogs"
 catalogs_required = permission_required(MANAGE_CATALOGS, raise_exception=True)
@@ -185,9 +186,11 @@ def _catalog_context(catalog: Catalog, **extra) -> dict:
     return {
         "catalog": catalog,
         "summary": summary,
+        "products": catalog_products(catalog_id=catalog.pk),
         "runs": catalog_runs(catalog=catalog),
         "options": run_options(),
         "modes": GenerationRun.Mode.choices,
+        "impacts": run_mode_impacts(catalog=catalog),
         "form": {
             "mode": GenerationRun.Mode.MISSING,
             "provider": "",

@@ -30,6 +30,7 @@ class AuditAction(models.TextChoices):
     # Review
     REVIEW_CLAIMED = "review_claimed", "Opened for review"
     REVIEW_RELEASED = "review_released", "Review claim released"
+    REVIEW_CLAIM_TAKEN_OVER = "review_claim_taken_over", "Review claim taken over"
     REVIEW_APPROVED = "review_approved", "Approved and published"
     REVIEW_REJECTED = "review_rejected", "Rejected"
     SENTENCE_APPROVED = "sentence_approved", "Sentence approved"
@@ -41,6 +42,12 @@ class AuditAction(models.TextChoices):
     SENTENCE_REGENERATION_STARTED = "sentence_regeneration_started", "Sentence regeneration started"
     SENTENCE_REGENERATED = "sentence_regenerated", "Sentence regenerated"
     SENTENCE_REGENERATION_FAILED = "sentence_regeneration_failed", "Sentence regeneration failed"
+    # Revisions
+    REVISION_SUPERSEDED = "revision_superseded", "Replaced by a newer published revision"
+    REVISION_REVERTED = "revision_reverted", "Reverted to an earlier revision"
+    REVISION_PUBLISHED = "revision_published", "Revision published"
+    DRAFT_DISCARDED = "draft_discarded", "Draft discarded"
+    UNPUBLISHED = "unpublished", "Unpublished"
     # Catalogs, runs, settings, access
     CATALOG_IMPORTED = "catalog_import", "Catalog imported"
     RUN_STARTED = "run_started", "Generation run started"

@@ -4,7 +4,7 @@ Description.status is changed only by reviewq/core/transitions.py, which refuses
 source states and writes an AuditEvent row for every change. AuditEvent rows are only
 inserted; work in progress (sentence regeneration requests, token substitutions) has columns
 and models of its own. The database enforces what it can: allowed values, spans,
-version >= 1, one current description per product, one open regeneration per sentence.
+version >= 1, one live revision and one draft per product, one open regeneration per sentence.
 """
 
 from django.conf import settings
@@ -20,6 +20,22 @@ class DescriptionStatus(models.TextChoices):
     PUBLISHED = "published", "Published"
     REJECTED = "rejected", "Rejected"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    ARCHIVED = "archived", "Earlier revision"
+
+
+# A product has at most one live revision (PUBLISHED) and at most one working draft (one of
+# DRAFT_STATUSES); every other revision it ever had is ARCHIVED. The database enforces both.
+DRAFT_STATUSES = (
+    DescriptionStatus.QUEUED,
+    DescriptionStatus.GENERATING,
+    DescriptionStatus.REVIEW,
+    DescriptionStatus.REJECTED,
+    DescriptionStatus.FAILED,
+    DescriptionStatus.CANCELLED,
+)
+# A product with a revision in one of these is not "missing" (only archived ones: it is).
+CURRENT_STATUSES = (DescriptionStatus.PUBLISHED, *DRAFT_STATUSES)
 
 
 class SentenceBand(models.TextChoices):
@@ -151,11 +167,12 @@ class ApiToken(models.Model):
 
 
 class Description(models.Model):
-    """The generated copy for one product (one per product; regeneration replaces it)."""
+    """One revision of a product's copy, with its sentences and tokens: the live one
+    (PUBLISHED), the working draft (DRAFT_STATUSES) or an earlier one (ARCHIVED)."""
 
     Status = DescriptionStatus
 
-    product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="description")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="descriptions")
     run = models.ForeignKey(
         GenerationRun,
         null=True,
@@ -182,6 +199,17 @@ class Description(models.Model):
         null=True, blank=True, help_text="A generating row whose lease ran out may be reclaimed."
     )
     rejection_reason = models.TextField(blank=True)
+    queued_from = models.CharField(
+        max_length=20, blank=True, help_text="Status before it was queued: what cancelling its run restores."
+    )
+    source = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The revision this one was copied from (revert, edit of a live copy).",
+    )
     # Review claim: the reviewer who opened it holds it until review_claimed_until.
     review_claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -194,7 +222,10 @@ class Description(models.Model):
 
     class Meta:
         ordering = ["-risk", "id"]
-        permissions = [("review_description", "Can review descriptions")]
+        permissions = [
+            ("review_description", "Can review descriptions"),
+            ("publish_revision", "Can publish an earlier revision directly and take over review claims"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=DescriptionStatus.values), name="description_status_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="description_version_positive"),
@@ -203,6 +234,12 @@ class Description(models.Model):
                 name="description_published_has_time",
             ),
             models.CheckConstraint(condition=~Q(status="failed") | ~Q(error=""), name="description_failed_has_error"),
+            models.UniqueConstraint(
+                fields=["product"], condition=Q(status="published"), name="description_one_live_per_product"
+            ),
+            models.UniqueConstraint(
+                fields=["product"], condition=Q(status__in=DRAFT_STATUSES), name="description_one_draft_per_product"
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "risk"], name="description_status_risk"),

@@ -3,9 +3,18 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 
-from reviewq.core.models import Catalog, Description, DescriptionStatus, GenerationRun, Sentence, SentenceDecision
+from reviewq.core.models import (
+    DRAFT_STATUSES,
+    Catalog,
+    Description,
+    DescriptionStatus,
+    GenerationRun,
+    Product,
+    Sentence,
+    SentenceDecision,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +28,8 @@ class StatusCount:
 class CatalogOverview:
     catalog: Catalog
     product_count: int
-    not_generated: int  # products without a description yet
-    status_counts: tuple[StatusCount, ...]  # one per DescriptionStatus, in declaration order
+    not_generated: int  # products without any revision yet
+    status_counts: tuple[StatusCount, ...]  # one per current DescriptionStatus (not archived), in order
     running: bool  # a generation run of this catalog is running
 
     @property
@@ -32,14 +41,14 @@ def catalog_overview_list(*, catalog_id: int | None = None) -> list[CatalogOverv
     """Every catalog (or the one given) with its product count, description counts per status
     and whether a run is running, in one query: the dashboard and the catalog pages read it."""
     status_annotations = {
-        f"n_{status}": Count("products__description", filter=Q(products__description__status=status))
+        f"n_{status}": Count("products__descriptions", filter=Q(products__descriptions__status=status))
         for status in DescriptionStatus.values
     }
     catalogs = Catalog.objects.all() if catalog_id is None else Catalog.objects.filter(pk=catalog_id)
-    # One description per product (OneToOne), so the product/description join never fans out.
+    # A product has many revisions: products are counted distinct; each revision row once.
     catalogs = catalogs.annotate(
-        product_count=Count("products"),
-        description_count=Count("products__description"),
+        product_count=Count("products", distinct=True),
+        not_generated=Count("products", filter=Q(products__descriptions__isnull=True)),
         running=Exists(GenerationRun.objects.filter(catalog=OuterRef("pk"), status=GenerationRun.Status.RUNNING)),
         **status_annotations,
     ).order_by("name")
@@ -47,10 +56,11 @@ def catalog_overview_list(*, catalog_id: int | None = None) -> list[CatalogOverv
         CatalogOverview(
             catalog=catalog,
             product_count=catalog.product_count,
-            not_generated=catalog.product_count - catalog.description_count,
+            not_generated=catalog.not_generated,
             status_counts=tuple(
                 StatusCount(status=status, label=label, count=getattr(catalog, f"n_{status}"))
                 for status, label in DescriptionStatus.choices
+                if status != DescriptionStatus.ARCHIVED
             ),
             running=catalog.running,
         )
@@ -79,3 +89,42 @@ def descriptions_published_texts(*, description_ids: Iterable[int]) -> dict[int,
     ):
         by_description[sentence.description_id].append(sentence)
     return {pk: published_text(sentences) for pk, sentences in by_description.items()}
+
+
+CATALOG_PRODUCTS_SHOWN = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogProduct:
+    product: Product
+    live_id: int | None  # the published revision, what exports and the API serve
+    draft_id: int | None  # the working draft (queued ... cancelled), if any
+    draft_status: str
+    draft_status_label: str
+
+
+def catalog_products(*, catalog_id: int, limit: int = CATALOG_PRODUCTS_SHOWN) -> list[CatalogProduct]:
+    """The catalog's first `limit` products by SKU, each with its live revision and draft (two
+    index lookups per product through the partial unique indexes, in one query)."""
+    revisions = Description.objects.filter(product=OuterRef("pk"))
+    drafts = revisions.filter(status__in=DRAFT_STATUSES)
+    rows = (
+        Product.objects.filter(catalog_id=catalog_id)
+        .annotate(
+            live_id=Subquery(revisions.filter(status=DescriptionStatus.PUBLISHED).values("pk")[:1]),
+            draft_id=Subquery(drafts.values("pk")[:1]),
+            draft_status=Subquery(drafts.values("status")[:1]),
+        )
+        .order_by("sku", "pk")[:limit]
+    )
+    labels = dict(DescriptionStatus.choices)
+    return [
+        CatalogProduct(
+            product=row,
+            live_id=row.live_id,
+            draft_id=row.draft_id,
+            draft_status=row.draft_status or "",
+            draft_status_label=labels.get(row.draft_status, "") if row.draft_status else "",
+        )
+        for row in rows
+    ]

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_action_checked, audit_rows
 from reviewq.core.bulk import rows_update
-from reviewq.core.models import Description, DescriptionStatus, GenerationRun
+from reviewq.core.models import DRAFT_STATUSES, Description, DescriptionStatus, GenerationRun
 
 S = DescriptionStatus
 
@@ -31,15 +31,22 @@ S = DescriptionStatus
 CREATED = "created"
 
 # from-status -> statuses it may move to. Anything else is refused.
+# A live revision (PUBLISHED) is never regenerated or re-reviewed in place: generation writes a
+# draft beside it, and it leaves only by being superseded (a draft is published) or unpublished.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    CREATED: frozenset({S.QUEUED}),
-    S.QUEUED: frozenset({S.GENERATING, S.FAILED}),  # FAILED: a cancelled run drops it
+    # New rows: generation queues one; a revert copies an earlier revision into a draft in review.
+    CREATED: frozenset({S.QUEUED, S.REVIEW}),
+    # A cancelled run returns a queued draft to what it was (REVIEW, REJECTED, FAILED) or CANCELLED.
+    S.QUEUED: frozenset({S.GENERATING, S.FAILED, S.CANCELLED, S.REVIEW, S.REJECTED}),
     # GENERATING -> GENERATING: a worker reclaims a row whose lease ran out (its worker died).
     S.GENERATING: frozenset({S.GENERATING, S.QUEUED, S.REVIEW, S.PUBLISHED, S.FAILED}),
-    S.REVIEW: frozenset({S.PUBLISHED, S.REJECTED, S.QUEUED}),
-    S.PUBLISHED: frozenset({S.REVIEW, S.QUEUED}),
-    S.REJECTED: frozenset({S.QUEUED}),
-    S.FAILED: frozenset({S.QUEUED}),
+    # -> ARCHIVED: a draft is discarded (kept as an earlier revision, never deleted).
+    S.REVIEW: frozenset({S.PUBLISHED, S.REJECTED, S.QUEUED, S.ARCHIVED}),
+    S.PUBLISHED: frozenset({S.ARCHIVED}),  # superseded by a published draft, or unpublished
+    S.REJECTED: frozenset({S.QUEUED, S.ARCHIVED}),
+    S.FAILED: frozenset({S.QUEUED, S.ARCHIVED}),
+    S.CANCELLED: frozenset({S.QUEUED, S.ARCHIVED}),
+    S.ARCHIVED: frozenset(),  # an earlier revision is kept as it was; revert copies it
 }
 
 
@@ -83,6 +90,9 @@ def description_transition(
     match = Q(pk=description.pk, status=from_status)
     if expected_version is not None:
         match &= Q(version=expected_version)
+    # Lock the row first: the live copy is archived only for a publish that will happen.
+    if to_status == S.PUBLISHED and Description.objects.select_for_update().filter(match).exists():
+        live_supersede(product_ids=[description.product_id], by={description.product_id: description.pk}, actor=actor)
     updated = Description.objects.filter(match).update(
         status=to_status, version=F("version") + 1, updated_at=now, **fields
     )
@@ -139,6 +149,16 @@ def descriptions_transition(
     candidates = [
         (request, fields) for request, fields in planned if request.expected_version == request.description.version
     ]
+    publishing = [r.description for r, _ in candidates if r.to_status == S.PUBLISHED]
+    if publishing:
+        # Lock the rows that will be published, then archive their products' live copies.
+        locked = set(
+            Description.objects.select_for_update()
+            .filter(condition or Q(), pk__in=[d.pk for d in publishing], status__in=[d.status for d in publishing])
+            .values_list("pk", "version")
+        )
+        by = {d.product_id: d.pk for d in publishing if (d.pk, d.version) in locked}
+        live_supersede(product_ids=list(by), by=by, actor=actor)
     updated = set(
         rows_update(
             Description,
@@ -221,6 +241,15 @@ def descriptions_transition_where(
     events = []
     for start in range(0, len(candidates), IDS_PER_UPDATE):
         chunk = dict(candidates[start : start + IDS_PER_UPDATE])
+        if to_status == S.PUBLISHED:
+            # Lock the rows about to go live, then archive their products' live copies first
+            # (one live revision per product is a unique index).
+            publishing = dict(
+                Description.objects.select_for_update()
+                .filter(pk__in=list(chunk), status__in=sources)
+                .values_list("product_id", "pk")
+            )
+            live_supersede(product_ids=list(publishing), by=publishing, actor=actor)
         for source in sources:
             ids = [pk for pk, status in chunk.items() if status == source]
             if ids:
@@ -351,3 +380,86 @@ def _transition_apply(description: Description, to_status: str, fields: dict, no
 
 def _jsonable(fields: dict) -> dict:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else _plain(v)) for k, v in fields.items()}
+
+
+def live_supersede(*, product_ids: list[int], by: dict[int, int], actor: AbstractBaseUser | None) -> list[int]:
+    """Archive the live revision of each product about to get a new one (`by`: product id -> the
+    description being published): the one place a published description stops being live
+    because another is published. Called inside the publishing transaction."""
+    return descriptions_transition_where(
+        descriptions=Description.objects.filter(product_id__in=product_ids).exclude(pk__in=list(by.values())),
+        from_statuses=[S.PUBLISHED],
+        to_status=S.ARCHIVED,
+        action=AuditAction.REVISION_SUPERSEDED,
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def description_create_draft(
+    *, source: Description, actor: AbstractBaseUser | None, action: str, note: str = ""
+) -> Description:
+    """A new working draft (REVIEW, "created" -> review) of source's product with source's text
+    and generation details; the caller copies its sentences and tokens. Refused while the
+    product has a draft."""
+    _transition_check(CREATED, S.REVIEW)
+    audit_action_checked(action)
+    if Description.objects.filter(product_id=source.product_id, status__in=DRAFT_STATUSES).exists():
+        raise InvalidTransition("This product already has a draft; publish or discard it first.")
+    copied = {
+        name: getattr(source, name)
+        for name in (
+            "text",
+            "provider",
+            "model",
+            "prompt",
+            "finish_reason",
+            "has_logprobs",
+            "prompt_tokens",
+            "completion_tokens",
+            "risk",
+            "generated_at",
+        )
+    }
+    draft = Description.objects.create(product_id=source.product_id, status=S.REVIEW, source=source, **copied)
+    audit_rows(
+        action=action,
+        actor=actor,
+        rows=[
+            {
+                "description_id": draft.pk,
+                "before": {"status": "", "source": source.pk, "source_status": source.status},
+                "after": {"status": S.REVIEW, "version": draft.version},
+                "note": note,
+            }
+        ],
+    )
+    return draft
+
+
+@transaction.atomic
+def descriptions_cancel_queued(
+    *, descriptions: QuerySet[Description], actor: AbstractBaseUser | None, note: str
+) -> list[int]:
+    """Drop queued work (set-based, audited): each QUEUED row goes back to the status it was
+    queued from (a draft under review stays under review), or to CANCELLED when it had none.
+    Returns the ids dropped; rows a worker claimed meanwhile are left to finish."""
+    dropped: list[int] = []
+    queued = descriptions.filter(status=S.QUEUED)
+    for to_status, condition in (
+        (S.REVIEW, Q(queued_from=S.REVIEW)),
+        (S.REJECTED, Q(queued_from=S.REJECTED)),
+        (S.FAILED, Q(queued_from=S.FAILED)),
+        (S.CANCELLED, ~Q(queued_from__in=[S.REVIEW, S.REJECTED, S.FAILED])),
+    ):
+        dropped += descriptions_transition_where(
+            descriptions=queued,
+            from_statuses=[S.QUEUED],
+            to_status=to_status,
+            action=AuditAction.GENERATION_CANCELLED,
+            actor=actor,
+            condition=condition,
+            fields={"queued_from": ""},
+            note=note,
+        )
+    return sorted(dropped)

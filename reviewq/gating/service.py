@@ -217,8 +217,10 @@ def descriptions_follow_sentences(
     *, catalog_ids: list[int], actor: AbstractBaseUser | None = None, note: str = "thresholds changed"
 ) -> tuple[int, int]:
     """gate.description_outcome as SQL: REVIEW -> PUBLISHED when every kept sentence is
-    publishable (or, under the publish-confident-now policy, any is), PUBLISHED -> REVIEW when
-    that no longer holds. Two set-based transitions; each re-checks the condition in its UPDATE."""
+    publishable (or, under the publish-confident-now policy, any is). Like a run's results
+    (generation.storage), a draft beside a live copy waits for a reviewer: a person decided that
+    copy, so a threshold change never replaces it. A live revision is never moved back to
+    review either: demoting it would drop it from exports."""
     kept_publishable = Sentence.objects.filter(description=OuterRef("pk")).filter(
         Q(decision__in=[Sentence.Decision.APPROVED, Sentence.Decision.EDITED])
         | Q(decision=Sentence.Decision.NONE, band=B.PUBLISH)
@@ -227,26 +229,18 @@ def descriptions_follow_sentences(
         band=B.PUBLISH
     )
     publishable = Q(Exists(kept_publishable)) & (Q(product__catalog__publish_confident_now=True) | ~Q(Exists(blocking)))
+    live = Description.objects.filter(product=OuterRef("product"), status=S.PUBLISHED)
     in_scope = Description.objects.filter(product__catalog_id__in=catalog_ids)
     published = descriptions_transition_where(
         descriptions=in_scope,
         from_statuses=[S.REVIEW],
         to_status=S.PUBLISHED,
-        condition=publishable,
+        condition=publishable & ~Q(Exists(live)),
         action=AuditAction.REGATED,
         actor=actor,
         note=note,
     )
-    back = descriptions_transition_where(
-        descriptions=in_scope,
-        from_statuses=[S.PUBLISHED],
-        to_status=S.REVIEW,
-        condition=~publishable,
-        action=AuditAction.REGATED,
-        actor=actor,
-        note=note,
-    )
-    return len(published), len(back)
+    return len(published), 0
 
 
 @transaction.atomic

@@ -1,5 +1,5 @@
-"""Review claims: a reviewer who opens an item holds it for a while; a write checks the claim and
-the version the reviewer saw."""
+"""Review claims: a reviewer who takes an item (an explicit POST: Open, Next, Take over; never a
+page view) holds it for a while; a write checks the claim and the version the reviewer saw."""
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -91,6 +91,34 @@ def description_review_claim(*, description: Description, reviewer: AbstractBase
             before={"claimed_by": before["review_claimed_by"] if before else None},
             after={"claimed_by": reviewer.pk, "until": (now + REVIEW_CLAIM_DURATION).isoformat()},
         )
+    description.refresh_from_db()
+    return description
+
+
+CLAIM_TAKE_OVER_PERMISSION = "reviewq.publish_revision"
+
+
+@transaction.atomic
+def description_review_take_over(*, description: Description, reviewer: AbstractBaseUser) -> Description:
+    """An admin takes the review claim someone else holds (a stale tab, a reviewer gone home):
+    one conditional UPDATE that matches the holder the admin saw, audited with who held it."""
+    user = audit_actor(reviewer)  # the user model, which has permissions
+    if user is None or not user.has_perm(CLAIM_TAKE_OVER_PERMISSION):
+        raise InvalidTransition("Only an admin can take over another reviewer's claim.")
+    now = timezone.now()
+    holder_id = description.review_claimed_by_id
+    updated = Description.objects.filter(pk=description.pk, status=S.REVIEW, review_claimed_by_id=holder_id).update(
+        review_claimed_by=reviewer, review_claimed_until=now + REVIEW_CLAIM_DURATION
+    )
+    if not updated:
+        raise _claim_refused(pk=description.pk, reviewer=reviewer)
+    audit_record(
+        action=AuditAction.REVIEW_CLAIM_TAKEN_OVER,
+        actor=reviewer,
+        description=description,
+        before={"claimed_by": holder_id},
+        after={"claimed_by": reviewer.pk, "until": (now + REVIEW_CLAIM_DURATION).isoformat()},
+    )
     description.refresh_from_db()
     return description
 

@@ -94,7 +94,9 @@ def _sentence_view(
             TokenView(
                 position=t.position,
                 text=substitutions.get(t.position, t.text),
-                logprob=t.logprob,
+                logprob=_substituted_logprob(t, substitutions[t.position])
+                if t.position in substitutions
+                else t.logprob,
                 alternatives=[(str(a[0]), a[1] if len(a) > 1 else None) for a in (t.alternatives or []) if a],
                 original=t.text if t.position in substitutions else None,
             )
@@ -151,3 +153,13 @@ def review_detail(*, description_id: int, user) -> ReviewDetail:
         claim_mine=claimed and description.review_claimed_by_id == user.pk,
         published_text=published_text(sentences),
     )
+
+
+def _substituted_logprob(token, replacement: str) -> float | None:
+    """The logprob the model gave the alternative a reviewer chose for this token (the
+    replacement may have gained the token's leading space), so the popover scores the word
+    shown, not the one it replaced."""
+    for alternative in token.alternatives or []:
+        if alternative and str(alternative[0]).strip() == replacement.strip():
+            return alternative[1] if len(alternative) > 1 else None
+    return None

@@ -27,10 +27,13 @@ class QueueFilterForm(forms.Form):
     band = forms.ChoiceField(choices=[("", "any"), *SentenceBand.choices], required=False)
     reason = forms.CharField(max_length=FILTER_REASON_MAX_CHARS, required=False)
     mine = FlagField(on=("1", "on", "true"))
+    run = IdField(required=False)  # a run's drafts (the run page links here)
 
     def filters(self) -> QueueFilters:
         data = self.cleaned_data
-        return QueueFilters(catalog_id=data["catalog"], band=data["band"], reason=data["reason"], mine=data["mine"])
+        return QueueFilters(
+            catalog_id=data["catalog"], band=data["band"], reason=data["reason"], mine=data["mine"], run_id=data["run"]
+        )
 
 
 class QueuePageForm(QueueFilterForm):
@@ -85,6 +88,11 @@ class ReviewPageForm(QueueFilterForm):
     version = CountField(min_value=1, required=False)  # the version the page showed
     index = CountField(required=False)  # the sentence a "sentence" fragment shows
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # ?from=<id>: the item just decided, linked back to ("from" is a keyword in Python).
+        self.fields["from"] = IdField(required=False)
+
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
@@ -109,16 +117,25 @@ class SentenceActionForm(QueueFilterForm):
         return data
 
 
+# Decisions that act on the claim, not the text: no version needed.
+CLAIM_ACTIONS = ("release", "claim", "take_over")
+
+
 class DecisionForm(QueueFilterForm):
-    action = forms.ChoiceField(choices=_choices("approve", "reject", "regenerate", "release"))
+    action = forms.ChoiceField(choices=_choices("approve", "reject", "regenerate", *CLAIM_ACTIONS))
     version = CountField(min_value=1, required=False)
-    # description_reject strips it and refuses an empty one, with its own message.
-    reason = forms.CharField(max_length=REJECT_REASON_MAX_CHARS, required=False, strip=False)
+    # Not "reason", the queue filter this form carries along. description_reject strips it and
+    # refuses an empty one, with its own message.
+    rejection_reason = forms.CharField(max_length=REJECT_REASON_MAX_CHARS, required=False, strip=False)
     approve_remaining = FlagField()
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
-        if data.get("action") not in (None, "release") and data.get("version") is None and "version" not in self.errors:
+        if (
+            data.get("action") not in (None, *CLAIM_ACTIONS)
+            and data.get("version") is None
+            and "version" not in self.errors
+        ):
             self.add_error("version", "Missing version.")
         return data

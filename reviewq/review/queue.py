@@ -1,7 +1,7 @@
 """The review queue: what awaits review, riskiest first; counts, next item, neighbours."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -35,6 +35,7 @@ class QueueFilters:
     band: str = ""  # worst undecided band: "flag", "review" or "publish" (confident)
     reason: str = ""  # substring of a flagged reason
     mine: bool = False  # only what the reviewer holds
+    run_id: int | None = None  # only drafts a generation run wrote
 
     def querystring(self) -> str:
         params = {
@@ -42,6 +43,7 @@ class QueueFilters:
             "band": self.band,
             "reason": self.reason,
             "mine": "1" if self.mine else "",
+            "run": self.run_id or "",
         }
         return urlencode({k: v for k, v in params.items() if v})
 
@@ -99,6 +101,8 @@ def _queue_base(*, user, filters: QueueFilters):
     rows = Description.objects.filter(status=DescriptionStatus.REVIEW)
     if filters.catalog_id:
         rows = rows.filter(product__catalog_id=filters.catalog_id)
+    if filters.run_id:
+        rows = rows.filter(run_id=filters.run_id)
     if filters.mine:
         rows = rows.filter(claim_held_by(reviewer=user, now=timezone.now()))
     flag, review = _pending(SentenceBand.FLAG), _pending(SentenceBand.REVIEW)
@@ -231,7 +235,7 @@ def queue_counts(*, user, filters: QueueFilters, cached_only: bool = False) -> Q
     mine = Description.objects.filter(claim_held_by(reviewer=user, now=now), status=DescriptionStatus.REVIEW)
     if filters.catalog_id:
         mine = mine.filter(product__catalog_id=filters.catalog_id)
-    scope = f"{filters.catalog_id or ''}:{filters.reason}:{user.pk if filters.mine else ''}"
+    scope = f"{filters.catalog_id or ''}:{filters.reason}:{user.pk if filters.mine else ''}:{filters.run_id or ''}"
     key = f"reviewq:queue-counts:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
     bands = cache.get(key)
     if bands is None:
@@ -243,9 +247,7 @@ def queue_counts(*, user, filters: QueueFilters, cached_only: bool = False) -> Q
 
 
 def _band_counts(*, user, filters: QueueFilters) -> dict[str, int]:
-    rows = _queue_base(
-        user=user, filters=QueueFilters(catalog_id=filters.catalog_id, reason=filters.reason, mine=filters.mine)
-    )
+    rows = _queue_base(user=user, filters=replace(filters, band=""))
     # One row per queue description with an undecided review/flag sentence, then counted.
     pending = (
         Sentence.objects.filter(

@@ -1,8 +1,4 @@
-import contextlib
-from dataclasses import replace
-
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -11,41 +7,36 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from generation.regeneration_requests import sentence_regenerated_version
 from reviewq.core.forms import form_refused
-from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceBand
+from reviewq.core.models import Description, DescriptionStatus, Sentence
 from reviewq.core.transitions import ConflictError, InvalidTransition
 from reviewq.review.claims import (
+    CLAIM_TAKE_OVER_PERMISSION,
     ClaimHeld,
     description_review_claim,
-    description_review_next,
     description_review_release,
-    descriptions_review_release,
+    description_review_take_over,
 )
 from reviewq.review.decisions import (
     ReviewIncomplete,
     description_approve,
     description_reject,
-    descriptions_bulk_approve,
 )
 from reviewq.review.detail import review_detail
 from reviewq.review.forms import (
     DecisionForm,
-    QueueBulkForm,
-    QueueNextForm,
-    QueuePageForm,
     ReviewPageForm,
     SentenceActionForm,
 )
-from reviewq.review.history import description_history
+from reviewq.review.history import description_history, revision_list
 from reviewq.review.queue import (
     QueueFilters,
-    catalog_choices,
-    queue_counts,
-    queue_items,
     queue_neighbours,
     queue_next_candidates,
-    queue_page,
 )
+from reviewq.review.queue_views import review_required, url_with_query
 from reviewq.review.regeneration import description_regenerate, sentence_regeneration_request
+from reviewq.review.revision_forms import RevisionActionForm
+from reviewq.review.revisions import description_revert, description_unpublish, revision_live_diff
 from reviewq.review.sentences import (
     EditRefused,
     sentence_approve,
@@ -55,134 +46,14 @@ from reviewq.review.sentences import (
     sentence_substitute,
 )
 
-# --- Review queue and review page -----------------------------------------------------------
-# Every request value goes through a form (reviewq/review/forms.py); odd input is a 400 before
+# --- Review page ----------------------------------------------------------------------------
+# The queue's pages are in queue_views.py. Every request value goes through a form (reviewq/review/forms.py); odd input is a 400 before
 # anything is read or written. A plain POST redirects (or re-renders the page on a conflict,
 # to show the newer text); an htmx POST gets the fragment it swaps. Errors come back to htmx
 # as 409/422 with a fragment retargeted to the page's alert region (static/js/review.js lets
 # htmx swap those statuses).
 
-REVIEW_PERMISSION = "reviewq.review_description"
-review_required = permission_required(REVIEW_PERMISSION, raise_exception=True)
-
-
-def _with_query(url: str, query: str) -> str:
-    return f"{url}?{query}" if query else url
-
-
-@require_safe
-@review_required
-def queue(request: HttpRequest) -> HttpResponse:
-    form = QueuePageForm(request.GET)
-    if not form.is_valid():
-        return form_refused(form)
-    filters = form.filters()
-    fragment = form.cleaned_data["fragment"] if request.htmx else ""
-    # Band counts come from a short-lived cache; on a miss the page asks for them separately
-    # (fragment=counts) so the list itself is never held up by counting.
-    counts = queue_counts(
-        user=request.user, filters=filters, cached_only=fragment != "counts" and not form.cleaned_data["counts"]
-    )
-    context = {
-        "filters": filters,
-        "filter_query": filters.querystring(),
-        "unbanded_query": replace(filters, band="").querystring(),
-        "counts": counts,
-        "band_counts": _band_counts(counts),
-    }
-    if fragment == "counts":
-        return render(request, "review/queue.html#band-counts", context)
-    context.update(
-        {
-            "page": queue_page(user=request.user, filters=filters, after=form.cleaned_data["after"]),
-            "catalogs": catalog_choices(),
-            "bands": [
-                (SentenceBand.FLAG, "Flagged"),
-                (SentenceBand.REVIEW, "Review"),
-                (SentenceBand.PUBLISH, "Confident"),
-            ],
-        }
-    )
-    template = "review/queue.html#queue-results" if request.htmx and not request.htmx.boosted else "review/queue.html"
-    return render(request, template, context)
-
-
-def _band_counts(counts) -> list[tuple[str, str, str, int]]:
-    if counts is None:
-        return []
-    return [
-        (SentenceBand.FLAG, "Flagged", "⚑", counts.flag),
-        (SentenceBand.REVIEW, "Review", "◐", counts.review),
-        (SentenceBand.PUBLISH, "Confident", "✓", counts.publish),
-    ]
-
-
-@require_POST
-@review_required
-def queue_next(request: HttpRequest) -> HttpResponse:
-    form = QueueNextForm(request.POST)
-    if not form.is_valid():
-        return form_refused(form)
-    filters = form.filters()
-    release = None
-    if form.cleaned_data["current"] is not None:
-        release = Description.objects.filter(pk=form.cleaned_data["current"]).first()
-    description = description_review_next(
-        reviewer=request.user,
-        candidates=queue_next_candidates(user=request.user, filters=filters),
-        release=release,
-    )
-    if description is None:
-        messages.info(request, "Nothing left to review with these filters.")
-        return redirect(_with_query(reverse("queue"), filters.querystring()))
-    return redirect(_with_query(reverse("review", args=[description.pk]), filters.querystring()))
-
-
-@require_POST
-@review_required
-def queue_bulk(request: HttpRequest) -> HttpResponse:
-    """Step 1 shows what the action will do and asks to confirm; step 2 (confirm=1) does it
-    on the versions the reviewer confirmed."""
-    form = QueueBulkForm(request.POST)
-    if not form.is_valid():
-        return form_refused(form)
-    filters = form.filters()
-    back = _with_query(reverse("queue"), filters.querystring())
-    action, ids = form.cleaned_data["action"], form.cleaned_data["selected"]
-    if not action or not ids:
-        messages.error(request, "Select at least one description and an action.")
-        return redirect(back)
-    if not form.cleaned_data["confirm"]:
-        items = queue_items(user=request.user, ids=ids)
-        return render(
-            request,
-            "review/bulk_confirm.html",
-            {
-                "action": action,
-                "items": items,
-                "confident": [i for i in items if i.worst_band == SentenceBand.PUBLISH],
-                "filters": filters,
-                "filter_query": filters.querystring(),
-            },
-        )
-    if action == "approve":
-        result = descriptions_bulk_approve(versions=form.cleaned_data["versions"], reviewer=request.user)
-        messages.success(request, f"Published {len(result.approved)} description(s).")
-        if result.skipped:
-            messages.warning(request, f"Left {len(result.skipped)} in the queue: {_skip_summary(result.skipped)}.")
-    else:
-        released = descriptions_review_release(description_ids=ids, reviewer=request.user)
-        messages.success(request, f"Released {len(released)} claim(s).")
-        if len(released) < len(ids):
-            messages.warning(request, f"{len(ids) - len(released)} selected item(s) were not held by you.")
-    return redirect(back)
-
-
-def _skip_summary(skipped: dict[int, str]) -> str:
-    reasons: dict[str, int] = {}
-    for reason in skipped.values():
-        reasons[reason] = reasons.get(reason, 0) + 1
-    return "; ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+REVISION_PUBLISH_PERMISSION = "reviewq.publish_revision"
 
 
 def _review_context(request: HttpRequest, *, pk: int, filters: QueueFilters) -> dict:
@@ -212,16 +83,19 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     filters = form.filters()
     fragment = form.cleaned_data["fragment"] if request.htmx else ""
     try:
-        if not fragment:
-            # Refused: the page shows who holds it, or its status.
-            with contextlib.suppress(ClaimHeld, InvalidTransition):
-                description_review_claim(description=Description(pk=pk), reviewer=request.user)
+        # Viewing never claims: a claim is a POST (Open, Next, Take over) or the first action.
         context = _review_context(request, pk=pk, filters=filters)
     except Description.DoesNotExist:
         raise Http404("No such description.") from None
+    context["came_from"] = form.cleaned_data["from"]
+    context["can_take_over"] = request.user.has_perm(CLAIM_TAKE_OVER_PERMISSION)
     context["tab"] = form.cleaned_data["tab"] or "text"
     if context["tab"] == "history":
         context["history"] = description_history(description=context["description"])
+        context["revisions"] = revision_list(product=context["product"])
+        context["can_publish_revision"] = request.user.has_perm(REVISION_PUBLISH_PERMISSION)
+    else:
+        context["live_diff"] = revision_live_diff(draft=context["description"])
     context["editing"] = form.cleaned_data["edit"]
     # A fragment fetched after the page loaded saves against the version the page showed.
     context["form_version"] = form.cleaned_data["version"]
@@ -247,7 +121,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _review_url(pk: int, filters: QueueFilters, anchor: str = "") -> str:
-    return _with_query(reverse("review", args=[pk]), filters.querystring()) + anchor
+    return url_with_query(reverse("review", args=[pk]), filters.querystring()) + anchor
 
 
 def _action_failed(
@@ -317,11 +191,20 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return form_refused(form)
     filters = form.filters()
-    action, version, reason = form.cleaned_data["action"], form.cleaned_data["version"], form.cleaned_data["reason"]
+    # Not "reason": that name is the queue's "Reason contains" filter, carried in the form.
+    action, version = form.cleaned_data["action"], form.cleaned_data["version"]
+    reason = form.cleaned_data["rejection_reason"]
     if action == "release":
         description_review_release(description=description, reviewer=request.user)
         messages.info(request, f"Released {description.product.name}.")
-        return _go(request, _with_query(reverse("queue"), filters.querystring()))
+        return _go(request, url_with_query(reverse("queue"), filters.querystring()))
+    if action in ("claim", "take_over"):
+        take = description_review_take_over if action == "take_over" else description_review_claim
+        try:
+            take(description=description, reviewer=request.user)
+        except (ClaimHeld, InvalidTransition) as error:
+            messages.error(request, str(error))
+        return _go(request, _review_url(pk, filters))
     attempted = {"action": action, "text": reason}
     try:
         if action == "approve":
@@ -332,7 +215,7 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
                 approve_remaining=form.cleaned_data["approve_remaining"],
             )
             messages.success(request, f"Published {description.product.name}.")
-            return _go(request, _with_query(reverse("queue"), filters.querystring()))
+            return _go(request, _next_item_url(request, filters=filters, decided=description))
         if action == "reject":
             description_reject(
                 description=description,
@@ -341,7 +224,7 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
                 reason=reason,
             )
             messages.success(request, f"Rejected {description.product.name}.")
-            return _go(request, _with_query(reverse("queue"), filters.querystring()))
+            return _go(request, _next_item_url(request, filters=filters, decided=description))
         description_regenerate(description=description, reviewer=request.user, expected_version=version)
         messages.info(request, "Regenerating; this page updates when the new text is ready.")
         return _go(request, _review_url(pk, filters))
@@ -352,5 +235,43 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
         return _action_failed(request, pk=pk, filters=filters, error=error, attempted=attempted)
 
 
+def _next_item_url(request: HttpRequest, *, filters: QueueFilters, decided: Description) -> str:
+    """The next riskiest unclaimed item under the reviewer's filters (with a way back to the one
+    just decided), or the filtered queue when none is left."""
+    following = [pk for pk in queue_next_candidates(user=request.user, filters=filters, limit=2) if pk != decided.pk]
+    if not following:
+        return url_with_query(reverse("queue"), filters.querystring())
+    query = "&".join(q for q in (filters.querystring(), f"from={decided.pk}") if q)
+    return url_with_query(reverse("review", args=[following[0]]), query)
+
+
 def _go(request: HttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@review_required
+def review_revision(request: HttpRequest, pk: int) -> HttpResponse:
+    """Revert to this revision (a new draft; published at once by an admin who asks) or
+    unpublish it (the live one, with a reason). Then the History tab of the result."""
+    revision = get_object_or_404(Description.objects.select_related("product"), pk=pk)
+    form = RevisionActionForm(request.POST)
+    history = reverse("review", args=[pk]) + "?tab=history"
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return _go(request, history)
+    data = form.cleaned_data
+    if data["version"] != revision.version:
+        messages.error(request, "This revision changed since you opened it; look again.")
+        return _go(request, history)
+    publish = data["publish"] and request.user.has_perm(REVISION_PUBLISH_PERMISSION)
+    try:
+        if data["action"] == "revert":
+            copy = description_revert(revision=revision, actor=request.user, publish=publish, note=data["reason"])
+            messages.success(request, f"Revision {pk} is {'live again' if publish else 'the draft now'}.")
+            return _go(request, reverse("review", args=[copy.pk]) + "?tab=history")
+        description_unpublish(description=revision, actor=request.user, reason=data["reason"])
+        messages.success(request, f"Unpublished {revision.product.name}: exports and the API leave it out.")
+    except (ConflictError, InvalidTransition) as error:
+        messages.error(request, str(error))
+    return _go(request, history)

@@ -20,8 +20,11 @@
       var alert = target.querySelector(".alert");
       if (alert) alert.focus();
     } else if (target && target.classList && target.classList.contains("sentence")) {
-      var textarea = target.querySelector("textarea");
-      (textarea || target).focus();
+      // An outerHTML swap replaced the element: focus its replacement, so the next key acts on
+      // the sentence just changed (never on the page, which would widen it to the description).
+      var sentence = (target.id && document.getElementById(target.id)) || target;
+      var textarea = sentence.querySelector("textarea");
+      (textarea || sentence).focus();
       var alertRegion = document.getElementById("review-alert");
       if (alertRegion) alertRegion.textContent = "";
     }
@@ -232,9 +235,18 @@
 
   function focusedSentence() {
     var active = document.activeElement;
-    var sentence = active && active.closest ? active.closest(".sentence") : null;
-    if (!sentence && current) sentence = sentenceOf(current);
-    return sentence;
+    return active && active.closest ? active.closest(".sentence") : null;
+  }
+
+  // Escape in a sentence's edit form cancels the edit (its Cancel link swaps the sentence back).
+  function editEscape(event) {
+    if (event.key !== "Escape" || !event.target.closest) return;
+    var form = event.target.closest(".edit-form");
+    var cancel = form ? form.querySelector("[data-edit-cancel]") : null;
+    if (cancel) {
+      event.preventDefault();
+      cancel.click();
+    }
   }
 
   function shortcut(event) {
@@ -245,9 +257,10 @@
     switch (event.key) {
       case "j": target = document.querySelector('[data-shortcut="j"]'); break;
       case "k": target = document.querySelector('[data-shortcut="k"]'); break;
+      // a and r act on the focused sentence only. The whole description is decided with its own
+      // buttons, which ask for a checked confirmation: a key never widens to it.
       case "a":
         target = sentence ? sentence.querySelector('[data-shortcut="a"]') : null;
-        if (!target && !sentence) target = document.querySelector('[data-shortcut="approve-description"]');
         break;
       case "e":
         sentence = sentence || document.querySelector(".sentence.pending") || document.querySelector(".sentence");
@@ -255,7 +268,6 @@
         break;
       case "r":
         target = sentence ? sentence.querySelector('[data-shortcut="r"]') : null;
-        if (!target && !sentence) target = document.querySelector('[data-shortcut="regenerate-description"]');
         break;
       case "?":
         if (help && help.showModal) { help.showModal(); event.preventDefault(); }
@@ -284,6 +296,7 @@
   function start() {
     init();
     if (document.querySelector(".review-page")) {
+      document.addEventListener("keydown", editEscape);
       document.addEventListener("keydown", shortcut);
       document.addEventListener("click", function (event) {
         var opener = event.target.closest && event.target.closest("[data-help-open]");

@@ -109,8 +109,11 @@ def test_reviewer_fixes_the_riskiest_item_and_it_leaves_the_queue(page):
 
     # Approve the description; it is published and leaves the queue.
     page.get_by_role("button", name="Approve & publish").click()
-    expect(page).to_have_url(re.compile(r"/queue/$"))
+    # On to the next riskiest item, with a way back to the one just published.
+    expect(page.get_by_role("heading", name=re.compile("Canvas tote bag"))).to_be_visible()
     expect(page.locator(".messages")).to_contain_text("Published Trail insulated bottle 750 ml")
+    expect(page.get_by_role("link", name=re.compile("Back to the item you just decided"))).to_be_visible()
+    page.get_by_role("link", name=re.compile("Queue")).first.click()
     expect(page.locator("table.queue tbody tr")).to_have_count(2)
     expect(page.locator("table.queue")).not_to_contain_text("Trail insulated bottle")
     bottle.refresh_from_db()

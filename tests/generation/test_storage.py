@@ -122,6 +122,11 @@ def test_a_regenerated_description_replaces_its_sentences_and_tokens(claimed):
     first = completion_store(
         description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version
     )
+    if first.status == S.PUBLISHED:  # auto-published: a regeneration writes a new draft beside it
+        first = Description.objects.create(
+            product_id=first.product_id, status=S.REVIEW, text="old", generated_at=first.generated_at
+        )
+        first.sentences.create(index=0, char_start=0, char_end=3, text="old")
     description_transition(description=first, to_status=S.QUEUED, action=AuditAction.GENERATION_QUEUED)
     again = description_claim_for_generation(product_id=first.product_id, lease_seconds=60)
     second = completion_store(

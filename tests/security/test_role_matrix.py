@@ -79,6 +79,7 @@ APP = {
     "queue_bulk": Rule(methods=POST),
     "review": Rule(),
     "review_decide": Rule(methods=POST),
+    "review_revision": Rule(methods=POST),
     "review_sentence": Rule(methods=POST),
     "catalog_list": Rule(roles=EDITORS),
     "catalog_upload": Rule(roles=EDITORS, methods=BOTH),
@@ -333,7 +334,7 @@ def test_every_post_without_a_csrf_token_is_refused(objects):
             assert response.status_code == 404 and response.json()["error"]
             continue
         assert response.status_code == 403, (route.key, response.status_code)
-        assert b"CSRF" in response.content, route.key
+        assert b"CSRF verification failed" in response.content, route.key
         assert AuditEvent.objects.count() == before
         checked += 1
     assert checked >= 25
@@ -347,7 +348,9 @@ def test_post_with_the_csrf_token_is_accepted(objects):
     response = client.post(reverse("queue_next"), {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
     response = client.post(reverse("catalog_upload"), {"csrfmiddlewaretoken": token})
-    assert response.status_code == 403 and b"CSRF" not in response.content  # a reviewer: permission, not CSRF
+    assert (
+        response.status_code == 403 and b"CSRF verification failed" not in response.content
+    )  # a reviewer: permission, not CSRF
 
 
 def test_upload_view_checks_csrf_after_installing_its_size_limit(objects):
@@ -355,7 +358,7 @@ def test_upload_view_checks_csrf_after_installing_its_size_limit(objects):
     client = Client(enforce_csrf_checks=True)
     client.force_login(objects["users"]["editor"])
     response = client.post(reverse("catalog_upload"), {"catalog_name": "x"})
-    assert response.status_code == 403 and b"CSRF" in response.content
+    assert response.status_code == 403 and b"CSRF verification failed" in response.content
 
 
 # --- production settings ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from generation.batch import batch_requests_build
-from reviewq.core.models import Catalog
+from reviewq.core.models import CURRENT_STATUSES, Catalog
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         except Catalog.DoesNotExist:
             raise CommandError(f"No catalog named {catalog!r}.") from None
         total = (
-            catalog_obj.products.filter(description__isnull=True).count()
+            catalog_obj.products.exclude(descriptions__status__in=CURRENT_STATUSES).count()
             if only_missing
             else catalog_obj.products.count()
         )

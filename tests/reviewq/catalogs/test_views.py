@@ -236,7 +236,7 @@ def test_cancel_and_retry_from_the_run_page(client, django_capture_on_commit_cal
     response = client.post(reverse("run_cancel", args=[run.pk]), follow=True)
     html = response.content.decode()
     assert "2 queued products dropped" in html and "cancelled" in html
-    assert Description.objects.filter(status=S.FAILED, error_code="cancelled").count() == 2
+    assert Description.objects.filter(status=S.CANCELLED).count() == 2
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(reverse("run_retry", args=[run.pk]), follow=True)
     assert "2 failed products queued again" in response.content.decode() and len(callbacks) == 2

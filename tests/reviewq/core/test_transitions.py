@@ -47,7 +47,10 @@ def test_transition_is_allowed_only_from_listed_states_and_always_audited(source
         assert moved.version == 2
         event = AuditEvent.objects.get(description=description)
         assert (event.actor, event.before["status"], event.after["status"]) == (reviewer, source, target)
-        assert (moved.published_at is not None) == (target == S.PUBLISHED)
+        # An archived revision keeps the time it went live.
+        assert (moved.published_at is not None) == (
+            target == S.PUBLISHED or (source, target) == (S.PUBLISHED, S.ARCHIVED)
+        )
     else:
         with pytest.raises(InvalidTransition):
             description_transition(description=description, to_status=target, action=AuditAction.GENERATED)
@@ -147,7 +150,9 @@ def test_queue_creates_missing_requeues_failed_and_leaves_active_alone():
     assert descriptions_queue(product_ids=ids, only_failed=True) == [failed.product_id]
     assert descriptions_queue(product_ids=ids) == [published.product_id]  # the rest are already queued
     assert Description.objects.get(pk=generating.pk).status == S.GENERATING
-    assert Description.objects.get(pk=published.pk).published_at is None
+    # The live copy stays live; the new draft is a row beside it.
+    assert Description.objects.get(pk=published.pk).status == S.PUBLISHED
+    assert Description.objects.get(product_id=published.product_id, status=S.QUEUED).pk != published.pk
     assert AuditEvent.objects.filter(action="generation_queued").count() == 3
 
 
@@ -242,7 +247,9 @@ def test_set_based_transition_refuses_an_action_outside_the_registry():
 def test_creating_descriptions_is_a_created_to_queued_transition():
     first, second = ProductFactory(), ProductFactory()
     existing = _description(S.REVIEW)
-    assert transition_allowed(CREATED, S.QUEUED) and not transition_allowed(CREATED, S.REVIEW)
+    # A revert creates its draft in review; nothing is created live.
+    assert transition_allowed(CREATED, S.QUEUED) and transition_allowed(CREATED, S.REVIEW)
+    assert not transition_allowed(CREATED, S.PUBLISHED)
     queued = descriptions_create_queued(product_ids=[first.pk, second.pk, existing.product_id])
     assert queued == sorted([first.pk, second.pk])
     assert Description.objects.get(pk=existing.pk).status == S.REVIEW
@@ -268,3 +275,36 @@ def test_many_transitions_honour_a_condition_for_every_row():
     assert results[0] is first and isinstance(results[1], ConflictError)
     assert Description.objects.get(pk=second.pk).status == S.REVIEW
     assert not AuditEvent.objects.filter(description=second).exists()
+
+
+def test_a_set_based_publish_archives_the_live_revision_first_and_audits_it():
+    live = _description(S.PUBLISHED)
+    draft = DescriptionFactory(product=live.product, status=S.REVIEW)
+    other = _description(S.REVIEW)
+    published = descriptions_transition_where(
+        descriptions=Description.objects.filter(pk__in=[draft.pk, other.pk]),
+        from_statuses=[S.REVIEW],
+        to_status=S.PUBLISHED,
+        action=AuditAction.REVIEW_APPROVED,
+    )
+    assert published == sorted([draft.pk, other.pk])
+    assert Description.objects.get(pk=live.pk).status == S.ARCHIVED
+    superseded = AuditEvent.objects.get(action=AuditAction.REVISION_SUPERSEDED)
+    assert superseded.description_id == live.pk and superseded.before["status"] == S.PUBLISHED
+
+
+def test_cancelling_queued_drafts_restores_what_each_was_queued_from():
+    from reviewq.core.transitions import descriptions_cancel_queued
+
+    was_review = _description(S.QUEUED)
+    Description.objects.filter(pk=was_review.pk).update(queued_from=S.REVIEW)
+    new = _description(S.QUEUED)
+    dropped = descriptions_cancel_queued(
+        descriptions=Description.objects.filter(pk__in=[was_review.pk, new.pk]), actor=None, note="run cancelled"
+    )
+    assert dropped == sorted([was_review.pk, new.pk])
+    assert Description.objects.get(pk=was_review.pk).status == S.REVIEW
+    assert Description.objects.get(pk=new.pk).status == S.CANCELLED
+    assert Description.objects.get(pk=new.pk).queued_from == ""
+    events = AuditEvent.objects.filter(action=AuditAction.GENERATION_CANCELLED)
+    assert {e.after["status"] for e in events} == {S.REVIEW, S.CANCELLED}

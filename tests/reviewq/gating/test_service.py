@@ -100,13 +100,13 @@ def test_regate_moves_undecided_sentences_and_descriptions_but_not_reviewer_deci
     assert Description.objects.get(pk=rejected.pk).status == S.REJECTED
     assert Sentence.objects.get(description=rejected).band == "review"
 
-    # Stricter: the auto-published ones go back to review.
+    # Stricter: live copies stay live (demoting one would drop it from exports).
     result = thresholds_update(catalog=catalog, publish_above=-0.3, flag_below=-2.0, critical_floor=-2.3, actor=admin)
-    assert result.back_to_review == 2
-    assert Description.objects.get(pk=auto_published.pk).status == S.REVIEW
-    assert Description.objects.get(pk=auto_published.pk).published_at is None
+    assert result.back_to_review == 0
+    assert Description.objects.get(pk=auto_published.pk).status == S.PUBLISHED
+    assert Description.objects.get(pk=waiting.pk).status == S.PUBLISHED
     events = AuditEvent.objects.filter(action="regated")
-    assert events.count() == 3 and all(e.actor == admin for e in events)
+    assert events.count() == 1 and all(e.actor == admin for e in events)
     change = AuditEvent.objects.filter(action="thresholds_changed").first()
     assert change.before["publish_above"] == -1.0 and change.after["publish_above"] == -0.3
 
@@ -148,3 +148,18 @@ def test_threshold_reasons_are_derived_for_display():
     reasons = sentence_reasons(sentence, GateThresholds())
     assert reasons[0] == "meta text, not product copy"
     assert reasons[1] == "mean logprob -1.9 below flag threshold -1.5"
+
+
+def test_a_regate_leaves_a_draft_beside_a_live_copy_for_a_reviewer():
+    catalog = CatalogFactory()
+    live = _description(catalog, status=S.PUBLISHED)
+    draft = DescriptionFactory(product=live.product, status=S.REVIEW)
+    SentenceFactory(description=draft, index=0, mean_logprob=-0.8, band="review")
+    alone = _description(catalog)
+    SentenceFactory(description=alone, index=0, mean_logprob=-0.8, band="review")
+    result = thresholds_update(catalog=catalog, publish_above=-1.0, flag_below=-2.0, critical_floor=-2.3)
+    assert result.published == 1
+    assert Description.objects.get(pk=alone.pk).status == S.PUBLISHED
+    assert Description.objects.get(pk=draft.pk).status == S.REVIEW
+    assert Description.objects.get(pk=live.pk).status == S.PUBLISHED
+    assert not AuditEvent.objects.filter(action="revision_superseded").exists()

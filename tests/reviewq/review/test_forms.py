@@ -139,10 +139,14 @@ def test_sentence_action_refuses_odd_input(values):
     assert not SentenceActionForm(_data(**values)).is_valid()
 
 
-def test_reject_reason_is_bounded_and_release_needs_no_version():
-    assert DecisionForm(_data(action="reject", version="1", reason="x" * 1000)).is_valid()
-    assert not DecisionForm(_data(action="reject", version="1", reason="x" * 1001)).is_valid()
-    assert DecisionForm(_data(action="release")).is_valid()
+def test_reject_reason_is_bounded_and_claim_actions_need_no_version():
+    assert DecisionForm(_data(action="reject", version="1", rejection_reason="x" * 1000)).is_valid()
+    assert not DecisionForm(_data(action="reject", version="1", rejection_reason="x" * 1001)).is_valid()
+    # "reason" is the queue filter the form carries along, never the rejection's reason.
+    form = DecisionForm(_data(action="reject", version="1", reason="size", rejection_reason="wrong"))
+    assert form.is_valid() and form.filters().reason == "size" and form.cleaned_data["rejection_reason"] == "wrong"
+    for action in ("release", "claim", "take_over"):
+        assert DecisionForm(_data(action=action)).is_valid()
     assert not DecisionForm(_data(action="approve")).is_valid()
     assert not DecisionForm(_data(action="publish-everything", version="1")).is_valid()
     approve = DecisionForm(_data(action="approve", version="1", approve_remaining="1"))

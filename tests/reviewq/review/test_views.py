@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from reviewq.core.audit import AuditAction
 from reviewq.core.models import AuditEvent, Description, DescriptionStatus
 from reviewq.core.roles import ADMIN, EDITOR, REVIEWER, roles_ensure
 from reviewq.review.claims import description_review_claim
@@ -211,11 +212,15 @@ def test_bulk_release_releases_own_claims(reviewer_client, reviewer, description
 # --- Review page -------------------------------------------------------------------------------
 
 
-def test_review_page_claims_and_shows_tokens_bands_reasons_and_attributes(reviewer_client, reviewer, description):
+def test_review_page_shows_tokens_bands_reasons_and_attributes_and_viewing_claims_nothing(
+    reviewer_client, reviewer, description
+):
     response = reviewer_client.get(reverse("review", args=[description.pk]))
     body = response.content.decode()
     description.refresh_from_db()
-    assert description.review_claimed_by == reviewer
+    assert description.review_claimed_by is None
+    assert not AuditEvent.objects.filter(action=AuditAction.REVIEW_CLAIMED).exists()
+    assert "Open for review" in body
     assert 'class="tok b5"' in body  # " 900" at p=0.055
     assert "⚑ Flagged" in body and "◐ Review" in body
     assert "low probability in sentence 2" in body
@@ -321,7 +326,7 @@ def test_approve_description_publishes_and_leaves_the_queue(reviewer_client, des
 
 def test_reject_with_reason(reviewer_client, description):
     url = reverse("review_decide", args=[description.pk])
-    response = reviewer_client.post(url, {"action": "reject", "version": 1, "reason": "Volume is wrong"})
+    response = reviewer_client.post(url, {"action": "reject", "version": 1, "rejection_reason": "Volume is wrong"})
     assert response.status_code == 302
     description.refresh_from_db()
     assert (description.status, description.rejection_reason) == (S.REJECTED, "Volume is wrong")
@@ -386,3 +391,25 @@ def test_model_output_and_product_data_are_escaped_everywhere(reviewer_client, r
     review_page = pages[1]
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in review_page
     assert "{{ 7|add:1 }}" in review_page  # shown literally, never evaluated
+
+
+def test_claim_is_a_post_and_only_an_admin_takes_over(reviewer_client, reviewer, description, client):
+    url = reverse("review_decide", args=[description.pk])
+    reviewer_client.post(url, {"action": "claim"})
+    description.refresh_from_db()
+    assert description.review_claimed_by == reviewer
+    other = UserFactory(username="otto")
+    other.groups.add(Group.objects.get(name=REVIEWER))
+    client.force_login(other)
+    client.post(url, {"action": "take_over"})
+    description.refresh_from_db()
+    assert description.review_claimed_by == reviewer  # a reviewer cannot take over
+    assert not AuditEvent.objects.filter(action=AuditAction.REVIEW_CLAIM_TAKEN_OVER).exists()
+    admin = UserFactory(username="ada")
+    admin.groups.add(Group.objects.get(name=ADMIN))
+    client.force_login(admin)
+    client.post(url, {"action": "take_over"})
+    description.refresh_from_db()
+    assert description.review_claimed_by == admin
+    event = AuditEvent.objects.get(action=AuditAction.REVIEW_CLAIM_TAKEN_OVER)
+    assert (event.actor, event.before["claimed_by"]) == (admin, reviewer.pk)

@@ -1,0 +1,153 @@
+"""The review queue's pages: the filtered, riskiest-first list, Next (claims the next item) and
+bulk actions. The review page of one item is in views.py."""
+
+from dataclasses import replace
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
+
+from reviewq.core.forms import form_refused
+from reviewq.core.models import Description, SentenceBand
+from reviewq.review.claims import (
+    description_review_next,
+    descriptions_review_release,
+)
+from reviewq.review.decisions import descriptions_bulk_approve
+from reviewq.review.forms import (
+    QueueBulkForm,
+    QueueNextForm,
+    QueuePageForm,
+)
+from reviewq.review.queue import (
+    catalog_choices,
+    queue_counts,
+    queue_items,
+    queue_next_candidates,
+    queue_page,
+)
+
+REVIEW_PERMISSION = "reviewq.review_description"
+review_required = permission_required(REVIEW_PERMISSION, raise_exception=True)
+
+
+def url_with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
+
+
+@require_safe
+@review_required
+def queue(request: HttpRequest) -> HttpResponse:
+    form = QueuePageForm(request.GET)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    fragment = form.cleaned_data["fragment"] if request.htmx else ""
+    # Band counts come from a short-lived cache; on a miss the page asks for them separately
+    # (fragment=counts) so the list itself is never held up by counting.
+    counts = queue_counts(
+        user=request.user, filters=filters, cached_only=fragment != "counts" and not form.cleaned_data["counts"]
+    )
+    context = {
+        "filters": filters,
+        "filter_query": filters.querystring(),
+        "unbanded_query": replace(filters, band="").querystring(),
+        "counts": counts,
+        "band_counts": _band_counts(counts),
+    }
+    if fragment == "counts":
+        return render(request, "review/queue.html#band-counts", context)
+    context.update(
+        {
+            "page": queue_page(user=request.user, filters=filters, after=form.cleaned_data["after"]),
+            "catalogs": catalog_choices(),
+            "bands": [
+                (SentenceBand.FLAG, "Flagged"),
+                (SentenceBand.REVIEW, "Review"),
+                (SentenceBand.PUBLISH, "Confident"),
+            ],
+        }
+    )
+    template = "review/queue.html#queue-results" if request.htmx and not request.htmx.boosted else "review/queue.html"
+    return render(request, template, context)
+
+
+def _band_counts(counts) -> list[tuple[str, str, str, int]]:
+    if counts is None:
+        return []
+    return [
+        (SentenceBand.FLAG, "Flagged", "⚑", counts.flag),
+        (SentenceBand.REVIEW, "Review", "◐", counts.review),
+        (SentenceBand.PUBLISH, "Confident", "✓", counts.publish),
+    ]
+
+
+@require_POST
+@review_required
+def queue_next(request: HttpRequest) -> HttpResponse:
+    form = QueueNextForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    release = None
+    if form.cleaned_data["current"] is not None:
+        release = Description.objects.filter(pk=form.cleaned_data["current"]).first()
+    description = description_review_next(
+        reviewer=request.user,
+        candidates=queue_next_candidates(user=request.user, filters=filters),
+        release=release,
+    )
+    if description is None:
+        messages.info(request, "Nothing left to review with these filters.")
+        return redirect(url_with_query(reverse("queue"), filters.querystring()))
+    return redirect(url_with_query(reverse("review", args=[description.pk]), filters.querystring()))
+
+
+@require_POST
+@review_required
+def queue_bulk(request: HttpRequest) -> HttpResponse:
+    """Step 1 shows what the action will do and asks to confirm; step 2 (confirm=1) does it
+    on the versions the reviewer confirmed."""
+    form = QueueBulkForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    back = url_with_query(reverse("queue"), filters.querystring())
+    action, ids = form.cleaned_data["action"], form.cleaned_data["selected"]
+    if not action or not ids:
+        messages.error(request, "Select at least one description and an action.")
+        return redirect(back)
+    if not form.cleaned_data["confirm"]:
+        items = queue_items(user=request.user, ids=ids)
+        return render(
+            request,
+            "review/bulk_confirm.html",
+            {
+                "action": action,
+                "items": items,
+                "confident": [i for i in items if i.worst_band == SentenceBand.PUBLISH],
+                "filters": filters,
+                "filter_query": filters.querystring(),
+            },
+        )
+    if action == "approve":
+        result = descriptions_bulk_approve(versions=form.cleaned_data["versions"], reviewer=request.user)
+        messages.success(request, f"Published {len(result.approved)} description(s).")
+        if result.skipped:
+            messages.warning(request, f"Left {len(result.skipped)} in the queue: {_skip_summary(result.skipped)}.")
+    else:
+        released = descriptions_review_release(description_ids=ids, reviewer=request.user)
+        messages.success(request, f"Released {len(released)} claim(s).")
+        if len(released) < len(ids):
+            messages.warning(request, f"{len(ids) - len(released)} selected item(s) were not held by you.")
+    return redirect(back)
+
+
+def _skip_summary(skipped: dict[int, str]) -> str:
+    reasons: dict[str, int] = {}
+    for reason in skipped.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return "; ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
