@@ -33,3 +33,16 @@ def fresh_providers():
     reset_provider_cache()
     yield
     reset_provider_cache()
+
+
+@pytest.fixture
+def openai_settings(settings, fake_openai, fresh_providers):
+    """Settings for the OpenAI-compatible provider against the fake server of `fake_openai`."""
+    settings.LLM_PROVIDER = "openai"
+    settings.LLM_BASE_URL = fake_openai.base_url
+    settings.LLM_API_KEY = "test"
+    settings.LLM_MODEL = "fake-model"
+    settings.LLM_TIMEOUT = 2.0
+    settings.LLM_CANDIDATES = 1
+    settings.REDIS_URL = ""
+    return settings

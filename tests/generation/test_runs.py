@@ -24,16 +24,9 @@ R = GenerationRun.Status
 
 
 @pytest.fixture
-def openai_settings(settings, fake_openai, fresh_providers):
-    settings.LLM_PROVIDER = "openai"
-    settings.LLM_BASE_URL = fake_openai.base_url
-    settings.LLM_API_KEY = "test"
-    settings.LLM_MODEL = "fake-model"
-    settings.LLM_MODEL_CHOICES = ["other-model"]
-    settings.LLM_TIMEOUT = 2.0
-    settings.LLM_CANDIDATES = 1
-    settings.REDIS_URL = ""
-    return settings
+def openai_settings(openai_settings):
+    openai_settings.LLM_MODEL_CHOICES = ["other-model"]
+    return openai_settings
 
 
 def _catalog(n=3):

@@ -12,15 +12,9 @@ S = DescriptionStatus
 
 
 @pytest.fixture
-def openai_settings(settings, fake_openai, fresh_providers):
-    settings.LLM_PROVIDER = "openai"
-    settings.LLM_BASE_URL = fake_openai.base_url
-    settings.LLM_API_KEY = "test"
-    settings.LLM_MODEL = "fake-model"
-    settings.LLM_TIMEOUT = 1.0
-    settings.LLM_CANDIDATES = 1
-    settings.REDIS_URL = ""
-    return settings
+def openai_settings(openai_settings):
+    openai_settings.LLM_TIMEOUT = 1.0  # the scripted timeouts end sooner
+    return openai_settings
 
 
 def _queued_product(**attrs):

@@ -20,18 +20,6 @@ from tests.reviewq.editor_data import make_description, role_user
 S = DescriptionStatus
 
 
-@pytest.fixture
-def openai_settings(settings, fake_openai, fresh_providers):
-    settings.LLM_PROVIDER = "openai"
-    settings.LLM_BASE_URL = fake_openai.base_url
-    settings.LLM_API_KEY = "test"
-    settings.LLM_MODEL = "fake-model"
-    settings.LLM_TIMEOUT = 2.0
-    settings.LLM_CANDIDATES = 1
-    settings.REDIS_URL = ""
-    return settings
-
-
 def _api_products(client, catalog):
     _, key = api_token_create(user=role_user("reviewer"), name="shop")
     response = client.get(reverse("api_products"), {"catalog": catalog.pk}, HTTP_AUTHORIZATION=f"Bearer {key}")
