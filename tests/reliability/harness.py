@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -365,6 +365,8 @@ class RunCheck:
     token_text_mismatch: int
     failed_without_reason: int
     error_codes: dict
+    # The audit trail of each description left non-terminal: what happened to it, for the failure message.
+    stuck: dict = field(default_factory=dict, repr=True)
 
     @property
     def ok(self) -> bool:
@@ -425,4 +427,13 @@ def run_check(*, catalog_id: int) -> RunCheck:
         token_text_mismatch=mismatch,
         failed_without_reason=descriptions.filter(status="failed").filter(Q(error="") | Q(error_code="")).count(),
         error_codes=dict(Counter(descriptions.filter(status="failed").values_list("error_code", flat=True))),
+        stuck={
+            description_id: [
+                f"{at:%H:%M:%S.%f} {action} {after.get('status', '')} {note[:80]}"
+                for at, action, after, note in AuditEvent.objects.filter(description_id=description_id)
+                .order_by("pk")
+                .values_list("created_at", "action", "after", "note")
+            ]
+            for description_id in descriptions.exclude(status__in=TERMINAL).values_list("id", flat=True)[:5]
+        },
     )
