@@ -39,7 +39,7 @@ def sentence_regeneration_open(
         sentence_index=sentence.index,
         requested_by=audit_actor(reviewer),
         original_text=sentence.current_text,
-        original_signals=sentence.signals,
+        original_signals=sentence.signals if sentence.generated_score is None else sentence.generated_score["signals"],
     )
     audit_record(
         action=AuditAction.SENTENCE_REGENERATION_REQUESTED,

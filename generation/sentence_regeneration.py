@@ -29,6 +29,7 @@ from reviewq.core.selectors import published_text
 from reviewq.gating.service import (
     GateInput,
     TokenInput,
+    adopted_gate_model,
     gate_description,
     sentence_score_columns,
     thresholds_for_catalog,
@@ -242,7 +243,11 @@ def sentence_regeneration_store(*, request: SentenceRegeneration, completion: Co
             decided_by=None,
             decided_at=None,
             substitutions={},
-            **sentence_score_columns(score),
+            generated_score=None,
+            **sentence_score_columns(
+                score,
+                gate_model=adopted_gate_model(model_name=description.model, catalog_id=description.product.catalog_id),
+            ),
         )
         before_version = description.version
         Description.objects.filter(pk=description.pk).update(

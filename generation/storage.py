@@ -26,12 +26,11 @@ from reviewq.core.bulk import rows_insert
 from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
 from reviewq.core.transitions import ConflictError, TransitionRequest, descriptions_transition
 from reviewq.gating.gate import description_outcome
-from reviewq.gating.gate_models import adopted_gate_model
-from reviewq.gating.inference import fitted_band, fitted_risk
 from reviewq.gating.service import (
     SCORE_COLUMNS,
     GateInput,
     TokenInput,
+    adopted_gate_model,
     gate_description,
     sentence_score_columns,
     thresholds_for_catalog,
@@ -183,16 +182,10 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
     key = (completion.model, product.catalog_id)
     if key not in gate_models:
         gate_models[key] = adopted_gate_model(model_name=completion.model, catalog_id=product.catalog_id)
-    columns = [sentence_score_columns(score) for score in gate.sentences]
-    outcome, summary = gate.outcome, gate.summary
     adopted = gate_models[key]
+    columns = [sentence_score_columns(score, gate_model=adopted) for score in gate.sentences]
+    outcome, summary = gate.outcome, gate.summary
     if adopted is not None:
-        # The adopted model's risk decides publish vs review; the hand-set flags stay.
-        for score, column in zip(gate.sentences, columns, strict=True):
-            column["fitted_risk"] = fitted_risk(score.signals, adopted.weights)
-            column["band"] = fitted_band(
-                hand_band=score.band, signals=score.signals, risk=column["fitted_risk"], cutoff=adopted.publish_cutoff
-            )
         outcome = description_outcome(((c["band"], "") for c in columns), product.catalog.publish_confident_now)
         summary = f"gate model {adopted.model_name} v{adopted.version}: " + ", ".join(
             f"{n} {band}" for band in ("publish", "review", "flag") if (n := sum(c["band"] == band for c in columns))

@@ -291,6 +291,10 @@ class Sentence(models.Model):
     # Token position (as a string: JSON keys) -> the alternative a reviewer chose for it; the
     # edited_text is the tokens with these in place. Empty when the text was typed by hand.
     substitutions = models.JSONField(default=dict, blank=True)
+    # The score columns above as the gate gave them for the generated text, kept while a
+    # reviewer's edit or substitution re-gated the sentence (empty otherwise): labels and
+    # calibration judge the gate on what the model wrote.
+    generated_score = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["description_id", "index"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Case, Count, DurationField, Exists, ExpressionWrapper, F, FloatField, OuterRef, Q, When
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Floor, TruncDate
 from django.utils import timezone
 
@@ -134,15 +135,33 @@ class CalibrationData:
     needed_human: int
 
 
+def _generated(column: str) -> Case:
+    """A Sentence score column as the gate gave it for the generated text (Sentence.generated_score)."""
+    return Case(
+        When(generated_score__isnull=True, then=F(column)),
+        default=Cast(KT(f"generated_score__{column}"), FloatField()),
+        output_field=FloatField(),
+    )
+
+
 def calibration_data(*, catalog: Catalog | None) -> CalibrationData:
     """Reviewer-labelled sentences grouped by score bucket (three grouped queries)."""
-    labelled = Sentence.objects.filter(decision__in=LABELLED)
+    # The gate's score of the generated text, also for a sentence a reviewer's edit re-gated.
+    labelled = Sentence.objects.filter(decision__in=LABELLED).annotate(
+        generated_mean=_generated("mean_logprob"), generated_risk=_generated("risk")
+    )
     if catalog is not None:
         labelled = labelled.filter(description__product__catalog=catalog)
     needed = Count("id", filter=Q(decision__in=NEEDED_HUMAN))
-    always = Q(hard_flag=True) | Q(has_warning=True) | Q(mean_logprob__isnull=True)
+    always = (
+        Q(generated_score__isnull=True, hard_flag=True)
+        | Q(generated_score__isnull=True, has_warning=True)
+        | Q(generated_score__hard_flag=True)
+        | Q(generated_score__has_warning=True)
+        | Q(generated_mean__isnull=True)
+    )
     clipped = Case(
-        When(mean_logprob__lt=SCORE_MIN, then=SCORE_MIN), default=F("mean_logprob"), output_field=FloatField()
+        When(generated_mean__lt=SCORE_MIN, then=SCORE_MIN), default=F("generated_mean"), output_field=FloatField()
     )
     bucket_rows = (
         labelled.exclude(always)
@@ -153,11 +172,13 @@ def calibration_data(*, catalog: Catalog | None) -> CalibrationData:
     )
     buckets = bucket_shares((row["bucket"] * SCORE_STEP, row["total"], row["needed"]) for row in bucket_rows)
     always_row = labelled.filter(always).aggregate(total=Count("id"), needed=needed)
-    risk_bucket = Floor(Cast(Case(When(risk__gte=1, then=0.999), default=F("risk")), FloatField()) * 10)
+    risk_bucket = Floor(
+        Cast(Case(When(generated_risk__gte=1, then=0.999), default=F("generated_risk")), FloatField()) * 10
+    )
     reliability_rows = (
         labelled.annotate(bucket=risk_bucket)
         .values("bucket")
-        .annotate(total=Count("id"), needed=needed, risk_sum=_sum_float("risk"))
+        .annotate(total=Count("id"), needed=needed, risk_sum=_sum_float("generated_risk"))
         .order_by("bucket")
     )
     reliability = reliability_points(

@@ -71,6 +71,9 @@ BAND_KEYS = ("hard_flag", "has_logprobs", "mean_logprob", "critical_min_logprob"
 # Ungrounded critical words below this probability get a reason line whatever the thresholds.
 CRITICAL_REPORT_LOGPROB = math.log(0.2)
 NO_LOGPROBS_REASON = "no logprobs from the provider"
+# Token probabilities describe what the model wrote; a reviewer's words have none, and the
+# model's probabilities for the words left were conditioned on the words that were replaced.
+EDITED_REASON = "logprob signals not applying: edited by a reviewer"
 CUT_OFF_LENGTH_REASON = "cut off: the output hit the length limit"
 CUT_OFF_PUNCTUATION_REASON = "cut off: no closing punctuation at the end"
 # Reasons that depend on the thresholds start with one of these; `regate` replaces them.
@@ -279,11 +282,16 @@ def score_sentence(
     previous: Sequence[str] = (),
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
     echo_runs: frozenset = frozenset(),
+    edited: bool = False,
 ) -> SentenceScore:
     """Score one sentence. `tokens` carry their char offset within `text`; `facts` (from
     product_facts) saves re-reading the attributes for every sentence of a product;
     `truncated` is finish_reason == "length"; `previous` are the earlier sentences' texts;
-    `echo_runs` (copy_checks.prompt_echo_runs) the prompt's instructions."""
+    `echo_runs` (copy_checks.prompt_echo_runs) the prompt's instructions. `edited`: a reviewer
+    wrote the text, so only the text-only signals are computed (tokens are not read) and the
+    logprob signals are marked as not applying, scored like missing logprobs (never as safe)."""
+    if edited:
+        tokens, truncated = (), False  # the reviewer wrote the ending too
     if facts is None:
         facts = product_facts(attributes=attributes, product_name=product_name)
     stats = [token_stats(t) for t in tokens]
@@ -344,10 +352,12 @@ def score_sentence(
         "n_swapped": len(swapped),
         "novel_share": _round(novel),
     }
+    if edited:
+        signals["edited"] = True
 
     reasons: list[str] = []
     if not has_logprobs:
-        reasons.append(NO_LOGPROBS_REASON)
+        reasons.append(EDITED_REASON if edited else NO_LOGPROBS_REASON)
     reported: set[int] = set()
     for finding in grounding.findings:
         confidence = _confidence_at(confidences, finding.start, finding.end)

@@ -33,7 +33,12 @@ from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fi
 from reviewq.gating.gate import GateThresholds, risk_from_signals
 from reviewq.gating.inference import check_model
 from reviewq.gating.labels import LABEL_KINDS, SentenceLabel, sentence_labels_list
-from reviewq.gating.service import band_expression, descriptions_follow_sentences, thresholds_for_catalog
+from reviewq.gating.service import (
+    adopted_gate_model,
+    band_expression,
+    descriptions_follow_sentences,
+    thresholds_for_catalog,
+)
 
 MIN_LABELS = 200
 CV_FOLDS = 4
@@ -188,15 +193,6 @@ def _audit_summary(gate_model: GateModel | None) -> dict:
         "publish_cutoff": gate_model.publish_cutoff,
         "labels_needed": gate_model.labels_needed,
     }
-
-
-def adopted_gate_model(*, model_name: str, catalog_id: int | None = None) -> GateModel | None:
-    """The model scoring a scope now: the catalog's own, else the one for all catalogs."""
-    if catalog_id is not None:
-        own = GateModel.objects.filter(model_name=model_name, adopted=True, catalog_id=catalog_id).first()
-        if own is not None:
-            return own
-    return GateModel.objects.filter(model_name=model_name, adopted=True, catalog__isnull=True).first()
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 """Reviewer decisions as labels for the fitted gate (issue 13), read set-based.
 
-A label is a sentence a person decided, with the gate signals stored for it:
+A label is a sentence a person decided, with the gate signals of its generated text (a
+reviewer's edit re-gates the sentence; Sentence.generated_score keeps what the gate said first):
 
     approved unchanged                   ok    (error = False)
     edited (typed) or substituted        error
@@ -53,6 +54,7 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
         .order_by("decided_at", "id")
         .values_list(
             "signals",
+            "generated_score",
             "decision",
             "substitutions",
             "description__product_id",
@@ -62,7 +64,7 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
     )
     labels = [
         SentenceLabel(
-            signals=signals,
+            signals=signals if generated is None else generated["signals"],
             error=decision != D.APPROVED,
             kind=APPROVED
             if decision == D.APPROVED
@@ -75,7 +77,7 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
             model_name=model,
             catalog_id=catalog_id_,
         )
-        for signals, decision, substitutions, product_id, model, catalog_id_ in decided
+        for signals, generated, decision, substitutions, product_id, model, catalog_id_ in decided
     ]
     regenerated = (
         SentenceRegeneration.objects.filter(

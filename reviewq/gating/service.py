@@ -1,5 +1,6 @@
-"""The gate's database side: thresholds in force, gating a fresh description, re-gating stored
-sentences after a threshold change with set-based queries.
+"""The gate's database side: thresholds and gate model in force, gating a fresh description,
+re-gating stored sentences after a threshold change with set-based queries, and re-gating one
+sentence after a reviewer changed its text (`sentence_regate`).
 
 Stored Sentence.reasons hold only the threshold-independent reasons; the ones that depend on
 the thresholds ("mean logprob -1.9 below flag threshold -1.5") are derived when shown
@@ -16,18 +17,31 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
-from reviewq.core.models import Catalog, Description, DescriptionStatus, Sentence, SentenceBand, Thresholds
+from reviewq.core.models import (
+    Catalog,
+    Description,
+    DescriptionStatus,
+    GateModel,
+    Sentence,
+    SentenceBand,
+    Thresholds,
+    Token,
+)
 from reviewq.core.transitions import descriptions_transition_where
+from reviewq.gating.copy_checks import prompt_echo_runs
 from reviewq.gating.gate import (
+    REMOVED_DECISION,
     THRESHOLD_REASON_PREFIXES,
     GateThresholds,
     SentenceScore,
     description_outcome,
     description_risk,
     score_description,
+    score_sentence,
     threshold_reasons,
     thresholds_problems,
 )
+from reviewq.gating.inference import fitted_band, fitted_risk
 from reviewq.gating.signals import GateToken
 
 S = DescriptionStatus
@@ -122,9 +136,20 @@ SCORE_COLUMNS = (
 )
 
 
-def sentence_score_columns(score: SentenceScore) -> dict[str, Any]:
-    """The one way a gate score becomes Sentence column values (storing and regenerating)."""
-    return {
+def adopted_gate_model(*, model_name: str, catalog_id: int | None = None) -> GateModel | None:
+    """The model scoring a scope now: the catalog's own, else the one for all catalogs."""
+    if catalog_id is not None:
+        own = GateModel.objects.filter(model_name=model_name, adopted=True, catalog_id=catalog_id).first()
+        if own is not None:
+            return own
+    return GateModel.objects.filter(model_name=model_name, adopted=True, catalog__isnull=True).first()
+
+
+def sentence_score_columns(score: SentenceScore, *, gate_model: GateModel | None = None) -> dict[str, Any]:
+    """The one way a gate score becomes Sentence column values (storing, regenerating,
+    re-gating). With an adopted `gate_model` its risk decides publish vs review; the hand-set
+    flags stay."""
+    columns = {
         "band": score.band,
         "mean_logprob": score.mean_logprob,
         "min_logprob": score.min_logprob,
@@ -134,8 +159,107 @@ def sentence_score_columns(score: SentenceScore) -> dict[str, Any]:
         "has_warning": bool(score.signals.get("has_warning")),
         "signals": score.signals,
         "reasons": stored_reasons(score),
-        "fitted_risk": None,  # generation/storage.py sets it when a gate model is adopted
+        "fitted_risk": None,
     }
+    if gate_model is not None:
+        risk = fitted_risk(score.signals, gate_model.weights)
+        columns["fitted_risk"] = risk
+        columns["band"] = fitted_band(
+            hand_band=score.band, signals=score.signals, risk=risk, cutoff=gate_model.publish_cutoff
+        )
+    return columns
+
+
+# --- Re-gating one sentence a reviewer changed ---------------------------------------------------
+
+
+def substituted_logprob(alternatives: Sequence[Any], replacement: str) -> float | None:
+    """The logprob the model gave the alternative a reviewer chose for a token (the replacement
+    may have gained the token's leading space), None if it was not offered with one."""
+    for alternative in alternatives or []:
+        if alternative and str(alternative[0]).strip() == replacement.strip():
+            return alternative[1] if len(alternative) > 1 else None
+    return None
+
+
+def _stored_token(token: Token, offset: int) -> GateToken:
+    return GateToken(token.text, token.logprob, [tuple(a) for a in token.alternatives or [] if a], offset)
+
+
+def _substituted_token(token: Token, replacement: str, offset: int) -> GateToken:
+    """A token with the reviewer's chosen alternative in its place: the same choice the model
+    faced (its alternatives, the generated token among them), the alternative's logprob."""
+    alternatives = [
+        (replacement if str(alt[0]).strip() == replacement.strip() else str(alt[0]), alt[1] if len(alt) > 1 else None)
+        for alt in token.alternatives or []
+        if alt
+    ]
+    if token.logprob is not None and all(text != token.text for text, _ in alternatives):
+        alternatives.append((token.text, token.logprob))
+    return GateToken(replacement, substituted_logprob(token.alternatives, replacement), alternatives, offset)
+
+
+def _tokens_spelling(sentence: Sentence, tokens: Sequence[Token], text: str) -> list[GateToken] | None:
+    """The gate tokens that spell `text`: the generated ones, or those with the reviewer's
+    substitutions in place; None when a reviewer typed the text (no token speaks for it)."""
+    substitutions = {int(position): value for position, value in (sentence.substitutions or {}).items()}
+    if not substitutions:
+        if text != sentence.text:
+            return None
+        return [_stored_token(t, t.char_start - sentence.char_start) for t in tokens]
+    if "".join(substitutions.get(t.position, t.text) for t in tokens) != text:
+        return None
+    spelled, offset = [], 0
+    for t in tokens:
+        if t.position in substitutions:
+            spelled.append(_substituted_token(t, substitutions[t.position], offset))
+        else:
+            spelled.append(_stored_token(t, offset))
+        offset += len(spelled[-1].text)
+    return spelled
+
+
+@transaction.atomic
+def sentence_regate(*, sentence: Sentence) -> Sentence:
+    """Re-gate one stored sentence as it reads now (its current text, the reviewer's token
+    substitutions in place) and store the score; the review services call it after every
+    change of a sentence's text. Tokens that still spell the text score it as generation does
+    (a substituted token with the logprob the model gave that alternative); text a reviewer
+    typed gets the text-only signals, its logprob signals marked as not applying
+    (gate.EDITED_REASON). An adopted gate model scores it too; Description.risk follows.
+
+    While the text differs from the generated one, the score the generated text had is kept in
+    Sentence.generated_score: labels and calibration judge the gate on what the model wrote."""
+    sentence = Sentence.objects.select_related("description__product").get(pk=sentence.pk)
+    description = sentence.description
+    text = sentence.current_text
+    tokens = list(Token.objects.filter(sentence=sentence).order_by("position"))
+    spelled = _tokens_spelling(sentence, tokens, text)
+    product = description.product
+    siblings = list(description.sentences.order_by("index").only("index", "text", "edited_text", "decision"))
+    score = score_sentence(
+        text=text,
+        tokens=spelled or (),
+        attributes=product.attributes or {},
+        product_name=product.name,
+        truncated=description.finish_reason == "length",
+        is_last=sentence.index == siblings[-1].index,
+        previous=[s.current_text for s in siblings if s.index < sentence.index and s.decision != REMOVED_DECISION],
+        thresholds=thresholds_for_catalog(catalog_id=product.catalog_id),
+        echo_runs=prompt_echo_runs(description.prompt, attributes=product.attributes or {}, product_name=product.name),
+        edited=spelled is None,
+    )
+    generated = None
+    if text != sentence.text or sentence.substitutions:
+        generated = sentence.generated_score or {column: getattr(sentence, column) for column in SCORE_COLUMNS}
+    gate_model = adopted_gate_model(model_name=description.model, catalog_id=product.catalog_id)
+    Sentence.objects.filter(pk=sentence.pk).update(
+        **sentence_score_columns(score, gate_model=gate_model), generated_score=generated
+    )
+    risks = Sentence.objects.filter(description_id=description.pk).values_list("risk", flat=True)
+    Description.objects.filter(pk=description.pk).update(risk=description_risk(risks))
+    sentence.refresh_from_db()
+    return sentence
 
 
 def sentence_reasons(sentence: Sentence, thresholds: GateThresholds) -> list[str]:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from generation.regeneration_requests import sentence_regeneration_state
 from reviewq.core.models import Description, Sentence, SentenceBand, SentenceDecision, SentenceRegeneration, Token
 from reviewq.core.selectors import published_text
-from reviewq.gating.service import reason_text, sentence_reasons, thresholds_for_catalog
+from reviewq.gating.service import reason_text, sentence_reasons, substituted_logprob, thresholds_for_catalog
 from reviewq.review.claims import claim_live
 
 # --- Review page -------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def _sentence_view(
             TokenView(
                 position=t.position,
                 text=substitutions.get(t.position, t.text),
-                logprob=_substituted_logprob(t, substitutions[t.position])
+                logprob=substituted_logprob(t.alternatives, substitutions[t.position])
                 if t.position in substitutions
                 else t.logprob,
                 alternatives=[(str(a[0]), a[1] if len(a) > 1 else None) for a in (t.alternatives or []) if a],
@@ -153,13 +153,3 @@ def review_detail(*, description_id: int, user) -> ReviewDetail:
         claim_mine=claimed and description.review_claimed_by_id == user.pk,
         published_text=published_text(sentences),
     )
-
-
-def _substituted_logprob(token, replacement: str) -> float | None:
-    """The logprob the model gave the alternative a reviewer chose for this token (the
-    replacement may have gained the token's leading space), so the popover scores the word
-    shown, not the one it replaced."""
-    for alternative in token.alternatives or []:
-        if alternative and str(alternative[0]).strip() == replacement.strip():
-            return alternative[1] if len(alternative) > 1 else None
-    return None

@@ -18,7 +18,7 @@ S = DescriptionStatus
 SENTENCE_COPIED = (
     "index", "char_start", "char_end", "text", "edited_text", "band", "decision", "decided_by_id", "decided_at",
     "mean_logprob", "min_logprob", "risk", "critical_min_logprob", "hard_flag", "has_warning", "signals", "reasons",
-    "substitutions",
+    "substitutions", "generated_score",
 )  # fmt: skip
 TOKEN_COPIED = ("position", "char_start", "text", "bytes", "logprob", "alternatives")
 

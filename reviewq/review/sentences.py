@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_record
 from reviewq.core.models import Sentence, SentenceDecision, Token
+from reviewq.gating.service import sentence_regate
 from reviewq.review.claims import description_review_lock
 from reviewq.review.detail import sentence_substitutions
 
@@ -41,9 +42,11 @@ def _sentence_decide(
     extra_after: dict | None = None,
 ) -> Sentence:
     """Write a sentence decision; `substitutions` are the token substitutions behind an edit
-    (every other decision clears them)."""
+    (every other decision clears them). A changed text (or token) re-gates the sentence."""
     now = timezone.now()
     before = {"decision": sentence.decision, "text": before_text}
+    was = (sentence.current_text, sentence.substitutions)
+    regate_before = {"band": sentence.band, "risk": sentence.risk, "reasons": sentence.reasons}
     Sentence.objects.filter(pk=sentence.pk).update(
         decision=decision,
         edited_text=edited_text,
@@ -52,13 +55,18 @@ def _sentence_decide(
         substitutions={str(position): text for position, text in sorted((substitutions or {}).items())},
     )
     sentence.refresh_from_db()
+    regated = {}
+    if (sentence.current_text, sentence.substitutions) != was:
+        sentence = sentence_regate(sentence=sentence)
+        before |= regate_before
+        regated = {"band": sentence.band, "risk": sentence.risk, "reasons": sentence.reasons}
     audit_record(
         action=action,
         actor=reviewer,
         description=sentence.description,
         sentence_index=sentence.index,
         before=before,
-        after={"decision": decision, "text": sentence.current_text, **(extra_after or {})},
+        after={"decision": decision, "text": sentence.current_text, **regated, **(extra_after or {})},
     )
     return sentence
 

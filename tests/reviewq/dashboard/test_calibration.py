@@ -182,3 +182,15 @@ def test_dashboard_is_for_editors_and_admins(client, role):
         assert response.status_code == 403
     else:
         assert response.status_code == 200 and 'id="queue-flag">1<' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_calibration_judges_a_regated_sentence_by_the_score_of_its_generated_text():
+    catalog = CatalogFactory()
+    description = make_description(catalog=catalog, sentences=[(-1.25, "review", "edited")])
+    generated = {"mean_logprob": -1.25, "risk": 0.55, "hard_flag": False, "has_warning": False}
+    # As a reviewer's edit leaves it: the typed text has no logprobs and a risk of its own.
+    description.sentences.update(mean_logprob=None, risk=0.27, generated_score=generated)
+    data = calibration_data(catalog=catalog)
+    assert (data.always_total, [(round(b.low, 1), b.total) for b in data.buckets]) == (0, [(-1.3, 1)])
+    assert [(p.low, p.predicted) for p in data.reliability] == [(0.5, pytest.approx(0.55))]

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence
 from reviewq.core.transitions import ConflictError, InvalidTransition
+from reviewq.gating.gate import EDITED_REASON, threshold_reasons
 from reviewq.review.claims import (
     REVIEW_CLAIM_DURATION,
     ClaimHeld,
@@ -30,7 +31,7 @@ from reviewq.review.sentences import (
     sentence_substitute,
 )
 from tests.factories import UserFactory
-from tests.reviewq.review_data import make_review_description
+from tests.reviewq.review_data import BOTTLE_REASONS, make_bottle_description, make_review_description
 
 pytestmark = pytest.mark.django_db
 S = DescriptionStatus
@@ -303,3 +304,63 @@ def test_bulk_approve_publishes_only_confident_unchanged_unheld_descriptions():
         row.refresh_from_db()
         assert row.status == S.REVIEW
     assert AuditEvent.objects.filter(action="review_approved").count() == 2
+
+
+def test_substitute_rescores_the_sentence_from_the_chosen_token_and_audits_it():
+    description = make_bottle_description()
+    reviewer = UserFactory()
+    sentence = description.sentences.get(index=1)
+    generated = (sentence.mean_logprob, sentence.band, sentence.reasons)
+    token = sentence.tokens.get(text=" 900")
+    sentence = sentence_substitute(
+        sentence=sentence, reviewer=reviewer, position=token.position, alternative=" 750", expected_version=1
+    )
+    logprobs = list(sentence.tokens.order_by("position").values_list("logprob", flat=True))
+    logprobs[logprobs.index(-2.9)] = -0.4  # the model's probability for " 750" at that position
+    assert sentence.mean_logprob == pytest.approx(sum(logprobs) / len(logprobs), abs=1e-6)
+    assert sentence.band != "flag" and not any("900" in reason for reason in sentence.reasons)
+    assert sentence.generated_score["reasons"] == generated[2]
+    event = AuditEvent.objects.get(action="sentence_substituted")
+    assert event.before["reasons"] == generated[2] and event.after["reasons"] == sentence.reasons
+    assert (event.before["band"], event.after["band"]) == ("flag", sentence.band)
+    shown = review_detail(description_id=description.pk, user=reviewer).sentences[1]
+    assert shown.reasons == sentence.reasons + threshold_reasons(sentence.signals)
+
+    # Undone: scored from the generated token again.
+    sentence = sentence_substitute(
+        sentence=sentence, reviewer=reviewer, position=token.position, alternative=" 900", expected_version=2
+    )
+    assert sentence.mean_logprob == pytest.approx(generated[0], abs=1e-6)
+    assert sentence.band == "flag" and sentence.generated_score is None
+    assert any("'900 ml'" in reason for reason in sentence.reasons)
+
+
+def test_edit_regates_the_text_and_marks_the_logprob_signals_as_not_applying():
+    description = make_bottle_description()
+    reviewer = UserFactory()
+    sentence = sentence_edit(
+        sentence=description.sentences.get(index=1),
+        reviewer=reviewer,
+        text="It holds 750 ml and fits most cup holders.",
+        expected_version=1,
+    )
+    assert sentence.reasons == [EDITED_REASON]
+    assert (sentence.mean_logprob, sentence.band, sentence.hard_flag) == (None, "review", False)
+    assert sentence.decision == "edited"  # still decided by the reviewer; the band does not verify it
+    event = AuditEvent.objects.get(action="sentence_edited")
+    assert event.before["reasons"] == BOTTLE_REASONS[1] and event.after["reasons"] == [EDITED_REASON]
+    shown = review_detail(description_id=description.pk, user=reviewer).sentences[1]
+    assert shown.reasons == [EDITED_REASON]
+
+    sentence = sentence_edit(sentence=sentence, reviewer=reviewer, text="It holds 2 l.", expected_version=2)
+    assert sentence.band == "flag" and sentence.reasons[0] == EDITED_REASON
+    assert any("'2 l'" in reason for reason in sentence.reasons)
+
+
+def test_approve_and_remove_keep_the_scores_of_an_unchanged_text():
+    description = make_bottle_description()
+    reviewer = UserFactory()
+    before = list(description.sentences.order_by("index").values_list("band", "risk", "reasons", "signals"))
+    sentence_approve(sentence=description.sentences.get(index=1), reviewer=reviewer, expected_version=1)
+    sentence_remove(sentence=description.sentences.get(index=2), reviewer=reviewer, expected_version=2)
+    assert list(description.sentences.order_by("index").values_list("band", "risk", "reasons", "signals")) == before

@@ -10,10 +10,11 @@ from django.urls import reverse
 from reviewq.core.audit import AuditAction
 from reviewq.core.models import AuditEvent, Description, DescriptionStatus
 from reviewq.core.roles import ADMIN, EDITOR, REVIEWER, roles_ensure
+from reviewq.gating.gate import EDITED_REASON
 from reviewq.review.claims import description_review_claim
 from reviewq.review.sentences import sentence_edit
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
-from tests.reviewq.review_data import make_review_description
+from tests.reviewq.review_data import BOTTLE_REASONS, make_bottle_description, make_review_description
 
 pytestmark = pytest.mark.django_db
 S = DescriptionStatus
@@ -413,3 +414,22 @@ def test_claim_is_a_post_and_only_an_admin_takes_over(reviewer_client, reviewer,
     assert description.review_claimed_by == admin
     event = AuditEvent.objects.get(action=AuditAction.REVIEW_CLAIM_TAKEN_OVER)
     assert (event.actor, event.before["claimed_by"]) == (admin, reviewer.pk)
+
+
+def test_an_edit_shows_the_recomputed_reasons_without_js_and_as_the_swapped_fragment(reviewer_client):
+    bottle = make_bottle_description()
+    response = reviewer_client.post(
+        reverse("review_sentence", args=[bottle.pk, 1]),
+        {"action": "edit", "version": 1, "text": "It holds 750 ml and fits most cup holders."},
+        follow=True,
+    )
+    body = response.content.decode()
+    assert EDITED_REASON in body and BOTTLE_REASONS[1][0] not in body
+
+    fragment = reviewer_client.post(
+        reverse("review_sentence", args=[bottle.pk, 2]),
+        {"action": "edit", "version": 2, "text": "The finish comes in navy blue."},
+        **HTMX,
+    ).content.decode()
+    assert fragment.lstrip().startswith('<li id="s-2"')
+    assert EDITED_REASON in fragment and BOTTLE_REASONS[2][0] not in fragment
