@@ -50,6 +50,10 @@ SOAK_ENV = {
     "CELERY_VISIBILITY_TIMEOUT": "40",
     "LLM_MAX_IN_FLIGHT": "16",
     "GENERATION_MAX_ATTEMPTS": "8",
+    # Beat's recovery sweep, as in production (compose's beat service): a message lost in kombu's
+    # BRPOP window (see docs/RELIABILITY.md) comes back once no worker is busy.
+    "GENERATION_RECOVERY_INTERVAL_SECONDS": "5",
+    "GENERATION_REQUEUE_AFTER_SECONDS": "60",
 }
 FAULTS = {"rate_limit": 0.12, "server_error": 0.06, "unavailable": 0.04, "timeout": 0.04, "no_logprobs": 0.04}
 
@@ -85,7 +89,9 @@ def _scenario(name: str, *, args, redis: PrivateRedis, log_dir: Path) -> dict:
     from tests.fakes.fake_openai import FakeOpenAI
 
     catalog, ids = _queued_catalog(f"soak {name} {uuid.uuid4().hex[:6]}", args.products)
-    queue = f"soak-{name}-{uuid.uuid4().hex[:8]}"
+    # The default queue, where beat's sweep and its re-sends go (the broker is private to the soak;
+    # scenarios run one after another).
+    queue = "celery"
     fault_rates = FAULTS if name == "faults" else {}
     proxy = None
     notes: dict = {}
@@ -99,7 +105,8 @@ def _scenario(name: str, *, args, redis: PrivateRedis, log_dir: Path) -> dict:
             database=database, broker=redis.url(0), llm_base_url=fake.base_url, REDIS_URL=redis.url(1), **SOAK_ENV
         )
         # Restarted if it exits, as docker-compose's restart policy would (see docs/RELIABILITY.md).
-        workers = Supervisor(env=env, queue=queue, log_dir=log_dir, name=name, max_restarts=3)
+        beat = ("--beat", "--schedule", str(log_dir / f"celerybeat-schedule-{name}"))
+        workers = Supervisor(env=env, queue=queue, log_dir=log_dir, name=name, max_restarts=3, args=beat)
         started = time.monotonic()
         try:
             send_generation(broker=redis.url(0), queue=queue, product_ids=ids)
