@@ -1,7 +1,7 @@
 """Which fitted-gate settings and signals help: repeated grouped CV on the labelled sets.
 
     DJANGO_SETTINGS_MODULE=reviewq.settings_test python bench/gate_features.py run [--split dev]
-        [--cv 4] [--repeats 20] [--grid] [--by-span] [FILE ...]
+        [--cv 4] [--repeats 20] [--grid] [--by-span] [--add FEATURE ...] [FILE ...]
 
     DJANGO_SETTINGS_MODULE=reviewq.settings_test python bench/gate_features.py transfer [--cv 4]
         [--target-escape 0.1] [FILE ...]
@@ -44,6 +44,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--grid", action="store_true", help="also the C x class_weight grid")
     parser.add_argument("--by-span", action="store_true", help="score labelled spans, not our sentences")
+    parser.add_argument("--add", nargs="+", default=[], help="features to try on top of the default ones")
     args = parser.parse_args(argv[1:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewq.settings_test")
     import django
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> None:
 
     from generation.evaluation import evaluate, read_cases, select_split
     from generation.evaluation_report import mean_logprob_risk
-    from reviewq.gating.features import BASE_FEATURES, NEW_FEATURES
+    from reviewq.gating.features import BASE_FEATURES, DEFAULT_FEATURES, NEW_FEATURES
     from reviewq.gating.fit import (
         DEFAULT_C,
         DEFAULT_CLASS_WEIGHT,
@@ -122,6 +123,13 @@ def main(argv: list[str]) -> None:
         )
 
     tuned = {"C": DEFAULT_C, "class_weight": DEFAULT_CLASS_WEIGHT}
+    if args.add:
+        row("default", FitParams(features=DEFAULT_FEATURES, **tuned))
+        for name in args.add:
+            row(f"default + {name}", FitParams(features=(*DEFAULT_FEATURES, name), **tuned))
+        if len(args.add) > 1:
+            row("default + all added", FitParams(features=(*DEFAULT_FEATURES, *args.add), **tuned))
+        return
     if args.grid:
         for class_weight in (None, "balanced"):
             for C in (0.03, 0.1, 0.3, 1.0, 3.0):

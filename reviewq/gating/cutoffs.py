@@ -2,22 +2,34 @@
 
 Pure: no Django, no scipy (the beta function below is checked against scipy in the tests).
 
-Publish cut-off at a target escape rate
-    Sort the calibration sentences by risk. For every distinct risk value t, the sentences at
-    or below t would be auto-published: n of them, k errors. t qualifies when the one-sided
-    Clopper-Pearson upper bound on their error rate, at `confidence`, is <= target:
+Publish cut-off at a target escape rate: fixed-sequence testing over a preset grid
+    The candidate cut-offs are a grid of risk values fixed in advance (PUBLISH_GRID, 0.01 to
+    0.99), tested from the strictest up. At grid value t the sentences at or below t would be
+    auto-published: n of them, k errors. The hypothesis "their error rate exceeds the target" is
+    rejected when the one-sided Clopper-Pearson upper bound, at `confidence`, is <= target:
         U(k, n) = Beta quantile(confidence; k + 1, n - k)   (U = 1 when k = n)
-    The cut-off is the largest qualifying t (the one that publishes most). With none, nothing
-    is published (cutoff None). The scan looks at every t, so the bound holds per t, not
-    jointly over the choice, and it speaks for products like the calibration ones: on the
-    product folds measured (docs/GATE.md) one fold's realised escape rate exceeded the target.
+    i.e. the exact binomial p-value P(Bin(n, target) <= k) is <= 1 - confidence (given n, the
+    n sentences are a sample of those at or below t, so k ~ Bin(n, escape at t)). The scan
+    stops at the first t not rejected; the cut-off is the last rejected t (none: publish
+    nothing). Testing in a fixed order and stopping at the first failure keeps the chance of
+    certifying any cut-off whose escape rate exceeds the target within 1 - confidence, with no
+    union bound over the grid (Learn then Test, Angelopoulos et al. 2021, fixed-sequence
+    testing). Taking the largest qualifying t over every t instead, as this module did before,
+    is a choice among many tests: on a flat 11 % error rate it certified a cut-off at 10 % in
+    about 10 % of the draws at 95 % confidence (tests/reviewq/gating/test_cutoffs.py).
+    Where the sequence starts is read from the risks alone, never from the labels: at the
+    grid value whose test is most likely to pass if the fitted risks were the true error
+    probabilities (n sentences, their mean risk as the escape rate, the most errors k_max(n)
+    that still pass: P(Bin(n, mean risk) <= k_max)). Starting at the strictest testable value
+    instead (n = 29 at 10 % and 95 %, where only k = 0 passes) fails at once on most data.
 
     Labels needed when none qualifies: assume further labels arrive like these (the same
-    share at or below each t, the same error rate there). For each t whose observed error
+    share at or below each grid t, the same error rate there). For each t whose observed error
     rate k/n is below target, the smallest scale s >= 1 with U(k*s, n*s) <= target (the
     bound taken on the continuous beta); labels_needed = ceil(N * (s - 1)) for the best t,
-    N being all calibration sentences. None when no t has an observed rate below target (more
-    labels like these would never qualify).
+    N being all calibration sentences: a floor, since the stricter grid values before t must
+    pass too. None when no t has an observed rate below target (more labels like these would
+    never qualify).
 
     Clustered labels: sentences of one product (or description) err together, so n sentences
     carry less evidence than n independent ones. Given `groups`, the counts are divided by the
@@ -189,6 +201,66 @@ def _scale_needed(k: float, n: float, target: float, confidence: float) -> float
     return high
 
 
+def _grid_steps(
+    risks: Sequence[float], errors: Sequence[bool], grid: Sequence[float]
+) -> list[tuple[float, int, int, float]]:
+    """(grid value t, sentences at or below t, errors among them, the mean of their risks) for
+    each t, ascending (the mean is 0 when there are none)."""
+    if len(risks) != len(errors):
+        raise ValueError(f"{len(risks)} risks for {len(errors)} labels")
+    order = sorted(range(len(risks)), key=lambda i: risks[i])
+    n = k = 0
+    total = 0.0
+    steps = []
+    for t in sorted(grid):
+        while n < len(order) and risks[order[n]] <= t:
+            k += bool(errors[order[n]])
+            total += float(risks[order[n]])
+            n += 1
+        steps.append((float(t), n, k, total / n if n else 0.0))
+    return steps
+
+
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(Bin(n, p) <= k)."""
+    if k >= n:
+        return 1.0
+    return 1.0 - beta_cdf(p, k + 1.0, n - k)
+
+
+def _start(steps: Sequence[tuple[float, int, int, float]], *, target: float, confidence: float, deff: float) -> int:
+    """Where the fixed sequence starts: the grid step whose test would most likely pass if the
+    risks were the true error probabilities (the mean risk at or below t as its escape rate).
+    Read from the risks alone, never the labels; len(steps) when no step is testable."""
+    best, best_power = len(steps), 0.0
+    k_max = -1  # the most errors that still pass at this n; grows with n
+    for position, (_, n, _, mean_risk) in enumerate(steps):
+        while k_max + 1 < n and _upper_within((k_max + 1) / deff, n / deff, target, confidence):
+            k_max += 1
+        if k_max < 0:
+            continue
+        power = _binomial_cdf(k_max, n, min(max(mean_risk, 0.0), 1.0))
+        if power > best_power:
+            best, best_power = position, power
+    return best
+
+
+def fixed_sequence_cutoff(
+    steps: Sequence[tuple[float, int, int, float]], *, target: float, confidence: float, deff: float = 1.0
+) -> tuple[float, int, int] | None:
+    """The last grid step (t, n, k) rejected by fixed-sequence testing from its start (see the
+    module docstring); None when the first test fails."""
+    certified = None
+    for value, n, k, _ in steps[_start(steps, target=target, confidence=confidence, deff=deff) :]:
+        if not _upper_within(k / deff, n / deff, target, confidence):
+            break
+        certified = (value, n, k)
+    return certified
+
+
+PUBLISH_GRID: tuple[float, ...] = tuple(i / 100 for i in range(1, 100))
+
+
 def publish_cutoff(
     risks: Sequence[float],
     errors: Sequence[bool],
@@ -196,22 +268,21 @@ def publish_cutoff(
     target: float,
     confidence: float = 0.95,
     groups: Sequence[str] | None = None,
+    grid: Sequence[float] = PUBLISH_GRID,
 ) -> PublishCutoff:
-    """The largest risk cut-off whose published share has an error-rate bound <= target;
-    with `groups`, the counts are discounted by their design effect."""
+    """The publish cut-off certified by fixed-sequence testing over `grid` at `target`; with
+    `groups`, the counts are discounted by their design effect."""
     _check(target, confidence)
     deff = 1.0 if groups is None else design_effect(errors, groups)
-    steps = list(_distinct_steps(risks, errors, descending=False))
-    best = None
-    for value, n, k in steps:
-        if _upper_within(k / deff, n / deff, target, confidence):
-            best = (value, n, k)
+    steps = _grid_steps(risks, errors, grid)
     total = len(risks)
-    if best is not None:
-        value, n, k = best
+    certified = fixed_sequence_cutoff(steps, target=target, confidence=confidence, deff=deff)
+    if certified is not None:
+        value, n, k = certified
         bound = beta_quantile(confidence, k / deff + 1.0, (n - k) / deff) if k < n else 1.0
         return PublishCutoff(value, n, k, bound, total, 0)
-    scales = [_scale_needed(k / deff, n / deff, target, confidence) for _, n, k in steps if k < target * n]
+    below = {(n, k) for _, n, k, _ in steps if k < target * n}
+    scales = [_scale_needed(k / deff, n / deff, target, confidence) for n, k in below]
     scale = min(scales, default=math.inf)
     needed = None if math.isinf(scale) else max(1, math.ceil(total * (scale - 1.0) - 1e-9))
     return PublishCutoff(None, 0, 0, 1.0, total, needed)
