@@ -3,12 +3,16 @@
     python bench/review_pages.py [--database-url postgres://postgres@127.0.0.1:5432/reviewq_bench]
                                  [--descriptions 100000] [--requests 200] [--clients 8]
 
-Seeds the database up to --descriptions (bench/seed.py: ~120 tokens each, so 100k is ~12M
-tokens; a few minutes, once), starts gunicorn on it and requests the queue (first page, band
-and catalog filters, a deep keyset page, a reason search) and review pages of random
-descriptions in review, logged in as a reviewer: first one client at a time, then --clients
-at once. Server time is gunicorn's own per-request time (access log %(D)s, from reading the
-request to writing the response); the client's round trip is shown beside it.
+Seeds the database up to --descriptions revisions (bench/seed.py --revisions: ~120 tokens
+each, so 100k is ~12M tokens; a few minutes, once): earlier revisions archived, live copies,
+drafts in review, most of them beside a live copy. Then starts gunicorn on it and requests
+the queue (first page, band and catalog filters, a deep keyset page, a reason search), review
+pages of random drafts in review (with their diff against the live copy where there is one)
+and the History tab of products with earlier revisions, logged in as a reviewer: first one
+client at a time, then --clients at once. Server time is gunicorn's own per-request time
+(access log %(D)s, from reading the request to writing the response); beside it the worker's
+CPU time per request (bench/timed_wsgi.py), which a busy shared box does not inflate, and the
+client's round trip.
 Goal: p95 <= 50 ms single client, <= 100 ms with 8 concurrent clients.
 """
 
@@ -40,8 +44,8 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def setup(args) -> tuple[str, list[str], list[str], list[str]]:
-    """Migrate, seed, make a reviewer session; returns (cookie, queue urls, slow queue urls, review urls)."""
+def setup(args) -> tuple[str, dict[str, list[str]]]:
+    """Migrate, seed, make a reviewer session; returns the cookie and the urls of each page kind."""
     import django
 
     django.setup()
@@ -53,7 +57,7 @@ def setup(args) -> tuple[str, list[str], list[str], list[str]]:
     from django.db import connection
     from seed import seed_descriptions
 
-    from reviewq.core.models import Catalog, Description
+    from reviewq.core.models import Catalog, Description, Product
     from reviewq.core.roles import REVIEWER, roles_ensure
     from reviewq.review.queue import QueueFilters, queue_page
 
@@ -62,7 +66,9 @@ def setup(args) -> tuple[str, list[str], list[str], list[str]]:
     have = Description.objects.count()
     if have < args.descriptions:
         print(f"seeding {args.descriptions - have} descriptions (have {have}) ...", flush=True)
-        result = seed_descriptions(descriptions=args.descriptions - have, progress=True)
+        result = seed_descriptions(
+            descriptions=args.descriptions - have, review_share=0.8, revisions=True, progress=True
+        )
         print(f"seeded {result.tokens} tokens in {result.seconds:.0f} s", flush=True)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -79,6 +85,12 @@ def setup(args) -> tuple[str, list[str], list[str], list[str]]:
     in_review = list(Description.objects.filter(status="review").values_list("id", flat=True)[:200_000])
     rng = random.Random(7)
     review_urls = [f"/review/{pk}/" for pk in rng.sample(in_review, min(len(in_review), 2000))]
+    with_history = list(
+        Description.objects.filter(status="review", product__descriptions__status="archived")
+        .values_list("id", flat=True)
+        .distinct()[:200_000]
+    )
+    history_urls = [f"/review/{pk}/?tab=history" for pk in rng.sample(with_history, min(len(with_history), 2000))]
     catalog = Catalog.objects.order_by("id").values_list("id", flat=True).first()
     after = None
     for _ in range(20):  # a cursor 20 pages deep
@@ -93,15 +105,23 @@ def setup(args) -> tuple[str, list[str], list[str], list[str]]:
     ]
     # Filters that read every pending sentence (no column/index serves them yet): reported apart.
     slow_urls = ["/queue/?band=publish", "/queue/?reason=lowest", "/queue/?fragment=counts"]
-    print(f"{Description.objects.count()} descriptions, {len(in_review)} in review", flush=True)
-    return cookie, queue_urls, slow_urls, review_urls
+    live = Description.objects.filter(status="published", product__descriptions__status="review").count()
+    print(
+        f"{Description.objects.count()} descriptions (revisions) of {Product.objects.count()} products: "
+        f"{len(in_review)} drafts in review, {live} of them beside a live copy, {len(with_history)} with "
+        f"earlier revisions; {Description.objects.filter(status='archived').count()} archived",
+        flush=True,
+    )
+    if not with_history:
+        raise SystemExit("no archived revisions: seeded before bench/seed.py had revisions; use a fresh database")
+    return cookie, {"queue": queue_urls, "slow": slow_urls, "review": review_urls, "history": history_urls}
 
 
 def start_server(args, log_path: str) -> subprocess.Popen:
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [
         str(gunicorn),
-        "reviewq.wsgi:application",
+        "bench.timed_wsgi:application",
         "--bind",
         f"127.0.0.1:{args.port}",
         "--workers",
@@ -109,7 +129,7 @@ def start_server(args, log_path: str) -> subprocess.Popen:
         "--access-logfile",
         log_path,
         "--access-logformat",
-        "%(U)s %(s)s %(D)s",
+        "%(U)s %(s)s %(D)s %({x-bench-cpu-us}o)s",
         "--log-level",
         "warning",
     ]
@@ -160,16 +180,18 @@ def run(port: int, urls: list[str], cookie: str, clients: int, requests: int) ->
     return latencies
 
 
-def server_times(log_path: str, offset: int) -> tuple[list[float], int]:
-    """Server milliseconds of the 200 responses logged after `offset`, and the new offset."""
+def server_times(log_path: str, offset: int) -> tuple[list[float], list[float], int]:
+    """Server wall and CPU milliseconds of the 200 responses logged after `offset`, and the new offset."""
     times: list[float] = []
+    cpu: list[float] = []
     with open(log_path) as log:
         log.seek(offset)
         for line in log:
-            _path, status, micros = line.split()
+            _path, status, micros, cpu_micros = line.split()
             if status == "200":
                 times.append(int(micros) / 1000)
-        return times, log.tell()
+                cpu.append(int(cpu_micros) / 1000)
+        return times, cpu, log.tell()
 
 
 def main() -> int:
@@ -195,36 +217,47 @@ def main() -> int:
         print(f"bench/review_pages.py needs Postgres at {args.database_url} ({exc.__class__.__name__}); skipped.")
         return 0
 
-    cookie, queue_urls, slow_urls, review_urls = setup(args)
+    cookie, urls = setup(args)
+    review_urls = urls["review"]
     log_path = tempfile.mktemp(prefix="reviewq-bench-access-", suffix=".log")
     process = start_server(args, log_path)
     try:
-        run(args.port, queue_urls + review_urls[-20:], cookie, 2, 60)  # warm up every worker
+        run(args.port, urls["queue"] + review_urls[-20:], cookie, 2, 60)  # warm up every worker
         time.sleep(0.5)
-        _, offset = server_times(log_path, 0)
+        _, _, offset = server_times(log_path, 0)
+        load_before = os.getloadavg()[0]
         rows = []
         for clients in (1, args.clients):
+            split = 1 if clients == 1 else 2  # each run its own descriptions, never a warm cache
             pages = (
-                ("queue", queue_urls),
-                ("review", review_urls[: args.requests] if clients == 1 else review_urls[1000:]),
-                ("queue, slow filters", slow_urls),
+                ("queue", urls["queue"]),
+                ("review", review_urls[(split - 1) * 1000 : split * 1000]),
+                ("review, History tab", urls["history"][(split - 1) * 1000 : split * 1000]),
+                ("queue, slow filters", urls["slow"]),
             )
-            for kind, urls in pages:
+            for kind, kind_urls in pages:
                 requests = args.requests if kind != "queue, slow filters" else max(args.clients * 3, args.requests // 4)
-                client = run(args.port, urls, cookie, clients, requests)
+                client = run(args.port, kind_urls, cookie, clients, requests)
                 time.sleep(0.5)  # let gunicorn flush its access log
-                server, offset = server_times(log_path, offset)
-                rows.append((kind, clients, server, client))
+                server, cpu, offset = server_times(log_path, offset)
+                rows.append((kind, clients, server, cpu, client))
         print()
         print(
-            f"{'page':<22}{'clients':>8}{'n':>6}{'server p50':>12}{'server p95':>12}{'client p50':>12}{'client p95':>12}"
+            f"{'page':<22}{'clients':>8}{'n':>6}{'server p50':>12}{'server p95':>12}{'cpu p50':>10}{'cpu p95':>10}"
+            f"{'client p50':>12}{'client p95':>12}"
         )
-        for kind, clients, server_ms, client_ms in rows:
+        for kind, clients, server_ms, cpu_ms, client_ms in rows:
             print(
                 f"{kind:<22}{clients:>8}{len(server_ms):>6}{statistics.median(server_ms):>10.1f}ms"
-                f"{percentile(server_ms, 0.95):>10.1f}ms{statistics.median(client_ms):>10.1f}ms"
-                f"{percentile(client_ms, 0.95):>10.1f}ms"
+                f"{percentile(server_ms, 0.95):>10.1f}ms{statistics.median(cpu_ms):>8.1f}ms{percentile(cpu_ms, 0.95):>8.1f}ms"
+                f"{statistics.median(client_ms):>10.1f}ms{percentile(client_ms, 0.95):>10.1f}ms"
             )
+        cores = os.cpu_count() or 1
+        print(
+            f"\nload average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {cores} cores (above {cores},"
+            "\nrequests also wait for a core); cpu: the worker's own CPU time per request (view, the"
+            "\nclient side of its queries, template), without that wait and without Postgres's time."
+        )
         print(
             "\nqueue: first page, band=flag, band=review, one catalog, a page 20 deep (keyset cursor);"
             "\nslow filters: band=publish, reason search, the band-counts fragment (cached 30 s per worker"

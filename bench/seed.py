@@ -1,13 +1,15 @@
 """Seed reviewq with synthetic generated descriptions, fast: COPY on Postgres, bulk_create elsewhere.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/reviewq_bench \
-        python bench/seed.py --descriptions 100000 [--sentences 8] [--tokens-per-sentence 15]
+        python bench/seed.py --descriptions 100000 [--revisions] [--sentences 8] [--tokens-per-sentence 15]
 
 Each description gets sentences of tokens with logprobs and top-4 alternatives shaped like a
 real model's (most tokens near certain, a tail of unsure ones), sentence bands from the default
 thresholds, and a risk. About half are in review (undecided), the rest published (their
-review/flag sentences approved). Rows are appended after the existing ones; run it on a
-dedicated database. `seed_descriptions()` is the reusable entry point (needs Django set up).
+review/flag sentences approved). With --revisions, products have revisions as they do in
+production: earlier ones archived, a live (published) copy, and most drafts in review sit
+beside a live copy; --descriptions then counts every revision. Rows are appended after the
+existing ones; run it on a dedicated database. `seed_descriptions()` is the reusable entry point (needs Django set up).
 """
 
 from __future__ import annotations
@@ -161,6 +163,18 @@ def _next_id(model) -> int:
     return (model.objects.aggregate(m=Max("id"))["m"] or 0) + 1
 
 
+def _revision_statuses(rng: random.Random, *, in_review: bool, revisions: bool) -> list[str]:
+    """One product's revisions, oldest first. Without revisions, one description in review or
+    published. With them, as a shop that has run a while: earlier revisions archived, a live
+    copy, and for most products in review a draft beside that live copy."""
+    if not revisions:
+        return ["review" if in_review else "published"]
+    archived = ["archived"] * rng.choice((0, 0, 0, 1, 1, 2))
+    if not in_review:
+        return [*archived, "published"]
+    return [*archived, "published", "review"] if rng.random() < 0.6 else [*archived, "review"]
+
+
 def seed_descriptions(
     *,
     descriptions: int,
@@ -168,10 +182,13 @@ def seed_descriptions(
     tokens_per_sentence: int = 15,
     catalogs: int = 10,
     review_share: float = 0.5,
+    revisions: bool = False,
     random_seed: int = 1,
     progress: bool = False,
 ) -> SeedResult:
-    """Append `descriptions` products with generated descriptions, sentences and tokens."""
+    """Append products with `descriptions` generated descriptions (with `revisions`, archived
+    revisions and drafts beside live copies count too), their sentences and tokens.
+    `review_share` is the share of products with a draft in review."""
     from django.db import connection, transaction
 
     from reviewq.core.models import Catalog, Description, Product, Sentence, Token
@@ -186,10 +203,12 @@ def seed_descriptions(
         product_id, description_id = _next_id(Product), _next_id(Description)
         sentence_id, token_id = _next_id(Sentence), _next_id(Token)
         rows: dict[str, list] = {"product": [], "description": [], "sentence": [], "token": []}
-        counts = {"sentence": 0, "token": 0}
+        counts = {"sentence": 0, "token": 0, "description": 0, "product": 0}
         writer = _Writer(connection, rows)
-        for n in range(descriptions):
-            in_review = rng.random() < review_share
+        n = 0
+        while counts["description"] < descriptions:
+            statuses = _revision_statuses(rng, in_review=rng.random() < review_share, revisions=revisions)
+            statuses = statuses[: descriptions - counts["description"]]
             attributes = {
                 "material": rng.choice(["stainless steel", "cotton", "leather", "recycled nylon"]),
                 "capacity": f"{rng.choice(NUMBERS)}{rng.choice(UNITS)}",
@@ -209,95 +228,98 @@ def seed_descriptions(
                     now,
                 )
             )
-            text_parts, offset, position, risks = [], 0, 0, []
-            for index in range(sentences_per_description):
-                picked = [pool[rng.randrange(len(pool))] for _ in range(tokens_per_sentence - 1)]
-                first_text = picked[0][0].strip().capitalize()
-                picked[0] = (
-                    first_text if index == 0 else " " + first_text,
-                    (first_text if index == 0 else " " + first_text).encode(),
-                    picked[0][2],
-                    picked[0][3],
-                )
-                picked.append((".", b".", -0.01, json.dumps([[".", -0.01], [",", -5.2]])))
-                sentence_text = "".join(p[0] for p in picked)
-                logprobs = [p[2] for p in picked]
-                mean, low = sum(logprobs) / len(logprobs), min(logprobs)
-                critical = min((p[2] for p in picked if p[0].strip() in NUMBERS or p[0] in UNITS), default=0.0)
-                band = _band(mean, low, critical)
-                risk = _sentence_risk(mean, low)
-                risks.append(risk)
-                decided = not in_review and band != "publish"
-                reasons = [] if band == "publish" else [f"lowest token probability {math.exp(low):.0%}"]
-                rows["sentence"].append(
+            for status in statuses:
+                in_review = status == "review"
+                text_parts, offset, position, risks = [], 0, 0, []
+                for index in range(sentences_per_description):
+                    picked = [pool[rng.randrange(len(pool))] for _ in range(tokens_per_sentence - 1)]
+                    first_text = picked[0][0].strip().capitalize()
+                    picked[0] = (
+                        first_text if index == 0 else " " + first_text,
+                        (first_text if index == 0 else " " + first_text).encode(),
+                        picked[0][2],
+                        picked[0][3],
+                    )
+                    picked.append((".", b".", -0.01, json.dumps([[".", -0.01], [",", -5.2]])))
+                    sentence_text = "".join(p[0] for p in picked)
+                    logprobs = [p[2] for p in picked]
+                    mean, low = sum(logprobs) / len(logprobs), min(logprobs)
+                    critical = min((p[2] for p in picked if p[0].strip() in NUMBERS or p[0] in UNITS), default=0.0)
+                    band = _band(mean, low, critical)
+                    risk = _sentence_risk(mean, low)
+                    risks.append(risk)
+                    decided = not in_review and band != "publish"
+                    reasons = [] if band == "publish" else [f"lowest token probability {math.exp(low):.0%}"]
+                    rows["sentence"].append(
+                        (
+                            sentence_id,
+                            description_id,
+                            index,
+                            offset,
+                            offset + len(sentence_text),
+                            sentence_text,
+                            "",
+                            band,
+                            "approved" if decided else "",
+                            now if decided else None,
+                            round(mean, 4),
+                            low,
+                            risk,
+                            None,
+                            False,
+                            "{}",
+                            json.dumps(reasons),
+                        )
+                    )
+                    for text, raw, logprob, alternatives in picked:
+                        rows["token"].append(
+                            (token_id, description_id, sentence_id, position, offset, text, raw, logprob, alternatives)
+                        )
+                        offset += len(text)
+                        position += 1
+                        token_id += 1
+                    text_parts.append(sentence_text)
+                    sentence_id += 1
+                counts["sentence"] += sentences_per_description
+                counts["token"] += position
+                counts["description"] += 1
+                rows["description"].append(
                     (
-                        sentence_id,
                         description_id,
-                        index,
-                        offset,
-                        offset + len(sentence_text),
-                        sentence_text,
+                        product_id,
+                        status,
+                        2 if in_review else 3,
+                        "".join(text_parts),
+                        "bench",
+                        "synthetic",
                         "",
-                        band,
-                        "approved" if decided else "",
-                        now if decided else None,
-                        round(mean, 4),
-                        low,
-                        risk,
+                        "stop",
+                        True,
+                        60,
+                        position,
+                        max(risks),
+                        1,
+                        "",
+                        "",
                         None,
-                        False,
-                        "{}",
-                        json.dumps(reasons),
+                        "",
+                        None,
+                        None,
+                        now,
+                        now,
+                        now,
+                        None if in_review else now,  # an archived revision was live once
                     )
                 )
-                for text, raw, logprob, alternatives in picked:
-                    rows["token"].append(
-                        (token_id, description_id, sentence_id, position, offset, text, raw, logprob, alternatives)
-                    )
-                    offset += len(text)
-                    position += 1
-                    token_id += 1
-                text_parts.append(sentence_text)
-                sentence_id += 1
-            counts["sentence"] += sentences_per_description
-            counts["token"] += position
-            text = "".join(text_parts)
-            status = "review" if in_review else "published"
-            rows["description"].append(
-                (
-                    description_id,
-                    product_id,
-                    status,
-                    2 if in_review else 3,
-                    text,
-                    "bench",
-                    "synthetic",
-                    "",
-                    "stop",
-                    True,
-                    60,
-                    position,
-                    max(risks),
-                    1,
-                    "",
-                    "",
-                    None,
-                    "",
-                    None,
-                    None,
-                    now,
-                    now,
-                    now,
-                    None if in_review else now,
-                )
-            )
+                description_id += 1
             product_id += 1
-            description_id += 1
+            counts["product"] += 1
+            n += 1
             if len(rows["token"]) >= 200_000:
                 writer.flush()
                 if progress:
                     print(
-                        f"  {n + 1:>8} descriptions, {counts['token']:>9} tokens, "
+                        f"  {counts['description']:>8} descriptions, {counts['token']:>9} tokens, "
                         f"{time.perf_counter() - started:6.1f} s",
                         flush=True,
                     )
@@ -305,8 +327,8 @@ def seed_descriptions(
         writer.finish()
     return SeedResult(
         catalogs=catalogs,
-        products=descriptions,
-        descriptions=descriptions,
+        products=counts["product"],
+        descriptions=counts["description"],
         sentences=counts["sentence"],
         tokens=counts["token"],
         seconds=time.perf_counter() - started,
@@ -442,6 +464,9 @@ def main() -> int:
     parser.add_argument("--sentences", type=int, default=8)
     parser.add_argument("--tokens-per-sentence", type=int, default=15)
     parser.add_argument("--review-share", type=float, default=0.5)
+    parser.add_argument(
+        "--revisions", action="store_true", help="archived revisions and drafts beside live copies, as in production"
+    )
     args = parser.parse_args()
     if not args.descriptions:
         print("bench/seed.py adds synthetic data to DATABASE_URL; pass --descriptions N to run it.")
@@ -460,6 +485,7 @@ def main() -> int:
         sentences_per_description=args.sentences,
         tokens_per_sentence=args.tokens_per_sentence,
         review_share=args.review_share,
+        revisions=args.revisions,
         progress=True,
     )
     from django.db import connection
@@ -468,7 +494,7 @@ def main() -> int:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")  # fresh visibility map: index-only scans
     print(
-        f"seeded {result.descriptions} descriptions, {result.sentences} sentences, {result.tokens} tokens "
+        f"seeded {result.descriptions} descriptions of {result.products} products, {result.sentences} sentences, {result.tokens} tokens "
         f"in {result.seconds:.1f} s"
     )
     return 0

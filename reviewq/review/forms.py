@@ -56,6 +56,10 @@ class QueueNextForm(QueueFilterForm):
     current = IdField(required=False)  # the description the reviewer leaves, to release
 
 
+class QueueOpenForm(QueueFilterForm):
+    description = IdField()  # the queue row whose Open button was pressed
+
+
 class QueueBulkForm(QueueFilterForm):
     """Step 1 (no confirm) asks; step 2 (confirm=1) acts on the versions shown in step 1, sent
     as version-<id> for each selected id."""

@@ -1,18 +1,22 @@
-"""The review queue's pages: the filtered, riskiest-first list, Next (claims the next item) and
-bulk actions. The review page of one item is in views.py."""
+"""The review queue's pages: the filtered, riskiest-first list, Open and Next (each claims an
+item: an explicit POST, never a page view) and bulk actions. The review page of one item is in views.py."""
 
 from dataclasses import replace
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from reviewq.core.forms import form_refused
 from reviewq.core.models import Description, SentenceBand
+from reviewq.core.transitions import InvalidTransition
 from reviewq.review.claims import (
+    ClaimHeld,
+    description_review_claim,
     description_review_next,
     descriptions_review_release,
 )
@@ -20,6 +24,7 @@ from reviewq.review.decisions import descriptions_bulk_approve
 from reviewq.review.forms import (
     QueueBulkForm,
     QueueNextForm,
+    QueueOpenForm,
     QueuePageForm,
 )
 from reviewq.review.queue import (
@@ -103,6 +108,26 @@ def queue_next(request: HttpRequest) -> HttpResponse:
     if description is None:
         messages.info(request, "Nothing left to review with these filters.")
         return redirect(url_with_query(reverse("queue"), filters.querystring()))
+    return redirect(url_with_query(reverse("review", args=[description.pk]), filters.querystring()))
+
+
+@require_POST
+@review_required
+def queue_open(request: HttpRequest) -> HttpResponse:
+    """A queue row's Open: claim that item and go to it. Someone else's live claim (or an item
+    that left review meanwhile) refuses the claim, says why, and the item opens read-only."""
+    form = QueueOpenForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    description = get_object_or_404(Description, pk=form.cleaned_data["description"])
+    try:
+        description_review_claim(description=description, reviewer=request.user)
+    except ClaimHeld as error:
+        until = f" until {timezone.localtime(error.until):%H:%M}" if error.until else ""
+        messages.warning(request, f"{error} Their claim runs{until}; it opens read-only for you.")
+    except InvalidTransition as error:
+        messages.info(request, f"{error} It opens read-only.")
     return redirect(url_with_query(reverse("review", args=[description.pk]), filters.querystring()))
 
 

@@ -6,6 +6,7 @@ from reviewq.review import queue_views, views
 urlpatterns = [
     path("queue/", queue_views.queue, name="queue"),
     path("queue/next/", queue_views.queue_next, name="queue_next"),
+    path("queue/open/", queue_views.queue_open, name="queue_open"),
     path("queue/bulk/", queue_views.queue_bulk, name="queue_bulk"),
     path("review/<id:pk>/", views.review, name="review"),
     path("review/<id:pk>/decide/", views.review_decide, name="review_decide"),

@@ -1,6 +1,7 @@
 """Screenshots of the queue and the review page for the README. They are written to docs/
 with UPDATE_SCREENSHOTS=1 (then look at them before committing), else to a temporary folder,
-so the test still checks the pages render in Chromium."""
+so the test still checks the pages render in Chromium. The bottle is a draft beside its live
+copy, opened (claimed) with its queue row's Open button, its diff against the live copy shown."""
 
 import re
 from datetime import timedelta
@@ -11,7 +12,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from reviewq.core.models import Description
+from reviewq.core.models import Description, DescriptionStatus
 from reviewq.core.roles import REVIEWER, roles_ensure
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
 from tests.reviewq.review_data import make_bottle_description, make_review_description
@@ -59,6 +60,11 @@ def test_screenshots_of_queue_and_review_page(page, screenshot_dir):
             },
         ),
     )
+    live = [("This", -0.02), (" stainless", -0.3), (" steel", -0.05), (" bottle", -0.01), (" keeps", -0.2)]
+    live += [(" drinks", -0.15), (" cold", -0.08), (" for", -0.01), (" 24", -0.4), (" hours", -0.02), (".", -0.01)]
+    live += [(" It", -0.05), (" holds", -0.4), (" 750", -0.4), (" ml", -0.1), (" and", -0.7), (" fits", -0.3)]
+    live += [(" most", -0.8), (" cup", -0.2), (" holders", -0.05), (".", -0.01)]
+    make_review_description(status=DescriptionStatus.PUBLISHED, product=bottle.product, sentences=[("publish", live)])
     for catalog, name, sku, risk, band in QUEUE:
         tokens = [("Solid", -0.2), (" everyday", -0.9 if band != "publish" else -0.1), (" choice", -0.3), (".", -0.01)]
         sentences = [("publish", [("Made", -0.1), (" to", -0.05), (" last", -0.1), (".", -0.01)]), (band, tokens)]
@@ -81,8 +87,11 @@ def test_screenshots_of_queue_and_review_page(page, screenshot_dir):
     page.locator("#sel-" + str(bottle.pk)).check()
     page.screenshot(path=str(out / "review-queue.png"), full_page=True)
 
-    page.goto(f"/review/{bottle.pk}/")
+    page.locator("table.queue tbody tr", has_text="Trail insulated bottle").get_by_role("button", name="Open").click()
     expect(page.get_by_role("heading", name=re.compile("Trail insulated bottle"))).to_be_visible()
+    expect(page.get_by_text("You hold this description")).to_be_visible()
+    page.get_by_text("Changes against the live (published) copy").click()
+    expect(page.locator(".live-diff del", has_text="stainless")).to_be_visible()
     page.locator("#s-2 .tok", has_text="ocean").hover()  # below it only a confident sentence is covered
     expect(page.locator("#token-popover")).to_contain_text("navy")
     page.screenshot(path=str(out / "review-page.png"), full_page=True)

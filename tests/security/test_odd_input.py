@@ -101,6 +101,10 @@ def _cases() -> list[Case]:
     each("queue", "get", queue, "counts", ["2", *ODD_CHOICES])
     each("next", "post", _static("queue_next"), "current", ODD_IDS)
     each("next", "post", _static("queue_next"), "catalog", ODD_IDS)
+    each("open", "post", _static("queue_open"), "description", ODD_IDS)
+    each(
+        "open", "post", _static("queue_open"), "band", ODD_CHOICES, base=lambda o: {"description": o["description"].pk}
+    )
     each("bulk", "post", _static("queue_bulk"), "selected", ODD_IDS, base=lambda o: {"action": "release"})
     each(
         "bulk",

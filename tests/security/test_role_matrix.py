@@ -76,6 +76,7 @@ APP = {
     "logout": Rule(roles=EVERYONE, methods=POST),
     "queue": Rule(),
     "queue_next": Rule(methods=POST),
+    "queue_open": Rule(methods=POST),
     "queue_bulk": Rule(methods=POST),
     "review": Rule(),
     "review_decide": Rule(methods=POST),

@@ -1,10 +1,14 @@
+from collections import Counter
+
 import pytest
 from django.core.cache import cache
+from django.db.models import Count, Q
 
 from bench.seed import seed_descriptions
-from reviewq.core.models import Description, Sentence, Token
+from reviewq.core.models import Description, Product, Sentence, Token
 from reviewq.review.detail import review_detail
 from reviewq.review.queue import QueueFilters, queue_counts
+from reviewq.review.revisions import revision_live_diff
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,3 +36,23 @@ def test_seed_writes_consistent_descriptions_sentences_and_tokens():
     assert counts.total == Description.objects.filter(status="review").count()
     detail = review_detail(description_id=Description.objects.first().pk, user=user)
     assert len(detail.sentences) == 3
+
+
+def test_seed_with_revisions_writes_archived_live_and_draft_revisions_as_the_model_allows():
+    result = seed_descriptions(
+        descriptions=60, sentences_per_description=2, tokens_per_sentence=3, review_share=0.8, revisions=True
+    )
+    assert result.descriptions == Description.objects.count() == 60
+    assert result.products == Product.objects.count() < 60
+    assert Token.objects.count() == 60 * 6
+    statuses = Counter(Description.objects.values_list("status", flat=True))
+    assert set(statuses) == {"archived", "published", "review"}
+    per_product = Description.objects.values("product").annotate(
+        live=Count("pk", filter=Q(status="published")), drafts=Count("pk", filter=Q(status="review"))
+    )
+    assert max(p["live"] for p in per_product) == 1 and max(p["drafts"] for p in per_product) == 1
+    beside_live = Description.objects.filter(status="review", product__descriptions__status="published")
+    assert beside_live.exists()
+    assert not Description.objects.filter(status__in=["archived", "published"], published_at__isnull=True).exists()
+    draft = beside_live.first()
+    assert revision_live_diff(draft=draft)  # the review page's diff against the live copy

@@ -59,6 +59,7 @@ def _requests(description):
         ("get", reverse("queue"), {}),
         ("get", reverse("review", args=[pk]), {}),
         ("post", reverse("queue_next"), {}),
+        ("post", reverse("queue_open"), {"description": pk}),
         ("post", reverse("queue_bulk"), {"action": "release", "selected": [pk]}),
         ("post", reverse("review_decide", args=[pk]), {"action": "release"}),
         ("post", reverse("review_sentence", args=[pk, 1]), {"action": "approve", "version": 1}),
@@ -183,6 +184,79 @@ def test_queue_next_claims_the_riskiest_free_item(reviewer_client, reviewer):
     assert response.status_code == 302 and response["Location"] == reverse("review", args=[riskiest.pk])
     riskiest.refresh_from_db()
     assert riskiest.review_claimed_by == reviewer
+
+
+def test_queue_rows_have_an_open_button_beside_the_viewing_link(reviewer_client, description):
+    body = reviewer_client.get(reverse("queue"), {"band": "flag"}).content.decode()
+    assert f'href="{reverse("review", args=[description.pk])}?band=flag"' in body  # views, claims nothing
+    assert f'<form method="post" action="{reverse("queue_open")}" id="queue-open">' in body
+    assert f'form="queue-open" name="description" value="{description.pk}"' in body
+    description.refresh_from_db()
+    assert description.review_claimed_by is None
+
+
+def test_queue_open_claims_the_item_and_goes_to_it_with_the_filters(reviewer_client, reviewer, description):
+    other = make_review_description(risk=0.99)
+    response = reviewer_client.post(reverse("queue_open"), {"description": description.pk, "band": "flag"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("review", args=[description.pk]) + "?band=flag"
+    description.refresh_from_db()
+    other.refresh_from_db()
+    assert (description.review_claimed_by, other.review_claimed_by) == (reviewer, None)  # that row, not the riskiest
+    event = AuditEvent.objects.get(action=AuditAction.REVIEW_CLAIMED)
+    assert (event.actor, event.description_id) == (reviewer, description.pk)
+    body = reviewer_client.get(response["Location"]).content.decode()
+    assert "You hold this description" in body
+
+
+def test_queue_open_of_someone_elses_live_claim_is_refused_and_opens_read_only(reviewer_client, description):
+    alice = _user(REVIEWER, "alice")
+    description_review_claim(description=description, reviewer=alice)
+    response = reviewer_client.post(reverse("queue_open"), {"description": description.pk}, follow=True)
+    assert response.redirect_chain == [(reverse("review", args=[description.pk]), 302)]
+    body = response.content.decode()
+    assert "alice is reviewing this description. Their claim runs until" in body
+    assert "it opens read-only for you" in body and 'value="approve"' not in body
+    description.refresh_from_db()
+    assert description.review_claimed_by == alice
+    assert AuditEvent.objects.filter(action=AuditAction.REVIEW_CLAIMED).count() == 1  # alice's only
+
+
+def test_queue_open_of_an_item_no_longer_in_review_opens_it_read_only(reviewer_client):
+    published = make_review_description(status=S.PUBLISHED)
+    response = reviewer_client.post(reverse("queue_open"), {"description": published.pk}, follow=True)
+    assert "This description is published, not in review. It opens read-only." in response.content.decode()
+    published.refresh_from_db()
+    assert published.review_claimed_by is None
+
+
+def test_queue_open_refuses_odd_input_and_get(reviewer_client, description):
+    url = reverse("queue_open")
+    assert reviewer_client.post(url, {}).status_code == 400
+    assert reviewer_client.post(url, {"description": "1; DROP TABLE"}).status_code == 400
+    assert reviewer_client.post(url, {"description": 10**30}).status_code == 400
+    assert reviewer_client.post(url, {"description": description.pk + 1000}).status_code == 404
+    assert reviewer_client.get(url, {"description": description.pk}).status_code == 405
+    description.refresh_from_db()
+    assert description.review_claimed_by is None
+
+
+def test_queue_open_needs_the_csrf_token(reviewer, description):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(reviewer)
+    page = client.get(reverse("queue")).content.decode()
+    assert client.post(reverse("queue_open"), {"description": description.pk}).status_code == 403
+    description.refresh_from_db()
+    assert description.review_claimed_by is None
+    token = re.search(
+        r'<form method="post" action="/queue/open/" id="queue-open">\s*<input type="hidden" '
+        r'name="csrfmiddlewaretoken" value="([^"]+)"',
+        page,
+    ).group(1)
+    response = client.post(reverse("queue_open"), {"description": description.pk, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    description.refresh_from_db()
+    assert description.review_claimed_by == reviewer
 
 
 def test_bulk_approve_asks_for_confirmation_then_publishes_confident_ones(reviewer_client):
