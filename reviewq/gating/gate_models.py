@@ -36,6 +36,7 @@ from reviewq.gating.labels import LABEL_KINDS, SentenceLabel, sentence_labels_li
 from reviewq.gating.service import (
     adopted_gate_model,
     band_expression,
+    description_risk_expression,
     descriptions_follow_sentences,
     thresholds_for_catalog,
 )
@@ -367,18 +368,20 @@ def sentences_rescore(*, scope: GateScope, actor: AbstractBaseUser | None = None
     for catalog_id in catalog_ids:
         adopted = adopted_gate_model(model_name=scope.model_name, catalog_id=catalog_id)
         thresholds = thresholds_for_catalog(catalog_id=catalog_id)
+        descriptions = Description.objects.filter(
+            product__catalog_id=catalog_id, model=scope.model_name, status__in=[S.REVIEW, S.PUBLISHED]
+        )
         sentences = Sentence.objects.filter(
-            decision=Sentence.Decision.NONE,
-            description_id__in=Description.objects.filter(
-                product__catalog_id=catalog_id, model=scope.model_name, status__in=[S.REVIEW, S.PUBLISHED]
-            ).values("id"),
+            decision=Sentence.Decision.NONE, description_id__in=descriptions.values("id")
         )
         if adopted is None:
             changed += sentences.update(fitted_risk=None, band=band_expression(thresholds))
-            continue
-        # The risk once (26 JSON reads a row), then the band from the stored column.
-        changed += sentences.update(fitted_risk=fitted_risk_expression(adopted.weights))
-        band = fitted_band_expression(risk=F("fitted_risk"), cutoff=adopted.publish_cutoff, thresholds=thresholds)
-        sentences.exclude(band=band).update(band=band)
+        else:
+            # The risk once (26 JSON reads a row), then the band from the stored column.
+            changed += sentences.update(fitted_risk=fitted_risk_expression(adopted.weights))
+            band = fitted_band_expression(risk=F("fitted_risk"), cutoff=adopted.publish_cutoff, thresholds=thresholds)
+            sentences.exclude(band=band).update(band=band)
+        # The queue's sort key follows the sentences' (fitted or hand-set) risks.
+        descriptions.update(risk=description_risk_expression(fitted=adopted is not None))
     published, back = descriptions_follow_sentences(catalog_ids=catalog_ids, actor=actor, note="gate model changed")
     return RescoreResult(sentences=changed, published=published, back_to_review=back)

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from generation.storage import completion_store
 from reviewq.core.models import AuditEvent, DescriptionStatus, GateModel, Sentence
+from reviewq.gating.gate import description_risk
 from tests.generation.test_storage import TEXT, _completion, claimed  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +60,11 @@ def test_another_model_name_keeps_the_hand_set_gate(claimed):  # noqa: F811
     stored = _store(claimed)
     assert stored.status == S.PUBLISHED
     assert not Sentence.objects.filter(description=stored, fitted_risk__isnull=False).exists()
+
+
+def test_the_queue_sorts_by_the_fitted_risk(claimed):  # noqa: F811
+    _adopt(2.0)
+    stored = _store(claimed)
+    risks = list(Sentence.objects.filter(description=stored).values_list("risk", "fitted_risk"))
+    assert stored.risk == pytest.approx(description_risk(f for _, f in risks))
+    assert stored.risk != pytest.approx(description_risk(r for r, _ in risks))
