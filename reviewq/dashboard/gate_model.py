@@ -8,8 +8,8 @@ from django.utils.safestring import SafeString
 
 from reviewq.core.models import Catalog, GateModel
 from reviewq.dashboard.charts import line_chart_svg
-from reviewq.gating.cutoffs import PublishCutoff
-from reviewq.gating.gate_models import MIN_LABELS, calibration_cutoff
+from reviewq.gating.cutoffs import FlagCutoff, PublishCutoff
+from reviewq.gating.gate_models import MIN_LABELS, calibration_cutoff, calibration_flag_cutoff
 from reviewq.gating.labels import labelled_model_names
 
 
@@ -19,6 +19,7 @@ class GateModelRow:
     adopted: GateModel | None
     latest: GateModel | None
     target: PublishCutoff | None  # the latest fit's cut-off at the page's target
+    flag: FlagCutoff | None  # the latest fit's flag cut-off at the page's catch target
     reliability: SafeString | None
     weights: list[tuple[str, float]]  # (feature, standardised coefficient), largest first
 
@@ -42,7 +43,9 @@ def reliability_chart(gate_model: GateModel) -> SafeString:
     )
 
 
-def gate_model_rows(*, catalog: Catalog | None, target_escape: float, confidence: float) -> list[GateModelRow]:
+def gate_model_rows(
+    *, catalog: Catalog | None, target_escape: float, confidence: float, target_catch: float = 0.5
+) -> list[GateModelRow]:
     """One row per model name with labels or fitted models, in the catalog's scope (None: all)."""
     models = list(
         GateModel.objects.filter(catalog=catalog).select_related("adopted_by", "created_by").order_by("-version")
@@ -64,6 +67,9 @@ def gate_model_rows(*, catalog: Catalog | None, target_escape: float, confidence
                 adopted=adopted,
                 latest=latest,
                 target=calibration_cutoff(latest.calibration, target_escape=target_escape, confidence=confidence)
+                if latest is not None
+                else None,
+                flag=calibration_flag_cutoff(latest.calibration, target_catch=target_catch, confidence=confidence)
                 if latest is not None
                 else None,
                 reliability=reliability_chart(latest) if latest is not None else None,

@@ -23,12 +23,12 @@ from django.db.models import Case, F, FloatField, Max, Q, QuerySet, Value, When
 from django.db.models.expressions import Combinable, CombinedExpression
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Exp, Greatest, Least, Ln
-from django.db.models.lookups import IsNull, LessThanOrEqual
+from django.db.models.lookups import GreaterThanOrEqual, IsNull, LessThanOrEqual
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
 from reviewq.core.models import Catalog, Description, DescriptionStatus, GateModel, Sentence, SentenceBand
-from reviewq.gating.cutoffs import PublishCutoff, publish_cutoff
+from reviewq.gating.cutoffs import FlagCutoff, PublishCutoff, flag_cutoff, publish_cutoff
 from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fit_risk_model, ranking_metrics
 from reviewq.gating.gate import GateThresholds, risk_from_signals
 from reviewq.gating.inference import check_model
@@ -101,6 +101,13 @@ def calibration_cutoff(calibration: dict, *, target_escape: float, confidence: f
     )
 
 
+def calibration_flag_cutoff(calibration: dict, *, target_catch: float, confidence: float) -> FlagCutoff:
+    """The flag cut-off a stored fit's out-of-fold risks give at a target catch rate."""
+    return flag_cutoff(
+        calibration.get("risk", []), calibration.get("error", []), target=target_catch, confidence=confidence
+    )
+
+
 @transaction.atomic
 def gate_model_fit(
     *,
@@ -109,12 +116,14 @@ def gate_model_fit(
     target_escape: float,
     confidence: float,
     actor: AbstractBaseUser | None,
+    target_catch: float | None = None,
     min_labels: int = MIN_LABELS,
 ) -> GateModel:
     """Fit a new version for the scope from its labels (the wider scope below `min_labels`),
-    cross-validated by product; not adopted. Raises GateModelError with too few products."""
-    if not (0 < target_escape < 1 and 0 < confidence < 1):
-        raise GateModelError("The target and the confidence must be between 0 and 100%.")
+    cross-validated by product; not adopted. Raises GateModelError with too few products.
+    With `target_catch`, also the flag cut-off certified to catch that share of errors."""
+    if not (0 < target_escape < 1 and 0 < confidence < 1) or not (target_catch is None or 0 < target_catch < 1):
+        raise GateModelError("The targets and the confidence must be between 0 and 100%.")
     labels = sentence_labels_list(model_name=model_name, catalog_id=catalog.pk if catalog else None)
     fell_back = False
     if catalog is not None and len(labels) < min_labels:
@@ -138,6 +147,7 @@ def gate_model_fit(
     )
     oof = [round(float(r), 6) for r in cv.risk]
     cut = publish_cutoff(oof, y.tolist(), target=target_escape, confidence=confidence, groups=groups)
+    flag = None if target_catch is None else flag_cutoff(oof, y.tolist(), target=target_catch, confidence=confidence)
     weights = fit_risk_model(X, y.tolist(), params)
     metrics = {
         **ranking,
@@ -151,6 +161,11 @@ def gate_model_fit(
         "published_errors": cut.errors,
         "publish_share": cut.published / len(labels),
         "upper_bound": cut.upper_bound,
+        **(
+            {}
+            if flag is None
+            else {"flagged": flag.flagged, "flag_caught": flag.caught, "flag_lower_bound": flag.lower_bound}
+        ),
         "folds": cv.folds,
     }
     version = (
@@ -168,6 +183,9 @@ def gate_model_fit(
         confidence=confidence,
         publish_cutoff=cut.cutoff,
         labels_needed=cut.labels_needed,
+        target_catch=target_catch,
+        flag_cutoff=None if flag is None else flag.cutoff,
+        flag_labels_needed=None if flag is None else flag.labels_needed,
         created_by=audit_actor(actor),
     )
     audit_record(
@@ -193,6 +211,9 @@ def _audit_summary(gate_model: GateModel | None) -> dict:
         "confidence": gate_model.confidence,
         "publish_cutoff": gate_model.publish_cutoff,
         "labels_needed": gate_model.labels_needed,
+        "target_catch": gate_model.target_catch,
+        "flag_cutoff": gate_model.flag_cutoff,
+        "flag_labels_needed": gate_model.flag_labels_needed,
     }
 
 
@@ -324,9 +345,15 @@ def fitted_risk_expression(weights: dict) -> CombinedExpression:
     return Value(1.0, output_field=_F) / (Value(1.0, output_field=_F) + Exp(-z))
 
 
-def fitted_band_expression(*, risk: Combinable, cutoff: float | None, thresholds: GateThresholds) -> Case:
-    """inference.fitted_band as SQL: the hand-set flags stay, the fitted risk decides publish."""
+def fitted_band_expression(
+    *, risk: Combinable, cutoff: float | None, thresholds: GateThresholds, flag_cutoff: float | None = None
+) -> Case:
+    """inference.fitted_band as SQL: the hand-set flags stay, the fitted risk flags at or above
+    `flag_cutoff` and decides publish."""
     B = SentenceBand
+    fitted_flag = []
+    if flag_cutoff is not None:
+        fitted_flag = [When(GreaterThanOrEqual(risk, Value(float(flag_cutoff))), then=Value(B.FLAG))]
     publish = []
     if cutoff is not None:
         publish = [
@@ -335,6 +362,7 @@ def fitted_band_expression(*, risk: Combinable, cutoff: float | None, thresholds
         ]
     return Case(
         When(hard_flag=True, then=Value(B.FLAG)),
+        *fitted_flag,
         When(mean_logprob__isnull=True, then=Value(B.REVIEW)),
         When(mean_logprob__lt=thresholds.flag_below, then=Value(B.FLAG)),
         When(critical_min_logprob__lt=thresholds.critical_floor, then=Value(B.FLAG)),
@@ -379,7 +407,12 @@ def sentences_rescore(*, scope: GateScope, actor: AbstractBaseUser | None = None
         else:
             # The risk once (26 JSON reads a row), then the band from the stored column.
             changed += sentences.update(fitted_risk=fitted_risk_expression(adopted.weights))
-            band = fitted_band_expression(risk=F("fitted_risk"), cutoff=adopted.publish_cutoff, thresholds=thresholds)
+            band = fitted_band_expression(
+                risk=F("fitted_risk"),
+                cutoff=adopted.publish_cutoff,
+                flag_cutoff=adopted.flag_cutoff,
+                thresholds=thresholds,
+            )
             sentences.exclude(band=band).update(band=band)
         # The queue's sort key follows the sentences' (fitted or hand-set) risks.
         descriptions.update(risk=description_risk_expression(fitted=adopted is not None))

@@ -167,7 +167,11 @@ def sentence_score_columns(score: SentenceScore, *, gate_model: GateModel | None
         risk = fitted_risk(score.signals, gate_model.weights)
         columns["fitted_risk"] = risk
         columns["band"] = fitted_band(
-            hand_band=score.band, signals=score.signals, risk=risk, cutoff=gate_model.publish_cutoff
+            hand_band=score.band,
+            signals=score.signals,
+            risk=risk,
+            cutoff=gate_model.publish_cutoff,
+            flag_cutoff=gate_model.flag_cutoff,
         )
     return columns
 

@@ -28,13 +28,13 @@ def _setup():
     warned.has_warning, warned.mean_logprob = True, -0.05
     warned.save()
     # a big cut-off so that a good share publishes
-    fitted = gate_model_fit(model_name="m1", target_escape=0.6, confidence=0.6, actor=None)
+    fitted = gate_model_fit(model_name="m1", target_escape=0.6, target_catch=0.9, confidence=0.6, actor=None)
     return fitted, pending, other, hard, warned
 
 
 def test_adopt_rescores_undecided_sentences_like_the_pure_inference():
     fitted, pending, other, hard, warned = _setup()
-    assert fitted.publish_cutoff is not None
+    assert fitted.publish_cutoff is not None and fitted.flag_cutoff is not None
     decided_before = list(Sentence.objects.exclude(decision="").values_list("id", "band", "fitted_risk"))
     other_before = list(Sentence.objects.filter(description__in=other).values_list("id", "band", "fitted_risk"))
     gate_model_adopt(gate_model=fitted, actor=None)
@@ -45,10 +45,15 @@ def test_adopt_rescores_undecided_sentences_like_the_pure_inference():
         assert sentence.fitted_risk == pytest.approx(expected, abs=1e-9)
         hand = Sentence.objects.filter(pk=sentence.pk).annotate(hand=band_expression(thresholds)).get().hand
         assert sentence.band == fitted_band(
-            hand_band=hand, signals=sentence.signals, risk=expected, cutoff=fitted.publish_cutoff
+            hand_band=hand,
+            signals=sentence.signals,
+            risk=expected,
+            cutoff=fitted.publish_cutoff,
+            flag_cutoff=fitted.flag_cutoff,
         )
-        bands.add(sentence.band)
-    assert "publish" in bands and "review" in bands
+        bands.add((sentence.band, hand == "flag" or sentence.hard_flag))
+    # publish, review, and flagged by the fitted risk alone
+    assert {("publish", False), ("review", False), ("flag", False)} <= bands
     hard.refresh_from_db()
     warned.refresh_from_db()
     assert hard.band == "flag" and warned.band == "review"
@@ -73,6 +78,11 @@ def test_fitted_band_never_publishes_a_hard_flag_or_a_warning():
     assert fitted_band(hand_band="review", signals={**signals, "has_warning": True}, risk=0.0, cutoff=0.5) == "review"
     assert fitted_band(hand_band="review", signals={**signals, "mean_logprob": None}, risk=0.0, cutoff=0.5) == "review"
     assert fitted_band(hand_band="review", signals=signals, risk=0.0, cutoff=None) == "review"
+    # The flag cut-off on the fitted risk only adds flags, also without logprobs.
+    assert fitted_band(hand_band="review", signals=signals, risk=0.7, cutoff=0.8, flag_cutoff=0.7) == "flag"
+    assert fitted_band(hand_band="review", signals=signals, risk=0.69, cutoff=0.8, flag_cutoff=0.7) == "publish"
+    no_logprobs = {**signals, "mean_logprob": None, "has_logprobs": False}
+    assert fitted_band(hand_band="review", signals=no_logprobs, risk=0.9, cutoff=0.5, flag_cutoff=0.7) == "flag"
 
 
 def _queue_risks(descriptions, *, fitted: bool) -> dict[int, float]:
