@@ -1,6 +1,7 @@
 """What the "Gate model" page shows per model name: the adopted and the latest fitted model,
-their cross-validated figures, the reliability diagram, and what a stated target would publish
-(re-read from the latest fit's out-of-fold risks, no refit)."""
+their cross-validated figures, the reliability diagram, what a stated target would publish and
+flag (re-read from the latest fit's out-of-fold risks, no refit), and the adopted model's
+realised escape rate on the reviews since its adoption."""
 
 from dataclasses import dataclass
 
@@ -9,7 +10,13 @@ from django.utils.safestring import SafeString
 from reviewq.core.models import Catalog, GateModel
 from reviewq.dashboard.charts import line_chart_svg
 from reviewq.gating.cutoffs import FlagCutoff, PublishCutoff
-from reviewq.gating.gate_models import MIN_LABELS, calibration_cutoff, calibration_flag_cutoff
+from reviewq.gating.gate_models import (
+    MIN_LABELS,
+    RealisedEscape,
+    calibration_cutoff,
+    calibration_flag_cutoff,
+    realised_escape,
+)
 from reviewq.gating.labels import labelled_model_names
 
 
@@ -20,6 +27,7 @@ class GateModelRow:
     latest: GateModel | None
     target: PublishCutoff | None  # the latest fit's cut-off at the page's target
     flag: FlagCutoff | None  # the latest fit's flag cut-off at the page's catch target
+    realised: RealisedEscape | None  # the adopted model's escape rate on reviews since its adoption
     reliability: SafeString | None
     weights: list[tuple[str, float]]  # (feature, standardised coefficient), largest first
 
@@ -72,6 +80,7 @@ def gate_model_rows(
                 flag=calibration_flag_cutoff(latest.calibration, target_catch=target_catch, confidence=confidence)
                 if latest is not None
                 else None,
+                realised=realised_escape(adopted) if adopted is not None else None,
                 reliability=reliability_chart(latest) if latest is not None else None,
                 weights=weights,
             )

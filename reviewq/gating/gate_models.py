@@ -19,16 +19,31 @@ from dataclasses import dataclass
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, F, FloatField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, FloatField, Max, Q, QuerySet, Value, When
 from django.db.models.expressions import Combinable, CombinedExpression
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Exp, Greatest, Least, Ln
-from django.db.models.lookups import GreaterThanOrEqual, IsNull, LessThanOrEqual
+from django.db.models.lookups import Exact, GreaterThanOrEqual, IsNull, LessThanOrEqual
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
-from reviewq.core.models import Catalog, Description, DescriptionStatus, GateModel, Sentence, SentenceBand
-from reviewq.gating.cutoffs import FlagCutoff, PublishCutoff, flag_cutoff, publish_cutoff
+from reviewq.core.models import (
+    Catalog,
+    Description,
+    DescriptionStatus,
+    GateModel,
+    Sentence,
+    SentenceBand,
+    SentenceRegeneration,
+)
+from reviewq.gating.cutoffs import (
+    FlagCutoff,
+    PublishCutoff,
+    clopper_pearson_lower,
+    clopper_pearson_upper,
+    flag_cutoff,
+    publish_cutoff,
+)
 from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fit_risk_model, ranking_metrics
 from reviewq.gating.gate import GateThresholds, risk_from_signals
 from reviewq.gating.inference import check_model
@@ -303,23 +318,28 @@ SQL_FEATURES: dict[str, tuple] = {
 _F = FloatField()
 
 
-def _number(key: str) -> Cast:
-    return Cast(KT(f"signals__{key}"), _F)
+def _number(key: str, field: str = "signals") -> Cast:
+    return Cast(KT(f"{field}__{key}"), _F)
 
 
-def _feature_sql(name: str) -> Case | Ln:
+def _flag(key: str, field: str = "signals") -> Case:
+    """1.0 when the JSON key is true, else 0.0 (also when absent: no NULL to negate)."""
+    return Case(When(Q(**{f"{field}__{key}": True}), then=Value(1.0)), default=Value(0.0), output_field=_F)
+
+
+def _feature_sql(name: str, field: str = "signals") -> Case | Ln:
     kind, *rest = SQL_FEATURES[name]
     if kind == "flag":
-        return Case(When(Q(**{f"signals__{rest[0]}": True}), then=Value(1.0)), default=Value(0.0), output_field=_F)
+        return _flag(rest[0], field)
     if kind == "no_logprobs":
         return Case(
-            When(IsNull(_number("mean_logprob"), True), then=Value(1.0)),
-            When(Q(signals__has_logprobs=True), then=Value(0.0)),
+            When(IsNull(_number("mean_logprob", field), True), then=Value(1.0)),
+            When(Q(**{f"{field}__has_logprobs": True}), then=Value(0.0)),
             default=Value(1.0),
             output_field=_F,
         )
     key = rest[0]
-    value: Combinable = _number(key)
+    value: Combinable = _number(key, field)
     if kind == "log1p":
         return Ln(Value(1.0) + Case(When(IsNull(value, True), then=Value(0.0)), default=value, output_field=_F))
     if kind == "neg":
@@ -328,18 +348,19 @@ def _feature_sql(name: str) -> Case | Ln:
     if cap is not None:
         value = Least(value, Value(cap))
     # LEAST ignores NULLs on PostgreSQL: test the key itself.
-    return Case(When(IsNull(_number(key), True), then=Value(0.0)), default=value, output_field=_F)
+    return Case(When(IsNull(_number(key, field), True), then=Value(0.0)), default=value, output_field=_F)
 
 
-def fitted_risk_expression(weights: dict) -> CombinedExpression:
-    """inference.fitted_risk as SQL over Sentence.signals (z clamped to +-50 for EXP)."""
+def fitted_risk_expression(weights: dict, *, field: str = "signals") -> CombinedExpression:
+    """inference.fitted_risk as SQL over a signals JSON (Sentence.signals unless `field` names
+    another path, e.g. generated_score__signals; z clamped to +-50 for EXP)."""
     check_model(weights)
     z: Combinable = Value(float(weights["intercept"]), output_field=_F)
     for name, mean, scale, coef in zip(
         weights["features"], weights["mean"], weights["scale"], weights["coef"], strict=True
     ):
         if coef:
-            term = CombinedExpression(_feature_sql(name), "-", Value(float(mean)), output_field=_F)
+            term = CombinedExpression(_feature_sql(name, field), "-", Value(float(mean)), output_field=_F)
             z = z + Value(float(coef) / float(scale), output_field=_F) * term
     z = Greatest(Least(z, Value(50.0)), Value(-50.0))
     return Value(1.0, output_field=_F) / (Value(1.0, output_field=_F) + Exp(-z))
@@ -418,3 +439,89 @@ def sentences_rescore(*, scope: GateScope, actor: AbstractBaseUser | None = None
         descriptions.update(risk=description_risk_expression(fitted=adopted is not None))
     published, back = descriptions_follow_sentences(catalog_ids=catalog_ids, actor=actor, note="gate model changed")
     return RescoreResult(sentences=changed, published=published, back_to_review=back)
+
+
+# --- Is the adopted model still right? The realised escape rate ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RealisedEscape:
+    """Reviewed sentences an adopted model publishes (or would have), decided after it was
+    adopted, and how many of them a reviewer found wrong."""
+
+    sentences: int
+    errors: int
+    target: float
+    confidence: float
+    lower: float  # one-sided Clopper-Pearson bounds on their error rate at `confidence`
+    upper: float
+
+    @property
+    def rate(self) -> float | None:
+        return self.errors / self.sentences if self.sentences else None
+
+    @property
+    def exceeds_target(self) -> bool:
+        """The escape rate is above the target at the stated confidence: the model no longer
+        backs its claim."""
+        return self.lower > self.target
+
+
+def _no_mean_logprob(field: str) -> Case:
+    """1.0 when the mean logprob is JSON null or absent (KT reads a JSON null as 'null' on SQLite)."""
+    absent = Q(**{f"{field}__mean_logprob": None}) | Q(**{f"{field}__mean_logprob__isnull": True})
+    return Case(When(absent, then=Value(1.0)), default=Value(0.0), output_field=_F)
+
+
+def _published_by(gate_model: GateModel, field: str) -> Q:
+    """Signals in `field` the model's publish cut-off would publish: fitted risk at or below it,
+    no hard flag, no warning, logprobs present (inference.fitted_band; the hand-set thresholds'
+    flags are left out)."""
+    return (
+        Q(**{f"{field}__has_logprobs": True})
+        & Q(Exact(_flag("hard_flag", field) + _flag("has_warning", field) + _no_mean_logprob(field), Value(0.0)))
+        & Q(LessThanOrEqual(fitted_risk_expression(gate_model.weights, field=field), Value(gate_model.publish_cutoff)))
+    )
+
+
+def realised_escape(gate_model: GateModel) -> RealisedEscape | None:
+    """The adopted model's realised escape rate: among the sentences of its scope that it
+    publishes by its fitted risk (scored on the text as generated) and that a reviewer decided
+    after it was adopted, the share found wrong (edited, substituted, removed, regenerated:
+    reviewq/gating/labels.py). Three aggregate queries. None when not adopted or it publishes
+    nothing."""
+    if not gate_model.adopted or gate_model.adopted_at is None or gate_model.publish_cutoff is None:
+        return None
+    scope = GateScope(model_name=gate_model.model_name, catalog=gate_model.catalog)
+    in_scope = Q(
+        description__model=gate_model.model_name, description__product__catalog_id__in=_rescore_catalog_ids(scope)
+    )
+    decided = Sentence.objects.filter(in_scope, decided_at__gt=gate_model.adopted_at).exclude(
+        decision=Sentence.Decision.NONE
+    )
+    wrong = ~Q(decision=Sentence.Decision.APPROVED)
+    sentences = errors = 0
+    for part in (
+        decided.filter(generated_score__isnull=True).filter(_published_by(gate_model, "signals")),
+        decided.filter(generated_score__isnull=False).filter(_published_by(gate_model, "generated_score__signals")),
+    ):
+        counts = part.aggregate(n=Count("id"), k=Count("id", filter=wrong))
+        sentences, errors = sentences + counts["n"], errors + counts["k"]
+    regenerated = (
+        SentenceRegeneration.objects.filter(
+            in_scope, status=SentenceRegeneration.Status.DONE, created_at__gt=gate_model.adopted_at
+        )
+        .exclude(original_signals={})
+        .filter(_published_by(gate_model, "original_signals"))
+        .count()
+    )
+    sentences, errors = sentences + regenerated, errors + regenerated
+    confidence = gate_model.confidence
+    return RealisedEscape(
+        sentences=sentences,
+        errors=errors,
+        target=gate_model.target_escape,
+        confidence=confidence,
+        lower=clopper_pearson_lower(errors, sentences, confidence),
+        upper=clopper_pearson_upper(errors, sentences, confidence),
+    )
