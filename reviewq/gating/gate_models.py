@@ -3,12 +3,15 @@
 A scope is a model name, optionally narrowed to one catalog. The fit is reviewq/gating/fit.py's
 cross-validated fitting (GroupKFold by product) on the labels of reviewq/gating/labels.py; a
 catalog with fewer than MIN_LABELS labels of its own is fitted on the labels of all catalogs
-(`fell_back`). The publish cut-off comes from the out-of-fold risks of all labels at the
-stated target (reviewq/gating/cutoffs.py), the weights from one fit on all of them.
+(`fell_back`). The publish cut-off (at a target escape rate) and the flag cut-off (at a target
+catch rate) come from the out-of-fold risks of all labels (reviewq/gating/cutoffs.py), the
+weights from one fit on all of them.
 
 Adopting or reverting re-scores the scope's undecided sentences in SQL (`sentences_rescore`):
 Sentence.fitted_risk from the weights, the band from inference.fitted_band's rule (hand-set
-flags stay; the fitted risk decides publish vs review), then descriptions follow.
+flags stay; the fitted risk flags at or above the flag cut-off and decides publish vs review),
+Description.risk (the queue's sort key) from the sentences' fitted risks, then descriptions
+follow. `realised_escape` checks an adopted model against the reviews that came in after it.
 """
 
 import dataclasses
