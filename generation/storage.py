@@ -25,7 +25,7 @@ from reviewq.core.audit import AuditAction
 from reviewq.core.bulk import rows_insert
 from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
 from reviewq.core.transitions import ConflictError, TransitionRequest, descriptions_transition
-from reviewq.gating.gate import description_outcome
+from reviewq.gating.gate import description_outcome, description_risk
 from reviewq.gating.service import (
     SCORE_COLUMNS,
     GateInput,
@@ -184,8 +184,9 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
         gate_models[key] = adopted_gate_model(model_name=completion.model, catalog_id=product.catalog_id)
     adopted = gate_models[key]
     columns = [sentence_score_columns(score, gate_model=adopted) for score in gate.sentences]
-    outcome, summary = gate.outcome, gate.summary
+    outcome, summary, risk = gate.outcome, gate.summary, gate.risk
     if adopted is not None:
+        risk = description_risk(c["fitted_risk"] for c in columns)
         outcome = description_outcome(((c["band"], "") for c in columns), product.catalog.publish_confident_now)
         summary = f"gate model {adopted.model_name} v{adopted.version}: " + ", ".join(
             f"{n} {band}" for band in ("publish", "review", "flag") if (n := sum(c["band"] == band for c in columns))
@@ -213,7 +214,7 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
         to_status=outcome,
         action=AuditAction.GENERATED,
         note=f"{len(sentence_rows)} sentences, {len(tokens)} tokens; gate: {summary}",
-        fields={**meta, "text": completion.text, "risk": gate.risk, "error_code": "", "error": ""},
+        fields={**meta, "text": completion.text, "risk": risk, "error_code": "", "error": ""},
         sentence_rows=sentence_rows,
         token_rows=token_rows,
         replaces=description.generated_at is not None,

@@ -476,6 +476,17 @@ class GateModel(models.Model):
     labels_needed = models.PositiveIntegerField(
         null=True, blank=True, help_text="About how many more labels a cut-off needs (0: one qualifies)."
     )
+    target_catch = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The flag cut-off catches at least this share of errors; empty: no fitted flag.",
+    )
+    flag_cutoff = models.FloatField(
+        null=True, blank=True, help_text="Fitted risk at or above this is flagged; empty: none qualifies."
+    )
+    flag_labels_needed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="About how many more labels a flag cut-off needs (0: one qualifies)."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -114,11 +114,17 @@ def _percent_field(label: str, *, low: float, high: float) -> forms.FloatField:
 
 
 class GateTargetForm(CatalogScopeForm):
-    """?catalog=<id>&target_escape=<%>&confidence=<%>: "at most X% of auto-published sentences
-    wrong, at Y% confidence". Cleans to fractions (defaults 2% and 95%)."""
+    """?catalog=<id>&target_escape=<%>&target_catch=<%>&confidence=<%>: "at most X% of
+    auto-published sentences wrong, the flag catching at least Z% of errors, at Y% confidence".
+    Cleans to fractions (defaults 2%, 50% and 95%)."""
 
     target_escape = _percent_field("Escape target", low=0.1, high=99.9)
+    target_catch = _percent_field("Catch target", low=1.0, high=99.9)
     confidence = _percent_field("Confidence", low=50.0, high=99.9)
+
+    def clean_target_catch(self) -> float:
+        value = self.cleaned_data["target_catch"]
+        return 0.5 if value is None else value / 100
 
     def clean_target_escape(self) -> float:
         value = self.cleaned_data["target_escape"]

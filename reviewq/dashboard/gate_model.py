@@ -1,6 +1,7 @@
 """What the "Gate model" page shows per model name: the adopted and the latest fitted model,
-their cross-validated figures, the reliability diagram, and what a stated target would publish
-(re-read from the latest fit's out-of-fold risks, no refit)."""
+their cross-validated figures, the reliability diagram, what a stated target would publish and
+flag (re-read from the latest fit's out-of-fold risks, no refit), and the adopted model's
+realised escape rate on the reviews since its adoption."""
 
 from dataclasses import dataclass
 
@@ -8,8 +9,14 @@ from django.utils.safestring import SafeString
 
 from reviewq.core.models import Catalog, GateModel
 from reviewq.dashboard.charts import line_chart_svg
-from reviewq.gating.cutoffs import PublishCutoff
-from reviewq.gating.gate_models import MIN_LABELS, calibration_cutoff
+from reviewq.gating.cutoffs import FlagCutoff, PublishCutoff
+from reviewq.gating.gate_models import (
+    MIN_LABELS,
+    RealisedEscape,
+    calibration_cutoff,
+    calibration_flag_cutoff,
+    realised_escape,
+)
 from reviewq.gating.labels import labelled_model_names
 
 
@@ -19,6 +26,8 @@ class GateModelRow:
     adopted: GateModel | None
     latest: GateModel | None
     target: PublishCutoff | None  # the latest fit's cut-off at the page's target
+    flag: FlagCutoff | None  # the latest fit's flag cut-off at the page's catch target
+    realised: RealisedEscape | None  # the adopted model's escape rate on reviews since its adoption
     reliability: SafeString | None
     weights: list[tuple[str, float]]  # (feature, standardised coefficient), largest first
 
@@ -42,7 +51,9 @@ def reliability_chart(gate_model: GateModel) -> SafeString:
     )
 
 
-def gate_model_rows(*, catalog: Catalog | None, target_escape: float, confidence: float) -> list[GateModelRow]:
+def gate_model_rows(
+    *, catalog: Catalog | None, target_escape: float, confidence: float, target_catch: float = 0.5
+) -> list[GateModelRow]:
     """One row per model name with labels or fitted models, in the catalog's scope (None: all)."""
     models = list(
         GateModel.objects.filter(catalog=catalog).select_related("adopted_by", "created_by").order_by("-version")
@@ -66,6 +77,10 @@ def gate_model_rows(*, catalog: Catalog | None, target_escape: float, confidence
                 target=calibration_cutoff(latest.calibration, target_escape=target_escape, confidence=confidence)
                 if latest is not None
                 else None,
+                flag=calibration_flag_cutoff(latest.calibration, target_catch=target_catch, confidence=confidence)
+                if latest is not None
+                else None,
+                realised=realised_escape(adopted) if adopted is not None else None,
                 reliability=reliability_chart(latest) if latest is not None else None,
                 weights=weights,
             )

@@ -127,8 +127,12 @@ def thresholds(request: HttpRequest, catalog_pk: int | None = None) -> HttpRespo
     return render(request, "dashboard/thresholds.html", context, status=status)
 
 
-def _gate_model_url(*, catalog_id: int | None, target_escape: float, confidence: float) -> str:
+def _gate_model_url(
+    *, catalog_id: int | None, target_escape: float, confidence: float, target_catch: float | None = None
+) -> str:
     query = {"target_escape": f"{100 * target_escape:g}", "confidence": f"{100 * confidence:g}"}
+    if target_catch is not None:
+        query["target_catch"] = f"{100 * target_catch:g}"
     if catalog_id:
         query["catalog"] = str(catalog_id)
     return f"{reverse('gate_model')}?{urlencode(query)}"
@@ -143,11 +147,15 @@ def gate_model(request: HttpRequest) -> HttpResponse:
     catalog_id = form.cleaned_data["catalog"]
     catalog = get_object_or_404(Catalog, pk=catalog_id) if catalog_id else None
     target_escape, confidence = form.cleaned_data["target_escape"], form.cleaned_data["confidence"]
+    target_catch = form.cleaned_data["target_catch"]
     context = {
         "catalog": catalog,
         "catalogs": Catalog.objects.order_by("name"),
-        "rows": gate_model_rows(catalog=catalog, target_escape=target_escape, confidence=confidence),
+        "rows": gate_model_rows(
+            catalog=catalog, target_escape=target_escape, target_catch=target_catch, confidence=confidence
+        ),
         "target_percent": f"{100 * target_escape:g}",
+        "catch_percent": f"{100 * target_catch:g}",
         "confidence_percent": f"{100 * confidence:g}",
         "min_labels": MIN_LABELS,
         "truth_note": TRUTH_NOTE,
@@ -168,6 +176,7 @@ def gate_model_fit_view(request: HttpRequest) -> HttpResponse:
             model_name=data["model_name"],
             catalog=catalog,
             target_escape=data["target_escape"],
+            target_catch=data["target_catch"],
             confidence=data["confidence"],
             actor=request.user,
         )
@@ -180,7 +189,12 @@ def gate_model_fit_view(request: HttpRequest) -> HttpResponse:
             + (" of all catalogs (too few in this one)." if fitted.fell_back else "."),
         )
     return redirect(
-        _gate_model_url(catalog_id=data["catalog"], target_escape=data["target_escape"], confidence=data["confidence"])
+        _gate_model_url(
+            catalog_id=data["catalog"],
+            target_escape=data["target_escape"],
+            confidence=data["confidence"],
+            target_catch=data["target_catch"],
+        )
     )
 
 
@@ -195,7 +209,12 @@ def gate_model_adopt_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Adopted {chosen.model_name} version {chosen.version}.")
     return redirect(
-        _gate_model_url(catalog_id=chosen.catalog_id, target_escape=chosen.target_escape, confidence=chosen.confidence)
+        _gate_model_url(
+            catalog_id=chosen.catalog_id,
+            target_escape=chosen.target_escape,
+            confidence=chosen.confidence,
+            target_catch=chosen.target_catch,
+        )
     )
 
 

@@ -3,12 +3,15 @@
 A scope is a model name, optionally narrowed to one catalog. The fit is reviewq/gating/fit.py's
 cross-validated fitting (GroupKFold by product) on the labels of reviewq/gating/labels.py; a
 catalog with fewer than MIN_LABELS labels of its own is fitted on the labels of all catalogs
-(`fell_back`). The publish cut-off comes from the out-of-fold risks of all labels at the
-stated target (reviewq/gating/cutoffs.py), the weights from one fit on all of them.
+(`fell_back`). The publish cut-off (at a target escape rate) and the flag cut-off (at a target
+catch rate) come from the out-of-fold risks of all labels (reviewq/gating/cutoffs.py), the
+weights from one fit on all of them.
 
 Adopting or reverting re-scores the scope's undecided sentences in SQL (`sentences_rescore`):
 Sentence.fitted_risk from the weights, the band from inference.fitted_band's rule (hand-set
-flags stay; the fitted risk decides publish vs review), then descriptions follow.
+flags stay; the fitted risk flags at or above the flag cut-off and decides publish vs review),
+Description.risk (the queue's sort key) from the sentences' fitted risks, then descriptions
+follow. `realised_escape` checks an adopted model against the reviews that came in after it.
 """
 
 import dataclasses
@@ -19,16 +22,31 @@ from dataclasses import dataclass
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, F, FloatField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, FloatField, Max, Q, QuerySet, Value, When
 from django.db.models.expressions import Combinable, CombinedExpression
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Exp, Greatest, Least, Ln
-from django.db.models.lookups import IsNull, LessThanOrEqual
+from django.db.models.lookups import Exact, GreaterThanOrEqual, IsNull, LessThanOrEqual
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
-from reviewq.core.models import Catalog, Description, DescriptionStatus, GateModel, Sentence, SentenceBand
-from reviewq.gating.cutoffs import PublishCutoff, publish_cutoff
+from reviewq.core.models import (
+    Catalog,
+    Description,
+    DescriptionStatus,
+    GateModel,
+    Sentence,
+    SentenceBand,
+    SentenceRegeneration,
+)
+from reviewq.gating.cutoffs import (
+    FlagCutoff,
+    PublishCutoff,
+    clopper_pearson_lower,
+    clopper_pearson_upper,
+    flag_cutoff,
+    publish_cutoff,
+)
 from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fit_risk_model, ranking_metrics
 from reviewq.gating.gate import GateThresholds, risk_from_signals
 from reviewq.gating.inference import check_model
@@ -36,6 +54,7 @@ from reviewq.gating.labels import LABEL_KINDS, SentenceLabel, sentence_labels_li
 from reviewq.gating.service import (
     adopted_gate_model,
     band_expression,
+    description_risk_expression,
     descriptions_follow_sentences,
     thresholds_for_catalog,
 )
@@ -100,6 +119,13 @@ def calibration_cutoff(calibration: dict, *, target_escape: float, confidence: f
     )
 
 
+def calibration_flag_cutoff(calibration: dict, *, target_catch: float, confidence: float) -> FlagCutoff:
+    """The flag cut-off a stored fit's out-of-fold risks give at a target catch rate."""
+    return flag_cutoff(
+        calibration.get("risk", []), calibration.get("error", []), target=target_catch, confidence=confidence
+    )
+
+
 @transaction.atomic
 def gate_model_fit(
     *,
@@ -108,12 +134,14 @@ def gate_model_fit(
     target_escape: float,
     confidence: float,
     actor: AbstractBaseUser | None,
+    target_catch: float | None = None,
     min_labels: int = MIN_LABELS,
 ) -> GateModel:
     """Fit a new version for the scope from its labels (the wider scope below `min_labels`),
-    cross-validated by product; not adopted. Raises GateModelError with too few products."""
-    if not (0 < target_escape < 1 and 0 < confidence < 1):
-        raise GateModelError("The target and the confidence must be between 0 and 100%.")
+    cross-validated by product; not adopted. Raises GateModelError with too few products.
+    With `target_catch`, also the flag cut-off certified to catch that share of errors."""
+    if not (0 < target_escape < 1 and 0 < confidence < 1) or not (target_catch is None or 0 < target_catch < 1):
+        raise GateModelError("The targets and the confidence must be between 0 and 100%.")
     labels = sentence_labels_list(model_name=model_name, catalog_id=catalog.pk if catalog else None)
     fell_back = False
     if catalog is not None and len(labels) < min_labels:
@@ -137,6 +165,7 @@ def gate_model_fit(
     )
     oof = [round(float(r), 6) for r in cv.risk]
     cut = publish_cutoff(oof, y.tolist(), target=target_escape, confidence=confidence, groups=groups)
+    flag = None if target_catch is None else flag_cutoff(oof, y.tolist(), target=target_catch, confidence=confidence)
     weights = fit_risk_model(X, y.tolist(), params)
     metrics = {
         **ranking,
@@ -150,6 +179,11 @@ def gate_model_fit(
         "published_errors": cut.errors,
         "publish_share": cut.published / len(labels),
         "upper_bound": cut.upper_bound,
+        **(
+            {}
+            if flag is None
+            else {"flagged": flag.flagged, "flag_caught": flag.caught, "flag_lower_bound": flag.lower_bound}
+        ),
         "folds": cv.folds,
     }
     version = (
@@ -167,6 +201,9 @@ def gate_model_fit(
         confidence=confidence,
         publish_cutoff=cut.cutoff,
         labels_needed=cut.labels_needed,
+        target_catch=target_catch,
+        flag_cutoff=None if flag is None else flag.cutoff,
+        flag_labels_needed=None if flag is None else flag.labels_needed,
         created_by=audit_actor(actor),
     )
     audit_record(
@@ -192,6 +229,9 @@ def _audit_summary(gate_model: GateModel | None) -> dict:
         "confidence": gate_model.confidence,
         "publish_cutoff": gate_model.publish_cutoff,
         "labels_needed": gate_model.labels_needed,
+        "target_catch": gate_model.target_catch,
+        "flag_cutoff": gate_model.flag_cutoff,
+        "flag_labels_needed": gate_model.flag_labels_needed,
     }
 
 
@@ -281,23 +321,28 @@ SQL_FEATURES: dict[str, tuple] = {
 _F = FloatField()
 
 
-def _number(key: str) -> Cast:
-    return Cast(KT(f"signals__{key}"), _F)
+def _number(key: str, field: str = "signals") -> Cast:
+    return Cast(KT(f"{field}__{key}"), _F)
 
 
-def _feature_sql(name: str) -> Case | Ln:
+def _flag(key: str, field: str = "signals") -> Case:
+    """1.0 when the JSON key is true, else 0.0 (also when absent: no NULL to negate)."""
+    return Case(When(Q(**{f"{field}__{key}": True}), then=Value(1.0)), default=Value(0.0), output_field=_F)
+
+
+def _feature_sql(name: str, field: str = "signals") -> Case | Ln:
     kind, *rest = SQL_FEATURES[name]
     if kind == "flag":
-        return Case(When(Q(**{f"signals__{rest[0]}": True}), then=Value(1.0)), default=Value(0.0), output_field=_F)
+        return _flag(rest[0], field)
     if kind == "no_logprobs":
         return Case(
-            When(IsNull(_number("mean_logprob"), True), then=Value(1.0)),
-            When(Q(signals__has_logprobs=True), then=Value(0.0)),
+            When(IsNull(_number("mean_logprob", field), True), then=Value(1.0)),
+            When(Q(**{f"{field}__has_logprobs": True}), then=Value(0.0)),
             default=Value(1.0),
             output_field=_F,
         )
     key = rest[0]
-    value: Combinable = _number(key)
+    value: Combinable = _number(key, field)
     if kind == "log1p":
         return Ln(Value(1.0) + Case(When(IsNull(value, True), then=Value(0.0)), default=value, output_field=_F))
     if kind == "neg":
@@ -306,26 +351,33 @@ def _feature_sql(name: str) -> Case | Ln:
     if cap is not None:
         value = Least(value, Value(cap))
     # LEAST ignores NULLs on PostgreSQL: test the key itself.
-    return Case(When(IsNull(_number(key), True), then=Value(0.0)), default=value, output_field=_F)
+    return Case(When(IsNull(_number(key, field), True), then=Value(0.0)), default=value, output_field=_F)
 
 
-def fitted_risk_expression(weights: dict) -> CombinedExpression:
-    """inference.fitted_risk as SQL over Sentence.signals (z clamped to +-50 for EXP)."""
+def fitted_risk_expression(weights: dict, *, field: str = "signals") -> CombinedExpression:
+    """inference.fitted_risk as SQL over a signals JSON (Sentence.signals unless `field` names
+    another path, e.g. generated_score__signals; z clamped to +-50 for EXP)."""
     check_model(weights)
     z: Combinable = Value(float(weights["intercept"]), output_field=_F)
     for name, mean, scale, coef in zip(
         weights["features"], weights["mean"], weights["scale"], weights["coef"], strict=True
     ):
         if coef:
-            term = CombinedExpression(_feature_sql(name), "-", Value(float(mean)), output_field=_F)
+            term = CombinedExpression(_feature_sql(name, field), "-", Value(float(mean)), output_field=_F)
             z = z + Value(float(coef) / float(scale), output_field=_F) * term
     z = Greatest(Least(z, Value(50.0)), Value(-50.0))
     return Value(1.0, output_field=_F) / (Value(1.0, output_field=_F) + Exp(-z))
 
 
-def fitted_band_expression(*, risk: Combinable, cutoff: float | None, thresholds: GateThresholds) -> Case:
-    """inference.fitted_band as SQL: the hand-set flags stay, the fitted risk decides publish."""
+def fitted_band_expression(
+    *, risk: Combinable, cutoff: float | None, thresholds: GateThresholds, flag_cutoff: float | None = None
+) -> Case:
+    """inference.fitted_band as SQL: the hand-set flags stay, the fitted risk flags at or above
+    `flag_cutoff` and decides publish."""
     B = SentenceBand
+    fitted_flag = []
+    if flag_cutoff is not None:
+        fitted_flag = [When(GreaterThanOrEqual(risk, Value(float(flag_cutoff))), then=Value(B.FLAG))]
     publish = []
     if cutoff is not None:
         publish = [
@@ -334,6 +386,7 @@ def fitted_band_expression(*, risk: Combinable, cutoff: float | None, thresholds
         ]
     return Case(
         When(hard_flag=True, then=Value(B.FLAG)),
+        *fitted_flag,
         When(mean_logprob__isnull=True, then=Value(B.REVIEW)),
         When(mean_logprob__lt=thresholds.flag_below, then=Value(B.FLAG)),
         When(critical_min_logprob__lt=thresholds.critical_floor, then=Value(B.FLAG)),
@@ -367,18 +420,111 @@ def sentences_rescore(*, scope: GateScope, actor: AbstractBaseUser | None = None
     for catalog_id in catalog_ids:
         adopted = adopted_gate_model(model_name=scope.model_name, catalog_id=catalog_id)
         thresholds = thresholds_for_catalog(catalog_id=catalog_id)
+        descriptions = Description.objects.filter(
+            product__catalog_id=catalog_id, model=scope.model_name, status__in=[S.REVIEW, S.PUBLISHED]
+        )
         sentences = Sentence.objects.filter(
-            decision=Sentence.Decision.NONE,
-            description_id__in=Description.objects.filter(
-                product__catalog_id=catalog_id, model=scope.model_name, status__in=[S.REVIEW, S.PUBLISHED]
-            ).values("id"),
+            decision=Sentence.Decision.NONE, description_id__in=descriptions.values("id")
         )
         if adopted is None:
             changed += sentences.update(fitted_risk=None, band=band_expression(thresholds))
-            continue
-        # The risk once (26 JSON reads a row), then the band from the stored column.
-        changed += sentences.update(fitted_risk=fitted_risk_expression(adopted.weights))
-        band = fitted_band_expression(risk=F("fitted_risk"), cutoff=adopted.publish_cutoff, thresholds=thresholds)
-        sentences.exclude(band=band).update(band=band)
+        else:
+            # The risk once (26 JSON reads a row), then the band from the stored column.
+            changed += sentences.update(fitted_risk=fitted_risk_expression(adopted.weights))
+            band = fitted_band_expression(
+                risk=F("fitted_risk"),
+                cutoff=adopted.publish_cutoff,
+                flag_cutoff=adopted.flag_cutoff,
+                thresholds=thresholds,
+            )
+            sentences.exclude(band=band).update(band=band)
+        # The queue's sort key follows the sentences' (fitted or hand-set) risks.
+        descriptions.update(risk=description_risk_expression(fitted=adopted is not None))
     published, back = descriptions_follow_sentences(catalog_ids=catalog_ids, actor=actor, note="gate model changed")
     return RescoreResult(sentences=changed, published=published, back_to_review=back)
+
+
+# --- Is the adopted model still right? The realised escape rate ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RealisedEscape:
+    """Reviewed sentences an adopted model publishes (or would have), decided after it was
+    adopted, and how many of them a reviewer found wrong."""
+
+    sentences: int
+    errors: int
+    target: float
+    confidence: float
+    lower: float  # one-sided Clopper-Pearson bounds on their error rate at `confidence`
+    upper: float
+
+    @property
+    def rate(self) -> float | None:
+        return self.errors / self.sentences if self.sentences else None
+
+    @property
+    def exceeds_target(self) -> bool:
+        """The escape rate is above the target at the stated confidence: the model no longer
+        backs its claim."""
+        return self.lower > self.target
+
+
+def _no_mean_logprob(field: str) -> Case:
+    """1.0 when the mean logprob is JSON null or absent (KT reads a JSON null as 'null' on SQLite)."""
+    absent = Q(**{f"{field}__mean_logprob": None}) | Q(**{f"{field}__mean_logprob__isnull": True})
+    return Case(When(absent, then=Value(1.0)), default=Value(0.0), output_field=_F)
+
+
+def _published_by(gate_model: GateModel, field: str) -> Q:
+    """Signals in `field` the model's publish cut-off would publish: fitted risk at or below it,
+    no hard flag, no warning, logprobs present (inference.fitted_band; the hand-set thresholds'
+    flags are left out)."""
+    return (
+        Q(**{f"{field}__has_logprobs": True})
+        & Q(Exact(_flag("hard_flag", field) + _flag("has_warning", field) + _no_mean_logprob(field), Value(0.0)))
+        & Q(LessThanOrEqual(fitted_risk_expression(gate_model.weights, field=field), Value(gate_model.publish_cutoff)))
+    )
+
+
+def realised_escape(gate_model: GateModel) -> RealisedEscape | None:
+    """The adopted model's realised escape rate: among the sentences of its scope that it
+    publishes by its fitted risk (scored on the text as generated) and that a reviewer decided
+    after it was adopted, the share found wrong (edited, substituted, removed, regenerated:
+    reviewq/gating/labels.py). Three aggregate queries. None when not adopted or it publishes
+    nothing."""
+    if not gate_model.adopted or gate_model.adopted_at is None or gate_model.publish_cutoff is None:
+        return None
+    scope = GateScope(model_name=gate_model.model_name, catalog=gate_model.catalog)
+    in_scope = Q(
+        description__model=gate_model.model_name, description__product__catalog_id__in=_rescore_catalog_ids(scope)
+    )
+    decided = Sentence.objects.filter(in_scope, decided_at__gt=gate_model.adopted_at).exclude(
+        decision=Sentence.Decision.NONE
+    )
+    wrong = ~Q(decision=Sentence.Decision.APPROVED)
+    sentences = errors = 0
+    for part in (
+        decided.filter(generated_score__isnull=True).filter(_published_by(gate_model, "signals")),
+        decided.filter(generated_score__isnull=False).filter(_published_by(gate_model, "generated_score__signals")),
+    ):
+        counts = part.aggregate(n=Count("id"), k=Count("id", filter=wrong))
+        sentences, errors = sentences + counts["n"], errors + counts["k"]
+    regenerated = (
+        SentenceRegeneration.objects.filter(
+            in_scope, status=SentenceRegeneration.Status.DONE, created_at__gt=gate_model.adopted_at
+        )
+        .exclude(original_signals={})
+        .filter(_published_by(gate_model, "original_signals"))
+        .count()
+    )
+    sentences, errors = sentences + regenerated, errors + regenerated
+    confidence = gate_model.confidence
+    return RealisedEscape(
+        sentences=sentences,
+        errors=errors,
+        target=gate_model.target_escape,
+        confidence=confidence,
+        lower=clopper_pearson_lower(errors, sentences, confidence),
+        upper=clopper_pearson_upper(errors, sentences, confidence),
+    )

@@ -50,11 +50,16 @@ def fitted_risk(signals: Mapping[str, Any], model: Mapping[str, Any]) -> float:
     return e / (1.0 + e)
 
 
-def fitted_band(*, hand_band: str, signals: Mapping[str, Any], risk: float, cutoff: float | None) -> str:
-    """A sentence's band under an adopted fitted model. The fitted risk only decides publish vs
-    review: whatever flags the hand-set gate (hard flags, thresholds) stays flagged, and a
-    warning or missing logprobs never publishes."""
+def fitted_band(
+    *, hand_band: str, signals: Mapping[str, Any], risk: float, cutoff: float | None, flag_cutoff: float | None = None
+) -> str:
+    """A sentence's band under an adopted fitted model. Whatever flags the hand-set gate (hard
+    flags, thresholds) stays flagged; the fitted risk flags too at or above `flag_cutoff` (the
+    cut-off certified at a target catch rate), and otherwise decides publish vs review: a warning
+    or missing logprobs never publishes."""
     if hand_band == "flag" or signals.get("hard_flag"):
+        return "flag"
+    if flag_cutoff is not None and risk >= flag_cutoff:
         return "flag"
     publishable = signals.get("has_logprobs") and signals.get("mean_logprob") is not None
     if cutoff is not None and publishable and not signals.get("has_warning") and risk <= cutoff:

@@ -14,7 +14,9 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.expressions import Combinable
+from django.db.models.functions import Coalesce, Exp, Greatest, Least, Ln
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
 from reviewq.core.models import (
@@ -165,7 +167,11 @@ def sentence_score_columns(score: SentenceScore, *, gate_model: GateModel | None
         risk = fitted_risk(score.signals, gate_model.weights)
         columns["fitted_risk"] = risk
         columns["band"] = fitted_band(
-            hand_band=score.band, signals=score.signals, risk=risk, cutoff=gate_model.publish_cutoff
+            hand_band=score.band,
+            signals=score.signals,
+            risk=risk,
+            cutoff=gate_model.publish_cutoff,
+            flag_cutoff=gate_model.flag_cutoff,
         )
     return columns
 
@@ -226,7 +232,8 @@ def sentence_regate(*, sentence: Sentence) -> Sentence:
     change of a sentence's text. Tokens that still spell the text score it as generation does
     (a substituted token with the logprob the model gave that alternative); text a reviewer
     typed gets the text-only signals, its logprob signals marked as not applying
-    (gate.EDITED_REASON). An adopted gate model scores it too; Description.risk follows.
+    (gate.EDITED_REASON). An adopted gate model scores it too; Description.risk follows
+    (queue_sentence_risk).
 
     While the text differs from the generated one, the score the generated text had is kept in
     Sentence.generated_score: labels and calibration judge the gate on what the model wrote."""
@@ -256,10 +263,43 @@ def sentence_regate(*, sentence: Sentence) -> Sentence:
     Sentence.objects.filter(pk=sentence.pk).update(
         **sentence_score_columns(score, gate_model=gate_model), generated_score=generated
     )
-    risks = Sentence.objects.filter(description_id=description.pk).values_list("risk", flat=True)
-    Description.objects.filter(pk=description.pk).update(risk=description_risk(risks))
+    risks = Sentence.objects.filter(description_id=description.pk).values_list("risk", "fitted_risk")
+    Description.objects.filter(pk=description.pk).update(
+        risk=description_risk(queue_sentence_risk(r, f, fitted=gate_model is not None) for r, f in risks)
+    )
     sentence.refresh_from_db()
     return sentence
+
+
+# --- The queue's sort key: Description.risk ------------------------------------------------------
+
+
+def queue_sentence_risk(risk: float, fitted_risk: float | None, *, fitted: bool) -> float:
+    """What a sentence adds to Description.risk: under an adopted gate model (`fitted`) its
+    fitted risk where it has one (sentences decided before the adoption keep none), else the
+    hand-set gate's risk."""
+    return fitted_risk if fitted and fitted_risk is not None else risk
+
+
+_F = FloatField()
+# LN(0) raises and EXP underflows to an error on PostgreSQL: 1 - r >= 1e-12, the sum >= -700.
+_KEEP_FLOOR, _LOG_FLOOR = 1e-12, -700.0
+
+
+def description_risk_expression(*, fitted: bool) -> Combinable:
+    """gate.description_risk over a description's sentences as SQL (kept equal by a test),
+    each sentence's risk from queue_sentence_risk: 1 - exp(sum(ln(1 - r)))."""
+    risk = Coalesce(F("fitted_risk"), F("risk"), output_field=_F) if fitted else F("risk")
+    keep = Greatest(Value(1.0, output_field=_F) - Least(Greatest(risk, Value(0.0)), Value(1.0)), Value(_KEEP_FLOOR))
+    log_keep = (
+        Sentence.objects.filter(description=OuterRef("pk"))
+        .order_by()
+        .values("description")
+        .annotate(total=Sum(Ln(keep), output_field=_F))
+        .values("total")
+    )
+    total = Coalesce(Subquery(log_keep, output_field=_F), Value(0.0, output_field=_F))
+    return Value(1.0, output_field=_F) - Exp(Greatest(total, Value(_LOG_FLOOR, output_field=_F)))
 
 
 def sentence_reasons(sentence: Sentence, thresholds: GateThresholds) -> list[str]:

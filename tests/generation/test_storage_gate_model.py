@@ -6,13 +6,16 @@ from django.utils import timezone
 
 from generation.storage import completion_store
 from reviewq.core.models import AuditEvent, DescriptionStatus, GateModel, Sentence
+from reviewq.gating.gate import description_risk
 from tests.generation.test_storage import TEXT, _completion, claimed  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 S = DescriptionStatus
 
 
-def _adopt(intercept: float, *, model_name: str = "m", cutoff: float | None = 0.5) -> GateModel:
+def _adopt(
+    intercept: float, *, model_name: str = "m", cutoff: float | None = 0.5, flag_cutoff: float | None = None
+) -> GateModel:
     weights = {"features": ["neg_mean_logprob"], "mean": [0.0], "scale": [1.0], "coef": [0.0], "intercept": intercept}
     return GateModel.objects.create(
         model_name=model_name,
@@ -21,6 +24,7 @@ def _adopt(intercept: float, *, model_name: str = "m", cutoff: float | None = 0.
         target_escape=0.1,
         confidence=0.95,
         publish_cutoff=cutoff,
+        flag_cutoff=flag_cutoff,
         adopted=True,
         adopted_at=timezone.now(),
     )
@@ -59,3 +63,18 @@ def test_another_model_name_keeps_the_hand_set_gate(claimed):  # noqa: F811
     stored = _store(claimed)
     assert stored.status == S.PUBLISHED
     assert not Sentence.objects.filter(description=stored, fitted_risk__isnull=False).exists()
+
+
+def test_the_queue_sorts_by_the_fitted_risk(claimed):  # noqa: F811
+    _adopt(2.0)
+    stored = _store(claimed)
+    risks = list(Sentence.objects.filter(description=stored).values_list("risk", "fitted_risk"))
+    assert stored.risk == pytest.approx(description_risk(f for _, f in risks))
+    assert stored.risk != pytest.approx(description_risk(r for r, _ in risks))
+
+
+def test_the_fitted_flag_cut_off_flags_at_storage(claimed):  # noqa: F811
+    _adopt(2.0, flag_cutoff=0.8)  # risk 0.88 everywhere
+    stored = _store(claimed)
+    assert set(Sentence.objects.filter(description=stored).values_list("band", flat=True)) == {"flag"}
+    assert stored.status == S.REVIEW

@@ -1,13 +1,15 @@
 """The "Gate model" page: admins only, figures shown, target bounds, Fit/Adopt/Revert audited."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
-from reviewq.core.models import AuditEvent, GateModel
-from reviewq.gating.gate_models import gate_model_fit
+from reviewq.core.models import AuditEvent, GateModel, Sentence
+from reviewq.gating.gate_models import gate_model_fit, realised_escape
 from reviewq.gating.truth import TRUTH_NOTE
 from tests.reviewq.editor_data import ROLE_NAMES, client_for
-from tests.reviewq.gating.gate_model_data import make_labelled
+from tests.reviewq.gating.gate_model_data import make_labelled, signals_for
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +63,10 @@ def test_page_shows_the_figures_the_target_and_the_truth_note(client):
         {"target_escape": "101"},
         {"target_escape": "-2"},
         {"target_escape": "inf"},
+        {"target_catch": "0"},
+        {"target_catch": "100"},
+        {"target_catch": "nan"},
+        {"target_catch": "half"},
         {"confidence": "100"},
         {"confidence": "x"},
         {"catalog": "99999999999999999999999"},
@@ -105,3 +111,40 @@ def test_fit_with_too_few_products_says_why(client):
     client, _ = client_for(client, "admin")
     follow = client.post(reverse("gate_model_fit"), {"model_name": "m1"}, follow=True)
     assert "two products" in follow.content.decode() and not GateModel.objects.exists()
+
+
+def test_page_shows_the_flag_cut_off_beside_the_publish_one_and_fit_stores_it(client):
+    make_labelled(products=6, sentences=12)
+    client, _ = client_for(client, "admin")
+    query = {"model_name": "m1", "target_escape": "30", "target_catch": "60", "confidence": "90"}
+    response = client.post(reverse("gate_model_fit"), query)
+    assert "target_catch=60" in response["Location"]
+    fitted = GateModel.objects.get()
+    assert fitted.target_catch == 0.6 and fitted.flag_cutoff is not None
+    page = client.get(response["Location"]).content.decode()
+    assert "Flag at least 60% of errors" in page and "lower bound on the catch rate" in page
+    assert f"{fitted.flag_cutoff:.4f}" in page
+    # Too high a catch target for these labels: the page says how many more reviews.
+    strict = client.get(reverse("gate_model"), {"target_catch": "99.9", "confidence": "99.9"}).content.decode()
+    assert "Flags nothing by the fitted risk" in strict and "more reviews needed" in strict
+    client.post(reverse("gate_model_adopt", args=[fitted.pk]))
+    assert f"flags fitted risk &ge; {fitted.flag_cutoff:.4f}" in client.get(reverse("gate_model")).content.decode()
+
+
+def test_page_shows_the_realised_escape_rate_and_warns_when_it_exceeds_the_target(client):
+    fitted = _fitted()
+    client, _ = client_for(client, "admin")
+    client.post(reverse("gate_model_adopt", args=[fitted.pk]))
+    fitted.refresh_from_db()
+    page = client.get(reverse("gate_model")).content.decode()
+    assert "Realised escape rate since adoption" in page and "No sentence it publishes has been reviewed" in page
+    # Reviews after the adoption, all of them of sentences the model publishes, most of them wrong.
+    descriptions = make_labelled(products=3, sentences=10, seed=9)
+    Sentence.objects.filter(description__in=descriptions).update(
+        signals=signals_for(-0.05), decision="rejected", edited_text="", decided_at=fitted.adopted_at + timedelta(1)
+    )
+    realised = realised_escape(fitted)
+    assert realised.sentences >= 30 and realised.exceeds_target
+    page = client.get(reverse("gate_model")).content.decode()
+    assert f"Of <strong>{realised.sentences}</strong> reviewed sentences" in page
+    assert "The model no longer backs its claim" in page

@@ -10,6 +10,7 @@ from reviewq.gating.gate_models import (
     GateScope,
     adopted_gate_model,
     calibration_cutoff,
+    calibration_flag_cutoff,
     gate_model_adopt,
     gate_model_fit,
     gate_model_revert,
@@ -116,3 +117,20 @@ def test_the_database_holds_one_adopted_model_per_scope():
     assert adopted_gate_model(model_name="m1", catalog_id=catalog.pk + 1) == first
     with pytest.raises(IntegrityError), transaction.atomic():
         GateModel.objects.filter(pk=second.pk).update(adopted=True, adopted_at=first.adopted_at)
+
+
+def test_fit_certifies_a_flag_cut_off_at_a_target_catch_rate_and_adopt_audits_it():
+    make_labelled(products=8, sentences=15)
+    fitted = _fit(target_catch=0.5)
+    flag = calibration_flag_cutoff(fitted.calibration, target_catch=0.5, confidence=0.9)
+    assert flag.cutoff is not None and flag.lower_bound >= 0.5
+    assert (fitted.target_catch, fitted.flag_cutoff, fitted.flag_labels_needed) == (0.5, flag.cutoff, 0)
+    m = fitted.metrics
+    assert (m["flagged"], m["flag_caught"], m["flag_lower_bound"]) == (flag.flagged, flag.caught, flag.lower_bound)
+    gate_model_adopt(gate_model=fitted, actor=None)
+    after = AuditEvent.objects.get(action="gate_model_adopted").after
+    assert (after["target_catch"], after["flag_cutoff"]) == (0.5, flag.cutoff)
+    # Without a catch target nothing is flagged by the fitted risk.
+    assert _fit().flag_cutoff is None
+    with pytest.raises(GateModelError):
+        _fit(target_catch=1.0)

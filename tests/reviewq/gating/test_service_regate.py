@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from reviewq.core.models import Description, GateModel, Sentence
-from reviewq.gating.gate import EDITED_REASON, NO_LOGPROBS_REASON, risk_from_signals
+from reviewq.gating.gate import EDITED_REASON, NO_LOGPROBS_REASON, description_risk, risk_from_signals
 from reviewq.gating.inference import fitted_band, fitted_risk
 from reviewq.gating.labels import sentence_labels_list
 from reviewq.gating.service import SCORE_COLUMNS, sentence_regate
@@ -134,6 +134,11 @@ def test_an_adopted_gate_model_scores_the_regated_sentence():
     assert sentence.fitted_risk == pytest.approx(fitted_risk(sentence.signals, weights))
     hand = "review" if sentence.signals["has_warning"] else "publish"
     assert sentence.band == fitted_band(hand_band=hand, signals=sentence.signals, risk=sentence.fitted_risk, cutoff=0.9)
+    # The queue sorts by the fitted risk where a sentence has one.
+    rows = list(description.sentences.values_list("risk", "fitted_risk"))
+    description.refresh_from_db()
+    assert description.risk == pytest.approx(description_risk(r if f is None else f for r, f in rows))
+    assert description.risk != pytest.approx(description_risk(r for r, _ in rows))
 
     Sentence.objects.filter(pk=sentence.pk).update(substitutions={}, edited_text=" It holds 750 ml.")
     sentence = sentence_regate(sentence=sentence)

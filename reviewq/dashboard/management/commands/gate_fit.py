@@ -51,6 +51,16 @@ def gate_model_report(gate_model: GateModel) -> str:
             f"  {target}: fitted risk <= {gate_model.publish_cutoff:.4f} publishes {_pct(m['publish_share'])} "
             f"of labelled sentences (out of fold), escape bound {_pct(m['upper_bound'])}"
         )
+    if gate_model.target_catch is not None:
+        catch = f"flag catching at least {100 * gate_model.target_catch:g}% of errors"
+        if gate_model.flag_cutoff is None:
+            more = f"about {gate_model.flag_labels_needed} more reviews needed" if gate_model.flag_labels_needed else ""
+            lines.append(f"  {catch}: flags nothing by the fitted risk" + (f"; {more}" if more else ""))
+        else:
+            lines.append(
+                f"  {catch}: fitted risk >= {gate_model.flag_cutoff:.4f} flags {m['flagged']} labelled sentences "
+                f"(out of fold), catch-rate bound {_pct(m['flag_lower_bound'])}"
+            )
     weights = sorted(
         zip(gate_model.weights["features"], gate_model.weights["coef"], strict=True), key=lambda fc: -abs(fc[1])
     )
@@ -68,6 +78,7 @@ class Command(BaseCommand):
         parser.add_argument("--model", help="Description.model to fit (default: every model with labels)")
         parser.add_argument("--catalog", help="catalog name: fit its own model (all catalogs below 200 labels)")
         parser.add_argument("--target-escape", type=_fraction, default=0.02, help="default 0.02")
+        parser.add_argument("--target-catch", type=_fraction, default=0.5, help="the flag's catch rate, default 0.5")
         parser.add_argument("--confidence", type=_fraction, default=0.95, help="default 0.95")
         parser.add_argument("--adopt", action="store_true", help="adopt each fitted model")
 
@@ -87,6 +98,7 @@ class Command(BaseCommand):
                     model_name=name,
                     catalog=catalog,
                     target_escape=options["target_escape"],
+                    target_catch=options["target_catch"],
                     confidence=options["confidence"],
                     actor=None,
                 )
