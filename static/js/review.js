@@ -250,7 +250,11 @@
   }
 
   function shortcut(event) {
-    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // A focused reason select takes its key here rather than by the browser's type-ahead,
+    // which a quick second key can miss.
+    if (event.target.matches && event.target.matches("[data-category-select]")) return categoryKey(event, null);
+    if (typing(event.target)) return;
     var help = document.getElementById("shortcut-help");
     var sentence = focusedSentence();
     var target = null;
