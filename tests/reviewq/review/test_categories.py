@@ -18,7 +18,7 @@ from reviewq.review.sentences import (
     sentence_substitute,
 )
 from tests.factories import UserFactory
-from tests.reviewq.review_data import make_review_description
+from tests.reviewq.review_data import ERROR_CATEGORIES, make_review_description
 
 pytestmark = pytest.mark.django_db
 
@@ -34,13 +34,7 @@ def style():
 
 
 def test_the_migration_seeds_the_five_categories():
-    assert list(ErrorCategory.objects.values_list("key", "label", "counts_as_error")) == [
-        ("1", "Invented fact", True),
-        ("2", "Contradicts attributes", True),
-        ("3", "Wrong number or unit", True),
-        ("4", "Nonsense or garbled", True),
-        ("5", "Style only", False),
-    ]
+    assert list(ErrorCategory.objects.values_list("key", "label", "counts_as_error")) == ERROR_CATEGORIES
 
 
 def test_edit_and_remove_store_the_category_and_their_audit_rows_carry_it(invented, style):
