@@ -274,11 +274,17 @@ def review_comment(request: HttpRequest, pk: int) -> HttpResponse:
             query = "&".join(q for q in ("tab=history", filters.querystring()) if q)
             return redirect(url_with_query(reverse("review", args=[pk]), query) + "#comments")
         form = CommentForm()  # an empty form for the next comment
+    if request.htmx:  # the History list and the comment form: all the fragment shows
+        context = {
+            "description": description,
+            "filters": filters,
+            "history": description_history(description=description),
+            "comment_form": form,
+        }
+        return render(request, "review/review.html#history", context, status=422 if form.errors else 200)
     context = _review_context(request, pk=pk, filters=filters)
     context.update({"tab": "history", "comment_form": form})
     _history_context(request, context)
-    if request.htmx:
-        return render(request, "review/review.html#history", context, status=422 if form.errors else 200)
     return render(request, "review/review.html", context, status=400)
 
 

@@ -528,10 +528,11 @@ def test_comment_with_htmx_swaps_the_history_and_needs_no_claim(client, descript
     description_review_claim(description=description, reviewer=holder)
     client.force_login(_user(REVIEWER, "other"))
     url = reverse("review_comment", args=[description.pk])
-    response = client.post(url, {"text": "Looks fine to me."}, **HTMX)
+    response = client.post(url, {"text": "Looks fine to me.", "band": "flag"}, **HTMX)
     assert response.status_code == 200
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="history">') and "Looks fine to me." in body
+    assert '<input type="hidden" name="band" value="flag">' in body  # the queue filters stay with the form
     assert '<textarea id="comment-text" name="text" rows="2" maxlength="2000" required></textarea>' in body
 
 
