@@ -458,7 +458,7 @@ def test_categorise_without_js_redirects_and_sets_the_reason(reviewer_client, de
     url = reverse("review_sentence", args=[description.pk, 2])
     assert reviewer_client.post(url, {"action": "remove", "version": 1}).status_code == 302
     page = reviewer_client.get(reverse("review", args=[description.pk])).content.decode()
-    assert "data-category-form" in page and "Save why" in page  # the no-JS form on the removed sentence
+    assert "data-category-form" in page and ">Tag</button>" in page  # the no-JS form on the removed sentence
     response = reviewer_client.post(url, {"action": "categorise", "version": 2, "category": "4"})
     assert response.status_code == 302 and response["Location"].endswith("#s-2")
     assert description.sentences.get(index=2).error_category.label == "Nonsense or garbled"
