@@ -242,6 +242,7 @@ def sentence_regeneration_store(*, request: SentenceRegeneration, completion: Co
             decision=SentenceDecision.NONE,
             decided_by=None,
             decided_at=None,
+            error_category=None,
             substitutions={},
             generated_score=None,
             **sentence_score_columns(

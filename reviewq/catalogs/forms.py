@@ -7,7 +7,7 @@ from django import forms
 from generation.runs import MAX_CANDIDATES, run_options
 from reviewq.catalogs.imports.types import MAX_CATALOG_NAME_CHARS
 from reviewq.core.forms import FlagField
-from reviewq.core.models import GenerationRun
+from reviewq.core.models import GUIDELINES_MAX_CHARS, GenerationRun
 
 # Column names come from the file's header: generous, but bounded like every other field.
 COLUMN_NAME_MAX_CHARS = 1000
@@ -107,3 +107,11 @@ class RunForm(forms.Form):
 
     def first_error(self) -> str:
         return next(str(error["message"]) for errors in self.errors.get_json_data().values() for error in errors)
+
+
+class GuidelinesForm(forms.Form):
+    guidelines = forms.CharField(
+        max_length=GUIDELINES_MAX_CHARS,
+        required=False,
+        error_messages={"max_length": f"Keep the guidelines to {GUIDELINES_MAX_CHARS} characters."},
+    )

@@ -9,6 +9,7 @@ urlpatterns = [
     path("catalogs/upload/<str:token>/", views.catalog_upload_preview, name="catalog_upload_preview"),
     path("catalogs/<id:pk>/", views.catalog_detail, name="catalog_detail"),
     path("catalogs/<id:pk>/runs/", views.run_create, name="run_create"),
+    path("catalogs/<id:pk>/guidelines/", views.catalog_guidelines, name="catalog_guidelines"),
     path("runs/<id:pk>/", views.run_detail, name="run_detail"),
     path("runs/<id:pk>/cancel/", views.run_cancel_view, name="run_cancel"),
     path("runs/<id:pk>/retry/", views.run_retry_view, name="run_retry"),

@@ -24,7 +24,8 @@ from generation.runs import (
     run_start,
 )
 from reviewq.catalogs.exports import EXPORT_FORMATS, export_filename, published_rows, stream_csv, stream_jsonl
-from reviewq.catalogs.forms import CatalogNameForm, CatalogUploadForm, ColumnMappingForm, RunForm
+from reviewq.catalogs.forms import CatalogNameForm, CatalogUploadForm, ColumnMappingForm, GuidelinesForm, RunForm
+from reviewq.catalogs.guidelines import GuidelinesRefused, catalog_guidelines_update
 from reviewq.catalogs.imports import CatalogImportError, CatalogMapping, catalog_import, preview_catalog
 from reviewq.catalogs.uploads import SizeLimitUploadHandler, upload_discard, upload_get, upload_stage
 from reviewq.core.forms import form_refused
@@ -219,6 +220,23 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
     if not run.queued:
         messages.info(request, "Nothing to generate: every product is already done or in progress.")
     return redirect("run_detail", pk=run.pk)
+
+
+@require_POST
+@catalogs_required
+def catalog_guidelines(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save the catalog's reviewer guidelines; a refused text comes back on the page with why."""
+    catalog = get_object_or_404(Catalog, pk=pk)
+    form = GuidelinesForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise GuidelinesRefused(" ".join(e for errors in form.errors.values() for e in errors))
+        catalog_guidelines_update(catalog=catalog, guidelines=form.cleaned_data["guidelines"], actor=request.user)
+    except GuidelinesRefused as exc:
+        context = _catalog_context(catalog, guidelines_error=str(exc))
+        return render(request, "catalogs/catalog.html", context, status=400)
+    messages.success(request, "Guidelines saved; reviewers see them beside every item of this catalog.")
+    return redirect("catalog_detail", pk=catalog.pk)
 
 
 @require_safe

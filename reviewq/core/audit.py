@@ -38,6 +38,8 @@ class AuditAction(models.TextChoices):
     SENTENCE_SUBSTITUTED = "sentence_substituted", "Word substituted"
     SENTENCE_REMOVED = "sentence_removed", "Sentence removed"
     SENTENCE_RESET = "sentence_reset", "Sentence decision undone"
+    SENTENCE_CATEGORISED = "sentence_categorised", "Error category set"
+    COMMENT_ADDED = "comment_added", "Comment"
     SENTENCE_REGENERATION_REQUESTED = "sentence_regeneration_requested", "Sentence regeneration requested"
     SENTENCE_REGENERATION_STARTED = "sentence_regeneration_started", "Sentence regeneration started"
     SENTENCE_REGENERATED = "sentence_regenerated", "Sentence regenerated"
@@ -50,6 +52,7 @@ class AuditAction(models.TextChoices):
     UNPUBLISHED = "unpublished", "Unpublished"
     # Catalogs, runs, settings, access
     CATALOG_IMPORTED = "catalog_import", "Catalog imported"
+    CATALOG_GUIDELINES_CHANGED = "catalog_guidelines_changed", "Reviewer guidelines changed"
     RUN_STARTED = "run_started", "Generation run started"
     RUN_CANCELLED = "run_cancelled", "Generation run cancelled"
     RUN_RETRIED = "run_retried", "Generation run retried"

@@ -10,7 +10,8 @@ version >= 1, one live revision and one draft per product, one open regeneration
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Length
+from django.db.models.lookups import LessThanOrEqual
 
 
 class DescriptionStatus(models.TextChoices):
@@ -51,6 +52,39 @@ class SentenceDecision(models.TextChoices):
     REJECTED = "rejected", "Removed"
 
 
+# Decisions that say the model's sentence was wrong, so a reviewer may say why (ErrorCategory).
+CATEGORISED_DECISIONS = ("edited", "rejected")
+# The keys a reviewer presses to choose a category: digits, so none is one of the review page's
+# own shortcuts (a, e, r, j, k, ?).
+ERROR_CATEGORY_KEYS = tuple("123456789")
+GUIDELINES_MAX_CHARS = 5000
+
+
+class ErrorCategory(models.Model):
+    """Why a reviewer edited, removed or rejected: an admin-editable list, each chosen with one key.
+    A category that does not count as an error (style only) makes its sentence an "ok" label."""
+
+    key = models.CharField(
+        max_length=1, unique=True, choices=[(k, k) for k in ERROR_CATEGORY_KEYS], help_text="The key that chooses it."
+    )
+    label = models.CharField(max_length=60, unique=True)
+    counts_as_error = models.BooleanField(
+        default=True, help_text="The model was wrong: the gate learns the sentence as an error. Off for style only."
+    )
+    active = models.BooleanField(default=True, help_text="Offered to reviewers; earlier decisions keep it either way.")
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name_plural = "error categories"
+        constraints = [
+            models.CheckConstraint(condition=Q(key__in=ERROR_CATEGORY_KEYS), name="error_category_key_valid"),
+            models.CheckConstraint(condition=~Q(label=""), name="error_category_label_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
 class Catalog(models.Model):
     name = models.CharField(max_length=200, unique=True)
     prompt_template = models.TextField(
@@ -62,12 +96,20 @@ class Catalog(models.Model):
         default=False,
         help_text="Publish confident sentences at once and add reviewed ones later.",
     )
+    guidelines = models.TextField(
+        blank=True, help_text="What reviewers of this catalog should check; on the review page."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         permissions = [
             ("manage_catalogs", "Can import catalogs and start generation runs"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("guidelines"), GUIDELINES_MAX_CHARS), name="catalog_guidelines_length"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -199,6 +241,9 @@ class Description(models.Model):
         null=True, blank=True, help_text="A generating row whose lease ran out may be reclaimed."
     )
     rejection_reason = models.TextField(blank=True)
+    rejection_category = models.ForeignKey(
+        ErrorCategory, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Why, in one word."
+    )
     queued_from = models.CharField(
         max_length=20, blank=True, help_text="Status before it was queued: what cancelling its run restores."
     )
@@ -267,6 +312,14 @@ class Sentence(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    error_category = models.ForeignKey(
+        ErrorCategory,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Why it was edited or removed; one that is not an error (style) makes it an ok label.",
+    )
     # Gate signals (null when the provider returned no logprobs).
     mean_logprob = models.FloatField(null=True, blank=True)
     min_logprob = models.FloatField(null=True, blank=True)
@@ -305,6 +358,10 @@ class Sentence(models.Model):
             models.CheckConstraint(condition=Q(decision__in=SentenceDecision.values), name="sentence_decision_valid"),
             models.CheckConstraint(
                 condition=Q(decision="") | Q(decided_at__isnull=False), name="sentence_decision_has_time"
+            ),
+            models.CheckConstraint(
+                condition=Q(error_category__isnull=True) | Q(decision__in=CATEGORISED_DECISIONS),
+                name="sentence_category_only_when_changed",
             ),
         ]
         indexes = [
@@ -530,6 +587,25 @@ class GateModel(models.Model):
 
     def __str__(self) -> str:
         return f"Gate model {self.model_name} v{self.version}" + (f" ({self.catalog})" if self.catalog_id else "")
+
+
+class Comment(models.Model):
+    """A note on a description (one revision) for the people reviewing it; shown in History."""
+
+    description = models.ForeignKey(Description, on_delete=models.CASCADE, related_name="comments", db_index=False)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["description_id", "created_at", "id"]
+        constraints = [models.CheckConstraint(condition=~Q(text=""), name="comment_text_not_empty")]
+        indexes = [models.Index(fields=["description", "created_at"], name="comment_description_time")]
+
+    def __str__(self) -> str:
+        return f"Comment by {self.author or 'a former user'} on {self.description_id}"
 
 
 class AuditEvent(models.Model):

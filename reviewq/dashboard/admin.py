@@ -2,7 +2,7 @@
 
 Generated data (descriptions, sentences, tokens) and the audit log are read-only here:
 every status change and edit must go through reviewq.services, which guard the state machine
-and write AuditEvent rows. Catalogs, products and thresholds stay editable. Users are managed within the three roles (RoleUserAdmin).
+and write AuditEvent rows. Catalogs, products, thresholds and error categories stay editable. Users are managed within the three roles (RoleUserAdmin).
 """
 
 from django.contrib import admin
@@ -18,7 +18,9 @@ from reviewq.core.models import (
     ApiToken,
     AuditEvent,
     Catalog,
+    Comment,
     Description,
+    ErrorCategory,
     GenerationRun,
     Product,
     Sentence,
@@ -182,6 +184,25 @@ class ThresholdsAdmin(admin.ModelAdmin):
             actor=request.user,
         )
         obj.pk = Thresholds.objects.get(catalog=obj.catalog).pk
+
+
+@admin.register(ErrorCategory)
+class ErrorCategoryAdmin(admin.ModelAdmin):
+    """Admins edit the list reviewers choose from. A category in use cannot be deleted (decisions
+    point at it): untick "active" to stop offering it."""
+
+    list_display = ["key", "label", "counts_as_error", "active"]
+    list_editable = ["label", "counts_as_error", "active"]
+    list_display_links = ["key"]
+
+
+@admin.register(Comment)
+class CommentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "author", "description", "text"]
+    list_select_related = ["author", "description"]
+    raw_id_fields = ["author", "description"]
+    search_fields = ["text", "author__username"]
+    show_full_result_count = False
 
 
 @admin.register(AuditEvent)

@@ -6,6 +6,7 @@ reviewer's edit re-gates the sentence; Sentence.generated_score keeps what the g
     approved unchanged                   ok    (error = False)
     edited (typed) or substituted        error
     removed                              error
+      ... tagged with an ErrorCategory that does not count as an error (style only): ok
     regenerated (a done regeneration)    error, with the signals of the sentence it replaced
                                          (SentenceRegeneration.original_signals)
 
@@ -56,6 +57,7 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
             "signals",
             "generated_score",
             "decision",
+            "error_category__counts_as_error",
             "substitutions",
             "description__product_id",
             "description__model",
@@ -65,7 +67,7 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
     labels = [
         SentenceLabel(
             signals=signals if generated is None else generated["signals"],
-            error=decision != D.APPROVED,
+            error=decision != D.APPROVED and counts_as_error is not False,
             kind=APPROVED
             if decision == D.APPROVED
             else REMOVED
@@ -77,7 +79,7 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
             model_name=model,
             catalog_id=catalog_id_,
         )
-        for signals, generated, decision, substitutions, product_id, model, catalog_id_ in decided
+        for signals, generated, decision, counts_as_error, substitutions, product_id, model, catalog_id_ in decided
     ]
     regenerated = (
         SentenceRegeneration.objects.filter(

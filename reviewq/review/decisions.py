@@ -7,7 +7,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction
-from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceBand, SentenceDecision
+from reviewq.core.models import (
+    Description,
+    DescriptionStatus,
+    ErrorCategory,
+    Sentence,
+    SentenceBand,
+    SentenceDecision,
+)
 from reviewq.core.selectors import description_published_text, descriptions_published_texts
 from reviewq.core.transitions import ConflictError, TransitionRequest, description_transition, descriptions_transition
 from reviewq.review.claims import claim_free, claim_live, description_review_lock
@@ -73,9 +80,15 @@ def description_approve(
 
 @transaction.atomic
 def description_reject(
-    *, description: Description, reviewer: AbstractBaseUser, expected_version: int, reason: str
+    *,
+    description: Description,
+    reviewer: AbstractBaseUser,
+    expected_version: int,
+    reason: str,
+    category: ErrorCategory | None = None,
 ) -> Description:
-    """Reject a description in review; the reason is required and kept on the row."""
+    """Reject a description in review; the reason is required and kept on the row, with the
+    error category when the reviewer chose one."""
     reason = reason.strip()
     if not reason:
         raise EditRefused("Say why the description is rejected.")
@@ -89,7 +102,12 @@ def description_reject(
         actor=reviewer,
         expected_version=current.version,
         note=reason,
-        fields={"rejection_reason": reason, "review_claimed_by": None, "review_claimed_until": None},
+        fields={
+            "rejection_reason": reason,
+            "rejection_category": category,
+            "review_claimed_by": None,
+            "review_claimed_until": None,
+        },
     )
 
 

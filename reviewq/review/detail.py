@@ -116,7 +116,7 @@ def _sentence_view(
 def review_detail(*, description_id: int, user) -> ReviewDetail:
     """Everything the review page shows, in a fixed number of queries whatever the length."""
     description = Description.objects.select_related("product__catalog", "review_claimed_by").get(pk=description_id)
-    sentences = list(description.sentences.order_by("index"))
+    sentences = list(description.sentences.select_related("error_category").order_by("index"))
     tokens_by_sentence: dict[int, list[Token]] = {s.pk: [] for s in sentences}
     for token in (
         Token.objects.filter(description=description)

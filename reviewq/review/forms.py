@@ -6,13 +6,14 @@ from typing import Any
 from django import forms
 
 from reviewq.core.forms import CountField, FlagField, IdField, IdListField
-from reviewq.core.models import SentenceBand
+from reviewq.core.models import ErrorCategory, SentenceBand
 from reviewq.review.queue import QUEUE_PAGE_SIZE, QueueCursor, QueueFilters
 
 SENTENCE_TEXT_MAX_CHARS = 2000
 REJECT_REASON_MAX_CHARS = 1000
 FILTER_REASON_MAX_CHARS = 100
 ALTERNATIVE_MAX_CHARS = 255  # Token.text
+COMMENT_MAX_CHARS = 2000
 BULK_MAX = QUEUE_PAGE_SIZE * 4
 
 
@@ -85,6 +86,15 @@ class QueueBulkForm(QueueFilterForm):
         return data
 
 
+class ErrorCategoryField(forms.ModelChoiceField):
+    """An active ErrorCategory by its key (what the page's select and keys send); empty: none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            queryset=ErrorCategory.objects.filter(active=True), to_field_name="key", required=False, **kwargs
+        )
+
+
 class ReviewPageForm(QueueFilterForm):
     fragment = forms.ChoiceField(choices=_choices("", "sentence", "status"), required=False)
     tab = forms.ChoiceField(choices=_choices("", "text", "history"), required=False)
@@ -106,8 +116,11 @@ class ReviewPageForm(QueueFilterForm):
 
 
 class SentenceActionForm(QueueFilterForm):
-    action = forms.ChoiceField(choices=_choices("approve", "edit", "substitute", "remove", "reset", "regenerate"))
+    action = forms.ChoiceField(
+        choices=_choices("approve", "edit", "substitute", "remove", "reset", "regenerate", "categorise")
+    )
     version = CountField(min_value=1)
+    category = ErrorCategoryField()  # why an edit or removal was needed
     # Not stripped here: sentence_edit keeps the sentence's own spacing and refuses empty text.
     text = forms.CharField(max_length=SENTENCE_TEXT_MAX_CHARS, required=False, strip=False)
     position = CountField(required=False)
@@ -131,6 +144,7 @@ class DecisionForm(QueueFilterForm):
     # Not "reason", the queue filter this form carries along. description_reject strips it and
     # refuses an empty one, with its own message.
     rejection_reason = forms.CharField(max_length=REJECT_REASON_MAX_CHARS, required=False, strip=False)
+    rejection_category = ErrorCategoryField()
     approve_remaining = FlagField()
 
     def clean(self) -> dict[str, Any]:
@@ -143,3 +157,13 @@ class DecisionForm(QueueFilterForm):
         ):
             self.add_error("version", "Missing version.")
         return data
+
+
+class CommentForm(QueueFilterForm):
+    text = forms.CharField(
+        max_length=COMMENT_MAX_CHARS,
+        error_messages={
+            "required": "Write the comment first.",
+            "max_length": f"Keep a comment to {COMMENT_MAX_CHARS} characters.",
+        },
+    )

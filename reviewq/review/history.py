@@ -3,11 +3,19 @@ audit log for a description (it is never read back as working state)."""
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from reviewq.core.audit import AuditAction, audit_action_label
-from reviewq.core.models import DRAFT_STATUSES, AuditEvent, Description, DescriptionStatus, Product
+from reviewq.core.models import (
+    DRAFT_STATUSES,
+    AuditEvent,
+    Comment,
+    Description,
+    DescriptionStatus,
+    ErrorCategory,
+    Product,
+)
 
 S = DescriptionStatus
 
@@ -19,10 +27,14 @@ _DIFF_PIECES = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    event: AuditEvent
     label: str
     actor: str
-    diff: list[tuple[str, str]]  # (op, text): op is "same", "del" or "ins"
+    created_at: datetime
+    note: str = ""
+    sentence_index: int | None = None
+    diff: list[tuple[str, str]] = field(default_factory=list)  # (op, text): op is "same", "del" or "ins"
+    category: str = ""  # the error category a decision or rejection gave, as it was called then
+    is_comment: bool = False
 
 
 def text_diff(before: str, after: str) -> list[tuple[str, str]]:
@@ -40,14 +52,23 @@ def text_diff(before: str, after: str) -> list[tuple[str, str]]:
     return runs
 
 
+def _username(user) -> str:
+    return user.get_username() if user is not None else "system"
+
+
 def description_history(*, description: Description) -> list[HistoryEntry]:
-    """Every audited change to the description, newest first, with a text diff where the
-    change touched text: a sentence's before/after, or the description's text against the
-    text before it."""
+    """Every audited change to the description and every comment on it, newest first, with a
+    text diff where the change touched text: a sentence's before/after, or the description's
+    text against the text before it. Three queries."""
     events = list(
-        AuditEvent.objects.filter(description=description).select_related("actor").order_by("created_at", "id")
+        AuditEvent.objects.filter(description=description)
+        .exclude(action=AuditAction.COMMENT_ADDED)  # the comment itself is shown instead
+        .select_related("actor")
+        .order_by("created_at", "id")
     )
-    entries = []
+    # A rejection's row names its category by id (the transition's fields); labels for those.
+    category_labels = dict(ErrorCategory.objects.values_list("pk", "label"))
+    timed: list[tuple[datetime, int, HistoryEntry]] = []
     last_text = ""
     for event in events:
         diff: list[tuple[str, str]] = []
@@ -56,16 +77,28 @@ def description_history(*, description: Description) -> list[HistoryEntry]:
         elif "text" in event.after:
             diff = text_diff(last_text, str(event.after["text"]))
             last_text = str(event.after["text"])
-        entries.append(
-            HistoryEntry(
-                event=event,
-                label=audit_action_label(event.action),
-                actor=event.actor.get_username() if event.actor else "system",
-                diff=diff,
-            )
+        category = event.after.get("category") or category_labels.get(event.after.get("rejection_category"), "")
+        entry = HistoryEntry(
+            label=audit_action_label(event.action),
+            actor=_username(event.actor),
+            created_at=event.created_at,
+            note=event.note,
+            sentence_index=event.sentence_index,
+            diff=diff,
+            category=str(category),
         )
-    entries.reverse()
-    return entries
+        timed.append((event.created_at, 0, entry))
+    for comment in Comment.objects.filter(description=description).select_related("author"):
+        entry = HistoryEntry(
+            label="Comment",
+            actor=_username(comment.author) if comment.author else "a former user",
+            created_at=comment.created_at,
+            note=comment.text,
+            is_comment=True,
+        )
+        timed.append((comment.created_at, 1, entry))
+    timed.sort(key=lambda item: (item[0], item[1]))  # stable: audit rows keep their id order
+    return [entry for _, _, entry in reversed(timed)]
 
 
 # --- Revisions ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from reviewq.review.history import text_diff
 S = DescriptionStatus
 SENTENCE_COPIED = (
     "index", "char_start", "char_end", "text", "edited_text", "band", "decision", "decided_by_id", "decided_at",
+    "error_category_id",
     "mean_logprob", "min_logprob", "risk", "critical_min_logprob", "hard_flag", "has_warning", "signals", "reasons",
     "substitutions", "generated_score",
 )  # fmt: skip

@@ -1,11 +1,12 @@
-"""A reviewer's decisions on single sentences: approve, edit, substitute a token, remove, reset."""
+"""A reviewer's decisions on single sentences: approve, edit, substitute a token, remove, reset,
+and why an edit or removal was needed (an ErrorCategory)."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_record
-from reviewq.core.models import Sentence, SentenceDecision, Token
+from reviewq.core.models import CATEGORISED_DECISIONS, ErrorCategory, Sentence, SentenceDecision, Token
 from reviewq.gating.service import sentence_regate
 from reviewq.review.claims import description_review_lock
 from reviewq.review.detail import sentence_substitutions
@@ -16,7 +17,7 @@ def _sentence_locked(*, sentence: Sentence, reviewer: AbstractBaseUser, expected
     description_review_lock(
         description_id=sentence.description_id, reviewer=reviewer, expected_version=expected_version
     )
-    return Sentence.objects.select_related("description").get(pk=sentence.pk)
+    return Sentence.objects.select_related("description", "error_category").get(pk=sentence.pk)
 
 
 def _whitespace_kept(original: str, text: str) -> str:
@@ -39,12 +40,16 @@ def _sentence_decide(
     action: str,
     before_text: str,
     substitutions: dict[int, str] | None = None,
+    category: ErrorCategory | None = None,
     extra_after: dict | None = None,
 ) -> Sentence:
     """Write a sentence decision; `substitutions` are the token substitutions behind an edit
-    (every other decision clears them). A changed text (or token) re-gates the sentence."""
+    (every other decision clears them), `category` why an edit or removal was needed (other
+    decisions clear it). A changed text (or token) re-gates the sentence."""
     now = timezone.now()
-    before = {"decision": sentence.decision, "text": before_text}
+    if decision not in CATEGORISED_DECISIONS:
+        category = None
+    before = {"decision": sentence.decision, "text": before_text, "category": _category_label(sentence.error_category)}
     was = (sentence.current_text, sentence.substitutions)
     regate_before = {"band": sentence.band, "risk": sentence.risk, "reasons": sentence.reasons}
     Sentence.objects.filter(pk=sentence.pk).update(
@@ -53,6 +58,7 @@ def _sentence_decide(
         decided_by=reviewer if decision else None,
         decided_at=now if decision else None,
         substitutions={str(position): text for position, text in sorted((substitutions or {}).items())},
+        error_category=category,
     )
     sentence.refresh_from_db()
     regated = {}
@@ -66,9 +72,20 @@ def _sentence_decide(
         description=sentence.description,
         sentence_index=sentence.index,
         before=before,
-        after={"decision": decision, "text": sentence.current_text, **regated, **(extra_after or {})},
+        after={
+            "decision": decision,
+            "text": sentence.current_text,
+            "category": _category_label(category),
+            **regated,
+            **(extra_after or {}),
+        },
     )
     return sentence
+
+
+def _category_label(category: ErrorCategory | None) -> str:
+    """As the audit row keeps it: the label at the time, so a later rename leaves history as it was."""
+    return category.label if category is not None else ""
 
 
 @transaction.atomic
@@ -88,7 +105,9 @@ def sentence_approve(*, sentence: Sentence, reviewer: AbstractBaseUser, expected
 
 
 @transaction.atomic
-def sentence_remove(*, sentence: Sentence, reviewer: AbstractBaseUser, expected_version: int) -> Sentence:
+def sentence_remove(
+    *, sentence: Sentence, reviewer: AbstractBaseUser, expected_version: int, category: ErrorCategory | None = None
+) -> Sentence:
     """Leave the sentence out of the published text (decision "rejected", shown as removed)."""
     sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
     return _sentence_decide(
@@ -98,6 +117,7 @@ def sentence_remove(*, sentence: Sentence, reviewer: AbstractBaseUser, expected_
         edited_text="",
         action=AuditAction.SENTENCE_REMOVED,
         before_text=sentence.current_text,
+        category=category,
     )
 
 
@@ -120,9 +140,16 @@ class EditRefused(ValueError):
 
 
 @transaction.atomic
-def sentence_edit(*, sentence: Sentence, reviewer: AbstractBaseUser, text: str, expected_version: int) -> Sentence:
+def sentence_edit(
+    *,
+    sentence: Sentence,
+    reviewer: AbstractBaseUser,
+    text: str,
+    expected_version: int,
+    category: ErrorCategory | None = None,
+) -> Sentence:
     """Replace a sentence's text. The generated text stays in Sentence.text and in the audit
-    row; the reviewer's text goes to edited_text with decision "edited"."""
+    row; the reviewer's text goes to edited_text with decision "edited", and `category` says why."""
     if not text.strip():
         raise EditRefused("The new text is empty; remove the sentence instead.")
     sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
@@ -138,6 +165,8 @@ def sentence_edit(*, sentence: Sentence, reviewer: AbstractBaseUser, text: str, 
             before_text=sentence.current_text,
         )
     if new_text == sentence.current_text:
+        if sentence.decision == SentenceDecision.EDITED and category != sentence.error_category:
+            return _sentence_categorise(sentence=sentence, reviewer=reviewer, category=category)
         raise EditRefused("The text is unchanged.")
     return _sentence_decide(
         sentence=sentence,
@@ -146,7 +175,38 @@ def sentence_edit(*, sentence: Sentence, reviewer: AbstractBaseUser, text: str, 
         edited_text=new_text,
         action=AuditAction.SENTENCE_EDITED,
         before_text=sentence.current_text,
+        category=category,
     )
+
+
+@transaction.atomic
+def sentence_categorise(
+    *, sentence: Sentence, reviewer: AbstractBaseUser, category: ErrorCategory | None, expected_version: int
+) -> Sentence:
+    """Say why an edited or removed sentence was wrong (None: no reason given). Its text and
+    decision stay as they are."""
+    sentence = _sentence_locked(sentence=sentence, reviewer=reviewer, expected_version=expected_version)
+    if sentence.decision not in CATEGORISED_DECISIONS:
+        raise EditRefused("Only an edited or removed sentence has an error category; edit or remove it first.")
+    return _sentence_categorise(sentence=sentence, reviewer=reviewer, category=category)
+
+
+def _sentence_categorise(*, sentence: Sentence, reviewer: AbstractBaseUser, category: ErrorCategory | None) -> Sentence:
+    before = {"category": _category_label(sentence.error_category)}
+    Sentence.objects.filter(pk=sentence.pk).update(error_category=category)
+    sentence.refresh_from_db()
+    audit_record(
+        action=AuditAction.SENTENCE_CATEGORISED,
+        actor=reviewer,
+        description=sentence.description,
+        sentence_index=sentence.index,
+        before=before,
+        after={
+            "category": _category_label(category),
+            "counts_as_error": category.counts_as_error if category else None,
+        },
+    )
+    return sentence
 
 
 @transaction.atomic
@@ -191,6 +251,7 @@ def sentence_substitute(
         action=AuditAction.SENTENCE_SUBSTITUTED,
         before_text=sentence.current_text,
         substitutions=substitutions,
+        category=sentence.error_category,  # a substitution keeps the reason the sentence had
         extra_after={
             "position": position,
             "from": previous,

@@ -11,5 +11,6 @@ urlpatterns = [
     path("review/<id:pk>/", views.review, name="review"),
     path("review/<id:pk>/decide/", views.review_decide, name="review_decide"),
     path("review/<id:pk>/revision/", views.review_revision, name="review_revision"),
+    path("review/<id:pk>/comments/", views.review_comment, name="review_comment"),
     path("review/<id:pk>/sentences/<id:index>/", views.review_sentence, name="review_sentence"),
 ]

@@ -7,7 +7,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from generation.regeneration_requests import sentence_regenerated_version
 from reviewq.core.forms import form_refused
-from reviewq.core.models import Description, DescriptionStatus, Sentence
+from reviewq.core.models import Description, DescriptionStatus, ErrorCategory, Sentence
 from reviewq.core.transitions import ConflictError, InvalidTransition
 from reviewq.review.claims import (
     CLAIM_TAKE_OVER_PERMISSION,
@@ -16,6 +16,7 @@ from reviewq.review.claims import (
     description_review_release,
     description_review_take_over,
 )
+from reviewq.review.comments import comment_add
 from reviewq.review.decisions import (
     ReviewIncomplete,
     description_approve,
@@ -23,6 +24,7 @@ from reviewq.review.decisions import (
 )
 from reviewq.review.detail import review_detail
 from reviewq.review.forms import (
+    CommentForm,
     DecisionForm,
     ReviewPageForm,
     SentenceActionForm,
@@ -40,6 +42,7 @@ from reviewq.review.revisions import description_revert, description_unpublish, 
 from reviewq.review.sentences import (
     EditRefused,
     sentence_approve,
+    sentence_categorise,
     sentence_edit,
     sentence_remove,
     sentence_reset,
@@ -71,6 +74,8 @@ def _review_context(request: HttpRequest, *, pk: int, filters: QueueFilters) -> 
         "can_act": detail.description.status == DescriptionStatus.REVIEW
         and (detail.claim_mine or not detail.claim_holder),
         "generating": detail.description.status in (DescriptionStatus.QUEUED, DescriptionStatus.GENERATING),
+        # Offered in the edit, reason and reject forms; each is chosen with its key.
+        "categories": list(ErrorCategory.objects.filter(active=True)),
     }
 
 
@@ -91,9 +96,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     context["can_take_over"] = request.user.has_perm(CLAIM_TAKE_OVER_PERMISSION)
     context["tab"] = form.cleaned_data["tab"] or "text"
     if context["tab"] == "history":
-        context["history"] = description_history(description=context["description"])
-        context["revisions"] = revision_list(product=context["product"])
-        context["can_publish_revision"] = request.user.has_perm(REVISION_PUBLISH_PERMISSION)
+        _history_context(request, context)
     else:
         context["live_diff"] = revision_live_diff(draft=context["description"])
     context["editing"] = form.cleaned_data["edit"]
@@ -118,6 +121,12 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
             response["HX-Refresh"] = "true"  # the new text is ready: reload the whole page
         return response
     return render(request, "review/review.html", context)
+
+
+def _history_context(request: HttpRequest, context: dict) -> None:
+    context["history"] = description_history(description=context["description"])
+    context["revisions"] = revision_list(product=context["product"])
+    context["can_publish_revision"] = request.user.has_perm(REVISION_PUBLISH_PERMISSION)
 
 
 def _review_url(pk: int, filters: QueueFilters, anchor: str = "") -> str:
@@ -152,18 +161,27 @@ def review_sentence(request: HttpRequest, pk: int, index: int) -> HttpResponse:
         return form_refused(form)
     filters = form.filters()
     action, version, text = form.cleaned_data["action"], form.cleaned_data["version"], form.cleaned_data["text"]
+    category = form.cleaned_data["category"]
     attempted = {"index": index, "action": action, "text": text}
     try:
         if action == "approve":
             sentence = sentence_approve(sentence=sentence, reviewer=request.user, expected_version=version)
         elif action == "remove":
-            sentence = sentence_remove(sentence=sentence, reviewer=request.user, expected_version=version)
+            sentence = sentence_remove(
+                sentence=sentence, reviewer=request.user, expected_version=version, category=category
+            )
+        elif action == "categorise":
+            sentence = sentence_categorise(
+                sentence=sentence, reviewer=request.user, category=category, expected_version=version
+            )
         elif action == "reset":
             sentence = sentence_reset(sentence=sentence, reviewer=request.user, expected_version=version)
         elif action == "regenerate":
             sentence_regeneration_request(sentence=sentence, reviewer=request.user, expected_version=version)
         elif action == "edit":
-            sentence = sentence_edit(sentence=sentence, reviewer=request.user, text=text, expected_version=version)
+            sentence = sentence_edit(
+                sentence=sentence, reviewer=request.user, text=text, expected_version=version, category=category
+            )
         else:
             attempted["text"] = form.cleaned_data["alternative"]
             sentence = sentence_substitute(
@@ -222,6 +240,7 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
                 reviewer=request.user,
                 expected_version=version,
                 reason=reason,
+                category=form.cleaned_data["rejection_category"],
             )
             messages.success(request, f"Rejected {description.product.name}.")
             return _go(request, _next_item_url(request, filters=filters, decided=description))
@@ -233,6 +252,40 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
         return _action_failed(request, pk=pk, filters=filters, error=error, attempted=attempted)
     except (ConflictError, ClaimHeld, InvalidTransition, EditRefused) as error:
         return _action_failed(request, pk=pk, filters=filters, error=error, attempted=attempted)
+
+
+@require_POST
+@review_required
+def review_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a comment; then the History tab, where it shows (an htmx POST swaps its list). An
+    empty or too long comment comes back with its error; other odd input is a 400."""
+    description = get_object_or_404(Description, pk=pk)
+    form = CommentForm(request.POST)
+    if not form.is_valid() and set(form.errors) - {"text"}:
+        return form_refused(form)
+    if form.is_valid():
+        try:
+            comment_add(description=description, author=request.user, text=form.cleaned_data["text"])
+        except EditRefused as error:
+            form.add_error("text", str(error))
+    filters = form.filters()
+    if form.is_valid():
+        if not request.htmx:
+            query = "&".join(q for q in ("tab=history", filters.querystring()) if q)
+            return redirect(url_with_query(reverse("review", args=[pk]), query) + "#comments")
+        form = CommentForm()  # an empty form for the next comment
+    if request.htmx:  # the History list and the comment form: all the fragment shows
+        context = {
+            "description": description,
+            "filters": filters,
+            "history": description_history(description=description),
+            "comment_form": form,
+        }
+        return render(request, "review/review.html#history", context, status=422 if form.errors else 200)
+    context = _review_context(request, pk=pk, filters=filters)
+    context.update({"tab": "history", "comment_form": form})
+    _history_context(request, context)
+    return render(request, "review/review.html", context, status=400)
 
 
 def _next_item_url(request: HttpRequest, *, filters: QueueFilters, decided: Description) -> str:

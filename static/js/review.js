@@ -250,7 +250,11 @@
   }
 
   function shortcut(event) {
-    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // A focused reason select takes its key here rather than by the browser's type-ahead,
+    // which a quick second key can miss.
+    if (event.target.matches && event.target.matches("[data-category-select]")) return categoryKey(event, null);
+    if (typing(event.target)) return;
     var help = document.getElementById("shortcut-help");
     var sentence = focusedSentence();
     var target = null;
@@ -272,13 +276,31 @@
       case "?":
         if (help && help.showModal) { help.showModal(); event.preventDefault(); }
         return;
-      default: return;
+      default:
+        categoryKey(event, sentence);
+        return;
     }
     if (target) {
       event.preventDefault();
       hide();
       target.click();
     }
+  }
+
+  // A category key (a digit) says why something was wrong, on what has focus only: inside the
+  // edit or reject form it picks that form's reason; on a focused edited or removed sentence it
+  // saves the reason at once. Anywhere else it does nothing.
+  function categoryKey(event, sentence) {
+    if (!/^[1-9]$/.test(event.key)) return;
+    var own = event.target.closest ? event.target.closest("form") : null;
+    var form = own && own.querySelector("[data-category-select]") ? own : null;
+    if (!form && sentence) form = sentence.querySelector("[data-category-form]");
+    var select = form ? form.querySelector("[data-category-select]") : null;
+    if (!select || !select.querySelector('option[value="' + event.key + '"]')) return;
+    event.preventDefault();
+    hide();
+    select.value = event.key;
+    if (form.hasAttribute("data-category-form")) form.requestSubmit();
   }
 
   // Queue page: j/k move between rows, Enter opens (a plain link, so it already does).

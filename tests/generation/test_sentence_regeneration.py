@@ -10,10 +10,10 @@ from generation.regeneration_requests import sentence_regeneration_claim, senten
 from generation.sentence_regeneration import sentence_regeneration_store
 from generation.tasks import regenerate_sentence_task
 from generation.types import Alternative, Completion, TokenResult
-from reviewq.core.models import AuditEvent, Description, SentenceRegeneration, Token
+from reviewq.core.models import AuditEvent, Description, ErrorCategory, SentenceRegeneration, Token
 from reviewq.review.detail import review_detail
 from reviewq.review.regeneration import sentence_regeneration_request
-from reviewq.review.sentences import sentence_edit
+from reviewq.review.sentences import sentence_edit, sentence_remove
 from tests.factories import UserFactory
 from tests.reviewq.review_data import make_review_description
 
@@ -92,6 +92,24 @@ def test_store_replaces_the_sentence_shifts_what_follows_and_regates(django_capt
     done = AuditEvent.objects.get(action="sentence_regenerated")
     assert done.before["text"] == " It holds 900 ml." and done.after["text"] == sentence.text
     assert sentence_regeneration_pending(description_id=description.pk) == {}
+
+
+def test_regenerating_a_removed_sentence_drops_its_error_category():
+    """The new sentence is undecided, and an undecided sentence has no category (a DB constraint)."""
+    description = make_review_description()
+    reviewer = UserFactory()
+    sentence = sentence_remove(
+        sentence=description.sentences.get(index=1),
+        reviewer=reviewer,
+        expected_version=1,
+        category=ErrorCategory.objects.get(key="1"),
+    )
+    request = sentence_regeneration_request(sentence=sentence, reviewer=reviewer, expected_version=2)
+    assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=60) is not None
+    completion = _completion([("It", -0.05), (" holds", -0.1), (" 750", -0.2), (" ml", -0.1), (".", -0.01)])
+    assert sentence_regeneration_store(request=request, completion=completion) == "regenerated"
+    sentence.refresh_from_db()
+    assert (sentence.text, sentence.decision, sentence.error_category) == (" It holds 750 ml.", "", None)
 
 
 def test_a_redelivered_or_superseded_request_is_not_claimed_twice():

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
+from reviewq.core.models import Description, DescriptionStatus, ErrorCategory, Sentence, Token
 from tests.factories import DescriptionFactory, ProductFactory
 
 DEFAULT_SENTENCES = [
@@ -31,6 +31,22 @@ DEFAULT_SENTENCES = [
         ],
     ),
 ]
+
+
+# As migration 0010 seeds them (tests/reviewq/review/test_categories.py checks they agree).
+ERROR_CATEGORIES = [
+    ("1", "Invented fact", True),
+    ("2", "Contradicts attributes", True),
+    ("3", "Wrong number or unit", True),
+    ("4", "Nonsense or garbled", True),
+    ("5", "Style only", False),
+]
+
+
+def error_categories_seeded() -> None:
+    """The seeded categories, for tests on a transactional database (a flush empties them)."""
+    for key, label, counts_as_error in ERROR_CATEGORIES:
+        ErrorCategory.objects.get_or_create(key=key, defaults={"label": label, "counts_as_error": counts_as_error})
 
 
 def make_review_description(

@@ -15,7 +15,16 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from reviewq.core.models import AuditEvent, Catalog, Description, GenerationRun, Product, Sentence, Thresholds
+from reviewq.core.models import (
+    AuditEvent,
+    Catalog,
+    Comment,
+    Description,
+    GenerationRun,
+    Product,
+    Sentence,
+    Thresholds,
+)
 from tests.reviewq.editor_data import client_for
 from tests.reviewq.review_data import make_review_description
 
@@ -53,6 +62,14 @@ def _sentence(o):
 
 def _decide(o):
     return reverse("review_decide", args=[o["description"].pk])
+
+
+def _comment(o):
+    return reverse("review_comment", args=[o["description"].pk])
+
+
+def _guidelines(o):
+    return reverse("catalog_guidelines", args=[o["catalog"].pk])
 
 
 def _preview(o):
@@ -178,6 +195,28 @@ def _cases() -> list[Case]:
         base=lambda o: {"action": "approve", "version": 1},
     )
     each("decide", "post", _decide, "catalog", ODD_IDS, base=lambda o: {"action": "release"})
+    # Error categories are chosen by key: anything but an active category's key is refused.
+    odd_categories = ["0", "9", "a", "11", *ODD_CHOICES]
+    for action in ("edit", "remove", "categorise"):
+        each(
+            "sentence",
+            "post",
+            _sentence,
+            "category",
+            odd_categories,
+            base=lambda o, action=action: {"action": action, "version": 1, "text": "New."},
+        )
+    each(
+        "decide",
+        "post",
+        _decide,
+        "rejection_category",
+        odd_categories,
+        base=lambda o: {"action": "reject", "version": 1, "rejection_reason": "no"},
+    )
+    each("comment", "post", _comment, "text", ["", " ", "x" * 2001, TWO_MB])
+    each("comment", "post", _comment, "text", ["", "x" * 2001], htmx=True)
+    each("comment", "post", _comment, "catalog", ODD_IDS, base=lambda o: {"text": "fine"})
     cases.append(Case("decide missing fields", "post", _decide))
     cases.append(Case("decide missing version", "post", _decide, lambda o: {"action": "approve"}))
     # --- catalogs ------------------------------------------------------------------------
@@ -204,6 +243,7 @@ def _cases() -> list[Case]:
     each("run", "post", _run_create, "provider", ODD_CHOICES)
     each("run", "post", _run_create, "model", ODD_CHOICES)
     each("run", "post", _run_create, "prompt_template", [TWO_MB])
+    each("guidelines", "post", _guidelines, "guidelines", ["x" * 5001, TWO_MB])
     # --- dashboard -----------------------------------------------------------------------
     each("calibration", "get", _static("calibration"), "target", [*ODD_FLOATS, "-1", "101"])
     each("calibration", "get", _static("calibration"), "catalog", ODD_IDS)
@@ -227,6 +267,8 @@ def _cases() -> list[Case]:
             ),
             Case(f"path catalog {big}", "get", _path(f"/catalogs/{big}/")),
             Case(f"path run create {big}", "post", _path(f"/catalogs/{big}/runs/"), lambda o: {"mode": "all"}),
+            Case(f"path guidelines {big}", "post", _path(f"/catalogs/{big}/guidelines/"), lambda o: {"guidelines": ""}),
+            Case(f"path comment {big}", "post", _path(f"/review/{big}/comments/"), lambda o: {"text": "hi"}),
             Case(f"path run {big}", "get", _path(f"/runs/{big}/")),
             Case(f"path run cancel {big}", "post", _path(f"/runs/{big}/cancel/")),
             Case(f"path run retry {big}", "post", _path(f"/runs/{big}/retry/")),
@@ -262,13 +304,22 @@ def _state() -> dict:
         "audit": list(AuditEvent.objects.order_by("pk").values_list("pk", "action")),
         "descriptions": list(
             Description.objects.order_by("pk").values_list(
-                "pk", "status", "version", "review_claimed_by", "review_claimed_until", "rejection_reason"
+                "pk",
+                "status",
+                "version",
+                "review_claimed_by",
+                "review_claimed_until",
+                "rejection_reason",
+                "rejection_category",
             )
         ),
-        "sentences": list(Sentence.objects.order_by("pk").values_list("pk", "decision", "edited_text", "band")),
+        "sentences": list(
+            Sentence.objects.order_by("pk").values_list("pk", "decision", "edited_text", "band", "error_category")
+        ),
+        "comments": Comment.objects.count(),
         "thresholds": list(Thresholds.objects.values_list("catalog", "publish_above", "flag_below", "critical_floor")),
         "runs": list(GenerationRun.objects.order_by("pk").values_list("pk", "status", "queued")),
-        "catalogs": Catalog.objects.count(),
+        "catalogs": list(Catalog.objects.order_by("pk").values_list("pk", "guidelines")),
         "products": list(Product.objects.order_by("pk").values_list("pk", "name", "attributes")),
     }
 

@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern
 from django.utils import timezone
 
-from reviewq.core.models import ApiToken, AuditEvent, GenerationRun, Sentence, Thresholds, Token
+from reviewq.core.models import ApiToken, AuditEvent, Comment, ErrorCategory, GenerationRun, Sentence, Thresholds, Token
 from reviewq.core.roles import roles_ensure
 from tests.factories import UserFactory
 from tests.reviewq.review_data import make_review_description
@@ -82,11 +82,13 @@ APP = {
     "review_decide": Rule(methods=POST),
     "review_revision": Rule(methods=POST),
     "review_sentence": Rule(methods=POST),
+    "review_comment": Rule(methods=POST),
     "catalog_list": Rule(roles=EDITORS),
     "catalog_upload": Rule(roles=EDITORS, methods=BOTH),
     "catalog_upload_preview": Rule(roles=EDITORS, methods=BOTH),
     "catalog_detail": Rule(roles=EDITORS),
     "run_create": Rule(roles=EDITORS, methods=POST),
+    "catalog_guidelines": Rule(roles=EDITORS, methods=POST),
     "run_detail": Rule(roles=EDITORS),
     "run_cancel": Rule(roles=EDITORS, methods=POST),
     "run_retry": Rule(roles=EDITORS, methods=POST),
@@ -146,6 +148,8 @@ ADMIN_MODELS = {
     "reviewq_sentence": READ_ONLY,
     "reviewq_token": READ_ONLY,
     "reviewq_thresholds": {},
+    "reviewq_errorcategory": {},
+    "reviewq_comment": READ_ONLY,
     "reviewq_auditevent": READ_ONLY,
     "reviewq_generationrun": READ_ONLY,
     "reviewq_apitoken": READ_ONLY,
@@ -263,6 +267,7 @@ def objects(db):
         user=users["admin"], name="t", key_hash="0" * 64, prefix="rq_x", expires_at=timezone.now() + timedelta(days=1)
     )
     event = AuditEvent.objects.create(action="matrix")
+    comment = Comment.objects.create(description=description, author=users["reviewer"], text="matrix")
     who = {"username": "x", "ip_address": "10.0.0.1"}
     axes_rows = {
         "accessattempt": AccessAttempt.objects.create(**who, failures_since_start=1).pk,
@@ -283,6 +288,8 @@ def objects(db):
         "auditevent": event.pk,
         "generationrun": run.pk,
         "apitoken": token.pk,
+        "comment": comment.pk,
+        "errorcategory": ErrorCategory.objects.get(key="5").pk,
         **axes_rows,
     }
 

@@ -253,3 +253,47 @@ def test_bad_run_options_rerender_the_form_with_the_error(client):
     assert response.status_code == 422 and "unknown placeholder" in response.content.decode()
     assert "Hi {price}" in response.content.decode()
     assert not GenerationRun.objects.exists()
+
+
+# --- reviewer guidelines ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["editor", "admin"])
+def test_editors_and_admins_set_the_guidelines_and_it_is_audited(client, role):
+    client, user = client_for(client, role)
+    catalog = CatalogFactory()
+    page = client.get(reverse("catalog_detail", args=[catalog.pk])).content.decode()
+    assert 'name="guidelines"' in page
+    response = client.post(
+        reverse("catalog_guidelines", args=[catalog.pk]), {"guidelines": " Check volumes.\r\nNo medical claims. "}
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("catalog_detail", args=[catalog.pk])
+    catalog.refresh_from_db()
+    assert catalog.guidelines == "Check volumes.\nNo medical claims."
+    event = AuditEvent.objects.get(action="catalog_guidelines_changed")
+    assert (event.actor, event.catalog_id, event.before, event.after) == (
+        user,
+        catalog.pk,
+        {"guidelines": ""},
+        {"guidelines": "Check volumes.\nNo medical claims."},
+    )
+    # Saving the same text again writes nothing.
+    client.post(reverse("catalog_guidelines", args=[catalog.pk]), {"guidelines": "Check volumes.\nNo medical claims."})
+    assert AuditEvent.objects.filter(action="catalog_guidelines_changed").count() == 1
+
+
+def test_too_long_guidelines_are_refused_with_the_reason_and_nothing_changes(client):
+    client, _ = client_for(client, "editor")
+    catalog = CatalogFactory(guidelines="Keep.")
+    response = client.post(reverse("catalog_guidelines", args=[catalog.pk]), {"guidelines": "x" * 5001})
+    assert response.status_code == 400 and "Keep the guidelines to 5000 characters." in response.content.decode()
+    catalog.refresh_from_db()
+    assert catalog.guidelines == "Keep." and not AuditEvent.objects.exists()
+
+
+def test_reviewers_cannot_set_guidelines(client):
+    client, _ = client_for(client, "reviewer")
+    catalog = CatalogFactory()
+    assert client.post(reverse("catalog_guidelines", args=[catalog.pk]), {"guidelines": "mine"}).status_code == 403
+    catalog.refresh_from_db()
+    assert catalog.guidelines == ""

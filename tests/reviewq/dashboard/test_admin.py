@@ -187,3 +187,30 @@ def test_deleting_products_or_a_catalog_records_each_description_deleted(admin_c
     assert admin_client.post(url(Catalog, "delete", catalog.pk), {"post": "yes"}).status_code == 302
     assert set(_deleted_events()) == {description.pk, other.pk}
     assert not AuditEvent.objects.filter(catalog__isnull=False).exists()
+
+
+def test_admin_role_edits_error_categories_and_a_category_in_use_is_not_deleted(client, one_of_each):
+    from reviewq.core.models import ErrorCategory
+
+    roles_ensure()
+    admin = UserFactory(is_staff=True)
+    admin.groups.add(admin.groups.model.objects.get(name=ADMIN))
+    client.force_login(admin)
+    style = ErrorCategory.objects.get(key="5")
+    response = client.post(
+        url(ErrorCategory, "change", style.pk),
+        {"key": "5", "label": "Style or tone", "counts_as_error": "", "active": "on"},
+    )
+    assert response.status_code == 302
+    style.refresh_from_db()
+    assert (style.label, style.counts_as_error) == ("Style or tone", False)
+    response = client.post(url(ErrorCategory, "add"), {"key": "6", "label": "Missing fact", "counts_as_error": "on"})
+    assert response.status_code == 302 and ErrorCategory.objects.get(key="6").counts_as_error
+    refused = client.post(url(ErrorCategory, "add"), {"key": "a", "label": "Letter"})
+    assert refused.status_code == 200 and "key" in refused.context["adminform"].form.errors
+
+    sentence = one_of_each[Sentence]
+    Sentence.objects.filter(pk=sentence.pk).update(decision="rejected", decided_at=timezone.now(), error_category=style)
+    response = client.post(url(ErrorCategory, "delete", style.pk), {"post": "yes"})
+    assert response.status_code == 200 and "Cannot delete error category" in response.content.decode()
+    assert ErrorCategory.objects.filter(pk=style.pk).exists()

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from reviewq.core.models import Description, DescriptionStatus, Sentence, SentenceRegeneration
+from reviewq.core.models import Description, DescriptionStatus, ErrorCategory, Sentence, SentenceRegeneration
 from reviewq.gating.labels import labelled_model_names, sentence_labels_list
 from tests.factories import CatalogFactory, ProductFactory
 from tests.reviewq.gating.gate_model_data import signals_for
@@ -17,7 +17,7 @@ def _description(model="m1", catalog=None, status=DescriptionStatus.REVIEW):
     return Description.objects.create(product=product, status=status, model=model, published_at=published)
 
 
-def _sentence(description, index, *, decision="", band="review", substitutions=None, mean=-0.5):
+def _sentence(description, index, *, decision="", band="review", substitutions=None, mean=-0.5, category=None):
     return Sentence.objects.create(
         description=description,
         index=index,
@@ -29,6 +29,7 @@ def _sentence(description, index, *, decision="", band="review", substitutions=N
         edited_text="y" if decision == "edited" else "",
         decided_at=timezone.now() if decision else None,
         substitutions=substitutions or {},
+        error_category=category,
         mean_logprob=mean,
         signals=signals_for(mean),
     )
@@ -90,3 +91,30 @@ def test_labels_are_scoped_by_model_name_and_catalog():
     assert [label.kind for label in sentence_labels_list(model_name="m1", catalog_id=catalog.pk)] == ["approved"]
     assert len(sentence_labels_list()) == 3
     assert labelled_model_names() == ["m1", "m2"]
+
+
+def test_a_change_tagged_style_only_is_an_ok_label(django_assert_num_queries):
+    """Categories come from the seeding migration: "Style only" does not count as an error."""
+    style = ErrorCategory.objects.get(label="Style only")
+    invented = ErrorCategory.objects.get(label="Invented fact")
+    assert not style.counts_as_error and invented.counts_as_error
+    description = _description()
+    _sentence(description, 0, decision="edited", category=style, mean=-0.1)
+    _sentence(description, 1, decision="edited", substitutions={"3": "steel"}, category=style, mean=-0.2)
+    _sentence(description, 2, decision="rejected", category=style, mean=-0.3)
+    _sentence(description, 3, decision="edited", category=invented, mean=-1.1)
+    _sentence(description, 4, decision="rejected", category=invented, mean=-1.2)
+    _sentence(description, 5, decision="edited", mean=-1.3)  # no reason given: still an error
+    with django_assert_num_queries(2):
+        labels = sentence_labels_list(model_name="m1")
+    assert [(label.kind, label.error) for label in labels] == [
+        ("edited", False),
+        ("substituted", False),
+        ("removed", False),
+        ("edited", True),
+        ("removed", True),
+        ("edited", True),
+    ]
+    # An admin turning a category into an error re-labels its sentences, set-based.
+    ErrorCategory.objects.filter(pk=style.pk).update(counts_as_error=True)
+    assert all(label.error for label in sentence_labels_list(model_name="m1"))

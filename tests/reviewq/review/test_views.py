@@ -507,3 +507,131 @@ def test_an_edit_shows_the_recomputed_reasons_without_js_and_as_the_swapped_frag
     ).content.decode()
     assert fragment.lstrip().startswith('<li id="s-2"')
     assert EDITED_REASON in fragment and BOTTLE_REASONS[2][0] not in fragment
+
+
+# --- Error categories, comments, guidelines ------------------------------------------------
+
+
+def test_edit_with_a_category_shows_it_on_the_sentence_and_keys_are_offered(reviewer_client, description):
+    page = reviewer_client.get(reverse("review", args=[description.pk]), {"edit": 1}).content.decode()
+    assert 'name="category"' in page and "1 · Invented fact" in page and "5 · Style only (not an error)" in page
+    assert "<kbd>3</kbd>" in page  # the shortcut help lists the category keys
+    url = reverse("review_sentence", args=[description.pk, 1])
+    response = reviewer_client.post(
+        url, {"action": "edit", "version": 1, "text": "It holds 750 ml.", "category": "3"}, **HTMX
+    )
+    assert response.status_code == 200
+    assert (
+        '<span class="category-badge" title="Why it was wrong">Wrong number or unit</span>' in response.content.decode()
+    )
+    sentence = description.sentences.get(index=1)
+    assert (sentence.decision, sentence.error_category.key) == ("edited", "3")
+
+
+def test_categorise_without_js_redirects_and_sets_the_reason(reviewer_client, description):
+    url = reverse("review_sentence", args=[description.pk, 2])
+    assert reviewer_client.post(url, {"action": "remove", "version": 1}).status_code == 302
+    page = reviewer_client.get(reverse("review", args=[description.pk])).content.decode()
+    assert "data-category-form" in page and ">Tag</button>" in page  # the no-JS form on the removed sentence
+    response = reviewer_client.post(url, {"action": "categorise", "version": 2, "category": "4"})
+    assert response.status_code == 302 and response["Location"].endswith("#s-2")
+    assert description.sentences.get(index=2).error_category.label == "Nonsense or garbled"
+    assert reviewer_client.post(url, {"action": "categorise", "version": 3, "category": ""}).status_code == 302
+    assert description.sentences.get(index=2).error_category is None
+
+
+@pytest.mark.parametrize("category", ["x", "9", "11", "1' OR 1=1", "²"])
+def test_an_odd_category_is_a_400_and_changes_nothing(reviewer_client, description, category):
+    url = reverse("review_sentence", args=[description.pk, 1])
+    response = reviewer_client.post(url, {"action": "edit", "version": 1, "text": "New.", "category": category})
+    assert response.status_code == 400 and b"category" in response.content
+    response = reviewer_client.post(
+        reverse("review_decide", args=[description.pk]),
+        {"action": "reject", "version": 1, "rejection_reason": "no", "rejection_category": category},
+    )
+    assert response.status_code == 400 and b"rejection_category" in response.content
+    description.refresh_from_db()
+    assert description.version == 1 and not AuditEvent.objects.filter(description=description).exists()
+
+
+def test_an_inactive_category_is_not_offered_nor_accepted(reviewer_client, description):
+    from reviewq.core.models import ErrorCategory
+
+    ErrorCategory.objects.filter(key="2").update(active=False)
+    page = reviewer_client.get(reverse("review", args=[description.pk]), {"edit": 1}).content.decode()
+    assert "Contradicts attributes" not in page
+    url = reverse("review_sentence", args=[description.pk, 1])
+    response = reviewer_client.post(url, {"action": "edit", "version": 1, "text": "New.", "category": "2"})
+    assert response.status_code == 400
+
+
+def test_categorising_an_undecided_sentence_is_refused_with_the_reason(reviewer_client, description):
+    url = reverse("review_sentence", args=[description.pk, 1])
+    response = reviewer_client.post(url, {"action": "categorise", "version": 1, "category": "1"}, **HTMX)
+    assert response.status_code == 422 and "edit or remove it first" in response.content.decode()
+    description.refresh_from_db()
+    assert description.version == 1
+
+
+def test_reject_with_a_category_shows_it(reviewer_client, description):
+    url = reverse("review_decide", args=[description.pk])
+    response = reviewer_client.post(
+        url, {"action": "reject", "version": 1, "rejection_reason": "Made up", "rejection_category": "1"}
+    )
+    assert response.status_code == 302
+    description.refresh_from_db()
+    assert (description.status, description.rejection_category.label) == (S.REJECTED, "Invented fact")
+    page = reviewer_client.get(reverse("review", args=[description.pk]))
+    assert "Rejected (Invented fact): Made up" in page.content.decode()
+    history = reviewer_client.get(reverse("review", args=[description.pk]), {"tab": "history"}).content.decode()
+    assert '<span class="category-badge">Invented fact</span>' in history
+
+
+def test_comment_without_js_goes_to_history_where_it_shows(reviewer_client, description):
+    url = reverse("review_comment", args=[description.pk])
+    response = reviewer_client.post(url, {"text": "Ask <b>the buyer</b>\nabout the lid.", "band": "flag"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("review", args=[description.pk]) + "?tab=history&band=flag#comments"
+    page = reviewer_client.get(response["Location"]).content.decode()
+    assert "Ask &lt;b&gt;the buyer&lt;/b&gt;<br>about the lid." in page
+    assert AuditEvent.objects.filter(action=AuditAction.COMMENT_ADDED, description=description).count() == 1
+
+
+def test_comment_with_htmx_swaps_the_history_and_needs_no_claim(client, description):
+    holder = _user(REVIEWER, "holder")
+    description_review_claim(description=description, reviewer=holder)
+    client.force_login(_user(REVIEWER, "other"))
+    url = reverse("review_comment", args=[description.pk])
+    response = client.post(url, {"text": "Looks fine to me.", "band": "flag"}, **HTMX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="history">') and "Looks fine to me." in body
+    assert '<input type="hidden" name="band" value="flag">' in body  # the queue filters stay with the form
+    assert '<textarea id="comment-text" name="text" rows="2" maxlength="2000" required></textarea>' in body
+
+
+@pytest.mark.parametrize(("text", "message"), [("   ", "Write the comment first."), ("x" * 2001, "2000 characters")])
+def test_an_empty_or_too_long_comment_is_a_form_error(reviewer_client, description, text, message):
+    url = reverse("review_comment", args=[description.pk])
+    response = reviewer_client.post(url, {"text": text})
+    assert response.status_code == 400 and message in response.content.decode()
+    response = reviewer_client.post(url, {"text": text}, **HTMX)
+    assert response.status_code == 422 and message in response.content.decode()
+    assert not AuditEvent.objects.filter(description=description).exists()
+
+
+def test_comment_with_odd_filter_input_is_a_400(reviewer_client, description):
+    url = reverse("review_comment", args=[description.pk])
+    response = reviewer_client.post(url, {"text": "fine", "catalog": "99999999999999999999999"})
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/plain")
+    assert not AuditEvent.objects.filter(description=description).exists()
+
+
+def test_review_page_shows_the_catalog_guidelines_escaped_with_line_breaks(reviewer_client, description):
+    catalog = description.product.catalog
+    catalog.guidelines = "Check volumes <script>alert(1)</script>\nNever promise dishwasher-safe."
+    catalog.save()
+    page = reviewer_client.get(reverse("review", args=[description.pk])).content.decode()
+    assert f"Guidelines for {catalog.name}" in page
+    assert "Check volumes &lt;script&gt;alert(1)&lt;/script&gt;<br>Never promise dishwasher-safe." in page
+    assert "<script>alert(1)" not in page
