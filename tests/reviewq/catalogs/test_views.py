@@ -152,8 +152,9 @@ def test_bad_row_is_shown_with_its_line_and_nothing_is_written_until_fixed(clien
     assert not Product.objects.exists()
     # the fixed file imports: the POST queues it, the worker writes it, the page then says so
     fixed = upload(client, GOOD_CSV)
-    preview = client.get(fixed["Location"])
-    assert "0 errors" in preview.content.decode()
+    preview = client.get(fixed["Location"]).content.decode()
+    assert "0 errors" in preview
+    assert 'id="import-catalog" name="catalog_name" value="Bottles"' in preview  # the Import form is prefilled
     queued = post_and_run(client, fixed["Location"], {"catalog_name": "Bottles"})
     assert queued.status_code == 302 and queued["Location"] == fixed["Location"]
     catalog = Catalog.objects.get(name="Bottles")
