@@ -28,10 +28,12 @@ from reviewq.catalogs.imports.types import (
     CatalogRow,
 )
 from reviewq.core.audit import AuditAction, audit_record
+from reviewq.core.bulk import rows_insert
 from reviewq.core.models import Catalog, CatalogImport, CatalogImportRow
 
 S = CatalogImport.Status
 STAGE_CHUNK_ROWS = 1000
+STAGED_COLUMNS = ("catalog_import_id", "position", "line", "sku", "name", "attributes", "error")
 STALE_SECONDS = 24 * 3600
 # Shown when an import is refused for its errors: enough to act on, bounded for a page.
 REFUSAL_ERRORS = 100
@@ -103,13 +105,11 @@ def catalog_import_stage(*, import_id: int) -> str:
         if not _moved(import_id, S.STAGING, total=len(entries)):
             raise _Cancelled
         for chunk in batched(entries, STAGE_CHUNK_ROWS):
-            CatalogImportRow.objects.bulk_create(
-                CatalogImportRow(
-                    catalog_import_id=import_id, position=staged + i, line=line, sku=sku, name=name,
-                    attributes=attributes, error=error,
-                )
-                for i, (line, sku, name, attributes, error) in enumerate(chunk)
-            )  # fmt: skip
+            rows_insert(
+                CatalogImportRow,
+                STAGED_COLUMNS,
+                [(import_id, staged + i, *entry) for i, entry in enumerate(chunk)],
+            )
             staged += len(chunk)
             if not _moved(import_id, S.STAGING, done=staged):
                 raise _Cancelled

@@ -76,13 +76,13 @@ def test_progress_is_visible_between_chunks(created, monkeypatch):
     monkeypatch.setattr(jobs, "STAGE_CHUNK_ROWS", 2)
     catalog_import = created(_csv(5))
     seen = []
-    bulk_create = CatalogImportRow.objects.bulk_create
+    rows_insert = jobs.rows_insert
 
-    def spy(rows, *args, **kwargs):
+    def spy(*args, **kwargs):
         seen.append(CatalogImport.objects.values_list("done", "total").get(pk=catalog_import.pk))
-        return bulk_create(rows, *args, **kwargs)
+        return rows_insert(*args, **kwargs)
 
-    monkeypatch.setattr(CatalogImportRow.objects, "bulk_create", spy)
+    monkeypatch.setattr(jobs, "rows_insert", spy)
     jobs.catalog_import_stage(import_id=catalog_import.pk)
     assert seen == [(0, 5), (2, 5), (4, 5)]
     assert CatalogImport.objects.values_list("done", "total").get(pk=catalog_import.pk) == (5, 5)
@@ -92,16 +92,16 @@ def test_cancel_between_chunks_stops_staging_and_keeps_nothing(created, monkeypa
     monkeypatch.setattr(jobs, "STAGE_CHUNK_ROWS", 2)
     catalog_import = created(_csv(9))
     editor = catalog_import.created_by
-    bulk_create = CatalogImportRow.objects.bulk_create
+    rows_insert = jobs.rows_insert
     chunks = []
 
-    def cancel_after_the_second_chunk(rows, *args, **kwargs):
+    def cancel_after_the_second_chunk(*args, **kwargs):
         chunks.append(1)
         if len(chunks) == 3:
             jobs.catalog_import_cancel(catalog_import=catalog_import, actor=editor)
-        return bulk_create(rows, *args, **kwargs)
+        return rows_insert(*args, **kwargs)
 
-    monkeypatch.setattr(CatalogImportRow.objects, "bulk_create", cancel_after_the_second_chunk)
+    monkeypatch.setattr(jobs, "rows_insert", cancel_after_the_second_chunk)
     assert jobs.catalog_import_stage(import_id=catalog_import.pk) == "cancelled"
     assert len(chunks) == 3  # it stopped at the next check, not at the end of the file
     catalog_import.refresh_from_db()
