@@ -15,6 +15,7 @@ from itertools import batched
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from reviewq.catalogs.dispatch import catalog_import_apply_enqueue, catalog_import_stage_enqueue
@@ -35,6 +36,9 @@ S = CatalogImport.Status
 STAGE_CHUNK_ROWS = 1000
 STAGED_COLUMNS = ("catalog_import_id", "position", "line", "sku", "name", "attributes", "error")
 STALE_SECONDS = 24 * 3600
+# A reading or writing import untouched this long lost its worker (chunks touch it every few
+# seconds; a whole write of the largest file takes well under a minute).
+CLAIM_LEASE_SECONDS = 600
 # Shown when an import is refused for its errors: enough to act on, bounded for a page.
 REFUSAL_ERRORS = 100
 IN_PROGRESS = (S.QUEUED, S.STAGING, S.IMPORT_QUEUED, S.IMPORTING)
@@ -84,11 +88,22 @@ def _moved(import_id: int, *sources: str, **changes: object) -> bool:
     return updated == 1
 
 
+def _claimed(import_id: int, waiting: str, running: str, **changes: object) -> bool:
+    """Claim a waiting import, or one whose worker died: still `running` but not touched for
+    CLAIM_LEASE_SECONDS (a redelivery after a lost worker). A redelivery while it runs finds
+    it recently touched and does nothing."""
+    stale = timezone.now() - timedelta(seconds=CLAIM_LEASE_SECONDS)
+    claimable = Q(status=waiting) | Q(status=running, updated_at__lt=stale)
+    updated = CatalogImport.objects.filter(claimable, pk=import_id).update(updated_at=timezone.now(), **changes)
+    return updated == 1
+
+
 def catalog_import_stage(*, import_id: int) -> str:
     """Parse the file once and stage every valid row and every error, in chunks, counting
     progress; a cancel between chunks stops it and removes what was staged."""
-    if not _moved(import_id, S.QUEUED, status=S.STAGING, done=0, total=0):
-        return "skipped"  # a redelivery, or cancelled before it started
+    if not _claimed(import_id, S.QUEUED, S.STAGING, status=S.STAGING, done=0, total=0):
+        return "skipped"  # a redelivery while it runs, or cancelled before it started
+    CatalogImportRow.objects.filter(catalog_import_id=import_id).delete()  # a dead worker's part
     catalog_import = CatalogImport.objects.get(pk=import_id)
     parsed = parse_catalog(
         bytes(catalog_import.data),
@@ -186,7 +201,7 @@ def _staged_rows(import_id: int) -> Iterator[CatalogRow]:
 def catalog_import_apply(*, import_id: int) -> str:
     """Write the staged valid rows in one transaction (catalog_write); a cancel seen between
     batches, or at the end, rolls all of it back."""
-    if not _moved(import_id, S.IMPORT_QUEUED, status=S.IMPORTING):
+    if not _claimed(import_id, S.IMPORT_QUEUED, S.IMPORTING, status=S.IMPORTING):
         return "skipped"
     catalog_import = CatalogImport.objects.defer("data").select_related("created_by").get(pk=import_id)
 

@@ -222,3 +222,27 @@ def test_preview_pages_through_the_staged_rows(created):
     assert [r.sku for r in page] == [f"S-{i:05d}" for i in range(40, 45)]
     assert (page.number, page.paginator.num_pages) == (3, 3)
     assert catalog_import_preview(catalog_import=catalog_import, page=99).rows.number == 3
+
+
+def test_an_import_whose_worker_died_is_claimed_again_after_the_lease(created):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    catalog_import = created(BAD_CSV)
+    jobs.catalog_import_stage(import_id=catalog_import.pk)
+    # The worker "died" half-way: still reading, some rows staged, one of them wrong.
+    CatalogImportRow.objects.filter(catalog_import=catalog_import, line=4).delete()
+    CatalogImport.objects.filter(pk=catalog_import.pk).update(status=S.STAGING)
+    assert jobs.catalog_import_stage(import_id=catalog_import.pk) == "skipped"  # recently touched: running
+    stale = timezone.now() - timedelta(seconds=jobs.CLAIM_LEASE_SECONDS + 1)
+    CatalogImport.objects.filter(pk=catalog_import.pk).update(updated_at=stale)
+    assert jobs.catalog_import_stage(import_id=catalog_import.pk) == "staged"
+    assert [line for line, *_ in _staged(catalog_import)] == [3, 2, 4]
+    catalog_import.refresh_from_db()
+    jobs.catalog_import_confirm(catalog_import=catalog_import, catalog_name="Bottles", partial=True)
+    CatalogImport.objects.filter(pk=catalog_import.pk).update(status=S.IMPORTING)
+    assert jobs.catalog_import_apply(import_id=catalog_import.pk) == "skipped"
+    CatalogImport.objects.filter(pk=catalog_import.pk).update(updated_at=stale)
+    assert jobs.catalog_import_apply(import_id=catalog_import.pk) == "imported"
+    assert sorted(Product.objects.values_list("sku", flat=True)) == ["A-1", "A-3"]
