@@ -147,7 +147,10 @@ def catalog_upload_preview(request: HttpRequest, pk: int) -> HttpResponse:
             f"Imported {catalog_import.row_count} products into {catalog_import.catalog_name}: {result['created']} new, "
             f"{result['updated']} updated, {result['unchanged']} unchanged{skipped}.",
         )
-        return _client_redirect(request, reverse("catalog_detail", args=[catalog_import.catalog_id]))
+        catalog_id = catalog_import.catalog_id  # None once the catalog was deleted since
+        return _client_redirect(
+            request, reverse("catalog_detail", args=[catalog_id]) if catalog_id else reverse("catalog_list")
+        )
     if status == S.CANCELLED:
         messages.info(request, "That upload was cancelled; nothing was imported. Upload the file again.")
         return _client_redirect(request, reverse("catalog_upload"))

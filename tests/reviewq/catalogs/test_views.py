@@ -166,6 +166,8 @@ def test_bad_row_is_shown_with_its_line_and_nothing_is_written_until_fixed(clien
     # the staged rows and the file's bytes are gone after the import
     job = CatalogImport.objects.get(pk=fixed["Location"].rstrip("/").rsplit("/", 1)[1])
     assert (job.status, bytes(job.data), job.rows.count()) == ("imported", b"", 0)
+    catalog.delete()  # the import's page outlives its catalog
+    assert client.get(fixed["Location"])["Location"] == reverse("catalog_list")
 
 
 def test_partial_import_skips_bad_rows_when_asked(client, upload, post_and_run):
