@@ -6,7 +6,7 @@ from django import forms
 
 from generation.runs import MAX_CANDIDATES, run_options
 from reviewq.catalogs.imports.types import MAX_CATALOG_NAME_CHARS, CatalogMapping
-from reviewq.core.forms import CountField, FlagField
+from reviewq.core.forms import CountField, FlagField, IdField
 from reviewq.core.models import GenerationRun
 
 # Column names come from the file's header: generous, but bounded like every other field.
@@ -21,6 +21,12 @@ class CatalogNameForm(forms.Form):
     """GET /catalogs/upload/?catalog=<name>: the upload form prefilled."""
 
     catalog = forms.CharField(max_length=MAX_CATALOG_NAME_CHARS, required=False)
+
+
+class CatalogPageForm(forms.Form):
+    """GET /catalogs/<id>/?imported=<upload id>: the page after an upload's import."""
+
+    imported = IdField(required=False)
 
 
 class CatalogUploadForm(forms.Form):

@@ -28,6 +28,7 @@ from generation.runs import (
 from reviewq.catalogs.exports import EXPORT_FORMATS, export_filename, published_rows, stream_csv, stream_jsonl
 from reviewq.catalogs.forms import (
     CatalogNameForm,
+    CatalogPageForm,
     CatalogUploadForm,
     ColumnMappingForm,
     ImportConfirmForm,
@@ -140,17 +141,12 @@ def catalog_upload_preview(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("catalog_upload")
     status = catalog_import.status
     if status == S.IMPORTED:
-        result = catalog_import.result
-        skipped = f", {result['skipped']} bad rows skipped" if result.get("skipped") else ""
-        messages.success(
-            request,
-            f"Imported {catalog_import.row_count} products into {catalog_import.catalog_name}: {result['created']} new, "
-            f"{result['updated']} updated, {result['unchanged']} unchanged{skipped}.",
-        )
+        # The catalog page says what was imported (however many polls saw it finish).
         catalog_id = catalog_import.catalog_id  # None once the catalog was deleted since
-        return _client_redirect(
-            request, reverse("catalog_detail", args=[catalog_id]) if catalog_id else reverse("catalog_list")
-        )
+        if catalog_id is None:
+            return _client_redirect(request, reverse("catalog_list"))
+        url = reverse("catalog_detail", args=[catalog_id])
+        return _client_redirect(request, f"{url}?imported={catalog_import.pk}")
     if status == S.CANCELLED:
         messages.info(request, "That upload was cancelled; nothing was imported. Upload the file again.")
         return _client_redirect(request, reverse("catalog_upload"))
@@ -228,8 +224,15 @@ def catalog_upload_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_safe
 @catalogs_required
 def catalog_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    form = CatalogPageForm(request.GET)
+    if not form.is_valid():
+        return form_refused(form)
     catalog = get_object_or_404(Catalog, pk=pk)
-    return render(request, "catalogs/catalog.html", _catalog_context(catalog))
+    imported = form.cleaned_data["imported"]
+    catalog_import = catalog_import_get(pk=imported, user=request.user) if imported else None
+    if catalog_import is not None and (catalog_import.catalog_id, catalog_import.status) != (catalog.pk, S.IMPORTED):
+        catalog_import = None
+    return render(request, "catalogs/catalog.html", _catalog_context(catalog, imported=catalog_import))
 
 
 def _catalog_context(catalog: Catalog, **extra) -> dict:

@@ -202,7 +202,7 @@ def test_no_payload_executes_on_any_page(page, tmp_path, celery_eager):
     expect(page).to_have_url(re.compile(r"/catalogs/upload/[\w-]+/$"))
     _probe(page, "upload preview", dialogs)
     page.locator("form.import-form button[type=submit]").first.click()
-    expect(page).to_have_url(re.compile(r"/catalogs/\d+/$"))
+    expect(page).to_have_url(re.compile(r"/catalogs/\d+/\?imported=\d+$"))
     _probe(page, "imported catalog", dialogs)
     imported = Catalog.objects.get(name=P[12])
     assert imported.products.count() == len(P)
