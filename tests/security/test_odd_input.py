@@ -68,6 +68,10 @@ def _preview(o):
     return reverse("catalog_upload_preview", args=[o["upload"]])
 
 
+def _catalog(o):
+    return reverse("catalog_detail", args=[o["catalog"].pk])
+
+
 def _mapping(o):
     return reverse("catalog_upload_mapping", args=[o["upload"]])
 
@@ -206,6 +210,7 @@ def _cases() -> list[Case]:
     each("preview", "post", _preview, "partial", ["0", "yes"], upload=True)
     each("preview", "post", _preview, "catalog_name", ["x" * 201, LONG], upload=True)
     each("preview", "get", _preview, "page", ["0", "²", "nan", LONG, INT64_MAX], upload=True)
+    each("catalog", "get", _catalog, "imported", ODD_IDS)
     each("run", "post", _run_create, "candidates", ["", "9", *ODD_IDS])
     each("run", "post", _run_create, "mode", ODD_CHOICES)
     each("run", "post", _run_create, "provider", ODD_CHOICES)
