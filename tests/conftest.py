@@ -1,3 +1,5 @@
+from functools import partial
+
 import pytest
 
 from generation.providers import reset_provider_cache
@@ -46,3 +48,22 @@ def openai_settings(settings, fake_openai, fresh_providers):
     settings.LLM_CANDIDATES = 1
     settings.REDIS_URL = ""
     return settings
+
+
+@pytest.fixture
+def celery_eager():
+    """Tasks run in the process that sends them (CELERY_TASK_ALWAYS_EAGER), their errors raised:
+    a request whose transaction commits runs what it sent before it returns."""
+    from reviewq.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def run_tasks(celery_eager, django_capture_on_commit_callbacks):
+    """`with run_tasks(): client.post(...)`: in a test inside a transaction, what the requests
+    send on commit runs eagerly when the block ends, as a worker would run it."""
+    return partial(django_capture_on_commit_callbacks, execute=True)

@@ -5,8 +5,8 @@ from typing import Any, cast
 from django import forms
 
 from generation.runs import MAX_CANDIDATES, run_options
-from reviewq.catalogs.imports.types import MAX_CATALOG_NAME_CHARS
-from reviewq.core.forms import FlagField
+from reviewq.catalogs.imports.types import MAX_CATALOG_NAME_CHARS, CatalogMapping
+from reviewq.core.forms import CountField, FlagField, IdField
 from reviewq.core.models import GUIDELINES_MAX_CHARS, GenerationRun
 
 # Column names come from the file's header: generous, but bounded like every other field.
@@ -21,6 +21,12 @@ class CatalogNameForm(forms.Form):
     """GET /catalogs/upload/?catalog=<name>: the upload form prefilled."""
 
     catalog = forms.CharField(max_length=MAX_CATALOG_NAME_CHARS, required=False)
+
+
+class CatalogPageForm(forms.Form):
+    """GET /catalogs/<id>/?imported=<upload id>: the page after an upload's import."""
+
+    imported = IdField(required=False)
 
 
 class CatalogUploadForm(forms.Form):
@@ -53,16 +59,35 @@ class ColumnListField(forms.Field):
 
 
 class ColumnMappingForm(forms.Form):
-    """The preview's mapping (GET while it changes, POST to import)."""
+    """The preview's column mapping (POSTed: a new mapping reads the file again)."""
 
     sku_column = forms.CharField(max_length=COLUMN_NAME_MAX_CHARS, required=False, strip=False)
     name_column = forms.CharField(max_length=COLUMN_NAME_MAX_CHARS, required=False, strip=False)
     attribute_columns = ColumnListField(required=False)
     mapped = FlagField()  # the editor chose the attribute columns (else: every other column)
+
+    def mapping(self) -> CatalogMapping:
+        data = self.cleaned_data
+        return CatalogMapping(
+            sku_column=data["sku_column"] or None,
+            name_column=data["name_column"] or None,
+            attributes_columns=data["attribute_columns"] if data["mapped"] else None,
+        )
+
+
+class ImportConfirmForm(forms.Form):
+    """The preview's Import button."""
+
     catalog_name = forms.CharField(
         max_length=MAX_CATALOG_NAME_CHARS, required=False, error_messages={"max_length": NAME_TOO_LONG}
     )
     partial = FlagField()  # import the valid rows, skip the bad ones
+
+
+class PreviewPageForm(forms.Form):
+    """GET /catalogs/upload/<id>/?page=N: a page of the staged rows."""
+
+    page = CountField(min_value=1, required=False)
 
 
 class RunForm(forms.Form):

@@ -1,4 +1,5 @@
-"""Editors' pages: catalogs, the upload (preview, mapping, errors, import) and generation runs.
+"""Editors' pages: catalogs, the upload (stored, read by a worker, previewed from its staged rows,
+imported by a worker) and generation runs.
 
 Every view needs reviewq.manage_catalogs (editors and admins); reviewers get 403 and anonymous
 users the login page (LoginRequiredMiddleware).
@@ -12,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from generation.runs import (
     RunRefused,
@@ -24,18 +26,35 @@ from generation.runs import (
     run_start,
 )
 from reviewq.catalogs.exports import EXPORT_FORMATS, export_filename, published_rows, stream_csv, stream_jsonl
-from reviewq.catalogs.forms import CatalogNameForm, CatalogUploadForm, ColumnMappingForm, GuidelinesForm, RunForm
+from reviewq.catalogs.forms import (
+    CatalogNameForm,
+    CatalogPageForm,
+    CatalogUploadForm,
+    ColumnMappingForm,
+    GuidelinesForm,
+    ImportConfirmForm,
+    PreviewPageForm,
+    RunForm,
+)
 from reviewq.catalogs.guidelines import GuidelinesRefused, catalog_guidelines_update
-from reviewq.catalogs.imports import CatalogImportError, CatalogMapping, catalog_import, preview_catalog
-from reviewq.catalogs.uploads import SizeLimitUploadHandler, upload_discard, upload_get, upload_stage
+from reviewq.catalogs.imports import CatalogImportError
+from reviewq.catalogs.imports.jobs import (
+    IN_PROGRESS,
+    ImportRefused,
+    catalog_import_cancel,
+    catalog_import_confirm,
+    catalog_import_create,
+    catalog_import_remap,
+)
+from reviewq.catalogs.imports.staged import catalog_import_get, catalog_import_preview
+from reviewq.catalogs.uploads import SizeLimitUploadHandler
 from reviewq.core.forms import form_refused
-from reviewq.core.models import Catalog, DescriptionStatus, GenerationRun
+from reviewq.core.models import Catalog, CatalogImport, DescriptionStatus, GenerationRun
 from reviewq.core.selectors import catalog_overview_list, catalog_products
 
 MANAGE_CATALOGS = "reviewq.manage_catalogs"
 catalogs_required = permission_required(MANAGE_CATALOGS, raise_exception=True)
-PREVIEW_ROWS = 20
-PREVIEW_ERRORS = 100
+S = CatalogImport.Status
 
 
 def _size(n: int) -> str:
@@ -91,85 +110,114 @@ def _catalog_upload(request: HttpRequest, *, handler: SizeLimitUploadHandler) ->
         context["error"] = error
         return render(request, "catalogs/upload.html", context, status=413 if handler.too_large else 400)
     upload = form.cleaned_data["file"]
-    staged = upload_stage(
-        session=request.session,
-        user_id=request.user.pk,
+    catalog_import = catalog_import_create(
+        user=request.user,
         data=upload.read(),
         filename=upload.name or "",
         catalog_name=form.cleaned_data["catalog_name"],
     )
-    return redirect("catalog_upload_preview", token=staged.token)
+    return redirect("catalog_upload_preview", pk=catalog_import.pk)
 
 
-def _mapping(data: dict) -> CatalogMapping:
-    return CatalogMapping(
-        sku_column=data["sku_column"] or None,
-        name_column=data["name_column"] or None,
-        attributes_columns=data["attribute_columns"] if data["mapped"] else None,
-    )
+def _own_import(request: HttpRequest, pk: int) -> CatalogImport | None:
+    catalog_import = catalog_import_get(pk=pk, user=request.user)
+    if catalog_import is None:
+        messages.error(request, "That upload is gone (or not yours). Upload the file again.")
+    return catalog_import
+
+
+def _client_redirect(request: HttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @require_http_methods(["GET", "POST"])
 @catalogs_required
-def catalog_upload_preview(request: HttpRequest, token: str) -> HttpResponse:
-    found = upload_get(session=request.session, user_id=request.user.pk, token=token)
-    if found is None:
-        messages.error(request, "That upload is gone (imported, or older than a day). Upload the file again.")
-        return redirect("catalog_upload")
-    staged, data = found
-    form = ColumnMappingForm(request.POST if request.method == "POST" else request.GET)
+def catalog_upload_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The upload's progress while a worker reads or imports it, then its preview (the staged
+    rows, a page at a time) with the Import button."""
+    form = ImportConfirmForm(request.POST) if request.method == "POST" else PreviewPageForm(request.GET)
     if not form.is_valid():
         return form_refused(form)
-    mapping = _mapping(form.cleaned_data)
-    limit = settings.CATALOG_UPLOAD_MAX_BYTES
+    catalog_import = _own_import(request, pk)
+    if catalog_import is None:
+        return redirect("catalog_upload")
+    status = catalog_import.status
+    if status == S.IMPORTED:
+        # The catalog page says what was imported (however many polls saw it finish).
+        catalog_id = catalog_import.catalog_id  # None once the catalog was deleted since
+        if catalog_id is None:
+            return _client_redirect(request, reverse("catalog_list"))
+        url = reverse("catalog_detail", args=[catalog_id])
+        return _client_redirect(request, f"{url}?imported={catalog_import.pk}")
+    if status == S.CANCELLED:
+        messages.info(request, "That upload was cancelled; nothing was imported. Upload the file again.")
+        return _client_redirect(request, reverse("catalog_upload"))
+    polling = request.htmx and request.htmx.target == "import-progress"
+    if status in IN_PROGRESS:
+        if request.method == "POST":
+            return HttpResponse("This upload is still being read or imported.", status=409)
+        context = {"catalog_import": catalog_import, "size": _size(catalog_import.size)}
+        return render(request, "catalogs/upload.html#progress" if polling else "catalogs/upload.html", context)
+    if polling:  # read: the whole page, now with the preview
+        return HttpResponseClientRefresh()
     import_errors: list = []
     if request.method == "POST":
-        catalog_name = form.cleaned_data["catalog_name"] or staged.catalog_name
         try:
-            result = catalog_import(
-                catalog_name=catalog_name,
-                data=data,
-                filename=staged.filename,
-                mapping=mapping,
+            catalog_import_confirm(
+                catalog_import=catalog_import,
+                catalog_name=form.cleaned_data["catalog_name"] or catalog_import.catalog_name,
                 partial=form.cleaned_data["partial"],
-                actor=request.user,
-                max_bytes=limit,
             )
         except CatalogImportError as exc:
             import_errors = exc.errors
+        except ImportRefused as exc:
+            messages.error(request, str(exc))
         else:
-            upload_discard(session=request.session, user_id=request.user.pk, token=token)
-            skipped = f", {len({e.line for e in result.errors})} bad rows skipped" if result.errors else ""
-            messages.success(
-                request,
-                f"Imported {result.imported} products into {result.catalog.name}: {result.created} new, "
-                f"{result.updated} updated, {result.unchanged} unchanged{skipped}.",
-            )
-            return redirect("catalog_detail", pk=result.catalog.pk)
-    preview = preview_catalog(
-        data, filename=staged.filename, mapping=mapping, limit=max(PREVIEW_ROWS, PREVIEW_ERRORS), max_bytes=limit
-    )
-    attribute_columns = (
-        list(mapping.attributes_columns)
-        if mapping.attributes_columns is not None
-        else [c for c in preview.columns if c not in (preview.sku_column, preview.name_column)]
-    )
+            return redirect("catalog_upload_preview", pk=catalog_import.pk)
+    page = form.cleaned_data.get("page") or 1
+    preview = catalog_import_preview(catalog_import=catalog_import, page=page)
     context = {
-        "staged": staged,
-        "size": _size(staged.size),
+        "catalog_import": catalog_import,
+        "size": _size(catalog_import.size),
         "preview": preview,
-        "rows": preview.rows[:PREVIEW_ROWS],
-        "errors": preview.errors[:PREVIEW_ERRORS],
-        "row_errors": any(e.line is not None for e in preview.errors),
-        "file_errors": [e for e in preview.errors if e.line is None],
         "import_errors": import_errors,
-        "attribute_columns": attribute_columns,
-        "catalog_name": form.cleaned_data["catalog_name"] or staged.catalog_name,
+        "row_errors": any(e.line is not None for e in preview.errors),
     }
-    status = 422 if import_errors else 200
     if request.htmx and request.method == "GET":
         return render(request, "catalogs/upload.html#preview", context)
-    return render(request, "catalogs/upload.html", context, status=status)
+    return render(request, "catalogs/upload.html", context, status=422 if import_errors else 200)
+
+
+@require_POST
+@catalogs_required
+def catalog_upload_mapping(request: HttpRequest, pk: int) -> HttpResponse:
+    """Another column mapping: the worker reads the file again with it."""
+    form = ColumnMappingForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    catalog_import = _own_import(request, pk)
+    if catalog_import is None:
+        return redirect("catalog_upload")
+    try:
+        catalog_import_remap(catalog_import=catalog_import, mapping=form.mapping())
+    except ImportRefused as exc:
+        messages.error(request, str(exc))
+    return _client_redirect(request, reverse("catalog_upload_preview", args=[catalog_import.pk]))
+
+
+@require_POST
+@catalogs_required
+def catalog_upload_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    catalog_import = _own_import(request, pk)
+    if catalog_import is None:
+        return redirect("catalog_upload")
+    try:
+        catalog_import_cancel(catalog_import=catalog_import, actor=request.user)
+    except ImportRefused as exc:
+        messages.error(request, str(exc))
+        return _client_redirect(request, reverse("catalog_upload_preview", args=[catalog_import.pk]))
+    messages.success(request, "Upload cancelled; nothing was imported.")
+    return _client_redirect(request, reverse("catalog_upload"))
 
 
 # --- Catalog page and runs -------------------------------------------------------------------
@@ -178,8 +226,15 @@ def catalog_upload_preview(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 @catalogs_required
 def catalog_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    form = CatalogPageForm(request.GET)
+    if not form.is_valid():
+        return form_refused(form)
     catalog = get_object_or_404(Catalog, pk=pk)
-    return render(request, "catalogs/catalog.html", _catalog_context(catalog))
+    imported = form.cleaned_data["imported"]
+    catalog_import = catalog_import_get(pk=imported, user=request.user) if imported else None
+    if catalog_import is not None and (catalog_import.catalog_id, catalog_import.status) != (catalog.pk, S.IMPORTED):
+        catalog_import = None
+    return render(request, "catalogs/catalog.html", _catalog_context(catalog, imported=catalog_import))
 
 
 def _catalog_context(catalog: Catalog, **extra) -> dict:
@@ -279,12 +334,7 @@ def run_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _to_run(request: HttpRequest, run: GenerationRun) -> HttpResponse:
-    url = reverse("run_detail", args=[run.pk])
-    if request.htmx:
-        from django_htmx.http import HttpResponseClientRedirect
-
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
+    return _client_redirect(request, reverse("run_detail", args=[run.pk]))
 
 
 @require_safe

@@ -53,6 +53,7 @@ class AuditAction(models.TextChoices):
     # Catalogs, runs, settings, access
     CATALOG_IMPORTED = "catalog_import", "Catalog imported"
     CATALOG_GUIDELINES_CHANGED = "catalog_guidelines_changed", "Reviewer guidelines changed"
+    CATALOG_IMPORT_CANCELLED = "catalog_import_cancelled", "Catalog import cancelled"
     RUN_STARTED = "run_started", "Generation run started"
     RUN_CANCELLED = "run_cancelled", "Generation run cancelled"
     RUN_RETRIED = "run_retried", "Generation run retried"

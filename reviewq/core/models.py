@@ -177,6 +177,82 @@ class GenerationRun(models.Model):
         return f"Run {self.pk} of {self.catalog}"
 
 
+class CatalogImport(models.Model):
+    """One uploaded catalog file on its way in: parsed once by a worker into staged rows (the
+    preview reads those), then, once the editor confirms, written to the catalog by a worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting to be read"
+        STAGING = "staging", "Reading the file"
+        STAGED = "staged", "Ready to import"
+        IMPORT_QUEUED = "import_queued", "Waiting to import"
+        IMPORTING = "importing", "Importing"
+        IMPORTED = "imported", "Imported"
+        CANCELLED = "cancelled", "Cancelled"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    catalog_name = models.CharField(max_length=200)
+    filename = models.CharField(max_length=200, blank=True)
+    data = models.BinaryField(help_text="The uploaded bytes; emptied once imported or cancelled.")
+    size = models.PositiveIntegerField(default=0)
+    mapping = models.JSONField(default=dict, blank=True, help_text="sku_column, name_column, attributes_columns.")
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    # What the parse found (the preview's header): format, columns and the chosen roles.
+    format = models.CharField(max_length=8, blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    sku_column = models.CharField(max_length=1000, blank=True)
+    name_column = models.CharField(max_length=1000, blank=True)
+    row_count = models.PositiveIntegerField(default=0, help_text="Valid staged rows.")
+    error_count = models.PositiveIntegerField(default=0)
+    file_error_count = models.PositiveIntegerField(default=0)
+    # Progress of the current step (reading or importing): staged entries or written rows.
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    partial = models.BooleanField(default=False)
+    catalog = models.ForeignKey(Catalog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    result = models.JSONField(default=dict, blank=True, help_text="created, updated, unchanged, skipped.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["queued", "staging", "staged", "import_queued", "importing", "imported", "cancelled"]
+                ),
+                name="catalog_import_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(done__lte=F("total")), name="catalog_import_done_within_total"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} of {self.filename or 'a file'}"
+
+
+class CatalogImportRow(models.Model):
+    """One parsed entry of an import: a valid product (error empty) or a problem with its line
+    (line empty for a problem with the whole file). `position` keeps the parser's order."""
+
+    catalog_import = models.ForeignKey(CatalogImport, on_delete=models.CASCADE, related_name="rows")
+    position = models.PositiveIntegerField()
+    line = models.PositiveIntegerField(null=True, blank=True)
+    sku = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=300, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["catalog_import", "position"], name="catalog_import_row_position"),
+            models.CheckConstraint(condition=~Q(sku="") | ~Q(error=""), name="catalog_import_row_valid_has_sku"),
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.error or self.sku}"
+
+
 class ApiTokenScope(models.TextChoices):
     READ = "read", "Read"
 

@@ -20,7 +20,16 @@ from django.db import connection
 from playwright.sync_api import expect
 
 from reviewq.celery import app as celery_app
-from reviewq.core.models import Description, DescriptionStatus, GenerationRun, Product, Thresholds
+from reviewq.core.models import (
+    Catalog,
+    CatalogImport,
+    CatalogImportRow,
+    Description,
+    DescriptionStatus,
+    GenerationRun,
+    Product,
+    Thresholds,
+)
 from reviewq.core.roles import roles_ensure
 from tests.factories import CatalogFactory, UserFactory
 from tests.fakes.fake_openai import FakeOpenAI
@@ -157,7 +166,7 @@ def test_editor_uploads_fixes_a_bad_row_runs_and_watches_the_bar_reach_100(page,
     page.get_by_label("File").set_input_files({"name": "bottles.csv", "mimeType": "text/csv", "buffer": BAD_CSV})
     page.get_by_role("button", name="Upload and preview").click()
     errors = page.get_by_role("table", name=re.compile("Problems found"))
-    expect(errors).to_be_visible()
+    expect(errors).to_be_visible(timeout=30_000)  # the worker's start-up, then it reads the file
     expect(errors.get_by_role("row").nth(1)).to_contain_text("3")
     expect(errors).to_contain_text("sku")
     assert not Product.objects.exists()
@@ -169,7 +178,7 @@ def test_editor_uploads_fixes_a_bad_row_runs_and_watches_the_bar_reach_100(page,
     page.get_by_role("button", name="Upload and preview").click()
     expect(page.get_by_text("5 valid products")).to_be_visible()
     page.get_by_role("button", name="Import 5 products").click()
-    expect(page.get_by_role("heading", name="Browser bottles")).to_be_visible()
+    expect(page.get_by_role("heading", name="Browser bottles")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Imported 5 products into Browser bottles")).to_be_visible()
     assert Product.objects.count() == 5
 
@@ -287,3 +296,60 @@ def test_reviewer_cannot_start_runs(page):
     )
     assert status == 403
     assert not GenerationRun.objects.exists() and not Description.objects.exists()
+
+
+def _big_csv(rows: int) -> bytes:
+    return b"sku,name,colour\n" + b"".join(b"BIG-%05d,Bottle %d,blue\n" % (i, i) for i in range(rows))
+
+
+def _upload_file(page, data: bytes) -> None:
+    page.goto("/catalogs/upload/")
+    page.get_by_label("Catalog").fill("Big bottles")
+    page.get_by_label("File").set_input_files({"name": "big.csv", "mimeType": "text/csv", "buffer": data})
+    page.get_by_role("button", name="Upload and preview").click()
+
+
+@pytest.mark.slow
+def test_a_large_upload_shows_its_progress_then_pages_through_the_preview_and_imports(page, worker):
+    """Upload -> a worker reads the file (the bar moves, polled by htmx) -> the preview, a page
+    at a time from the staged rows -> Import -> the worker writes it -> the catalog page."""
+    rows = 30_000
+    _login(page, _user("editor"))
+    _upload_file(page, _big_csv(rows))
+    expect(page.locator("#import-progress")).to_be_visible()
+    seen = set()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not page.locator("#preview").is_visible():
+        value = page.locator("#import-bar").get_attribute("value") if page.locator("#import-bar").count() else None
+        if value is not None:
+            seen.add(int(value))
+        assert worker.poll() is None, "the worker died (its log is printed below)"
+        page.wait_for_timeout(200)
+    assert any(0 < value < rows for value in seen), seen  # the bar moved while the worker read
+    expect(page.get_by_text(f"{rows} valid products")).to_be_visible()
+    expect(page.get_by_role("table", name=re.compile(f"Products 1 to 20 of {rows}"))).to_be_visible()
+    page.get_by_role("link", name="Next").click()
+    expect(page.get_by_role("table", name=re.compile(f"Products 21 to 40 of {rows}"))).to_contain_text("BIG-00020")
+    assert not Product.objects.exists()
+
+    page.get_by_role("button", name=f"Import {rows} products").click()
+    expect(page.get_by_role("heading", name="Big bottles")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text(f"Imported {rows} products into Big bottles: {rows} new")).to_be_visible()
+    assert Product.objects.count() == rows
+    assert CatalogImport.objects.get().status == CatalogImport.Status.IMPORTED
+
+
+@pytest.mark.slow
+def test_cancel_while_the_worker_reads_the_upload_leaves_everything_as_it_was(page, worker):
+    _login(page, _user("editor"))
+    _upload_file(page, _big_csv(30_000))
+    expect(page.locator("#import-progress")).to_be_visible()
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text("Upload cancelled; nothing was imported.")).to_be_visible()
+    expect(page.get_by_role("button", name="Upload and preview")).to_be_visible()
+    assert CatalogImport.objects.get().status == CatalogImport.Status.CANCELLED
+    deadline = time.monotonic() + 30
+    while CatalogImportRow.objects.exists() and time.monotonic() < deadline:  # the worker stops at its next chunk
+        time.sleep(0.2)
+    assert not CatalogImportRow.objects.exists()
+    assert not Catalog.objects.exists() and not Product.objects.exists()

@@ -18,14 +18,15 @@ import pytest
 from django.conf import settings
 
 from generation import dispatch
+from reviewq.catalogs import dispatch as catalogs_dispatch
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sent_task_names() -> set[str]:
-    """Task names the code sends: generation.dispatch's constants and the beat schedule."""
-    names = set(dispatch.TASK_NAMES)
+    """Task names the code sends: both dispatch modules' constants and the beat schedule."""
+    names = set(dispatch.TASK_NAMES) | set(catalogs_dispatch.TASK_NAMES)
     names |= {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     return names
 
@@ -87,9 +88,10 @@ def test_every_task_is_defined_in_a_tasks_module():
     assert not offenders, offenders
 
 
-def test_dispatch_names_every_task_it_sends():
-    """Every name generation.dispatch passes to Celery is one of its declared TASK_NAMES."""
-    source = (ROOT / "generation" / "dispatch.py").read_text()
+@pytest.mark.parametrize("module", [dispatch, catalogs_dispatch], ids=["generation", "catalogs"])
+def test_dispatch_names_every_task_it_sends(module):
+    """Every name a dispatch module passes to Celery is one of its declared TASK_NAMES."""
+    source = Path(module.__file__).read_text()
     sent = set(re.findall(r"(?<!def )_send_on_commit\((\w+)", source))
     assert sent, "dispatch sends nothing?"
-    assert {getattr(dispatch, name) for name in sent} <= set(dispatch.TASK_NAMES)
+    assert {getattr(module, name) for name in sent} <= set(module.TASK_NAMES)

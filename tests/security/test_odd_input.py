@@ -18,6 +18,7 @@ from django.urls import reverse
 from reviewq.core.models import (
     AuditEvent,
     Catalog,
+    CatalogImport,
     Comment,
     Description,
     GenerationRun,
@@ -49,7 +50,7 @@ class Case:
     url: Callable[[dict], str]  # objects -> url
     data: Callable[[dict], dict] = lambda o: {}
     htmx: bool = False
-    upload: bool = False  # needs a staged upload (objects["token"])
+    upload: bool = False  # needs an upload (objects["upload"])
 
 
 def _review(o):
@@ -73,7 +74,15 @@ def _guidelines(o):
 
 
 def _preview(o):
-    return reverse("catalog_upload_preview", args=[o["token"]])
+    return reverse("catalog_upload_preview", args=[o["upload"]])
+
+
+def _catalog(o):
+    return reverse("catalog_detail", args=[o["catalog"].pk])
+
+
+def _mapping(o):
+    return reverse("catalog_upload_mapping", args=[o["upload"]])
 
 
 def _run_create(o):
@@ -230,14 +239,13 @@ def _cases() -> list[Case]:
                 lambda o, name=name: {"catalog_name": name, "file": SimpleUploadedFile("c.csv", b"sku,name\nA,B\n")},
             )
         )
-    for method in ("get", "post"):
-        each("preview", method, _preview, "sku_column", ["x" * 1001], upload=True)
-        each(
-            "preview", method, _preview, "attribute_columns", ["x" * 1001], base=lambda o: {"mapped": "1"}, upload=True
-        )
-        each("preview", method, _preview, "mapped", ["0", "yes", LONG], upload=True)
-        each("preview", method, _preview, "partial", ["0", "yes"], upload=True)
-        each("preview", method, _preview, "catalog_name", ["x" * 201, LONG], upload=True)
+    each("mapping", "post", _mapping, "sku_column", ["x" * 1001], upload=True)
+    each("mapping", "post", _mapping, "attribute_columns", ["x" * 1001], base=lambda o: {"mapped": "1"}, upload=True)
+    each("mapping", "post", _mapping, "mapped", ["0", "yes", LONG], upload=True)
+    each("preview", "post", _preview, "partial", ["0", "yes"], upload=True)
+    each("preview", "post", _preview, "catalog_name", ["x" * 201, LONG], upload=True)
+    each("preview", "get", _preview, "page", ["0", "²", "nan", LONG, INT64_MAX], upload=True)
+    each("catalog", "get", _catalog, "imported", ODD_IDS)
     each("run", "post", _run_create, "candidates", ["", "9", *ODD_IDS])
     each("run", "post", _run_create, "mode", ODD_CHOICES)
     each("run", "post", _run_create, "provider", ODD_CHOICES)
@@ -320,6 +328,7 @@ def _state() -> dict:
         "thresholds": list(Thresholds.objects.values_list("catalog", "publish_above", "flag_below", "critical_floor")),
         "runs": list(GenerationRun.objects.order_by("pk").values_list("pk", "status", "queued")),
         "catalogs": list(Catalog.objects.order_by("pk").values_list("pk", "guidelines")),
+        "imports": list(CatalogImport.objects.values_list("pk", "status", "mapping", "catalog_name", "partial")),
         "products": list(Product.objects.order_by("pk").values_list("pk", "name", "attributes")),
     }
 
@@ -332,7 +341,7 @@ def test_odd_input_is_a_4xx_and_writes_nothing(objects, case):
             reverse("catalog_upload"),
             {"catalog_name": "Shop", "file": SimpleUploadedFile("c.csv", b"sku,name\nA,B\n", "text/csv")},
         )
-        objects["token"] = staged["Location"].rstrip("/").rsplit("/", 1)[1]
+        objects["upload"] = staged["Location"].rstrip("/").rsplit("/", 1)[1]
     before = _state()
     response = getattr(client, case.method)(case.url(objects), case.data(objects), **(HTMX if case.htmx else {}))
     assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])

@@ -86,6 +86,8 @@ APP = {
     "catalog_list": Rule(roles=EDITORS),
     "catalog_upload": Rule(roles=EDITORS, methods=BOTH),
     "catalog_upload_preview": Rule(roles=EDITORS, methods=BOTH),
+    "catalog_upload_mapping": Rule(roles=EDITORS, methods=POST),
+    "catalog_upload_cancel": Rule(roles=EDITORS, methods=POST),
     "catalog_detail": Rule(roles=EDITORS),
     "run_create": Rule(roles=EDITORS, methods=POST),
     "catalog_guidelines": Rule(roles=EDITORS, methods=POST),

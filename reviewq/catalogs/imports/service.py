@@ -4,7 +4,7 @@ collected with its line number instead of stopping at the first one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import batched
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -28,6 +28,7 @@ from reviewq.catalogs.imports.types import (
     CatalogImportError,
     CatalogMapping,
     CatalogPreview,
+    CatalogRow,
     ImportResult,
     ParsedCatalog,
 )
@@ -121,6 +122,25 @@ def catalog_import(
     bad ones are returned in `ImportResult.errors`; a file-level error still writes nothing.
     Products of the catalog that are not in the file are left alone.
     """
+    name = catalog_name_checked(catalog_name, filename=filename)
+    parsed = parse_catalog(data, filename=filename, fmt=fmt, mapping=mapping, max_bytes=max_bytes)
+    if parsed.file_errors or (parsed.errors and not partial) or not parsed.rows:
+        raise CatalogImportError(parsed.errors or [CatalogError(None, "no valid products")], filename=filename)
+    return catalog_write(
+        catalog_name=name,
+        rows=parsed.rows,
+        total=len(parsed.rows),
+        errors=parsed.errors,
+        filename=filename,
+        fmt=parsed.format,
+        partial=partial,
+        actor=actor,
+        progress=progress,
+    )
+
+
+def catalog_name_checked(catalog_name: str, *, filename: str = "") -> str:
+    """The stripped name, or CatalogImportError if it is empty or too long."""
     name = catalog_name.strip()
     if not name:
         raise CatalogImportError([CatalogError(None, "catalog name is empty")], filename=filename)
@@ -129,32 +149,31 @@ def catalog_import(
             [CatalogError(None, f"catalog name is {len(name)} characters long; the limit is {MAX_CATALOG_NAME_CHARS}")],
             filename=filename,
         )
-    parsed = parse_catalog(data, filename=filename, fmt=fmt, mapping=mapping, max_bytes=max_bytes)
-    if parsed.file_errors or (parsed.errors and not partial) or not parsed.rows:
-        raise CatalogImportError(parsed.errors or [CatalogError(None, "no valid products")], filename=filename)
-    return _catalog_write(
-        catalog_name=name, parsed=parsed, filename=filename, partial=partial, actor=actor, progress=progress
-    )
+    return name
 
 
 @transaction.atomic
-def _catalog_write(
+def catalog_write(
     *,
     catalog_name: str,
-    parsed: ParsedCatalog,
+    rows: Iterable[CatalogRow],
+    total: int,
+    errors: Sequence[CatalogError],
     filename: str,
+    fmt: str | None,
     partial: bool,
     actor: AbstractBaseUser | None,
     progress: Callable[[int, int], None] | None,
 ) -> ImportResult:
+    """Upsert valid `rows` (from a parse, or staged by an upload) into the catalog by sku, in
+    batches, and audit it. `progress` may raise to abandon the write: nothing is kept."""
     catalog, _ = Catalog.objects.get_or_create(name=catalog_name)
     # Serialise imports into one catalog: each batch reads existing skus, then writes.
     catalog = Catalog.objects.select_for_update().get(pk=catalog.pk)
-    total = len(parsed.rows)
     created = updated = unchanged = done = 0
     if progress:
         progress(0, total)
-    for batch in batched(parsed.rows, WRITE_BATCH_SIZE):
+    for batch in batched(rows, WRITE_BATCH_SIZE):
         existing = {
             sku: (name, attributes)
             for sku, name, attributes in Product.objects.filter(
@@ -191,11 +210,11 @@ def _catalog_write(
         actor=actor,
         after={
             "filename": filename,
-            "format": parsed.format,
+            "format": fmt,
             "created": created,
             "updated": updated,
             "unchanged": unchanged,
-            "skipped": len({e.line for e in parsed.errors}),
+            "skipped": len({e.line for e in errors}),
             "partial": partial,
         },
     )
@@ -204,7 +223,7 @@ def _catalog_write(
         created=created,
         updated=updated,
         unchanged=unchanged,
-        errors=tuple(parsed.errors),
+        errors=tuple(errors),
         filename=filename,
-        format=parsed.format,
+        format=fmt,
     )

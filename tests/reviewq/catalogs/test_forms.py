@@ -9,8 +9,11 @@ from reviewq.catalogs.forms import (
     CatalogNameForm,
     CatalogUploadForm,
     ColumnMappingForm,
+    ImportConfirmForm,
+    PreviewPageForm,
     RunForm,
 )
+from reviewq.catalogs.imports import CatalogMapping
 from reviewq.core.models import GenerationRun
 
 
@@ -43,18 +46,17 @@ def test_upload_prefill_is_bounded():
 
 def test_mapping_reads_the_chosen_columns():
     form = ColumnMappingForm(
-        _data(sku_column="code", name_column="title", attribute_columns=["colour", "size"], mapped="1", partial="1")
+        _data(sku_column="code", name_column="title", attribute_columns=["colour", "size"], mapped="1")
     )
     assert form.is_valid(), form.errors
     data = form.cleaned_data
-    assert (data["sku_column"], data["attribute_columns"], data["mapped"], data["partial"]) == (
-        "code",
-        ("colour", "size"),
-        True,
-        True,
+    assert (data["sku_column"], data["attribute_columns"], data["mapped"]) == ("code", ("colour", "size"), True)
+    assert form.mapping() == CatalogMapping(
+        sku_column="code", name_column="title", attributes_columns=("colour", "size")
     )
     unmapped = ColumnMappingForm(_data())
     assert unmapped.is_valid() and unmapped.cleaned_data["mapped"] is False
+    assert unmapped.mapping() == CatalogMapping()
 
 
 @pytest.mark.parametrize(
@@ -64,12 +66,20 @@ def test_mapping_reads_the_chosen_columns():
         {"attribute_columns": ["x" * (COLUMN_NAME_MAX_CHARS + 1)]},
         {"attribute_columns": [str(n) for n in range(1001)]},
         {"mapped": "yes"},
-        {"partial": "0"},
-        {"catalog_name": "x" * 201},
     ],
 )
 def test_mapping_refuses_odd_input(values):
     assert not ColumnMappingForm(_data(**values)).is_valid()
+
+
+def test_import_confirm_and_preview_page_forms():
+    confirm = ImportConfirmForm(_data(catalog_name="Shop", partial="1"))
+    assert confirm.is_valid() and confirm.cleaned_data == {"catalog_name": "Shop", "partial": True}
+    for values in ({"partial": "0"}, {"catalog_name": "x" * 201}):
+        assert not ImportConfirmForm(_data(**values)).is_valid()
+    assert PreviewPageForm(_data(page="3")).is_valid()
+    for page in ("0", "²", "nan", str(2**63)):
+        assert not PreviewPageForm(_data(page=page)).is_valid()
 
 
 def test_run_form_defaults_like_the_page():
