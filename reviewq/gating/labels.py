@@ -12,9 +12,14 @@ reviewer's edit re-gates the sentence; Sentence.generated_score keeps what the g
 Undecided sentences are not labels, so auto-published ones (band publish, no decision) never
 are: nobody checked them. The fold group is the product. Two queries, whatever the number of
 labels: the decided sentences and the done regenerations.
+
+A label also says where it sits (description and sentence index), the text it judges (the
+generated text; a regeneration's original text) and its error category. Decisions carry no
+category yet, so `category` is None: a category on decisions is read here, in
+`sentence_labels_list`, and every reader of labels (the fit, the labelled-data export) gets it.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,21 +40,55 @@ class SentenceLabel:
     group: str  # the product id: cross-validation folds never split a product
     model_name: str
     catalog_id: int
+    description_id: int = 0
+    sentence_index: int = -1
+    text: str = ""
+    category: str | None = None  # the decision's error category; decisions have none yet
 
 
-def _scope(prefix: str, *, model_name: str | None, catalog_id: int | None) -> Q:
+def label_kind(*, decision: str, substitutions: Mapping[str, str]) -> str:
+    if decision == D.APPROVED:
+        return APPROVED
+    if decision == D.REJECTED:
+        return REMOVED
+    return SUBSTITUTED if substitutions else EDITED
+
+
+def _label(signals: Mapping[str, Any], error: bool, kind: str, where: Sequence[Any]) -> SentenceLabel:
+    """`where`: product id, model name, catalog id, description id, sentence index, text."""
+    product_id, model_name, catalog_id, description_id, index, text = where
+    return SentenceLabel(
+        signals=signals,
+        error=error,
+        kind=kind,
+        group=str(product_id),
+        model_name=model_name,
+        catalog_id=catalog_id,
+        description_id=description_id,
+        sentence_index=index,
+        text=text,
+    )
+
+
+def _scope(*, model_name: str | None, catalog_id: int | None, description_ids: Collection[int] | None) -> Q:
+    """Sentences or regenerations of a model name, a catalog and/or some descriptions."""
     scope = Q()
     if model_name is not None:
-        scope &= Q(**{f"{prefix}model": model_name})
+        scope &= Q(description__model=model_name)
     if catalog_id is not None:
-        scope &= Q(**{f"{prefix}product__catalog_id": catalog_id})
+        scope &= Q(description__product__catalog_id=catalog_id)
+    if description_ids is not None:
+        scope &= Q(description_id__in=description_ids)
     return scope
 
 
-def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | None = None) -> list[SentenceLabel]:
-    """Every label of a scope (a model name and/or a catalog; None: any), oldest first."""
+def sentence_labels_list(
+    *, model_name: str | None = None, catalog_id: int | None = None, description_ids: Collection[int] | None = None
+) -> list[SentenceLabel]:
+    """Every label of a scope (a model name, a catalog and/or some descriptions; None: any),
+    oldest first."""
     decided = (
-        Sentence.objects.filter(_scope("description__", model_name=model_name, catalog_id=catalog_id))
+        Sentence.objects.filter(_scope(model_name=model_name, catalog_id=catalog_id, description_ids=description_ids))
         .exclude(decision=D.NONE)
         .order_by("decided_at", "id")
         .values_list(
@@ -60,42 +99,38 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
             "description__product_id",
             "description__model",
             "description__product__catalog_id",
+            "description_id",
+            "index",
+            "text",
         )
     )
     labels = [
-        SentenceLabel(
-            signals=signals if generated is None else generated["signals"],
-            error=decision != D.APPROVED,
-            kind=APPROVED
-            if decision == D.APPROVED
-            else REMOVED
-            if decision == D.REJECTED
-            else SUBSTITUTED
-            if substitutions
-            else EDITED,
-            group=str(product_id),
-            model_name=model,
-            catalog_id=catalog_id_,
+        _label(
+            signals if generated is None else generated["signals"],
+            decision != D.APPROVED,
+            label_kind(decision=decision, substitutions=substitutions),
+            where,
         )
-        for signals, generated, decision, substitutions, product_id, model, catalog_id_ in decided
+        for signals, generated, decision, substitutions, *where in decided
     ]
     regenerated = (
         SentenceRegeneration.objects.filter(
-            _scope("description__", model_name=model_name, catalog_id=catalog_id),
+            _scope(model_name=model_name, catalog_id=catalog_id, description_ids=description_ids),
             status=SentenceRegeneration.Status.DONE,
         )
         .exclude(original_signals={})
         .order_by("finished_at", "id")
         .values_list(
-            "original_signals", "description__product_id", "description__model", "description__product__catalog_id"
+            "original_signals",
+            "description__product_id",
+            "description__model",
+            "description__product__catalog_id",
+            "description_id",
+            "sentence_index",
+            "original_text",
         )
     )
-    labels += [
-        SentenceLabel(
-            signals=signals, error=True, kind=REGENERATED, group=str(product_id), model_name=model, catalog_id=cat
-        )
-        for signals, product_id, model, cat in regenerated
-    ]
+    labels += [_label(signals, True, REGENERATED, where) for signals, *where in regenerated]
     return labels
 
 
