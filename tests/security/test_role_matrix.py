@@ -96,6 +96,7 @@ APP = {
     "gate_model_fit": Rule(roles=ADMINS, methods=POST),
     "gate_model_adopt": Rule(roles=ADMINS, methods=POST),
     "gate_model_revert": Rule(roles=ADMINS, methods=POST),
+    "gate_labels_export": Rule(roles=ADMINS),
     "dashboard": Rule(roles=EDITORS),
     "users": Rule(roles=ADMINS, methods=BOTH),
     "user_update": Rule(roles=ADMINS, methods=POST),
