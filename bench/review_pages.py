@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -89,7 +90,7 @@ def setup(args) -> tuple[str, list[str], list[str], list[str]]:
         "/queue/?band=flag",
         "/queue/?band=review",
         f"/queue/?catalog={catalog}",
-        f"/queue/?after={after}" if after else "/queue/",
+        f"/queue/?after={quote(str(after))}" if after else "/queue/",
     ]
     # Filters that read every pending sentence (no column/index serves them yet): reported apart.
     slow_urls = ["/queue/?band=publish", "/queue/?reason=lowest", "/queue/?fragment=counts"]

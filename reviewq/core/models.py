@@ -244,6 +244,8 @@ class Description(models.Model):
         indexes = [
             models.Index(fields=["status", "risk"], name="description_status_risk"),
             models.Index(fields=["status", "lease_until"], name="description_status_lease"),
+            # The queue sorted by age (oldest first) pages on (created_at, id).
+            models.Index(fields=["status", "created_at"], name="description_status_created"),
         ]
 
     def __str__(self) -> str:
@@ -519,6 +521,25 @@ class GateModel(models.Model):
 
     def __str__(self) -> str:
         return f"Gate model {self.model_name} v{self.version}" + (f" ({self.catalog})" if self.catalog_id else "")
+
+
+class SavedFilter(models.Model):
+    """A reviewer's named queue filter: the querystring the queue's form cleaned and wrote."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_filter_name_unique_per_user"),
+            models.CheckConstraint(condition=~Q(name=""), name="saved_filter_has_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class AuditEvent(models.Model):

@@ -77,6 +77,8 @@ APP = {
     "queue": Rule(),
     "queue_next": Rule(methods=POST),
     "queue_bulk": Rule(methods=POST),
+    "queue_filter_save": Rule(methods=POST),
+    "queue_filter_delete": Rule(methods=POST),
     "review": Rule(),
     "review_decide": Rule(methods=POST),
     "review_revision": Rule(methods=POST),
