@@ -81,16 +81,24 @@ def setup(args) -> tuple[str, list[str], list[str], list[str]]:
     rng = random.Random(7)
     review_urls = [f"/review/{pk}/" for pk in rng.sample(in_review, min(len(in_review), 2000))]
     catalog = Catalog.objects.order_by("id").values_list("id", flat=True).first()
-    after = None
-    for _ in range(20):  # a cursor 20 pages deep
-        page = queue_page(user=user, filters=QueueFilters(), after=after)
-        after = page.next_cursor
+    deep = {}
+    for sort in ("risk", "age"):
+        after = None
+        for _ in range(20):  # a cursor 20 pages deep
+            page = queue_page(user=user, filters=QueueFilters(sort=sort), after=after)
+            after = page.next_cursor
+        deep[sort] = f"&after={quote(str(after))}" if after else ""
+    sku = Description.objects.filter(status="review").values_list("product__sku", flat=True).first() or "x"
     queue_urls = [
         "/queue/",
         "/queue/?band=flag",
         "/queue/?band=review",
         f"/queue/?catalog={catalog}",
-        f"/queue/?after={quote(str(after))}" if after else "/queue/",
+        f"/queue/?sort=risk{deep['risk']}",
+        "/queue/?sort=age",
+        f"/queue/?sort=age{deep['age']}",
+        "/queue/?sort=catalog",
+        f"/queue/?q={quote(sku)}",
     ]
     # Filters that read every pending sentence (no column/index serves them yet): reported apart.
     slow_urls = ["/queue/?band=publish", "/queue/?reason=lowest", "/queue/?fragment=counts"]

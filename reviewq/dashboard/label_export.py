@@ -195,10 +195,11 @@ def label_cases(
         for description in chunk:
             pk = description["pk"]
             ordered = sorted(labels[pk], key=lambda label: label.sentence_index)
+            # A sentence undone between the two reads is no label any more: left out.
             decided = [
                 _decided_sentence(label, sentences[(pk, label.sentence_index)])
                 for label in ordered
-                if label.kind != REGENERATED
+                if label.kind != REGENERATED and (pk, label.sentence_index) in sentences
             ]
             yield {
                 "id": f"description-{pk}",

@@ -320,7 +320,10 @@ def queue_counts(*, user, filters: QueueFilters, cached_only: bool = False) -> Q
     mine = Description.objects.filter(claim_held_by(reviewer=user, now=now), status=DescriptionStatus.REVIEW)
     if filters.catalog_id:
         mine = mine.filter(product__catalog_id=filters.catalog_id)
-    scope = f"{filters.catalog_id or ''}:{filters.reason}:{user.pk if filters.mine else ''}:{filters.run_id or ''}"
+    # Every filter but band and sort (neither changes the counts) names the cached scope.
+    scope = json.dumps(
+        [filters.catalog_id, filters.reason, user.pk if filters.mine else None, filters.run_id, filters.search]
+    )
     key = f"reviewq:queue-counts:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
     bands = cache.get(key)
     if bands is None:

@@ -17,7 +17,9 @@ from generation.providers.openai_compat import completion_from_openai
 from generation.queueing import description_claim_for_generation
 from generation.storage import completion_store
 from reviewq.core.models import Description, Sentence, SentenceRegeneration
+from reviewq.dashboard import label_export
 from reviewq.dashboard.label_export import label_cases, stream_label_csv, stream_label_jsonl
+from reviewq.gating.labels import sentence_labels_list
 from tests.factories import CatalogFactory, DescriptionFactory, UserFactory
 from tests.reviewq.editor_data import client_for
 
@@ -209,3 +211,15 @@ def test_odd_queries_are_a_400(client, query):
 def test_only_admins_download_labels(client, role):
     client, _ = client_for(client, role)
     assert client.get(reverse("gate_labels_export"), {"format": "csv"}).status_code == 403
+
+
+def test_a_sentence_undone_between_the_reads_is_left_out(labelled, monkeypatch):
+    descriptions, _ = labelled
+    read_first = sentence_labels_list(description_ids=[descriptions[0].pk])
+    Sentence.objects.filter(description=descriptions[0], index=0).update(decision="", decided_at=None, decided_by=None)
+    monkeypatch.setattr(label_export, "sentence_labels_list", lambda **scope: read_first)
+    case = next(label_cases())
+    assert 0 in {label.sentence_index for label in read_first}
+    assert [s["index"] for s in case["sentences"]] == sorted(
+        label.sentence_index for label in read_first if label.sentence_index
+    )

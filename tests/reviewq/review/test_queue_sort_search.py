@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -13,7 +14,7 @@ from django.utils import timezone
 from reviewq.core.models import Description, SavedFilter
 from reviewq.core.roles import REVIEWER, roles_ensure
 from reviewq.review.claims import description_review_next
-from reviewq.review.queue import QueueFilters, queue_neighbours, queue_next_candidates, queue_page
+from reviewq.review.queue import QueueFilters, queue_counts, queue_neighbours, queue_next_candidates, queue_page
 from reviewq.review.saved_filters import (
     SAVED_FILTERS_MAX,
     SavedFilterRefused,
@@ -124,6 +125,14 @@ def test_search_matches_sku_or_name_ignoring_case(reviewer, queue):
     assert found("OUT") == ["OUT-1", "OUT-2", "OUT-3"]
     assert found("100% cotton_") == []  # LIKE wildcards are matched literally
     assert found("Kettle") == found("kettle")
+
+
+def test_band_counts_are_cached_per_search(reviewer, queue):
+    cache.clear()
+    everything = queue_counts(user=reviewer, filters=QueueFilters())
+    kettles = queue_counts(user=reviewer, filters=QueueFilters(search="kettle", sort="age"))
+    assert (everything.total, kettles.total) == (7, 2)
+    assert queue_counts(user=reviewer, filters=QueueFilters(search="kettle"), cached_only=True).total == 2
 
 
 def test_a_sorted_page_is_one_query_and_the_age_sort_uses_its_index(reviewer, queue):
