@@ -244,8 +244,8 @@ class Description(models.Model):
         indexes = [
             models.Index(fields=["status", "risk"], name="description_status_risk"),
             models.Index(fields=["status", "lease_until"], name="description_status_lease"),
-            # The queue sorted by age (oldest first) pages on (created_at, id).
-            models.Index(fields=["status", "created_at"], name="description_status_created"),
+            # The queue sorted by age (oldest first) pages on (created_at, id): the index gives that order.
+            models.Index(fields=["status", "created_at", "id"], name="description_status_created"),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from reviewq.core.models import (
     Catalog,
     Description,
     DescriptionStatus,
+    Product,
     Sentence,
     SentenceBand,
     SentenceDecision,
@@ -176,7 +177,10 @@ def _queue_base(*, user, filters: QueueFilters):
     elif filters.band == SentenceBand.PUBLISH:
         rows = rows.filter(~Exists(review), ~Exists(flag))
     if filters.search:
-        rows = rows.filter(Q(product__sku__icontains=filters.search) | Q(product__name__icontains=filters.search))
+        # A semi-join: the matching products are found first (one scan of the product table),
+        # then the queue is read in its index order, rather than joining every queued row first.
+        matching = Product.objects.filter(Q(sku__icontains=filters.search) | Q(name__icontains=filters.search))
+        rows = rows.filter(product_id__in=matching.values("pk"))
     if filters.reason:
         rows = rows.filter(
             Exists(

@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='description',
-            index=models.Index(fields=['status', 'created_at'], name='description_status_created'),
+            index=models.Index(fields=['status', 'created_at', 'id'], name='description_status_created'),
         ),
         migrations.AddField(
             model_name='savedfilter',

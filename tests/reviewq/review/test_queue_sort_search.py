@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -152,6 +153,21 @@ def test_a_sorted_page_is_one_query_and_the_age_sort_uses_its_index(reviewer, qu
             plan = "\n".join(row[0] for row in cursor.fetchall())
             cursor.execute("SET enable_seqscan = on")
         assert "description_status_created" in plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="trigram indexes are PostgreSQL's")
+def test_search_reads_the_trigram_indexes(reviewer, queue):
+    from reviewq.core.models import Product
+
+    matching = Product.objects.filter(Q(sku__icontains="kettle") | Q(name__icontains="kettle")).values("pk")
+    with connection.cursor() as cursor:
+        # A few rows: only with scans of the whole table ruled out does the plan show the index.
+        cursor.execute("SET enable_seqscan = off; SET enable_indexscan = off")
+        sql, params = matching.query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET enable_seqscan = on; SET enable_indexscan = on")
+    assert "product_search_trgm_sku" in plan and "product_search_trgm_name" in plan
 
 
 # --- saved filters: service ----------------------------------------------------------------
