@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -92,16 +93,24 @@ def setup(args) -> tuple[str, dict[str, list[str]]]:
     )
     history_urls = [f"/review/{pk}/?tab=history" for pk in rng.sample(with_history, min(len(with_history), 2000))]
     catalog = Catalog.objects.order_by("id").values_list("id", flat=True).first()
-    after = None
-    for _ in range(20):  # a cursor 20 pages deep
-        page = queue_page(user=user, filters=QueueFilters(), after=after)
-        after = page.next_cursor
+    deep = {}
+    for sort in ("risk", "age"):
+        after = None
+        for _ in range(20):  # a cursor 20 pages deep
+            page = queue_page(user=user, filters=QueueFilters(sort=sort), after=after)
+            after = page.next_cursor
+        deep[sort] = f"&after={quote(str(after))}" if after else ""
+    sku = Description.objects.filter(status="review").values_list("product__sku", flat=True).first() or "x"
     queue_urls = [
         "/queue/",
         "/queue/?band=flag",
         "/queue/?band=review",
         f"/queue/?catalog={catalog}",
-        f"/queue/?after={after}" if after else "/queue/",
+        f"/queue/?sort=risk{deep['risk']}",
+        "/queue/?sort=age",
+        f"/queue/?sort=age{deep['age']}",
+        "/queue/?sort=catalog",
+        f"/queue/?q={quote(sku)}",
     ]
     # Filters that read every pending sentence (no column/index serves them yet): reported apart.
     slow_urls = ["/queue/?band=publish", "/queue/?reason=lowest", "/queue/?fragment=counts"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 
@@ -95,3 +96,15 @@ def build_messages(
 def prompt_text(messages: list[dict]) -> str:
     """The messages as one text, as stored on Description.prompt."""
     return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+
+
+_ROLE_HEADER = re.compile(r"(?:^|\n\n)\[(system|user|assistant|developer)\]\n")
+
+
+def prompt_messages(prompt: str) -> list[dict]:
+    """The messages a stored prompt text was written from (prompt_text's inverse); [] for a text
+    not in that shape."""
+    parts = _ROLE_HEADER.split(prompt)
+    if len(parts) < 3 or parts[0]:
+        return []
+    return [{"role": role, "content": content} for role, content in zip(parts[1::2], parts[2::2], strict=True)]

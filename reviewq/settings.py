@@ -27,7 +27,7 @@ COMMANDS_WITHOUT_SECRET = frozenset(
     {
         "migrate", "showmigrations", "makemigrations", "changepassword", "createsuperuser", "api_token",
         "setup_demo", "import_catalog", "export_published", "export_batch_requests", "import_batch_results",
-        "generate", "gate_eval", "collectstatic", "axes_reset", "axes_reset_ip", "axes_reset_username",
+        "generate", "gate_eval", "export_labels", "collectstatic", "axes_reset", "axes_reset_ip", "axes_reset_username",
         "axes_reset_ip_username", "axes_list_attempts", "axes_reset_logs", "axes_reset_failure_logs", "help",
     }
 )  # fmt: skip

@@ -7,27 +7,17 @@ text exactly as published.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Iterable, Iterator
 
 from django.db.models import F
 
+from reviewq.core.downloads import csv_stream
 from reviewq.core.models import Catalog, Description, DescriptionStatus
 
 EXPORT_FORMATS = ("csv", "jsonl")
 CSV_COLUMNS = ("sku", "name", "text", "status", "published_at", "description_id", "catalog")
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """A value safe to open in a spreadsheet: formulas are neutralised with a leading '."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 def published_rows(*, catalog: Catalog) -> Iterator[dict]:
@@ -50,17 +40,7 @@ def published_rows(*, catalog: Catalog) -> Iterator[dict]:
 
 
 def stream_csv(rows: Iterable[dict]) -> Iterator[str]:
-    """CSV text in chunks: a header, then one neutralised line per row."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow([csv_cell(row[column]) for column in CSV_COLUMNS])
-        if buffer.tell() > 64 * 1024:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    return csv_stream(CSV_COLUMNS, rows)
 
 
 def stream_jsonl(rows: Iterable[dict]) -> Iterator[str]:

@@ -365,6 +365,8 @@ class Description(models.Model):
         indexes = [
             models.Index(fields=["status", "risk"], name="description_status_risk"),
             models.Index(fields=["status", "lease_until"], name="description_status_lease"),
+            # The queue sorted by age (oldest first) pages on (created_at, id): the index gives that order.
+            models.Index(fields=["status", "created_at", "id"], name="description_status_created"),
         ]
 
     def __str__(self) -> str:
@@ -682,6 +684,25 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"Comment by {self.author or 'a former user'} on {self.description_id}"
+
+
+class SavedFilter(models.Model):
+    """A reviewer's named queue filter: the querystring the queue's form cleaned and wrote."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_filter_name_unique_per_user"),
+            models.CheckConstraint(condition=~Q(name=""), name="saved_filter_has_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class AuditEvent(models.Model):

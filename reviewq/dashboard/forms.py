@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from reviewq.core.forms import IdField
 from reviewq.core.models import Thresholds
 from reviewq.core.roles import ROLES
+from reviewq.dashboard.label_export import LABEL_FORMATS
 from reviewq.gating.gate import GateThresholds, thresholds_problems
 
 THRESHOLD_FIELDS = ("publish_above", "flag_below", "critical_floor")
@@ -144,6 +145,16 @@ class GateModelScopeForm(forms.Form):
 
 class GateFitForm(GateModelScopeForm, GateTargetForm):
     pass
+
+
+class LabelExportForm(CatalogScopeForm):
+    """?format=jsonl|csv&catalog=<id>&model_name=<name>: which labels to download."""
+
+    format = forms.ChoiceField(choices=[(fmt, fmt) for fmt in LABEL_FORMATS])
+    model_name = forms.CharField(max_length=200, required=False)
+
+    def clean_model_name(self) -> str | None:
+        return self.cleaned_data["model_name"] or None
 
 
 ROLE_CHOICES = [(role, role.capitalize()) for role in ROLES]

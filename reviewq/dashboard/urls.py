@@ -8,6 +8,7 @@ urlpatterns = [
     path("thresholds/", views.thresholds, name="thresholds"),
     path("thresholds/catalog/<id:catalog_pk>/", views.thresholds, name="thresholds_catalog"),
     path("gate-model/", views.gate_model, name="gate_model"),
+    path("gate-model/labels/", views.gate_labels_export, name="gate_labels_export"),
     path("gate-model/fit/", views.gate_model_fit_view, name="gate_model_fit"),
     path("gate-model/<id:pk>/adopt/", views.gate_model_adopt_view, name="gate_model_adopt"),
     path("gate-model/revert/", views.gate_model_revert_view, name="gate_model_revert"),

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -30,11 +30,18 @@ from reviewq.dashboard.forms import (
     GateFitForm,
     GateModelScopeForm,
     GateTargetForm,
+    LabelExportForm,
     ThresholdsForm,
     UserInviteForm,
     UserUpdateForm,
 )
 from reviewq.dashboard.gate_model import MIN_LABELS, gate_model_rows
+from reviewq.dashboard.label_export import (
+    label_cases,
+    label_export_filename,
+    stream_label_csv,
+    stream_label_jsonl,
+)
 from reviewq.dashboard.stats import curve_at, threshold_for_catch_rate
 from reviewq.dashboard.users import (
     UserManagementError,
@@ -161,6 +168,25 @@ def gate_model(request: HttpRequest) -> HttpResponse:
         "truth_note": TRUTH_NOTE,
     }
     return render(request, "dashboard/gate_model.html", context)
+
+
+@require_safe
+@thresholds_required
+def gate_labels_export(request: HttpRequest) -> HttpResponse:
+    """The reviewer-labelled sentences of a scope as gate_eval JSONL or CSV, streamed."""
+    form = LabelExportForm(request.GET)
+    if not form.is_valid():
+        return form_refused(form)
+    data = form.cleaned_data
+    catalog = get_object_or_404(Catalog, pk=data["catalog"]) if data["catalog"] else None
+    cases = label_cases(model_name=data["model_name"], catalog_id=catalog.pk if catalog else None)
+    if data["format"] == "csv":
+        response = StreamingHttpResponse(stream_label_csv(cases), content_type="text/csv; charset=utf-8")
+    else:
+        response = StreamingHttpResponse(stream_label_jsonl(cases), content_type="application/x-ndjson; charset=utf-8")
+    scope = "-".join(part for part in (catalog.name if catalog else "all", data["model_name"]) if part)
+    response["Content-Disposition"] = f'attachment; filename="{label_export_filename(scope=scope, fmt=data["format"])}"'
+    return response
 
 
 @require_POST

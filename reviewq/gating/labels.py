@@ -13,9 +13,14 @@ reviewer's edit re-gates the sentence; Sentence.generated_score keeps what the g
 Undecided sentences are not labels, so auto-published ones (band publish, no decision) never
 are: nobody checked them. The fold group is the product. Two queries, whatever the number of
 labels: the decided sentences and the done regenerations.
+
+A label also says where it sits (description and sentence index), the text it judges (the
+generated text; a regeneration's original text) and the error category a reviewer gave (the
+ErrorCategory's label, None without one), read here for every reader of labels (the fit, the
+labelled-data export).
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,21 +41,58 @@ class SentenceLabel:
     group: str  # the product id: cross-validation folds never split a product
     model_name: str
     catalog_id: int
+    description_id: int = 0
+    sentence_index: int = -1
+    text: str = ""
+    category: str | None = None  # the label of the decision's ErrorCategory, if a reviewer gave one
 
 
-def _scope(prefix: str, *, model_name: str | None, catalog_id: int | None) -> Q:
+def label_kind(*, decision: str, substitutions: Mapping[str, str]) -> str:
+    if decision == D.APPROVED:
+        return APPROVED
+    if decision == D.REJECTED:
+        return REMOVED
+    return SUBSTITUTED if substitutions else EDITED
+
+
+def _label(
+    signals: Mapping[str, Any], error: bool, kind: str, where: Sequence[Any], *, category: str | None = None
+) -> SentenceLabel:
+    """`where`: product id, model name, catalog id, description id, sentence index, text."""
+    product_id, model_name, catalog_id, description_id, index, text = where
+    return SentenceLabel(
+        signals=signals,
+        error=error,
+        kind=kind,
+        group=str(product_id),
+        model_name=model_name,
+        catalog_id=catalog_id,
+        description_id=description_id,
+        sentence_index=index,
+        text=text,
+        category=category,
+    )
+
+
+def _scope(*, model_name: str | None, catalog_id: int | None, description_ids: Collection[int] | None) -> Q:
+    """Sentences or regenerations of a model name, a catalog and/or some descriptions."""
     scope = Q()
     if model_name is not None:
-        scope &= Q(**{f"{prefix}model": model_name})
+        scope &= Q(description__model=model_name)
     if catalog_id is not None:
-        scope &= Q(**{f"{prefix}product__catalog_id": catalog_id})
+        scope &= Q(description__product__catalog_id=catalog_id)
+    if description_ids is not None:
+        scope &= Q(description_id__in=description_ids)
     return scope
 
 
-def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | None = None) -> list[SentenceLabel]:
-    """Every label of a scope (a model name and/or a catalog; None: any), oldest first."""
+def sentence_labels_list(
+    *, model_name: str | None = None, catalog_id: int | None = None, description_ids: Collection[int] | None = None
+) -> list[SentenceLabel]:
+    """Every label of a scope (a model name, a catalog and/or some descriptions; None: any),
+    oldest first."""
     decided = (
-        Sentence.objects.filter(_scope("description__", model_name=model_name, catalog_id=catalog_id))
+        Sentence.objects.filter(_scope(model_name=model_name, catalog_id=catalog_id, description_ids=description_ids))
         .exclude(decision=D.NONE)
         .order_by("decided_at", "id")
         .values_list(
@@ -58,46 +100,44 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
             "generated_score",
             "decision",
             "error_category__counts_as_error",
+            "error_category__label",
             "substitutions",
             "description__product_id",
             "description__model",
             "description__product__catalog_id",
+            "description_id",
+            "index",
+            "text",
         )
     )
     labels = [
-        SentenceLabel(
-            signals=signals if generated is None else generated["signals"],
-            error=decision != D.APPROVED and counts_as_error is not False,
-            kind=APPROVED
-            if decision == D.APPROVED
-            else REMOVED
-            if decision == D.REJECTED
-            else SUBSTITUTED
-            if substitutions
-            else EDITED,
-            group=str(product_id),
-            model_name=model,
-            catalog_id=catalog_id_,
+        _label(
+            signals if generated is None else generated["signals"],
+            decision != D.APPROVED and counts_as_error is not False,
+            label_kind(decision=decision, substitutions=substitutions),
+            where,
+            category=category,
         )
-        for signals, generated, decision, counts_as_error, substitutions, product_id, model, catalog_id_ in decided
+        for signals, generated, decision, counts_as_error, category, substitutions, *where in decided
     ]
     regenerated = (
         SentenceRegeneration.objects.filter(
-            _scope("description__", model_name=model_name, catalog_id=catalog_id),
+            _scope(model_name=model_name, catalog_id=catalog_id, description_ids=description_ids),
             status=SentenceRegeneration.Status.DONE,
         )
         .exclude(original_signals={})
         .order_by("finished_at", "id")
         .values_list(
-            "original_signals", "description__product_id", "description__model", "description__product__catalog_id"
+            "original_signals",
+            "description__product_id",
+            "description__model",
+            "description__product__catalog_id",
+            "description_id",
+            "sentence_index",
+            "original_text",
         )
     )
-    labels += [
-        SentenceLabel(
-            signals=signals, error=True, kind=REGENERATED, group=str(product_id), model_name=model, catalog_id=cat
-        )
-        for signals, product_id, model, cat in regenerated
-    ]
+    labels += [_label(signals, True, REGENERATED, where) for signals, *where in regenerated]
     return labels
 
 

@@ -1,13 +1,12 @@
 """Request input of the queue and review pages: every GET/POST value, bounded."""
 
-import math
 from typing import Any
 
 from django import forms
 
 from reviewq.core.forms import CountField, FlagField, IdField, IdListField
-from reviewq.core.models import ErrorCategory, SentenceBand
-from reviewq.review.queue import QUEUE_PAGE_SIZE, QueueCursor, QueueFilters
+from reviewq.core.models import ErrorCategory, SavedFilter, SentenceBand
+from reviewq.review.queue import QUEUE_PAGE_SIZE, SEARCH_MAX_CHARS, SORT_LABELS, QueueCursor, QueueFilters
 
 SENTENCE_TEXT_MAX_CHARS = 2000
 REJECT_REASON_MAX_CHARS = 1000
@@ -29,28 +28,45 @@ class QueueFilterForm(forms.Form):
     reason = forms.CharField(max_length=FILTER_REASON_MAX_CHARS, required=False)
     mine = FlagField(on=("1", "on", "true"))
     run = IdField(required=False)  # a run's drafts (the run page links here)
+    q = forms.CharField(max_length=SEARCH_MAX_CHARS, required=False)  # SKU or product name
+    sort = forms.ChoiceField(choices=[("", "default"), *SORT_LABELS.items()], required=False)
 
     def filters(self) -> QueueFilters:
         data = self.cleaned_data
         return QueueFilters(
-            catalog_id=data["catalog"], band=data["band"], reason=data["reason"], mine=data["mine"], run_id=data["run"]
+            catalog_id=data["catalog"],
+            band=data["band"],
+            reason=data["reason"],
+            mine=data["mine"],
+            run_id=data["run"],
+            search=data["q"],
+            sort=data["sort"] or "risk",
         )
 
 
 class QueuePageForm(QueueFilterForm):
     fragment = forms.ChoiceField(choices=_choices("", "counts"), required=False)
     counts = FlagField()
-    after = forms.CharField(max_length=100, required=False)
+    after = forms.CharField(max_length=400, required=False)  # a catalog name of up to 200 characters, JSON-quoted
 
-    def clean_after(self) -> QueueCursor | None:
-        value = self.cleaned_data["after"]
-        if not value:
-            return None
-        cursor = QueueCursor.parse(value)
-        if cursor is None or (cursor.risk is not None and not math.isfinite(cursor.risk)):
-            raise forms.ValidationError("Not a queue position.", code="invalid")
-        IdField().clean(cursor.id)
-        return cursor
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        value = self.cleaned_data.get("after")
+        if value and "sort" in self.cleaned_data:
+            cursor = QueueCursor.parse(value, sort=self.cleaned_data["sort"] or "risk")
+            if cursor is None:
+                self.add_error("after", forms.ValidationError("Not a queue position.", code="invalid"))
+            else:
+                self.cleaned_data["after"] = cursor
+        else:
+            self.cleaned_data["after"] = None
+        return self.cleaned_data
+
+
+class SavedFilterForm(QueueFilterForm):
+    """Save the filters it carries under a name (the queue page's "Save these filters")."""
+
+    name = forms.CharField(max_length=SavedFilter._meta.get_field("name").max_length, strip=True)
 
 
 class QueueNextForm(QueueFilterForm):

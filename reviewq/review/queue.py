@@ -1,6 +1,8 @@
 """The review queue: what awaits review, riskiest first; counts, next item, neighbours."""
 
 import hashlib
+import json
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlencode
@@ -9,11 +11,14 @@ from django.core.cache import cache
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Subquery, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from reviewq.core.forms import ID_MAX
 from reviewq.core.models import (
     Catalog,
     Description,
     DescriptionStatus,
+    Product,
     Sentence,
     SentenceBand,
     SentenceDecision,
@@ -21,12 +26,41 @@ from reviewq.core.models import (
 from reviewq.review.claims import claim_free, claim_held_by, claim_live
 
 # --- Review queue ------------------------------------------------------------------------
-# The queue is the descriptions in review, riskiest first. Unknown risk (no logprobs) sorts
-# first: a sentence nobody could score is the riskiest of all. Pages use keyset pagination on
-# (risk, id) so page 2,000 costs what page 1 costs, served by the (status, risk) index.
+# The queue is the descriptions in review, riskiest first by default. Unknown risk (no
+# logprobs) sorts first: a sentence nobody could score is the riskiest of all. Pages use
+# keyset pagination on the sort's keys (risk, id by default) so page 2,000 costs what page 1
+# costs, served by the (status, risk) index; the age sort by the (status, created_at) one.
 
 QUEUE_PAGE_SIZE = 50
 BAND_RANK = {SentenceBand.FLAG: 2, SentenceBand.REVIEW: 1, SentenceBand.PUBLISH: 0}
+SEARCH_MAX_CHARS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    field: str  # a Description lookup
+    attr: str  # the QueueItem attribute holding its value
+    descending: bool = False
+    nullable: bool = False  # nulls sort first (descending) or last (ascending), as Postgres does
+
+    def reversed(self) -> "SortKey":
+        return replace(self, descending=not self.descending)
+
+    def order(self):
+        expression = F(self.field)
+        if not self.nullable:
+            return expression.desc() if self.descending else expression.asc()
+        return expression.desc(nulls_first=True) if self.descending else expression.asc(nulls_last=True)
+
+
+_RISK = SortKey("risk", "risk", descending=True, nullable=True)
+# Each ends with the id, so the order is total and a keyset cursor names one position.
+QUEUE_SORTS: dict[str, tuple[SortKey, ...]] = {
+    "risk": (_RISK, SortKey("id", "id", descending=True)),
+    "age": (SortKey("created_at", "created_at"), SortKey("id", "id")),
+    "catalog": (SortKey("product__catalog__name", "catalog_name"), _RISK, SortKey("id", "id", descending=True)),
+}
+SORT_LABELS = {"risk": "Riskiest first", "age": "Oldest first", "catalog": "By catalog, riskiest first"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +70,8 @@ class QueueFilters:
     reason: str = ""  # substring of a flagged reason
     mine: bool = False  # only what the reviewer holds
     run_id: int | None = None  # only drafts a generation run wrote
+    search: str = ""  # substring of the SKU or the product name
+    sort: str = "risk"  # a QUEUE_SORTS key
 
     def querystring(self) -> str:
         params = {
@@ -44,25 +80,53 @@ class QueueFilters:
             "reason": self.reason,
             "mine": "1" if self.mine else "",
             "run": self.run_id or "",
+            "q": self.search,
+            "sort": "" if self.sort == "risk" else self.sort,
         }
         return urlencode({k: v for k, v in params.items() if v})
 
 
+CursorValue = float | int | str | datetime | None
+
+
 @dataclass(frozen=True, slots=True)
 class QueueCursor:
-    risk: float | None
-    id: int
+    """A position in the queue: the values of the sort's keys, as a JSON list in the URL."""
+
+    values: tuple[CursorValue, ...]
 
     def __str__(self) -> str:
-        return f"{'' if self.risk is None else repr(self.risk)}:{self.id}"
+        return json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in self.values], separators=(",", ":"))
 
     @classmethod
-    def parse(cls, value: str) -> "QueueCursor | None":
-        risk, sep, pk = (value or "").partition(":")
+    def parse(cls, value: str, *, sort: str = "risk") -> "QueueCursor | None":
+        """The cursor `value` names for `sort`; None for anything else."""
         try:
-            return cls(risk=float(risk) if risk else None, id=int(pk)) if sep else None
+            raw = json.loads(value or "null")
         except ValueError:
             return None
+        keys = QUEUE_SORTS[sort]
+        if not isinstance(raw, list) or len(raw) != len(keys):
+            return None
+        values = [_cursor_value(key, item) for key, item in zip(keys, raw, strict=True)]
+        return None if any(v is _BAD for v in values) else cls(values=tuple(values))
+
+
+_BAD = object()
+
+
+def _cursor_value(key: SortKey, item: object):
+    if item is None:
+        return None if key.nullable else _BAD
+    if key.attr == "id":
+        return item if isinstance(item, int) and not isinstance(item, bool) and 0 < item <= ID_MAX else _BAD
+    if key.attr == "risk":
+        ok = isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item)
+        return float(item) if ok else _BAD  # type: ignore[arg-type]
+    if key.attr == "created_at":
+        parsed = parse_datetime(item) if isinstance(item, str) and len(item) <= 40 else None
+        return parsed if parsed is not None and parsed.tzinfo is not None else _BAD
+    return item if isinstance(item, str) and len(item) <= 200 else _BAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +144,10 @@ class QueueItem:
     flag_count: int
     review_count: int
     updated_at: datetime
+    created_at: datetime
 
-    @property
-    def cursor(self) -> QueueCursor:
-        return QueueCursor(risk=self.risk, id=self.id)
+    def cursor(self, sort: str) -> QueueCursor:
+        return QueueCursor(values=tuple(getattr(self, key.attr) for key in QUEUE_SORTS[sort]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +176,11 @@ def _queue_base(*, user, filters: QueueFilters):
         rows = rows.filter(Exists(review), ~Exists(flag))
     elif filters.band == SentenceBand.PUBLISH:
         rows = rows.filter(~Exists(review), ~Exists(flag))
+    if filters.search:
+        # A semi-join: the matching products are found first (one scan of the product table),
+        # then the queue is read in its index order, rather than joining every queued row first.
+        matching = Product.objects.filter(Q(sku__icontains=filters.search) | Q(name__icontains=filters.search))
+        rows = rows.filter(product_id__in=matching.values("pk"))
     if filters.reason:
         rows = rows.filter(
             Exists(
@@ -125,15 +194,33 @@ def _queue_base(*, user, filters: QueueFilters):
     return rows
 
 
-QUEUE_ORDER = (F("risk").desc(nulls_first=True), F("id").desc())
+def queue_order(sort: str) -> list:
+    return [key.order() for key in QUEUE_SORTS[sort]]
 
 
-def _after(cursor: QueueCursor) -> Q:
-    """Rows strictly after `cursor` in QUEUE_ORDER. The redundant `risk <= x` bound lets the
-    (status, risk) index do a range scan instead of filtering the whole queue."""
-    if cursor.risk is None:
-        return Q(risk__isnull=True, id__lt=cursor.id) | Q(risk__isnull=False)
-    return Q(risk__lte=cursor.risk) & (Q(risk__lt=cursor.risk) | Q(risk=cursor.risk, id__lt=cursor.id))
+QUEUE_ORDER = tuple(queue_order("risk"))
+
+
+def _beyond(key: SortKey, value: CursorValue) -> Q:
+    """Rows whose `key` comes strictly after `value`."""
+    isnull = Q(**{f"{key.field}__isnull": True})
+    if value is None:  # nulls sort first when descending, last when ascending
+        return ~isnull if key.descending else Q(pk__in=[])
+    beyond = Q(**{f"{key.field}__{'lt' if key.descending else 'gt'}": value})
+    return beyond | isnull if key.nullable and not key.descending else beyond
+
+
+def _after(cursor: QueueCursor, keys: tuple[SortKey, ...]) -> Q:
+    """Rows strictly after `cursor` in the keys' order. A redundant bound on the first key
+    (risk <= x) lets its index do a range scan instead of filtering the whole queue."""
+    after, equal = Q(pk__in=[]), Q()
+    for key, value in zip(keys, cursor.values, strict=True):
+        after |= equal & _beyond(key, value)
+        equal &= Q(**{f"{key.field}__isnull": True}) if value is None else Q(**{key.field: value})
+    first, value = keys[0], cursor.values[0]
+    if value is not None and (first.descending or not first.nullable):
+        after &= Q(**{f"{first.field}__{'lte' if first.descending else 'gte'}": value})
+    return after
 
 
 def _queue_items(rows, *, user, limit: int) -> list[QueueItem]:
@@ -159,6 +246,7 @@ def _queue_items(rows, *, user, limit: int) -> list[QueueItem]:
         "review_claimed_until",
         "flag_count",
         "review_count",
+        "created_at",
     )[:limit]
     now = timezone.now()
     items = []
@@ -185,6 +273,7 @@ def _queue_items(rows, *, user, limit: int) -> list[QueueItem]:
                 flag_count=row["flag_count"],
                 review_count=row["review_count"],
                 updated_at=row["updated_at"],
+                created_at=row["created_at"],
             )
         )
     return items
@@ -196,9 +285,9 @@ def queue_page(
     """One page of the queue after `after` (the first page when None)."""
     rows = _queue_base(user=user, filters=filters)
     if after is not None:
-        rows = rows.filter(_after(after))
-    items = _queue_items(rows.order_by(*QUEUE_ORDER), user=user, limit=limit + 1)
-    next_cursor = items[limit - 1].cursor if len(items) > limit else None
+        rows = rows.filter(_after(after, QUEUE_SORTS[filters.sort]))
+    items = _queue_items(rows.order_by(*queue_order(filters.sort)), user=user, limit=limit + 1)
+    next_cursor = items[limit - 1].cursor(filters.sort) if len(items) > limit else None
     return QueuePage(items=items[:limit], next_cursor=next_cursor, is_first=after is None)
 
 
@@ -235,7 +324,10 @@ def queue_counts(*, user, filters: QueueFilters, cached_only: bool = False) -> Q
     mine = Description.objects.filter(claim_held_by(reviewer=user, now=now), status=DescriptionStatus.REVIEW)
     if filters.catalog_id:
         mine = mine.filter(product__catalog_id=filters.catalog_id)
-    scope = f"{filters.catalog_id or ''}:{filters.reason}:{user.pk if filters.mine else ''}:{filters.run_id or ''}"
+    # Every filter but band and sort (neither changes the counts) names the cached scope.
+    scope = json.dumps(
+        [filters.catalog_id, filters.reason, user.pk if filters.mine else None, filters.run_id, filters.search]
+    )
     key = f"reviewq:queue-counts:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
     bands = cache.get(key)
     if bands is None:
@@ -271,39 +363,44 @@ def _band_counts(*, user, filters: QueueFilters) -> dict[str, int]:
 
 
 def queue_next_candidates(*, user, filters: QueueFilters, limit: int = 20) -> list[int]:
-    """Ids of the riskiest queue items nobody else holds, for description_review_next."""
+    """Ids of the first queue items in the filters' order (riskiest by default) nobody else
+    holds, for description_review_next."""
     now = timezone.now()
     return list(
         _queue_base(user=user, filters=filters)
         .filter(claim_free(now=now))
-        .order_by(*QUEUE_ORDER)
+        .order_by(*queue_order(filters.sort))
         .values_list("id", flat=True)[:limit]
     )
 
 
+def _cursor_of(description: Description, keys: tuple[SortKey, ...]) -> QueueCursor:
+    values = {"risk": description.risk, "id": description.pk, "created_at": description.created_at}
+    if any(key.attr == "catalog_name" for key in keys):
+        values["catalog_name"] = description.product.catalog.name
+    return QueueCursor(values=tuple(values[key.attr] for key in keys))
+
+
+def _first_after(rows, cursor: QueueCursor, keys: tuple[SortKey, ...]) -> int | None:
+    """The id of the first row after `cursor` in the keys' order. A nullable first key sorted
+    nulls last (risk, ascending) takes two range scans, the rows with a value and then the
+    nulls, rather than one OR that its index cannot serve."""
+    first, value = keys[0], cursor.values[0]
+    ordered = rows.order_by(*[key.order() for key in keys])
+    if not (first.nullable and not first.descending and value is not None):
+        return ordered.filter(_after(cursor, keys)).values_list("id", flat=True).first()
+    non_null = ordered.filter(**{f"{first.field}__isnull": False})
+    found = non_null.filter(_after(cursor, keys)).values_list("id", flat=True).first()
+    if found is None:
+        found = ordered.filter(**{f"{first.field}__isnull": True}).values_list("id", flat=True).first()
+    return found
+
+
 def queue_neighbours(*, user, filters: QueueFilters, description: Description) -> tuple[int | None, int | None]:
-    """(previous id, next id) around `description` in queue order, for j/k."""
+    """(previous id, next id) around `description` in the filters' queue order, for j/k."""
     rows = _queue_base(user=user, filters=filters)
-    following = (
-        rows.filter(_after(QueueCursor(risk=description.risk, id=description.pk)))
-        .order_by(*QUEUE_ORDER)
-        .values_list("id", flat=True)
-        .first()
-    )
-    # Before it: higher risk (or equal risk, higher id), and every unknown risk; two range
-    # scans of the (status, risk) index rather than one OR the index cannot serve.
-    reverse = (F("risk").asc(), F("id").asc())
-    preceding = None
-    if description.risk is not None:
-        preceding = (
-            rows.filter(Q(risk__gte=description.risk), Q(risk__gt=description.risk) | Q(id__gt=description.pk))
-            .order_by(*reverse)
-            .values_list("id", flat=True)
-            .first()
-        )
-    if preceding is None:
-        unknown = rows.filter(risk__isnull=True)
-        if description.risk is None:
-            unknown = unknown.filter(id__gt=description.pk)
-        preceding = unknown.order_by("id").values_list("id", flat=True).first()
+    keys = QUEUE_SORTS[filters.sort]
+    cursor = _cursor_of(description, keys)
+    following = _first_after(rows, cursor, keys)
+    preceding = _first_after(rows, cursor, tuple(key.reversed() for key in keys))
     return preceding, following

@@ -1,11 +1,12 @@
-"""The review queue's pages: the filtered, riskiest-first list, Open and Next (each claims an
-item: an explicit POST, never a page view) and bulk actions. The review page of one item is in views.py."""
+"""The review queue's pages: the filtered list (riskiest first unless sorted otherwise), Open and
+Next (each claims an item: an explicit POST, never a page view), bulk actions and saved filters.
+The review page of one item is in views.py."""
 
 from dataclasses import replace
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,16 +24,25 @@ from reviewq.review.claims import (
 from reviewq.review.decisions import descriptions_bulk_approve
 from reviewq.review.forms import (
     QueueBulkForm,
+    QueueFilterForm,
     QueueNextForm,
     QueueOpenForm,
     QueuePageForm,
+    SavedFilterForm,
 )
 from reviewq.review.queue import (
+    SORT_LABELS,
     catalog_choices,
     queue_counts,
     queue_items,
     queue_next_candidates,
     queue_page,
+)
+from reviewq.review.saved_filters import (
+    SavedFilterRefused,
+    saved_filter_delete,
+    saved_filter_list,
+    saved_filter_save,
 )
 
 REVIEW_PERMISSION = "reviewq.review_description"
@@ -69,6 +79,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         {
             "page": queue_page(user=request.user, filters=filters, after=form.cleaned_data["after"]),
             "catalogs": catalog_choices(),
+            "sorts": list(SORT_LABELS.items()),
+            "saved_filters": saved_filter_list(user=request.user),
             "bands": [
                 (SentenceBand.FLAG, "Flagged"),
                 (SentenceBand.REVIEW, "Review"),
@@ -169,6 +181,36 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
         if len(released) < len(ids):
             messages.warning(request, f"{len(ids) - len(released)} selected item(s) were not held by you.")
     return redirect(back)
+
+
+@require_POST
+@review_required
+def queue_filter_save(request: HttpRequest) -> HttpResponse:
+    """Save the filters the form carries under a name, then show the queue with them."""
+    form = SavedFilterForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    try:
+        saved = saved_filter_save(user=request.user, name=form.cleaned_data["name"], filters=filters)
+    except SavedFilterRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Saved the filter “{saved.name}”.")
+    return redirect(url_with_query(reverse("queue"), filters.querystring()))
+
+
+@require_POST
+@review_required
+def queue_filter_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete one of the reviewer's saved filters; the queue keeps the filters it showed."""
+    form = QueueFilterForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    if not saved_filter_delete(user=request.user, saved_filter_id=pk):
+        raise Http404("No such saved filter of yours.")
+    messages.success(request, "Deleted the saved filter.")
+    return redirect(url_with_query(reverse("queue"), form.filters().querystring()))
 
 
 def _skip_summary(skipped: dict[int, str]) -> str:

@@ -1,6 +1,13 @@
 import pytest
 
-from generation.prompts import DEFAULT_TEMPLATE, SYSTEM_PROMPT, build_messages, validate_template
+from generation.prompts import (
+    DEFAULT_TEMPLATE,
+    SYSTEM_PROMPT,
+    build_messages,
+    prompt_messages,
+    prompt_text,
+    validate_template,
+)
 
 
 def test_default_prompt_lists_attributes_and_asks_for_plain_sentences():
@@ -102,3 +109,10 @@ def test_a_template_past_the_length_cap_is_refused():
     validate_template("{name} " + "x" * (MAX_TEMPLATE_CHARS - 7))
     with pytest.raises(ValueError, match="limit is 4,000"):
         validate_template("{name} " + "x" * MAX_TEMPLATE_CHARS)
+
+
+def test_prompt_messages_reads_back_the_stored_prompt_text():
+    messages = build_messages(name='Bottle "[user]"\n\nblue', sku="B-1", attributes={"colour": "blue"})
+    assert prompt_messages(prompt_text(messages)) == messages
+    assert prompt_messages("free text, no roles") == []
+    assert prompt_messages("") == []

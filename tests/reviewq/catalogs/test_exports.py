@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from reviewq.catalogs.exports import csv_cell
+from reviewq.core.downloads import csv_cell
 from reviewq.core.models import Description, DescriptionStatus
 from tests.factories import CatalogFactory, ProductFactory
 from tests.reviewq.editor_data import ROLE_NAMES, client_for, make_description
@@ -27,6 +27,11 @@ def test_formula_cells_are_neutralised(value):
 def test_ordinary_cells_are_kept(value):
     assert csv_cell(value) == value
     assert csv_cell(None) == ""
+
+
+def test_numbers_stay_numbers_and_booleans_text():
+    assert (csv_cell(-3.25), csv_cell(-2), csv_cell(True)) == ("-3.25", "-2", "True")
+    assert csv_cell("-3.25") == "'-3.25"  # a string is neutralised whatever it reads
 
 
 def _catalog_with_published():

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 from django.http import QueryDict
 
@@ -53,7 +55,7 @@ def test_largest_id_is_accepted():
         {"after": "inf:5"},
         {"after": "0.5:" + "9" * 23},
         {"after": "0.5"},
-        {"after": "x" * 101},
+        {"after": "x" * 401},
     ],
 )
 def test_queue_page_refuses_unknown_choices_and_odd_cursors(values):
@@ -61,11 +63,53 @@ def test_queue_page_refuses_unknown_choices_and_odd_cursors(values):
 
 
 def test_queue_cursor_round_trips():
-    cursor = QueueCursor(risk=0.25, id=12)
+    cursor = QueueCursor(values=(0.25, 12))
     form = QueuePageForm(_data(after=str(cursor)))
     assert form.is_valid() and form.cleaned_data["after"] == cursor
-    unknown = QueuePageForm(_data(after=":12"))
-    assert unknown.is_valid() and unknown.cleaned_data["after"] == QueueCursor(risk=None, id=12)
+    unknown = QueuePageForm(_data(after="[null,12]"))
+    assert unknown.is_valid() and unknown.cleaned_data["after"] == QueueCursor(values=(None, 12))
+
+
+def test_queue_cursor_follows_the_sort():
+    when = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+    aged = QueueCursor(values=(when, 12))
+    form = QueuePageForm(_data(sort="age", after=str(aged)))
+    assert form.is_valid() and form.cleaned_data["after"] == aged
+    by_catalog = QueueCursor(values=("Kitchen", None, 12))
+    form = QueuePageForm(_data(sort="catalog", after=str(by_catalog)))
+    assert form.is_valid() and form.cleaned_data["after"] == by_catalog
+    # A cursor of another sort names no position in this one.
+    assert not QueuePageForm(_data(sort="age", after=str(QueueCursor(values=(0.25, 12))))).is_valid()
+    assert not QueuePageForm(_data(sort="catalog", after=str(aged))).is_valid()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"sort": "price"},
+        {"sort": "risk", "after": "[1e999,12]"},
+        {"sort": "risk", "after": "[0.5,0]"},
+        {"sort": "risk", "after": "[0.5,12.5]"},
+        {"sort": "risk", "after": "[true,12]"},
+        {"sort": "risk", "after": '{"risk":0.5}'},
+        {"sort": "age", "after": '["2026-11-01T09:30:00",12]'},  # no time zone
+        {"sort": "age", "after": '["yesterday",12]'},
+        {"sort": "age", "after": "[null,12]"},
+        {"sort": "catalog", "after": '["' + "k" * 201 + '",0.5,12]'},
+        {"q": "x" * 101},
+    ],
+)
+def test_queue_sort_search_and_cursor_input_is_bounded(values):
+    assert not QueuePageForm(_data(**values)).is_valid()
+
+
+def test_search_and_sort_become_filters_and_the_querystring():
+    form = QueuePageForm(_data(q=" KIT-1 ", sort="age"))
+    assert form.is_valid()
+    filters = form.filters()
+    assert (filters.search, filters.sort) == ("KIT-1", "age")
+    assert filters.querystring() == "q=KIT-1&sort=age"
+    assert QueuePageForm(_data(sort="risk")).is_valid() and QueueFilters(sort="risk").querystring() == ""
 
 
 def test_queue_next_current_is_optional_and_bounded():

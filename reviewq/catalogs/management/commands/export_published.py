@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from reviewq.catalogs.exports import EXPORT_FORMATS, published_rows, stream_csv, stream_jsonl
+from reviewq.core.downloads import chunks_write
 from reviewq.core.models import Catalog
 
 
@@ -27,12 +28,6 @@ class Command(BaseCommand):
                 yield row
 
         chunks = stream_csv(rows()) if fmt == "csv" else stream_jsonl(rows())
+        chunks_write(chunks, output=output, stdout=self.stdout)
         if output:
-            # newline="" keeps the csv module's \r\n line ends as written.
-            with open(output, "w", encoding="utf-8", newline="") as target:
-                for chunk in chunks:
-                    target.write(chunk)
             self.stderr.write(f"Wrote {counted[0]} published description(s) of {found.name!r} to {output}.")
-        else:
-            for chunk in chunks:
-                self.stdout.write(chunk, ending="")
