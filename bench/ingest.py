@@ -169,6 +169,8 @@ def _store_slice(database_url: str, description_ids: list[int], profile: bool, b
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(28)
+        out.write("\n--- reviewq's and generation's functions, by cumulative time ---\n")
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(r"/(generation|reviewq)/", 30)
         out.write("\n--- by own time ---\n")
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
         stats = out.getvalue()
