@@ -5,7 +5,6 @@ file); results are stored through the same claim and storage path as the workers
 (generation.storage.completions_store).
 """
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -14,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from generation.prompts import build_messages, prompt_text
 from generation.providers import pick_best
+from generation.providers.common import json_loads
 from generation.providers.openai_compat import completion_from_openai
 from generation.queueing import description_claim_for_generation, descriptions_queue
 from generation.services import description_fail
@@ -90,7 +90,7 @@ def batch_results_import(
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = json_loads(raw)
             product_id = product_id_from_custom_id(str(record.get("custom_id", "")))
         except (ValueError, AttributeError) as exc:
             result.errors.append((number, f"not a Batch API result line: {exc}"))

@@ -224,6 +224,8 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
 def _beside_live(prepared: list[_Prepared]) -> list[_Prepared]:
     """A draft the gate would auto-publish waits for a reviewer instead when its product already
     has a live copy: a person decided that copy, so a run never replaces it by itself."""
+    if not any(item.to_status == S.PUBLISHED for item in prepared):
+        return prepared  # nothing would publish: no need to look for live copies
     live = set(
         Description.objects.filter(
             product_id__in=[item.request.description.product_id for item in prepared], status=S.PUBLISHED

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import codecs
+import json
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
+
+import jiter
 
 from generation.types import Completion, ProviderError
 
@@ -44,6 +47,16 @@ def clip_logprob(value: float | None) -> float | None:
     if math.isnan(value):
         return None
     return max(value, LOGPROB_FLOOR)
+
+
+def json_loads(data: bytes | str) -> Any:
+    """json.loads, about twice as fast on a top-5 logprobs body: jiter (openai's own JSON
+    parser). What jiter refuses (a lone surrogate escape, UTF-16 bytes) goes to json.loads,
+    so results and error messages stay json.loads's."""
+    try:
+        return jiter.from_json(data.encode() if isinstance(data, str) else data, cache_mode="keys")
+    except ValueError:
+        return json.loads(data)
 
 
 def texts_from_token_bytes(token_bytes: Sequence[bytes]) -> list[str]:

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, cast
 import openai
 
 from generation.providers.common import (
+    LOGPROB_FLOOR,
     clip_logprob,
+    json_loads,
     texts_from_token_bytes,
     validate_request,
 )
@@ -61,17 +63,34 @@ def _alternative_text(entry: Mapping[str, Any], *, chosen_bytes: bytes, chosen_t
 
 
 def _alternatives(entry: Mapping[str, Any], *, chosen_bytes: bytes, chosen_text: str) -> tuple[Alternative, ...]:
-    """Top alternatives, most likely first."""
-    alternatives = [
-        Alternative(
-            text=_alternative_text(alt, chosen_bytes=chosen_bytes, chosen_text=chosen_text),
-            logprob=clip_logprob(alt.get("logprob")),
-        )
-        for alt in entry.get("top_logprobs") or ()
-        if alt.get("logprob") is not None
-    ]
-    # Stable: API order on ties. A logprob clip_logprob turned to None (NaN) sorts last.
-    alternatives.sort(key=lambda alt: -math.inf if alt.logprob is None else alt.logprob, reverse=True)
+    """Top alternatives, most likely first. The hot loop of parsing (top-5: five per token), so
+    the common case is inline: bytes given, a float logprob above the floor, listed in order."""
+    alternatives = []
+    in_order, previous = True, math.inf
+    for alt in entry.get("top_logprobs") or ():
+        logprob = alt.get("logprob")
+        if logprob is None:
+            continue
+        if not (type(logprob) is float and logprob >= LOGPROB_FLOOR):
+            logprob = clip_logprob(logprob)  # NaN, the floor, ints
+        raw = alt.get("bytes")
+        if raw is None:
+            text = _alternative_text(alt, chosen_bytes=chosen_bytes, chosen_text=chosen_text)
+        elif (raw := bytes(raw)) == chosen_bytes:
+            text = chosen_text
+        else:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = alt.get("token") or ""
+        if logprob is None or logprob > previous:
+            in_order = False
+        else:
+            previous = logprob
+        alternatives.append(Alternative(text=text, logprob=logprob))
+    if not in_order:
+        # Stable: API order on ties. A logprob clip_logprob turned to None (NaN) sorts last.
+        alternatives.sort(key=lambda alt: -math.inf if alt.logprob is None else alt.logprob, reverse=True)
     return tuple(alternatives)
 
 
@@ -288,7 +307,7 @@ class OpenAICompatProvider:
                 top_logprobs=top_logprobs,
                 **extra,
             )
-            body = response.http_response.json()
+            body = json_loads(response.http_response.content)
         except openai.OpenAIError as exc:
             raise provider_error_from_openai(exc) from exc
         except ValueError as exc:

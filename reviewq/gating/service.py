@@ -140,11 +140,15 @@ SCORE_COLUMNS = (
 
 def adopted_gate_model(*, model_name: str, catalog_id: int | None = None) -> GateModel | None:
     """The model scoring a scope now: the catalog's own, else the one for all catalogs."""
-    if catalog_id is not None:
-        own = GateModel.objects.filter(model_name=model_name, adopted=True, catalog_id=catalog_id).first()
-        if own is not None:
-            return own
-    return GateModel.objects.filter(model_name=model_name, adopted=True, catalog__isnull=True).first()
+    scopes = Q(catalog__isnull=True) if catalog_id is None else Q(catalog_id=catalog_id) | Q(catalog__isnull=True)
+    # One query per stored result (at most one adopted per scope; the catalog's own sorts first);
+    # the calibration and metrics JSON are not needed to score and load only when read.
+    return (
+        GateModel.objects.filter(scopes, model_name=model_name, adopted=True)
+        .defer("calibration", "metrics")
+        .order_by(F("catalog_id").asc(nulls_last=True))
+        .first()
+    )
 
 
 def sentence_score_columns(score: SentenceScore, *, gate_model: GateModel | None = None) -> dict[str, Any]:

@@ -1,11 +1,15 @@
 import itertools
 import time
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from generation import alignment as alignment_module
 from generation.alignment import Alignment, SentenceSpan, align, split_sentences
+from generation.prompts import build_messages
+from tests.fakes.fake_openai import FakeOpenAI
 
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
@@ -243,6 +247,66 @@ def test_one_token_per_char_keeps_split_sentences(text):
     alignment = align(text, list(text))
 
     assert [(s.start, s.end) for s in alignment.sentences] == split_sentences(text)
+
+
+# Plain product copy and its near misses: what alignment._plain_line_starts decides without pysbd.
+# Sentences of mostly plain words, so most lines take the fast path; each hazard turns up now and then.
+OPENING_WORDS = ["The", "It", "Made", "Zürich", "McDonald", "Each", "Customers", "Designed", "Its", "Émile"]
+PLAIN_WORDS = ["bottle", "keeps", "drinks", "cold", "great", "steel", "café", "naïve", "crème-coloured", "it's",
+    "don't", "750", "1.7", "24", "x-ray", "😊", "🎉", "Zürich", "with", "and", "of", "every"]  # fmt: skip
+HAZARD_WORDS = [
+    "ml", "h", "a", "I", "USA", "UK", "approx", "etc", "no", "Dr", "Mr", "vs", "fig", "St", "Yahoo", "Yum", "e.g",
+    "U.S", "ca", "max", "in", "min", "Jan", "co", "Inc", "mrs", "Ph", "pp", "art", "iPhone", "✨🌈", "👍", "kg",
+    "l", "g", "W", "cm", "ii", "IV", "Is", "is", "Miss", "May", "oz", "lbs", "ft", "sq", "x", "3.5", "dr-no",
+]  # fmt: skip
+HAZARDS = ["", ".", "  ", " - ", "-", "'", ": ", "; ", "% ", " 😊.", "..", "?!", ". 5", ". é", " (", '"', "…"]
+plain_sentence = st.builds(
+    lambda opening, words, hazard, stop: " ".join([opening, *words]) + hazard + stop,
+    st.sampled_from(OPENING_WORDS * 3 + HAZARD_WORDS[:8]),
+    st.lists(st.sampled_from(PLAIN_WORDS * 12 + HAZARD_WORDS), max_size=8),
+    st.sampled_from([""] * 60 + HAZARDS),
+    st.sampled_from([".", ".", ".", "!", "?", ",", ""]),
+)
+plain_line = st.lists(plain_sentence, min_size=1, max_size=5).map(" ".join)
+
+
+def _split_with_pysbd_only(text):
+    with mock.patch.object(alignment_module, "_plain_line_starts", return_value=None):
+        return split_sentences(text)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plain_line, st.sampled_from(["", "- ", "\n", "Intro line.\n"]))
+def test_plain_lines_split_as_pysbd_splits_them(line, prefix):
+    text = prefix + line
+
+    assert split_sentences(text) == _split_with_pysbd_only(text)
+
+
+def test_the_fake_servers_copy_splits_as_pysbd_splits_it():
+    fake = FakeOpenAI(seed=5)
+    for i in range(150):
+        messages = build_messages(
+            name=f"Trail bottle {i}",
+            sku=f"T-{i}",
+            attributes={"colour": "navy blue", "capacity": f"{i} ml"},
+            template="",
+        )
+        body = fake.chat_completion({"messages": messages, "logprobs": True, "top_logprobs": 2, "model": "m"})
+        text = body["choices"][0]["message"]["content"]
+        assert split_sentences(text) == _split_with_pysbd_only(text), text
+
+
+def test_plain_product_copy_is_split_without_pysbd():
+    copy = (
+        "The Trail insulated bottle 4 is made for everyday use. The material is stainless steel, which makes it "
+        "easy to live with! Does it fit? Designed in Zürich, it holds 1.7 l and brings a touch of déjà vu 🎉.\n"
+        "It's a crème-coloured classic. Customers say it is their favourite naïve little luxury 😊."
+    )
+    expected = _split_with_pysbd_only(copy)
+    with mock.patch.object(alignment_module.pysbd, "Segmenter", side_effect=AssertionError("pysbd ran")):
+        assert split_sentences(copy) == expected
+    assert len(expected) == 6
 
 
 # --- splitting examples -------------------------------------------------------------------

@@ -409,3 +409,65 @@ def test_model_defaults_only_for_api_openai_com():
     assert OpenAICompatProvider(model="", api_key="sk-test").model == "gpt-4o-mini"
     with pytest.raises(ImproperlyConfigured, match="LLM_MODEL"):
         OpenAICompatProvider(model="", base_url="http://127.0.0.1:1/v1")
+
+
+# --- JSON bodies (generation.providers.common.json_loads) ----------------------------------
+
+
+def test_json_loads_reads_a_body_as_json_loads_does():
+    import json
+
+    from generation.providers.common import json_loads
+
+    messages = build_messages(name="Lamp", sku="L-1", attributes={"colour": "näve 🌈"}, template="")
+    body = FakeOpenAI(seed=1).chat_completion({"messages": messages, "logprobs": True, "top_logprobs": 5})
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    for data in (raw, raw.decode(), '{"a": 1, "a": [NaN, -0.0, 1e400, 123456789012345678901234567890]}'):
+        assert repr(json_loads(data)) == repr(json.loads(data))
+    # What jiter refuses, json.loads reads (or refuses with its own message).
+    assert json_loads(b'"\\ud800"') == "\ud800"
+    assert json_loads('{"x": "é"}'.encode("utf-16")) == {"x": "é"}
+    for bad in (b"", b"{", b'{"a": }', b"\xff"):
+        with pytest.raises(ValueError) as ours:
+            json_loads(bad)
+        with pytest.raises(ValueError) as theirs:
+            json.loads(bad)
+        assert str(ours.value) == str(theirs.value)
+
+
+def test_alternatives_come_most_likely_first_whatever_order_and_values_the_api_sends():
+    from generation.providers.openai_compat import completion_from_openai
+
+    top = [
+        {"token": "b", "bytes": [98], "logprob": -2.0},
+        {"token": "a", "bytes": [97], "logprob": -0.5},
+        {"token": "nan", "bytes": [110], "logprob": float("nan")},
+        {"token": "zero", "bytes": [122], "logprob": 0},
+        {"token": "tie", "bytes": [116], "logprob": -2.0},
+        {"token": "far", "bytes": [102], "logprob": -9999.0},
+        {"token": "bytes:\\xff", "bytes": [255], "logprob": -3.0},
+        {"token": "x", "logprob": -1.0},  # no bytes: the chosen token's text
+        {"token": "none", "bytes": [110], "logprob": None},  # dropped
+    ]
+    body = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {"content": "x"},
+                "logprobs": {"content": [{"token": "x", "bytes": [120], "logprob": -1.0, "top_logprobs": top}]},
+            }
+        ]
+    }
+    [completion] = completion_from_openai(body, provider="openai")
+    alternatives = [(a.text, a.logprob) for a in completion.tokens[0].alternatives]
+    assert alternatives[:-1] == [
+        ("z", 0.0),  # texts come from the bytes
+        ("a", -0.5),
+        ("x", -1.0),
+        ("b", -2.0),
+        ("t", -2.0),  # a tie keeps the API's order
+        ("bytes:\\xff", -3.0),  # bytes that do not decode: the token string
+        ("f", LOGPROB_FLOOR),
+    ]
+    assert alternatives[-1][0] == "n" and alternatives[-1][1] is None
+    assert type(alternatives[0][1]) is float

@@ -63,6 +63,24 @@ def test_a_contradicted_attribute_sends_it_to_review_with_the_reason(claimed):
     assert any("900" in reason and "750" in reason for reason in flagged.reasons)
 
 
+def test_a_result_for_review_does_not_look_for_live_copies(claimed):
+    # Only a result that would publish can be held back by a live copy: the others skip the query.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    text = TEXT.replace("750 ml", "900 ml")
+    with CaptureQueriesContext(connection) as queries:
+        stored = completion_store(
+            description=claimed,
+            completion=_completion(text, low={"900": -3.2}),
+            prompt="p",
+            claim_version=claimed.version,
+        )
+    assert stored.status == S.REVIEW
+    live_lookups = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "'published'" in q["sql"]]
+    assert live_lookups == []
+
+
 def test_stricter_thresholds_at_generation_time_keep_it_in_review(claimed):
     thresholds_update(catalog=None, publish_above=-0.01, flag_below=-1.5, critical_floor=-2.3)
     stored = completion_store(

@@ -3,6 +3,7 @@ catalogs, audit rows, and one adopted model per scope (held by the database)."""
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from reviewq.core.models import AuditEvent, GateModel
 from reviewq.gating.gate_models import (
@@ -102,6 +103,31 @@ def test_adopt_and_revert_are_audited_and_revert_re_adopts_what_was_replaced():
         ("gate_model_reverted", 1, None),
     ]
     assert second.adopted_at is None
+
+
+def test_the_adopted_model_is_read_in_one_query_the_catalogs_own_first(django_assert_num_queries):
+    make_labelled(products=4)
+    catalog, other = CatalogFactory(), CatalogFactory()
+    weights = _fit().weights
+    # The catalog's own model gets the lower primary key: it must win by scope, not by order.
+    own = GateModel.objects.create(
+        model_name="m1", catalog=catalog, version=1, weights=weights, target_escape=0.1, confidence=0.9
+    )
+    for_all = GateModel.objects.create(
+        model_name="m1", catalog=None, version=9, weights=weights, target_escape=0.1, confidence=0.9
+    )
+    GateModel.objects.filter(pk__in=[own.pk, for_all.pk]).update(adopted=True, adopted_at=timezone.now())
+    with django_assert_num_queries(1):
+        assert adopted_gate_model(model_name="m1", catalog_id=catalog.pk) == own
+    with django_assert_num_queries(1):
+        assert adopted_gate_model(model_name="m1", catalog_id=other.pk) == for_all
+    with django_assert_num_queries(1):
+        assert adopted_gate_model(model_name="m1") == for_all
+    with django_assert_num_queries(1):
+        assert adopted_gate_model(model_name="m2", catalog_id=catalog.pk) is None
+    GateModel.objects.filter(pk=for_all.pk).update(adopted=False)
+    assert adopted_gate_model(model_name="m1", catalog_id=other.pk) is None
+    assert adopted_gate_model(model_name="m1", catalog_id=catalog.pk).weights == weights
 
 
 def test_the_database_holds_one_adopted_model_per_scope():
