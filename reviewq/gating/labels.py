@@ -9,8 +9,10 @@ reviewer's edit re-gates the sentence; Sentence.generated_score keeps what the g
     regenerated (a done regeneration)    error, with the signals of the sentence it replaced
                                          (SentenceRegeneration.original_signals)
 
-Undecided sentences are not labels, so auto-published ones (band publish, no decision) never
-are: nobody checked them. The fold group is the product. Two queries, whatever the number of
+A second (QA) review's verdict on a sentence (an admin's resolution first) is its label where
+there is one: it overrides the first decision where they differ (kind "qa"), and makes labels of
+auto-published sentences the QA samples checked. Other undecided sentences are not labels:
+nobody checked them. The fold group is the product. Two queries, whatever the number of
 labels: the decided sentences and the done regenerations.
 """
 
@@ -18,13 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
-from reviewq.core.models import Sentence, SentenceDecision, SentenceRegeneration
+from reviewq.core.models import QAVerdict, QAVerdictLabel, Sentence, SentenceDecision, SentenceRegeneration
+from reviewq.core.qa import qa_label
 
 D = SentenceDecision
-APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED = "approved", "edited", "substituted", "removed", "regenerated"
-LABEL_KINDS = (APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED)
+APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED, QA = (
+    "approved", "edited", "substituted", "removed", "regenerated", "qa"
+)  # fmt: skip
+LABEL_KINDS = (APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED, QA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +53,20 @@ def _scope(prefix: str, *, model_name: str | None, catalog_id: int | None) -> Q:
 
 def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | None = None) -> list[SentenceLabel]:
     """Every label of a scope (a model name and/or a catalog; None: any), oldest first."""
+    verdicts = QAVerdict.objects.filter(sentence=OuterRef("pk"))
     decided = (
         Sentence.objects.filter(_scope("description__", model_name=model_name, catalog_id=catalog_id))
-        .exclude(decision=D.NONE)
+        .filter(~Q(decision=D.NONE) | Exists(verdicts))
+        # A decision copied into a new revision (revert, QA fix draft) is the source's label already.
+        .exclude(description__source__isnull=False, decided_at__lt=F("description__created_at"))
+        .annotate(qa=Subquery(verdicts.annotate(label=qa_label()).values("label")[:1]))
         .order_by("decided_at", "id")
         .values_list(
             "signals",
             "generated_score",
             "decision",
             "substitutions",
+            "qa",
             "description__product_id",
             "description__model",
             "description__product__catalog_id",
@@ -65,8 +75,10 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
     labels = [
         SentenceLabel(
             signals=signals if generated is None else generated["signals"],
-            error=decision != D.APPROVED,
-            kind=APPROVED
+            error=decision != D.APPROVED if qa is None else qa == QAVerdictLabel.WRONG,
+            kind=QA
+            if qa is not None and (decision == D.NONE or (qa == QAVerdictLabel.WRONG) != (decision != D.APPROVED))
+            else APPROVED
             if decision == D.APPROVED
             else REMOVED
             if decision == D.REJECTED
@@ -77,7 +89,7 @@ def sentence_labels_list(*, model_name: str | None = None, catalog_id: int | Non
             model_name=model,
             catalog_id=catalog_id_,
         )
-        for signals, generated, decision, substitutions, product_id, model, catalog_id_ in decided
+        for signals, generated, decision, substitutions, qa, product_id, model, catalog_id_ in decided
     ]
     regenerated = (
         SentenceRegeneration.objects.filter(
