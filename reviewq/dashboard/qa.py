@@ -21,12 +21,13 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Max,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
+    Window,
 )
 from django.utils import timezone
 
@@ -197,22 +198,26 @@ class ReviewerFigures:
 
 def _decision_waits() -> QuerySet[AuditEvent]:
     """Item decisions (approve, reject) with the time since the same reviewer's latest claim of
-    the same description before it."""
-    claimed = (
-        AuditEvent.objects.filter(
-            action__in=CLAIM_ACTIONS,
-            description=OuterRef("description"),
-            actor=OuterRef("actor"),
-            created_at__lte=OuterRef("created_at"),
-        )
-        .order_by("-created_at", "-id")
-        .values("created_at")[:1]
+    the same description before it: a running maximum of claim times over each (description,
+    reviewer)'s events in time order, one sort of the rows instead of a lookup per decision."""
+    latest_claim = Window(
+        Max(Case(When(action__in=CLAIM_ACTIONS, then=F("created_at")), output_field=DateTimeField())),
+        partition_by=[F("description_id"), F("actor_id")],
+        order_by=[F("created_at").asc(), F("id").asc()],
     )
     return (
-        AuditEvent.objects.filter(action__in=REVIEW_DONE_ACTIONS, actor__isnull=False, description__isnull=False)
-        .annotate(claimed_at=Subquery(claimed, output_field=DateTimeField()))
-        .filter(claimed_at__isnull=False)
+        AuditEvent.objects.filter(
+            action__in=(*CLAIM_ACTIONS, *REVIEW_DONE_ACTIONS), actor__isnull=False, description__isnull=False
+        )
+        # Empty on the claim rows themselves; a filter on a window result runs after the window
+        # (a plain `action` filter would drop the claims before it).
+        .annotate(
+            claimed_at=Case(
+                When(action__in=REVIEW_DONE_ACTIONS, then=latest_claim), default=None, output_field=DateTimeField()
+            )
+        )
         .annotate(wait=ExpressionWrapper(F("created_at") - F("claimed_at"), output_field=DurationField()))
+        .filter(claimed_at__isnull=False)
     )
 
 
@@ -244,17 +249,15 @@ def qa_reviewer_figures() -> list[ReviewerFigures]:
             ),
         )
     }
-    waits = _decision_waits()
-    counts = dict(waits.values("actor__username").annotate(n=Count("id")).values_list("actor__username", "n"))
     medians = {}
-    for name, count in counts.items():
+    for name in items:
+        # Per reviewer (a filter on the partition key leaves the window's results as they are).
         # Median without percentile functions (SQLite has none): the middle row(s) by wait.
-        middle = list(
-            waits.filter(actor__username=name)
-            .order_by("wait")
-            .values_list("wait", flat=True)[(count - 1) // 2 : count // 2 + 1]
-        )
-        medians[name] = sum(middle, timedelta()) / len(middle)
+        waits = _decision_waits().filter(actor__username=name)
+        count = waits.count()
+        if count:
+            middle = list(waits.order_by("wait").values_list("wait", flat=True)[(count - 1) // 2 : count // 2 + 1])
+            medians[name] = sum(middle, timedelta()) / len(middle)
     names = sorted(set(items) | set(sentences) | set(checked))
     return [
         ReviewerFigures(
