@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
@@ -57,7 +57,7 @@ def qa_samples_for(*, user: AbstractBaseUser, mine_only: bool = False) -> QueryS
     return (
         open_.filter(mine if mine_only else mine | free)
         .select_related("description__product__catalog")
-        .order_by("-qa_reviewer", "created_at", "id")
+        .order_by(F("qa_reviewer").desc(nulls_last=True), "created_at", "id")
     )
 
 

@@ -58,10 +58,13 @@ def test_whoever_decided_first_gets_no_qa_of_it(client, people):
 
 def test_a_taken_sample_is_the_takers_alone(people):
     first, second, third = people
-    sample = published_by_review(reviewer=first, catalog=sampled_catalog())
+    catalog = sampled_catalog()
+    older = published_by_review(reviewer=first, catalog=catalog)
+    sample = published_by_review(reviewer=first, catalog=catalog)
     qa_sample_take(sample=sample, reviewer=second)
     assert list(qa_samples_for(user=second, mine_only=True)) == [sample]
-    assert list(qa_samples_for(user=third)) == []
+    assert list(qa_samples_for(user=second)) == [sample, older]  # mine first, then the oldest free
+    assert list(qa_samples_for(user=third)) == [older]
     with pytest.raises(QARefused):
         qa_sample_take(sample=sample, reviewer=third)
     assert AuditEvent.objects.filter(action=AuditAction.QA_SAMPLE_TAKEN, actor=second).count() == 1
