@@ -7,6 +7,7 @@ from django.urls import reverse
 from reviewq.core.audit import AuditAction
 from reviewq.core.models import AuditEvent, Description, DescriptionStatus, QASample, QAVerdict
 from reviewq.core.roles import roles_ensure
+from reviewq.review.history import revision_list
 from reviewq.review.qa import QA_WRONG_REASON, QARefused, qa_review_submit, qa_sample_take, qa_samples_for
 from tests.factories import UserFactory
 from tests.reviewq.qa_data import EDITED_TEXT, published_by_gate, published_by_review, sampled_catalog
@@ -89,6 +90,9 @@ def test_wrong_auto_published_copy_goes_back_as_a_draft_and_the_live_copy_stays(
     assert QA_WRONG_REASON in reopened.reasons
     assert draft.sentences.get(index=0).band == "publish"
     assert AuditEvent.objects.filter(action=AuditAction.QA_SENT_BACK, description=draft, actor=second).exists()
+    revisions = {r.description.pk: r for r in revision_list(product=live.product)}
+    assert revisions[draft.pk].why == f"Sent back by a QA review of revision {live.pk}: QA review: sentence(s) 2 wrong"
+    assert revisions[draft.pk].created_by == "qaperson"
     event = AuditEvent.objects.get(action=AuditAction.QA_REVIEWED, description=live)
     assert event.after["escaped"] == [1] and event.after["fix"] == draft.pk
 
