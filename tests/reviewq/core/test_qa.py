@@ -25,6 +25,16 @@ def _in_review(catalog, n: int) -> list[int]:
     return [row.pk for row in rows]
 
 
+def _publish(ids: list[int], action: str, actor=None) -> None:
+    descriptions_transition_where(
+        descriptions=Description.objects.filter(pk__in=ids),
+        from_statuses=[S.REVIEW],
+        to_status=S.PUBLISHED,
+        action=action,
+        actor=actor,
+    )
+
+
 def _binomial_bounds(n: int, p: float, sds: float = 4.0) -> tuple[float, float]:
     sd = math.sqrt(n * p * (1 - p))
     return n * p - sds * sd, n * p + sds * sd
@@ -39,13 +49,7 @@ def test_sampling_rate_is_respected_on_1000_publishes(action, reason, auto, appr
     rate = auto or approved
     ids = _in_review(catalog, N)
     actor = UserFactory() if reason == "approved" else None
-    descriptions_transition_where(
-        descriptions=Description.objects.filter(pk__in=ids),
-        from_statuses=[S.REVIEW],
-        to_status=S.PUBLISHED,
-        action=action,
-        actor=actor,
-    )
+    _publish(ids, action, actor)
     samples = QASample.objects.filter(description_id__in=ids)
     low, high = _binomial_bounds(N, rate)
     assert low <= samples.count() <= high
@@ -70,22 +74,9 @@ def test_draws_are_reproducible_and_uniform():
 
 def test_rate_zero_and_other_publishes_draw_nothing():
     catalog = sampled_catalog(auto=0.0, approved=0.0)
-    ids = _in_review(catalog, 50)
-    descriptions_transition_where(
-        descriptions=Description.objects.filter(pk__in=ids),
-        from_statuses=[S.REVIEW],
-        to_status=S.PUBLISHED,
-        action=AuditAction.REGATED,
-    )
-    other = sampled_catalog()
-    more = _in_review(other, 20)
+    _publish(_in_review(catalog, 50), AuditAction.REGATED)
     # An admin publishing a reverted revision is neither population.
-    descriptions_transition_where(
-        descriptions=Description.objects.filter(pk__in=more),
-        from_statuses=[S.REVIEW],
-        to_status=S.PUBLISHED,
-        action=AuditAction.REVISION_PUBLISHED,
-    )
+    _publish(_in_review(sampled_catalog(), 20), AuditAction.REVISION_PUBLISHED)
     assert not QASample.objects.exists()
 
 
