@@ -50,6 +50,13 @@ class AuditAction(models.TextChoices):
     REVISION_PUBLISHED = "revision_published", "Revision published"
     DRAFT_DISCARDED = "draft_discarded", "Draft discarded"
     UNPUBLISHED = "unpublished", "Unpublished"
+    # Second review (QA samples) and agreement
+    QA_SAMPLED = "qa_sampled", "Drawn for a second (QA) review"
+    QA_SAMPLE_TAKEN = "qa_sample_taken", "QA review taken"
+    QA_REVIEWED = "qa_reviewed", "QA review done"
+    QA_SENT_BACK = "qa_sent_back", "Sent back to review by a QA review"
+    QA_RATES_CHANGED = "qa_rates_changed", "QA sampling rates changed"
+    QA_DISAGREEMENT_RESOLVED = "qa_disagreement_resolved", "Disagreement resolved"
     # Catalogs, runs, settings, access
     CATALOG_IMPORTED = "catalog_import", "Catalog imported"
     CATALOG_GUIDELINES_CHANGED = "catalog_guidelines_changed", "Reviewer guidelines changed"

@@ -99,6 +99,12 @@ class Catalog(models.Model):
     guidelines = models.TextField(
         blank=True, help_text="What reviewers of this catalog should check; on the review page."
     )
+    qa_rate_auto = models.FloatField(
+        default=0.0, help_text="Share of auto-published descriptions drawn for a second (QA) review."
+    )
+    qa_rate_approved = models.FloatField(
+        default=0.0, help_text="Share of reviewer-approved descriptions drawn for a second (QA) review."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,6 +115,10 @@ class Catalog(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("guidelines"), GUIDELINES_MAX_CHARS), name="catalog_guidelines_length"
+            ),
+            models.CheckConstraint(
+                condition=Q(qa_rate_auto__gte=0, qa_rate_auto__lte=1, qa_rate_approved__gte=0, qa_rate_approved__lte=1),
+                name="catalog_qa_rates_range",
             ),
         ]
 
@@ -703,6 +713,120 @@ class SavedFilter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class QASampleReason(models.TextChoices):
+    AUTO = "auto", "Auto-published"
+    APPROVED = "approved", "Reviewer-approved"
+
+
+class QASample(models.Model):
+    """A published revision drawn for a second, blind review (reviewq/core/qa.py draws at
+    publish time): why (reason), the uniform draw and the catalog's rate then (draw < rate)."""
+
+    Reason = QASampleReason
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+
+    description = models.OneToOneField(Description, on_delete=models.CASCADE, related_name="qa_sample")
+    reason = models.CharField(max_length=10, choices=QASampleReason)
+    draw = models.FloatField(help_text="Uniform in [0, 1), seeded by the publish decision.")
+    rate = models.FloatField(help_text="The catalog's sampling rate for the reason when it was drawn.")
+    first_reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who approved it (empty: the gate published it).",
+    )
+    qa_reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The second reviewer it is assigned to.",
+    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
+    fix = models.ForeignKey(
+        Description,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The draft opened because the QA review found the live copy wrong.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(reason__in=QASampleReason.values), name="qa_sample_reason_valid"),
+            models.CheckConstraint(condition=Q(status__in=["open", "done"]), name="qa_sample_status_valid"),
+            models.CheckConstraint(
+                condition=Q(draw__gte=0, draw__lt=1, rate__gt=0, rate__lte=1) & Q(draw__lt=F("rate")),
+                name="qa_sample_drawn_under_rate",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="done", completed_at__isnull=False, qa_reviewer__isnull=False)
+                | Q(status="open", completed_at__isnull=True),
+                name="qa_sample_done_has_reviewer_and_time",
+            ),
+            # The second review is by someone else.
+            models.CheckConstraint(
+                condition=Q(first_reviewer__isnull=True) | ~Q(qa_reviewer=F("first_reviewer")),
+                name="qa_sample_second_reviewer_differs",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "qa_reviewer"], name="qa_sample_status_reviewer")]
+
+    def __str__(self) -> str:
+        return f"QA sample of {self.description_id} ({self.reason}, {self.status})"
+
+
+class QAVerdictLabel(models.TextChoices):
+    OK = "ok", "OK"
+    WRONG = "wrong", "Wrong"
+
+
+class QAVerdict(models.Model):
+    """A QA reviewer's verdict on one sentence of a sampled revision, judged as generated; an
+    admin may resolve a disagreement with the first decision (the resolved label wins)."""
+
+    Label = QAVerdictLabel
+
+    sample = models.ForeignKey(QASample, on_delete=models.CASCADE, related_name="verdicts")
+    sentence = models.ForeignKey(Sentence, on_delete=models.CASCADE, related_name="qa_verdicts")
+    verdict = models.CharField(max_length=10, choices=QAVerdictLabel)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField()
+    resolved = models.CharField(max_length=10, choices=QAVerdictLabel, blank=True, default="")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["sample_id", "sentence_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sentence"], name="qa_verdict_one_per_sentence"),
+            models.CheckConstraint(condition=Q(verdict__in=QAVerdictLabel.values), name="qa_verdict_valid"),
+            models.CheckConstraint(
+                condition=Q(resolved="", resolved_at__isnull=True)
+                | Q(resolved__in=QAVerdictLabel.values, resolved_at__isnull=False),
+                name="qa_verdict_resolution_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["sample"], name="qa_verdict_sample")]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} on sentence {self.sentence_id}"
 
 
 class AuditEvent(models.Model):

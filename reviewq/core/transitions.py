@@ -1,5 +1,6 @@
 """The one door for Description.status: every change is checked against TRANSITIONS, bumps the
 version, keeps published_at and the lease right, and writes its audit row in the same transaction.
+Every publish is also a QA draw (reviewq/core/qa.py), so no publishing path escapes sampling.
 
 Nothing else writes Description.status, nor creates a Description (tests/reviewq/core/
 test_status_writers.py scans the code for other writers):
@@ -24,6 +25,7 @@ from django.utils import timezone
 from reviewq.core.audit import AuditAction, audit_action_checked, audit_rows
 from reviewq.core.bulk import rows_update
 from reviewq.core.models import DRAFT_STATUSES, Description, DescriptionStatus, GenerationRun
+from reviewq.core.qa import qa_samples_draw
 
 S = DescriptionStatus
 
@@ -103,6 +105,8 @@ def description_transition(
             current=current,
         )
     audit_rows(action=action, actor=actor, rows=[_transition_event(description, to_status, note=note, fields=fields)])
+    if to_status == S.PUBLISHED:
+        qa_samples_draw(description_ids=[description.pk], action=action, actor=actor)
     if (
         expected_version is not None
         and expected_version == description.version
@@ -198,6 +202,10 @@ def descriptions_transition(
         results.append(description)
     for action in sorted({action for action, _ in events}):
         audit_rows(action=action, actor=actor, rows=[row for a, row in events if a == action], created_at=now)
+        published = [
+            row["description_id"] for a, row in events if a == action and row["after"]["status"] == S.PUBLISHED
+        ]
+        qa_samples_draw(description_ids=published, action=action, actor=actor)
     return results
 
 
@@ -269,7 +277,10 @@ def descriptions_transition_where(
                 }
             )
     audit_rows(action=action, actor=actor, rows=events, created_at=now)
-    return sorted(event["description_id"] for event in events)
+    moved = sorted(event["description_id"] for event in events)
+    if to_status == S.PUBLISHED:
+        qa_samples_draw(description_ids=moved, action=action, actor=actor)
+    return moved
 
 
 @transaction.atomic

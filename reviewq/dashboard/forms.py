@@ -175,3 +175,20 @@ class UserUpdateForm(forms.Form):
         if cleaned.get("action") == "role" and not cleaned.get("role"):
             self.add_error("role", "Pick a role.")
         return cleaned
+
+
+class QARatesForm(forms.Form):
+    """A catalog's QA sampling rates, in percent; cleans to shares."""
+
+    rate_auto = forms.FloatField(label="Auto-published sampled (%)", min_value=0, max_value=100)
+    rate_approved = forms.FloatField(label="Reviewer-approved sampled (%)", min_value=0, max_value=100)
+
+    def clean_rate_auto(self) -> float:
+        return self.cleaned_data["rate_auto"] / 100
+
+    def clean_rate_approved(self) -> float:
+        return self.cleaned_data["rate_approved"] / 100
+
+
+class QAResolveForm(forms.Form):
+    label = forms.ChoiceField(choices=[("ok", "OK"), ("wrong", "Wrong")])

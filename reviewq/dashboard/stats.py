@@ -143,3 +143,43 @@ def duration_text(value: timedelta) -> str:
     if minutes:
         return f"{minutes} min {secs} s"
     return f"{secs} s"
+
+
+# --- Agreement between two raters --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """Two raters' labels on the same items: a 2x2 table (first label, second label) -> count."""
+
+    table: dict[tuple[bool, bool], int]
+
+    @property
+    def n(self) -> int:
+        return sum(self.table.values())
+
+    @property
+    def agreed(self) -> int:
+        return self.table.get((False, False), 0) + self.table.get((True, True), 0)
+
+    @property
+    def percent(self) -> float | None:
+        return 100.0 * self.agreed / self.n if self.n else None
+
+    @property
+    def kappa(self) -> float | None:
+        """Cohen's kappa: (p_o - p_e) / (1 - p_e); None when chance agreement is total (both
+        raters gave one label to everything) or there are no items."""
+        n = self.n
+        if not n:
+            return None
+        first_true = sum(c for (a, _), c in self.table.items() if a) / n
+        second_true = sum(c for (_, b), c in self.table.items() if b) / n
+        expected = first_true * second_true + (1 - first_true) * (1 - second_true)
+        if expected >= 1:
+            return None
+        return (self.agreed / n - expected) / (1 - expected)
+
+    def __add__(self, other: Agreement) -> Agreement:
+        keys = self.table.keys() | other.table.keys()
+        return Agreement({k: self.table.get(k, 0) + other.table.get(k, 0) for k in keys})

@@ -14,6 +14,9 @@ urlpatterns = [
     path("gate-model/revert/", views.gate_model_revert_view, name="gate_model_revert"),
     path("calibration/", views.calibration, name="calibration"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("agreement/", views.qa_agreement_view, name="qa_agreement"),
+    path("agreement/rates/<id:catalog_pk>/", views.qa_rates_view, name="qa_rates"),
+    path("agreement/resolve/<id:pk>/", views.qa_resolve_view, name="qa_resolve"),
     path("users/", views.users, name="users"),
     path("users/<int:pk>/", views.user_update, name="user_update"),
 ]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from reviewq.core.audit import AuditAction
 from reviewq.core.forms import form_refused
-from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus, GateModel
+from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus, GateModel, QAVerdict
 from reviewq.core.selectors import catalog_overview_list
 from reviewq.dashboard.calibration import calibration_data, dashboard_metrics, threshold_simulation
 from reviewq.dashboard.charts import calibration_charts
@@ -31,6 +31,8 @@ from reviewq.dashboard.forms import (
     GateModelScopeForm,
     GateTargetForm,
     LabelExportForm,
+    QARatesForm,
+    QAResolveForm,
     ThresholdsForm,
     UserInviteForm,
     UserUpdateForm,
@@ -41,6 +43,15 @@ from reviewq.dashboard.label_export import (
     label_export_filename,
     stream_label_csv,
     stream_label_jsonl,
+)
+from reviewq.dashboard.qa import (
+    QASettingsError,
+    qa_agreement,
+    qa_disagreement_resolve,
+    qa_disagreements,
+    qa_escape_rates,
+    qa_rates_set,
+    qa_reviewer_figures,
 )
 from reviewq.dashboard.stats import curve_at, threshold_for_catch_rate
 from reviewq.dashboard.users import (
@@ -307,11 +318,64 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "dashboard/dashboard.html",
         {
             "metrics": metrics,
+            "escape_rates": qa_escape_rates(catalog=catalog),
             "catalog": catalog,
             "catalogs": Catalog.objects.order_by("name"),
             "truth_note": TRUTH_NOTE,
         },
     )
+
+
+@require_safe
+@thresholds_required
+def qa_agreement_view(request: HttpRequest) -> HttpResponse:
+    """Sampling rates per catalog, agreement between first and second reviews, per-reviewer
+    figures and the disagreements to resolve."""
+    pairs, overall = qa_agreement()
+    return render(
+        request,
+        "dashboard/qa_agreement.html",
+        {
+            "catalogs": Catalog.objects.order_by("name"),
+            "pairs": pairs,
+            "overall": overall,
+            "reviewers": qa_reviewer_figures(),
+            "disagreements": qa_disagreements(),
+        },
+    )
+
+
+@require_POST
+@thresholds_required
+def qa_rates_view(request: HttpRequest, catalog_pk: int) -> HttpResponse:
+    catalog = get_object_or_404(Catalog, pk=catalog_pk)
+    form = QARatesForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    qa_rates_set(
+        catalog=catalog,
+        rate_auto=form.cleaned_data["rate_auto"],
+        rate_approved=form.cleaned_data["rate_approved"],
+        actor=request.user,
+    )
+    messages.success(request, f"QA sampling rates of {catalog.name} saved.")
+    return redirect("qa_agreement")
+
+
+@require_POST
+@thresholds_required
+def qa_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    verdict = get_object_or_404(QAVerdict, pk=pk)
+    form = QAResolveForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    try:
+        qa_disagreement_resolve(verdict=verdict, label=form.cleaned_data["label"], actor=request.user)
+    except QASettingsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Resolved as {form.cleaned_data['label']}; the gate learns this label.")
+    return redirect("qa_agreement")
 
 
 @require_safe

@@ -10,9 +10,12 @@ reviewer's edit re-gates the sentence; Sentence.generated_score keeps what the g
     regenerated (a done regeneration)    error, with the signals of the sentence it replaced
                                          (SentenceRegeneration.original_signals)
 
-Undecided sentences are not labels, so auto-published ones (band publish, no decision) never
-are: nobody checked them. The fold group is the product. Two queries, whatever the number of
-labels: the decided sentences and the done regenerations.
+A second (QA) review's verdict on a sentence (an admin's resolution first) is its label where
+there is one: it overrides the first decision where they differ (kind "qa"), and makes labels of
+auto-published sentences the QA samples checked. Other undecided sentences are not labels:
+nobody checked them. A decision copied into a new revision (revert, QA fix draft) is its source's
+label already and is not counted twice. The fold group is the product. Two queries, whatever the
+number of labels: the decided sentences and the done regenerations.
 
 A label also says where it sits (description and sentence index), the text it judges (the
 generated text; a regeneration's original text) and the error category a reviewer gave (the
@@ -24,13 +27,16 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
-from reviewq.core.models import Sentence, SentenceDecision, SentenceRegeneration
+from reviewq.core.models import QAVerdict, QAVerdictLabel, Sentence, SentenceDecision, SentenceRegeneration
+from reviewq.core.qa import qa_label
 
 D = SentenceDecision
-APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED = "approved", "edited", "substituted", "removed", "regenerated"
-LABEL_KINDS = (APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED)
+APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED, QA = (
+    "approved", "edited", "substituted", "removed", "regenerated", "qa"
+)  # fmt: skip
+LABEL_KINDS = (APPROVED, EDITED, SUBSTITUTED, REMOVED, REGENERATED, QA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,27 @@ def _label(
     )
 
 
+def _decided_label(
+    signals: Mapping[str, Any],
+    decision: str,
+    counts_as_error: bool | None,
+    category: str | None,
+    substitutions: Mapping[str, str],
+    qa: str | None,
+    *where: Any,
+) -> SentenceLabel:
+    """A decided or QA-checked sentence's label: the QA verdict where there is one (kind "qa" when
+    it differs from the first decision or there was none), else the first decision's."""
+    first_error = decision != D.APPROVED and counts_as_error is not False
+    if qa is None:
+        kind = label_kind(decision=decision, substitutions=substitutions)
+        return _label(signals, first_error, kind, where, category=category)
+    error = qa == QAVerdictLabel.WRONG
+    overridden = decision == D.NONE or error != first_error
+    kind = QA if overridden else label_kind(decision=decision, substitutions=substitutions)
+    return _label(signals, error, kind, where, category=None if overridden else category)
+
+
 def _scope(*, model_name: str | None, catalog_id: int | None, description_ids: Collection[int] | None) -> Q:
     """Sentences or regenerations of a model name, a catalog and/or some descriptions."""
     scope = Q()
@@ -91,9 +118,12 @@ def sentence_labels_list(
 ) -> list[SentenceLabel]:
     """Every label of a scope (a model name, a catalog and/or some descriptions; None: any),
     oldest first."""
+    verdicts = QAVerdict.objects.filter(sentence=OuterRef("pk"))
     decided = (
         Sentence.objects.filter(_scope(model_name=model_name, catalog_id=catalog_id, description_ids=description_ids))
-        .exclude(decision=D.NONE)
+        .filter(~Q(decision=D.NONE) | Exists(verdicts))
+        .exclude(description__source__isnull=False, decided_at__lt=F("description__created_at"))
+        .annotate(qa=Subquery(verdicts.annotate(label=qa_label()).values("label")[:1]))
         .order_by("decided_at", "id")
         .values_list(
             "signals",
@@ -102,6 +132,7 @@ def sentence_labels_list(
             "error_category__counts_as_error",
             "error_category__label",
             "substitutions",
+            "qa",
             "description__product_id",
             "description__model",
             "description__product__catalog_id",
@@ -111,14 +142,8 @@ def sentence_labels_list(
         )
     )
     labels = [
-        _label(
-            signals if generated is None else generated["signals"],
-            decision != D.APPROVED and counts_as_error is not False,
-            label_kind(decision=decision, substitutions=substitutions),
-            where,
-            category=category,
-        )
-        for signals, generated, decision, counts_as_error, category, substitutions, *where in decided
+        _decided_label(signals if generated is None else generated["signals"], *row)
+        for signals, generated, *row in decided
     ]
     regenerated = (
         SentenceRegeneration.objects.filter(

@@ -7,7 +7,15 @@ from datetime import datetime
 from django.utils import timezone
 
 from generation.regeneration_requests import sentence_regeneration_state
-from reviewq.core.models import Description, Sentence, SentenceBand, SentenceDecision, SentenceRegeneration, Token
+from reviewq.core.models import (
+    Description,
+    Product,
+    Sentence,
+    SentenceBand,
+    SentenceDecision,
+    SentenceRegeneration,
+    Token,
+)
 from reviewq.core.selectors import published_text
 from reviewq.gating.service import reason_text, sentence_reasons, substituted_logprob, thresholds_for_catalog
 from reviewq.review.claims import claim_live
@@ -63,6 +71,14 @@ def _attribute_value(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {v}" for k, v in value.items())
     return "" if value is None else str(value)
+
+
+def product_attributes(*, product: Product) -> list[tuple[str, str]]:
+    """A product's attributes as (name, value) lines for a page."""
+    attributes = product.attributes or {}
+    if not isinstance(attributes, dict):
+        attributes = {"attributes": attributes}
+    return [(str(k), _attribute_value(v)) for k, v in attributes.items()]
 
 
 def sentence_substitutions(*, sentence: Sentence, tokens: list[tuple[int, str]] | None = None) -> dict[int, str]:
@@ -140,13 +156,10 @@ def review_detail(*, description_id: int, user) -> ReviewDetail:
     claimed = claim_live(
         claimed_by_id=description.review_claimed_by_id, claimed_until=description.review_claimed_until, now=now
     )
-    attributes = description.product.attributes or {}
-    if not isinstance(attributes, dict):
-        attributes = {"attributes": attributes}
     return ReviewDetail(
         description=description,
         sentences=views,
-        attributes=[(str(k), _attribute_value(v)) for k, v in attributes.items()],
+        attributes=product_attributes(product=description.product),
         pending=[v.index for v in views if v.pending],
         claim_holder=description.review_claimed_by.get_username() if claimed else "",
         claim_until=description.review_claimed_until if claimed else None,

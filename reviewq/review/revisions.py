@@ -65,7 +65,7 @@ def description_revert(
     copy = description_create_draft(
         source=revision, actor=actor, action=AuditAction.REVISION_REVERTED, note=note.strip()
     )
-    _revision_rows_copy(source=revision, target=copy)
+    revision_rows_copy(source=revision, target=copy)
     if publish:
         copy = description_transition(
             description=copy,
@@ -77,7 +77,7 @@ def description_revert(
     return copy
 
 
-def _revision_rows_copy(*, source: Description, target: Description) -> None:
+def revision_rows_copy(*, source: Description, target: Description) -> None:
     """Copy the sentences and tokens of one revision into another (two bulk inserts)."""
     sentences = list(source.sentences.order_by("index").values("pk", *SENTENCE_COPIED))
     created = Sentence.objects.bulk_create(

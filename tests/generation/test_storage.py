@@ -8,7 +8,7 @@ from generation.queueing import description_claim_for_generation
 from generation.storage import completion_store
 from generation.types import Alternative, Completion, TokenResult
 from reviewq.core.audit import AuditAction
-from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence
+from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, QASample, Sentence
 from reviewq.gating.service import thresholds_update
 from tests.factories import DescriptionFactory
 
@@ -50,6 +50,16 @@ def test_a_confident_grounded_description_is_published_automatically(claimed):
     assert set(Sentence.objects.filter(description=stored).values_list("band", flat=True)) == {"publish"}
     event = AuditEvent.objects.get(description=stored, action="generated")
     assert event.after["status"] == S.PUBLISHED and event.actor is None
+
+
+def test_an_auto_published_description_is_drawn_for_qa_at_its_catalogs_rate(claimed):
+    Catalog.objects.filter(pk=claimed.product.catalog_id).update(qa_rate_auto=1.0)
+    stored = completion_store(
+        description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version
+    )
+    sample = QASample.objects.get(description=stored)
+    assert (sample.reason, sample.rate, sample.first_reviewer) == ("auto", 1.0, None)
+    assert AuditEvent.objects.filter(description=stored, action=AuditAction.QA_SAMPLED).count() == 1
 
 
 def test_a_contradicted_attribute_sends_it_to_review_with_the_reason(claimed):

@@ -22,7 +22,19 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern
 from django.utils import timezone
 
-from reviewq.core.models import ApiToken, AuditEvent, Comment, ErrorCategory, GenerationRun, Sentence, Thresholds, Token
+from reviewq.core.models import (
+    ApiToken,
+    AuditEvent,
+    Comment,
+    DescriptionStatus,
+    ErrorCategory,
+    GenerationRun,
+    QASample,
+    QAVerdict,
+    Sentence,
+    Thresholds,
+    Token,
+)
 from reviewq.core.roles import roles_ensure
 from tests.factories import UserFactory
 from tests.reviewq.review_data import make_review_description
@@ -85,6 +97,10 @@ APP = {
     "review_revision": Rule(methods=POST),
     "review_sentence": Rule(methods=POST),
     "review_comment": Rule(methods=POST),
+    # The second (QA) review: reviewers; the sample's first reviewer is someone else.
+    "qa_queue": Rule(),
+    "qa_review": Rule(methods=BOTH),
+    "qa_take": Rule(methods=POST),
     "catalog_list": Rule(roles=EDITORS),
     "catalog_upload": Rule(roles=EDITORS, methods=BOTH),
     "catalog_upload_preview": Rule(roles=EDITORS, methods=BOTH),
@@ -105,6 +121,9 @@ APP = {
     "gate_model_revert": Rule(roles=ADMINS, methods=POST),
     "gate_labels_export": Rule(roles=ADMINS),
     "dashboard": Rule(roles=EDITORS),
+    "qa_agreement": Rule(roles=ADMINS),
+    "qa_rates": Rule(roles=ADMINS, methods=POST),
+    "qa_resolve": Rule(roles=ADMINS, methods=POST),
     "users": Rule(roles=ADMINS, methods=BOTH),
     "user_update": Rule(roles=ADMINS, methods=POST),
     # An invited user's one-time set-password link (an unknown token shows "invalid link").
@@ -210,6 +229,10 @@ def dummy_kwargs(route: Route, objects: dict) -> dict:
             name = route.name or ""
             if name.startswith(("review", "api_description")):
                 value = objects["description"]
+            elif name in ("qa_review", "qa_take"):
+                value = objects["qa_sample"]
+            elif name == "qa_resolve":
+                value = objects["qa_verdict"]
             elif name.startswith("run_") and name != "run_create":
                 value = objects["run"]
             else:
@@ -273,6 +296,11 @@ def objects(db):
     )
     event = AuditEvent.objects.create(action="matrix")
     comment = Comment.objects.create(description=description, author=users["reviewer"], text="matrix")
+    sampled = make_review_description(status=DescriptionStatus.PUBLISHED)
+    qa_sample = QASample.objects.create(description=sampled, reason="auto", draw=0.1, rate=0.5)
+    qa_verdict = QAVerdict.objects.create(
+        sample=qa_sample, sentence=sampled.sentences.first(), verdict="wrong", decided_at=timezone.now()
+    )
     who = {"username": "x", "ip_address": "10.0.0.1"}
     axes_rows = {
         "accessattempt": AccessAttempt.objects.create(**who, failures_since_start=1).pk,
@@ -295,6 +323,8 @@ def objects(db):
         "apitoken": token.pk,
         "comment": comment.pk,
         "errorcategory": ErrorCategory.objects.get(key="5").pk,
+        "qa_sample": qa_sample.pk,
+        "qa_verdict": qa_verdict.pk,
         **axes_rows,
     }
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SCANNED = ("reviewq", "generation")
 THE_DOOR = "reviewq/core/transitions.py"
 # Models whose own `status` is not Description's: their writes are theirs.
-OTHER_STATUS_MODELS = {"GenerationRun", "SentenceRegeneration"}
+OTHER_STATUS_MODELS = {"GenerationRun", "SentenceRegeneration", "QASample"}
 WRITE_METHODS = {"update", "create", "get_or_create", "update_or_create", "bulk_create", "bulk_update"}
 RAW_STATUS_SQL = re.compile(r"UPDATE\s+\"?reviewq_description\"?\s", re.IGNORECASE)
 
@@ -142,6 +142,7 @@ AUDIT_READERS = {
     "reviewq/review/history.py",
     "reviewq/dashboard/views.py",  # the thresholds page's "last change" display
     "reviewq/dashboard/calibration.py",  # review durations on the dashboard
+    "reviewq/dashboard/qa.py",  # per-reviewer items decided and median time claim -> decision
     "reviewq/dashboard/admin.py",
 }
 

@@ -3,9 +3,18 @@
 import pytest
 from django.utils import timezone
 
-from reviewq.core.models import Description, DescriptionStatus, ErrorCategory, Sentence, SentenceRegeneration
+from reviewq.core.models import (
+    Description,
+    DescriptionStatus,
+    ErrorCategory,
+    QASample,
+    QAVerdict,
+    Sentence,
+    SentenceRegeneration,
+)
 from reviewq.gating.labels import labelled_model_names, sentence_labels_list
-from tests.factories import CatalogFactory, ProductFactory
+from reviewq.review.revisions import description_revert
+from tests.factories import CatalogFactory, ProductFactory, UserFactory
 from tests.reviewq.gating.gate_model_data import signals_for
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +127,47 @@ def test_a_change_tagged_style_only_is_an_ok_label(django_assert_num_queries):
     # An admin turning a category into an error re-labels its sentences, set-based.
     ErrorCategory.objects.filter(pk=style.pk).update(counts_as_error=True)
     assert all(label.error for label in sentence_labels_list(model_name="m1"))
+
+
+def _qa_verdict(description, sentence, verdict, *, resolved=""):
+    sample, _ = QASample.objects.get_or_create(
+        description=description, defaults={"reason": "auto", "draw": 0.1, "rate": 0.5}
+    )
+    return QAVerdict.objects.create(
+        sample=sample,
+        sentence=sentence,
+        verdict=verdict,
+        decided_at=timezone.now(),
+        resolved=resolved,
+        resolved_at=timezone.now() if resolved else None,
+    )
+
+
+def test_a_qa_verdict_overrides_the_first_decision_and_a_resolution_overrides_both(django_assert_num_queries):
+    description = _description(status=DescriptionStatus.PUBLISHED)
+    approved = _sentence(description, 0, decision="approved", mean=-0.1)
+    edited = _sentence(description, 1, decision="edited", mean=-1.1)
+    agreed = _sentence(description, 2, decision="approved", mean=-0.2)
+    auto = _sentence(description, 3, band="publish", mean=-0.3)
+    _sentence(description, 4, band="publish", mean=-0.4)  # auto-published, not checked: no label
+    _qa_verdict(description, approved, "wrong")
+    _qa_verdict(description, edited, "wrong", resolved="ok")
+    _qa_verdict(description, agreed, "ok")
+    _qa_verdict(description, auto, "wrong")
+    with django_assert_num_queries(2):
+        labels = sentence_labels_list()
+    assert sorted((label.signals["mean_logprob"], label.kind, label.error) for label in labels) == [
+        (-1.1, "qa", False),
+        (-0.3, "qa", True),
+        (-0.2, "approved", False),
+        (-0.1, "qa", True),
+    ]
+
+
+def test_decisions_copied_into_a_new_revision_are_not_labels_twice():
+    live = _description(status=DescriptionStatus.PUBLISHED)
+    _sentence(live, 0, decision="approved", mean=-0.1)
+    _sentence(live, 1, decision="rejected", mean=-1.5)
+    draft = description_revert(revision=live, actor=UserFactory())
+    assert draft.sentences.exclude(decision="").count() == 2
+    assert sorted(label.kind for label in sentence_labels_list()) == ["approved", "removed"]
