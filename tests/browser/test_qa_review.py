@@ -13,7 +13,7 @@ from tests.reviewq.qa_data import published_by_review, sampled_catalog
 S = DescriptionStatus
 
 
-def test_a_qa_review_marks_a_sentence_wrong_and_opens_a_draft(page):
+def test_a_qa_review_marks_a_sentence_wrong_and_opens_a_draft(page, screenshot_dir):
     first = UserFactory(username="first-reviewer")
     sample = published_by_review(reviewer=first, catalog=sampled_catalog())
     live = sample.description
@@ -37,6 +37,7 @@ def test_a_qa_review_marks_a_sentence_wrong_and_opens_a_draft(page):
     page.locator("li.sentence").nth(0).get_by_label("OK").check()
     page.locator("li.sentence").nth(1).get_by_label("Wrong").check()
     page.locator("li.sentence").nth(2).get_by_label("OK").check()
+    page.screenshot(path=str(screenshot_dir / "qa-review.png"), full_page=True)
     page.get_by_role("button", name="Save QA review").click()
     expect(page).to_have_url(re.compile(r"/qa/$"))
     expect(page.get_by_role("status")).to_contain_text("1 sentence(s) wrong")
@@ -47,3 +48,13 @@ def test_a_qa_review_marks_a_sentence_wrong_and_opens_a_draft(page):
     assert sample.status == "done"
     assert Description.objects.get(pk=live.pk).status == S.PUBLISHED
     assert QASample.objects.get(pk=sample.pk).fix.status == S.REVIEW
+
+    # The admin sees the measured escape rate on the dashboard and the disagreement to resolve.
+    page.get_by_role("button", name="Log out").click()
+    _login(page, _user("admin"))
+    page.get_by_role("link", name="Dashboard", exact=True).click()
+    expect(page.locator("body")).to_contain_text("1 error in 1 sampled, 100.0%")
+    page.goto("/agreement/")
+    expect(page.get_by_role("heading", name="Disagreements")).to_be_visible()
+    expect(page.locator("body")).to_contain_text("first-reviewer")
+    page.screenshot(path=str(screenshot_dir / "agreement.png"), full_page=True)
