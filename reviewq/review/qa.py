@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
@@ -58,6 +58,20 @@ def qa_samples_for(*, user: AbstractBaseUser, mine_only: bool = False) -> QueryS
         open_.filter(mine if mine_only else mine | free)
         .select_related("description__product__catalog")
         .order_by(F("qa_reviewer").desc(nulls_last=True), "created_at", "id")
+    )
+
+
+def qa_sample_blinding(*, user: AbstractBaseUser, description_id: int) -> QASample | None:
+    """The open QA sample `user` has taken on this description's product, if any: while it is
+    open the product's review pages (text with decisions, History) stay hidden from them, so
+    the second review stays blind."""
+    product = Description.objects.filter(pk=description_id).values("product_id")
+    return (
+        QASample.objects.filter(
+            status=QASample.Status.OPEN, qa_reviewer_id=user.pk, description__product_id__in=Subquery(product)
+        )
+        .only("id")
+        .first()
     )
 
 

@@ -30,6 +30,7 @@ from reviewq.review.forms import (
     SentenceActionForm,
 )
 from reviewq.review.history import description_history, revision_list
+from reviewq.review.qa import qa_sample_blinding
 from reviewq.review.queue import (
     QueueFilters,
     queue_neighbours,
@@ -87,6 +88,9 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
         return form_refused(form)
     filters = form.filters()
     fragment = form.cleaned_data["fragment"] if request.htmx else ""
+    blinding = qa_sample_blinding(user=request.user, description_id=pk)
+    if blinding is not None:
+        return render(request, "review/qa_blind.html", {"sample": blinding}, status=403)
     try:
         # Viewing never claims: a claim is a POST (Open, Next, Take over) or the first action.
         context = _review_context(request, pk=pk, filters=filters)

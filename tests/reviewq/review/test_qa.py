@@ -45,6 +45,26 @@ def test_the_second_reviewers_page_shows_nothing_of_the_first_decision(client, p
     assert "firstperson" not in queue and "approved" not in queue.lower()
 
 
+def test_the_product_review_pages_stay_hidden_from_its_qa_reviewer_until_the_review_is_saved(client, people):
+    first, second, third = people
+    sample = published_by_review(reviewer=first, catalog=sampled_catalog(), edit=1)
+    live = sample.description
+    qa_sample_take(sample=sample, reviewer=second)
+    client.force_login(second)
+    for query in ("", "?tab=history"):
+        response = client.get(reverse("review", args=[live.pk]) + query)
+        html = response.content.decode()
+        assert response.status_code == 403, query
+        assert "firstperson" not in html and EDITED_TEXT.strip() not in html
+        assert reverse("qa_review", args=[sample.pk]) in html
+    # Others still see it; the QA reviewer again once the QA review is saved.
+    client.force_login(third)
+    assert "firstperson" in client.get(reverse("review", args=[live.pk]) + "?tab=history").content.decode()
+    qa_review_submit(sample=sample, reviewer=second, verdicts={0: "ok", 1: "ok", 2: "ok"})
+    client.force_login(second)
+    assert client.get(reverse("review", args=[live.pk]) + "?tab=history").status_code == 200
+
+
 def test_whoever_decided_first_gets_no_qa_of_it(client, people):
     first, second, _ = people
     sample = published_by_review(reviewer=first, catalog=sampled_catalog())
