@@ -19,7 +19,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Paths `make lint` type-checks with mypy; extend as packages gain annotations (strictness per
 # package is in pyproject.toml's [tool.mypy] overrides).
-MYPY_PATHS ?= reviewq/gating generation reviewq/core reviewq/review/claims.py reviewq/review/sentences.py reviewq/review/decisions.py reviewq/review/regeneration.py reviewq/review/qa.py
+MYPY_PATHS ?= reviewq/gating generation reviewq/core reviewq/review/claims.py reviewq/review/sentences.py reviewq/review/decisions.py reviewq/review/regeneration.py reviewq/review/qa.py reviewq/review/assignments.py
 
 # `make run` is the development setup: DEBUG on unless the environment or .env says otherwise.
 ifeq ($(origin DEBUG),undefined)

@@ -28,6 +28,8 @@ class AuditAction(models.TextChoices):
     GENERATED = "generated", "Generated"
     REGATED = "regated", "Re-gated after a threshold change"
     # Review
+    REVIEW_ASSIGNED = "review_assigned", "Assigned for review"
+    REVIEW_UNASSIGNED = "review_unassigned", "Assignment removed"
     REVIEW_CLAIMED = "review_claimed", "Opened for review"
     REVIEW_RELEASED = "review_released", "Review claim released"
     REVIEW_CLAIM_TAKEN_OVER = "review_claim_taken_over", "Review claim taken over"

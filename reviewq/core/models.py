@@ -829,6 +829,28 @@ class QAVerdict(models.Model):
         return f"{self.verdict} on sentence {self.sentence_id}"
 
 
+class Assignment(models.Model):
+    """A description in review assigned to a reviewer by an editor or admin. Work in progress,
+    not history: unassigning deletes the row (the audit log keeps both events). Several
+    reviewers per description are allowed (calibration rounds); a claim still goes to one at
+    a time, and the first decision takes the item out of review for all of them."""
+
+    description = models.ForeignKey(Description, on_delete=models.CASCADE, related_name="assignments", db_index=False)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_assignments")
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["description_id", "reviewer_id"]
+        permissions = [("assign_reviews", "Can assign descriptions to reviewers")]
+        constraints = [models.UniqueConstraint(fields=["description", "reviewer"], name="assignment_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.description_id} assigned to {self.reviewer_id}"
+
+
 class AuditEvent(models.Model):
     """One row per state change or edit: who, when, what, before and after."""
 

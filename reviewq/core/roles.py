@@ -34,6 +34,7 @@ EDITOR_PERMISSIONS = REVIEWER_PERMISSIONS | {
     "reviewq.change_catalog",
     "reviewq.add_product",
     "reviewq.change_product",
+    "reviewq.assign_reviews",
 }
 # The admin role gets every permission of the reviewq app (computed, so models added later
 # are included) plus user management, so an admin can give people roles.

@@ -6,6 +6,7 @@ from django import forms
 
 from reviewq.core.forms import CountField, FlagField, IdField, IdListField
 from reviewq.core.models import ErrorCategory, SavedFilter, SentenceBand
+from reviewq.review.assignments import PER_ITEM_MAX, assignable_reviewers
 from reviewq.review.queue import QUEUE_PAGE_SIZE, SEARCH_MAX_CHARS, SORT_LABELS, QueueCursor, QueueFilters
 
 SENTENCE_TEXT_MAX_CHARS = 2000
@@ -14,6 +15,7 @@ FILTER_REASON_MAX_CHARS = 100
 ALTERNATIVE_MAX_CHARS = 255  # Token.text
 COMMENT_MAX_CHARS = 2000
 BULK_MAX = QUEUE_PAGE_SIZE * 4
+REVIEWERS_MAX = 50
 
 
 def _choices(*values: str) -> list[tuple[str, str]]:
@@ -27,6 +29,7 @@ class QueueFilterForm(forms.Form):
     band = forms.ChoiceField(choices=[("", "any"), *SentenceBand.choices], required=False)
     reason = forms.CharField(max_length=FILTER_REASON_MAX_CHARS, required=False)
     mine = FlagField(on=("1", "on", "true"))
+    assigned = FlagField(on=("1", "on", "true"))
     run = IdField(required=False)  # a run's drafts (the run page links here)
     q = forms.CharField(max_length=SEARCH_MAX_CHARS, required=False)  # SKU or product name
     sort = forms.ChoiceField(choices=[("", "default"), *SORT_LABELS.items()], required=False)
@@ -38,6 +41,7 @@ class QueueFilterForm(forms.Form):
             band=data["band"],
             reason=data["reason"],
             mine=data["mine"],
+            assigned=data["assigned"],
             run_id=data["run"],
             search=data["q"],
             sort=data["sort"] or "risk",
@@ -100,6 +104,41 @@ class QueueBulkForm(QueueFilterForm):
                 versions[pk] = value
         data["versions"] = versions
         return data
+
+
+class QueueAssignForm(QueueFilterForm):
+    """The queue's Assign buttons: `assign` says what to assign (the selected rows, everything
+    the filter matches, the filter's whole catalog) or to unassign the selected rows (from the
+    chosen reviewers, or from everyone when none is chosen). Step 1 asks, confirm=1 acts."""
+
+    assign = forms.ChoiceField(choices=_choices("selected", "filter", "catalog", "unassign"))
+    selected = IdListField(max_count=BULK_MAX)
+    reviewers = IdListField(max_count=REVIEWERS_MAX, required=False)
+    per_item = forms.IntegerField(min_value=1, max_value=PER_ITEM_MAX, required=False)
+    confirm = FlagField()
+
+    def clean_reviewers(self) -> list:
+        ids = self.cleaned_data["reviewers"]
+        users = list(assignable_reviewers().filter(pk__in=ids))
+        if len(users) != len(ids):
+            raise forms.ValidationError("Not a reviewer: choose from the list.", code="invalid_choice")
+        return users
+
+    def clean_per_item(self) -> int:
+        return self.cleaned_data["per_item"] or 1
+
+    def problem(self) -> str:
+        """What keeps a valid request from being done (said on the queue page, not a 400)."""
+        data = self.cleaned_data
+        if data["assign"] in ("selected", "unassign") and not data["selected"]:
+            return "Select at least one description."
+        if data["assign"] == "catalog" and not data["catalog"]:
+            return "Choose a catalog in the filters first."
+        if data["assign"] != "unassign" and not data["reviewers"]:
+            return "Choose at least one reviewer to assign to."
+        if data["assign"] != "unassign" and data["per_item"] > len(data["reviewers"]):
+            return f"{data['per_item']} reviewers per item needs at least {data['per_item']} reviewers chosen."
+        return ""
 
 
 class ErrorCategoryField(forms.ModelChoiceField):

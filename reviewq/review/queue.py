@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from reviewq.core.forms import ID_MAX
 from reviewq.core.models import (
+    Assignment,
     Catalog,
     Description,
     DescriptionStatus,
@@ -69,6 +70,7 @@ class QueueFilters:
     band: str = ""  # worst undecided band: "flag", "review" or "publish" (confident)
     reason: str = ""  # substring of a flagged reason
     mine: bool = False  # only what the reviewer holds
+    assigned: bool = False  # only what an editor assigned to the reviewer
     run_id: int | None = None  # only drafts a generation run wrote
     search: str = ""  # substring of the SKU or the product name
     sort: str = "risk"  # a QUEUE_SORTS key
@@ -79,6 +81,7 @@ class QueueFilters:
             "band": self.band,
             "reason": self.reason,
             "mine": "1" if self.mine else "",
+            "assigned": "1" if self.assigned else "",
             "run": self.run_id or "",
             "q": self.search,
             "sort": "" if self.sort == "risk" else self.sort,
@@ -157,6 +160,10 @@ class QueuePage:
     is_first: bool
 
 
+def _assigned_to(user) -> Exists:
+    return Exists(Assignment.objects.filter(description=OuterRef("pk"), reviewer=user))
+
+
 def _pending(band: str):
     return Sentence.objects.filter(description=OuterRef("pk"), decision=SentenceDecision.NONE, band=band)
 
@@ -169,6 +176,8 @@ def _queue_base(*, user, filters: QueueFilters):
         rows = rows.filter(run_id=filters.run_id)
     if filters.mine:
         rows = rows.filter(claim_held_by(reviewer=user, now=timezone.now()))
+    if filters.assigned:
+        rows = rows.filter(_assigned_to(user))
     flag, review = _pending(SentenceBand.FLAG), _pending(SentenceBand.REVIEW)
     if filters.band == SentenceBand.FLAG:
         rows = rows.filter(Exists(flag))
@@ -196,6 +205,11 @@ def _queue_base(*, user, filters: QueueFilters):
 
 def queue_order(sort: str) -> list:
     return [key.order() for key in QUEUE_SORTS[sort]]
+
+
+def queue_descriptions(*, user, filters: QueueFilters):
+    """The queue's descriptions under `filters`, unordered (to assign all of them)."""
+    return _queue_base(user=user, filters=filters)
 
 
 QUEUE_ORDER = tuple(queue_order("risk"))
@@ -326,7 +340,14 @@ def queue_counts(*, user, filters: QueueFilters, cached_only: bool = False) -> Q
         mine = mine.filter(product__catalog_id=filters.catalog_id)
     # Every filter but band and sort (neither changes the counts) names the cached scope.
     scope = json.dumps(
-        [filters.catalog_id, filters.reason, user.pk if filters.mine else None, filters.run_id, filters.search]
+        [
+            filters.catalog_id,
+            filters.reason,
+            user.pk if filters.mine else None,
+            user.pk if filters.assigned else None,
+            filters.run_id,
+            filters.search,
+        ]
     )
     key = f"reviewq:queue-counts:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
     bands = cache.get(key)
@@ -364,14 +385,17 @@ def _band_counts(*, user, filters: QueueFilters) -> dict[str, int]:
 
 def queue_next_candidates(*, user, filters: QueueFilters, limit: int = 20) -> list[int]:
     """Ids of the first queue items in the filters' order (riskiest by default) nobody else
-    holds, for description_review_next."""
-    now = timezone.now()
-    return list(
+    holds, for description_review_next: those assigned to the reviewer first, then (unless the
+    filter asks for assigned ones only) the rest."""
+    free = (
         _queue_base(user=user, filters=filters)
-        .filter(claim_free(now=now))
+        .filter(claim_free(now=timezone.now()))
         .order_by(*queue_order(filters.sort))
-        .values_list("id", flat=True)[:limit]
     )
+    assigned = list(free.filter(_assigned_to(user)).values_list("id", flat=True)[:limit])
+    if filters.assigned or len(assigned) == limit:
+        return assigned
+    return assigned + list(free.exclude(pk__in=assigned).values_list("id", flat=True)[: limit - len(assigned)])
 
 
 def _cursor_of(description: Description, keys: tuple[SortKey, ...]) -> QueueCursor:

@@ -15,6 +15,15 @@ from django.views.decorators.http import require_POST, require_safe
 from reviewq.core.forms import form_refused
 from reviewq.core.models import Description, SentenceBand
 from reviewq.core.transitions import InvalidTransition
+from reviewq.review.assignments import (
+    ASSIGN_MAX_ITEMS,
+    TooManyItems,
+    assignable_reviewers,
+    assignment_scope,
+    description_assignees,
+    descriptions_assign,
+    descriptions_unassign,
+)
 from reviewq.review.claims import (
     ClaimHeld,
     description_review_claim,
@@ -23,6 +32,7 @@ from reviewq.review.claims import (
 )
 from reviewq.review.decisions import descriptions_bulk_approve
 from reviewq.review.forms import (
+    QueueAssignForm,
     QueueBulkForm,
     QueueFilterForm,
     QueueNextForm,
@@ -34,6 +44,7 @@ from reviewq.review.queue import (
     SORT_LABELS,
     catalog_choices,
     queue_counts,
+    queue_descriptions,
     queue_items,
     queue_next_candidates,
     queue_page,
@@ -47,6 +58,7 @@ from reviewq.review.saved_filters import (
 
 REVIEW_PERMISSION = "reviewq.review_description"
 review_required = permission_required(REVIEW_PERMISSION, raise_exception=True)
+assign_required = permission_required("reviewq.assign_reviews", raise_exception=True)
 
 
 def url_with_query(url: str, query: str) -> str:
@@ -75,9 +87,12 @@ def queue(request: HttpRequest) -> HttpResponse:
     }
     if fragment == "counts":
         return render(request, "review/queue.html#band-counts", context)
+    page = queue_page(user=request.user, filters=filters, after=form.cleaned_data["after"])
     context.update(
         {
-            "page": queue_page(user=request.user, filters=filters, after=form.cleaned_data["after"]),
+            "page": page,
+            "assignees": description_assignees(description_ids=[item.id for item in page.items]),
+            "reviewers": assignable_reviewers() if request.user.has_perm("reviewq.assign_reviews") else [],
             "catalogs": catalog_choices(),
             "sorts": list(SORT_LABELS.items()),
             "saved_filters": saved_filter_list(user=request.user),
@@ -211,6 +226,59 @@ def queue_filter_delete(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such saved filter of yours.")
     messages.success(request, "Deleted the saved filter.")
     return redirect(url_with_query(reverse("queue"), form.filters().querystring()))
+
+
+@require_POST
+@assign_required
+def queue_assign(request: HttpRequest) -> HttpResponse:
+    """The queue's Assign buttons (editors and admins). Step 1 says how many items and to whom
+    and asks to confirm; step 2 (confirm=1) assigns (or unassigns) the same scope."""
+    form = QueueAssignForm(request.POST)
+    if not form.is_valid():
+        return form_refused(form)
+    filters = form.filters()
+    back = url_with_query(reverse("queue"), filters.querystring())
+    problem = form.problem()
+    if problem:
+        messages.error(request, problem)
+        return redirect(back)
+    data = form.cleaned_data
+    if data["assign"] in ("selected", "unassign"):
+        scope = assignment_scope(description_ids=data["selected"])
+    elif data["assign"] == "catalog":
+        scope = assignment_scope(rows=Description.objects.filter(product__catalog_id=filters.catalog_id))
+    else:
+        scope = assignment_scope(rows=queue_descriptions(user=request.user, filters=filters))
+    if not data["confirm"]:
+        count = scope.count()
+        return render(
+            request,
+            "review/assign_confirm.html",
+            {
+                "assign": data["assign"],
+                "count": count,
+                "too_many": count > ASSIGN_MAX_ITEMS,
+                "limit": ASSIGN_MAX_ITEMS,
+                "items": queue_items(user=request.user, ids=data["selected"]) if data["selected"] else [],
+                "reviewers": data["reviewers"],
+                "per_item": data["per_item"],
+                "filters": filters,
+                "filter_query": filters.querystring(),
+            },
+        )
+    if data["assign"] == "unassign":
+        removed = descriptions_unassign(scope=scope, reviewers=data["reviewers"], unassigned_by=request.user)
+        messages.success(request, f"Removed {removed} assignment(s).")
+        return redirect(back)
+    try:
+        result = descriptions_assign(
+            scope=scope, reviewers=data["reviewers"], per_item=data["per_item"], assigned_by=request.user
+        )
+    except TooManyItems as error:
+        messages.error(request, str(error))
+        return redirect(back)
+    messages.success(request, f"Assigned {result.items} item(s): {result.created} new assignment(s).")
+    return redirect(back)
 
 
 def _skip_summary(skipped: dict[int, str]) -> str:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("queue/bulk/", queue_views.queue_bulk, name="queue_bulk"),
     path("queue/filters/", queue_views.queue_filter_save, name="queue_filter_save"),
     path("queue/filters/<id:pk>/delete/", queue_views.queue_filter_delete, name="queue_filter_delete"),
+    path("queue/assign/", queue_views.queue_assign, name="queue_assign"),
     path("review/<id:pk>/", views.review, name="review"),
     path("review/<id:pk>/decide/", views.review_decide, name="review_decide"),
     path("review/<id:pk>/revision/", views.review_revision, name="review_revision"),

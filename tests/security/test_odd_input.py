@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from reviewq.core.models import (
+    Assignment,
     AuditEvent,
     Catalog,
     CatalogImport,
@@ -26,7 +27,7 @@ from reviewq.core.models import (
     Sentence,
     Thresholds,
 )
-from tests.reviewq.editor_data import client_for
+from tests.reviewq.editor_data import client_for, role_user
 from tests.reviewq.review_data import make_review_description
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +123,7 @@ def _cases() -> list[Case]:
     each("queue", "get", queue, "band", ODD_CHOICES)
     each("queue", "get", queue, "reason", ["x" * 101, LONG])
     each("queue", "get", queue, "mine", ["0", "yes", *ODD_CHOICES])
+    each("queue", "get", queue, "assigned", ["0", "yes", *ODD_CHOICES])
     each("queue", "get", queue, "after", ["nan:1", "inf:1", f"0.5:{BIG}", "0.5:²", "²", "0.5", LONG])
     each("queue", "get", queue, "fragment", ODD_CHOICES, htmx=True)
     each("queue", "get", queue, "counts", ["2", *ODD_CHOICES])
@@ -160,6 +162,25 @@ def _cases() -> list[Case]:
             "post",
             _static("queue_bulk"),
             lambda o: {"action": "release", "selected": [str(n) for n in range(1, 202)]},
+        )
+    )
+    # --- review: assignment (the admin may assign) ----------------------------------------
+    assign = _static("queue_assign")
+
+    def to_reviewer(o):
+        return {"assign": "selected", "selected": [o["description"].pk], "reviewers": [o["reviewer"].pk]}
+
+    each("assign", "post", assign, "assign", ODD_CHOICES, base=to_reviewer)
+    each("assign", "post", assign, "selected", ODD_IDS, base=to_reviewer)
+    each("assign", "post", assign, "reviewers", [*ODD_IDS, INT64_MAX], base=to_reviewer)
+    each("assign", "post", assign, "per_item", ["0", "6", *ODD_IDS], base=lambda o: {**to_reviewer(o), "confirm": "1"})
+    each("assign", "post", assign, "confirm", ODD_CHOICES, base=to_reviewer)
+    cases.append(
+        Case(
+            "assign too many reviewers",
+            "post",
+            assign,
+            lambda o: {**to_reviewer(o), "reviewers": [str(n) for n in range(1, 52)]},
         )
     )
     # --- review: the page and its fragments -------------------------------------------------
@@ -303,7 +324,8 @@ def objects(client, settings, tmp_path):
     description = make_review_description()
     catalog = description.product.catalog
     run = GenerationRun.objects.create(catalog=catalog, created_by=admin)
-    return {"client": client, "description": description, "catalog": catalog, "run": run}
+    reviewer = role_user("reviewer")
+    return {"client": client, "description": description, "catalog": catalog, "run": run, "reviewer": reviewer}
 
 
 def _state() -> dict:
@@ -325,6 +347,7 @@ def _state() -> dict:
             Sentence.objects.order_by("pk").values_list("pk", "decision", "edited_text", "band", "error_category")
         ),
         "comments": Comment.objects.count(),
+        "assignments": list(Assignment.objects.order_by("pk").values_list("description", "reviewer")),
         "thresholds": list(Thresholds.objects.values_list("catalog", "publish_above", "flag_below", "critical_floor")),
         "runs": list(GenerationRun.objects.order_by("pk").values_list("pk", "status", "queued")),
         "catalogs": list(Catalog.objects.order_by("pk").values_list("pk", "guidelines")),

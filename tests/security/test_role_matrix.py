@@ -92,6 +92,7 @@ APP = {
     "queue_bulk": Rule(methods=POST),
     "queue_filter_save": Rule(methods=POST),
     "queue_filter_delete": Rule(methods=POST),
+    "queue_assign": Rule(roles=EDITORS, methods=POST),
     "review": Rule(),
     "review_decide": Rule(methods=POST),
     "review_revision": Rule(methods=POST),

@@ -89,3 +89,9 @@ def band_label(band: str) -> str:
 @register.filter
 def mean_percent(mean_logprob: float | None) -> str:
     return _percent(None if mean_logprob is None else math.exp(mean_logprob))
+
+
+@register.filter
+def item_of(mapping: dict, key: object) -> object:
+    """mapping[key], or () when absent: a per-row value a view computed for a whole page."""
+    return mapping.get(key, ())

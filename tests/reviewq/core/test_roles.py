@@ -20,6 +20,7 @@ EDITOR_EXPECTED = REVIEWER_EXPECTED | {
     "reviewq.change_catalog",
     "reviewq.add_product",
     "reviewq.change_product",
+    "reviewq.assign_reviews",
 }
 
 
