@@ -414,7 +414,9 @@ def _first_after(rows, cursor: QueueCursor, keys: tuple[SortKey, ...]) -> int | 
     if not (first.nullable and not first.descending and value is not None):
         return ordered.filter(_after(cursor, keys)).values_list("id", flat=True).first()
     non_null = ordered.filter(**{f"{first.field}__isnull": False})
-    found = non_null.filter(_after(cursor, keys)).values_list("id", flat=True).first()
+    # Among the rows with a value the key is not nullable: no OR on NULL, and the range bound.
+    found = non_null.filter(_after(cursor, (replace(first, nullable=False), *keys[1:])))
+    found = found.values_list("id", flat=True).first()
     if found is None:
         found = ordered.filter(**{f"{first.field}__isnull": True}).values_list("id", flat=True).first()
     return found
