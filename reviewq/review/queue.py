@@ -298,11 +298,33 @@ def queue_page(
 ) -> QueuePage:
     """One page of the queue after `after` (the first page when None)."""
     rows = _queue_base(user=user, filters=filters)
-    if after is not None:
-        rows = rows.filter(_after(after, QUEUE_SORTS[filters.sort]))
-    items = _queue_items(rows.order_by(*queue_order(filters.sort)), user=user, limit=limit + 1)
+    if filters.sort == "catalog":
+        items = _queue_items_by_catalog(rows, user=user, after=after, limit=limit + 1)
+    else:
+        if after is not None:
+            rows = rows.filter(_after(after, QUEUE_SORTS[filters.sort]))
+        items = _queue_items(rows.order_by(*queue_order(filters.sort)), user=user, limit=limit + 1)
     next_cursor = items[limit - 1].cursor(filters.sort) if len(items) > limit else None
     return QueuePage(items=items[:limit], next_cursor=next_cursor, is_first=after is None)
+
+
+def _queue_items_by_catalog(rows, *, user, after: QueueCursor | None, limit: int) -> list[QueueItem]:
+    """The catalog sort read a catalog at a time (names are unique), each in risk order: one
+    range of the (status, risk) index per catalog instead of sorting the whole queue by the
+    joined catalog name (60 ms at 100k descriptions in review)."""
+    catalogs = Catalog.objects.order_by("name")
+    if after is not None:
+        catalogs = catalogs.filter(name__gte=after.values[0])
+    within = QUEUE_SORTS["catalog"][1:]
+    items: list[QueueItem] = []
+    for catalog_id, name in catalogs.values_list("id", "name").iterator():
+        these = rows.filter(product__catalog_id=catalog_id)
+        if after is not None and name == after.values[0]:
+            these = these.filter(_after(QueueCursor(values=after.values[1:]), within))
+        items += _queue_items(these.order_by(*queue_order("risk")), user=user, limit=limit - len(items))
+        if len(items) >= limit:
+            break
+    return items
 
 
 def queue_items(*, user, ids: list[int]) -> list[QueueItem]:

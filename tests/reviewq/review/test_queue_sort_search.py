@@ -118,6 +118,17 @@ def test_the_riskier_neighbour_is_a_range_scan_without_an_or_on_null(reviewer, q
         assert '"risk" >= ' in sql, sql
 
 
+def test_the_catalog_sort_reads_a_catalog_at_a_time_in_risk_order(reviewer, queue):
+    """Sorting the whole queue by the joined catalog name cost 60 ms a page at 100k descriptions;
+    each catalog's rows are an index range in risk order instead."""
+    with CaptureQueriesContext(connection) as ctx:
+        queue_page(user=reviewer, filters=QueueFilters(sort="catalog"), limit=2)
+    reads = [q["sql"] for q in ctx.captured_queries if 'FROM "reviewq_description"' in q["sql"]]
+    assert reads
+    for sql in reads:
+        assert '"reviewq_product"."catalog_id" = ' in sql, sql  # one catalog per read
+
+
 @pytest.mark.parametrize("sort", sorted(EXPECTED))
 def test_next_takes_the_first_free_item_of_the_sort_and_filter(reviewer, queue, sort):
     candidates = queue_next_candidates(user=reviewer, filters=QueueFilters(sort=sort))
