@@ -232,6 +232,13 @@ def test_queue_next_respects_search_and_sort(reviewer_client, queue):
         {"sort": "catalog", "after": "[1,2,3]"},
         {"after": "[0.5,3"},
         {"q": "x" * 101},
+        # Well-formed but no date (parse_datetime raises): was a 500.
+        {"sort": "age", "after": '["2026-02-30T00:00:00+00:00",3]'},
+        {"sort": "age", "after": '["0000-01-01T00:00:00+00:00",3]'},
+        {"sort": "age", "after": '["2026-01-01T25:00:00+00:00",3]'},
+        # A catalog name no database stores (NUL on Postgres, a lone surrogate anywhere): was a 500.
+        {"sort": "catalog", "after": '["a\\u0000b",0.5,3]'},
+        {"sort": "catalog", "after": '["\\ud800",0.5,3]'},
     ],
 )
 def test_odd_sort_search_or_cursor_is_a_400(reviewer_client, queue, query):
