@@ -50,7 +50,7 @@ from reviewq.gating.cutoffs import (
 from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fit_risk_model, ranking_metrics
 from reviewq.gating.gate import GateThresholds, risk_from_signals
 from reviewq.gating.inference import check_model
-from reviewq.gating.labels import LABEL_KINDS, SentenceLabel, sentence_labels_list
+from reviewq.gating.labels import ERROR_LABEL, LABEL_KINDS, SentenceLabel, sentence_labels_list
 from reviewq.gating.service import (
     adopted_gate_model,
     band_expression,
@@ -502,13 +502,12 @@ def realised_escape(gate_model: GateModel) -> RealisedEscape | None:
     decided = Sentence.objects.filter(in_scope, decided_at__gt=gate_model.adopted_at).exclude(
         decision=Sentence.Decision.NONE
     )
-    wrong = ~Q(decision=Sentence.Decision.APPROVED)
     sentences = errors = 0
     for part in (
         decided.filter(generated_score__isnull=True).filter(_published_by(gate_model, "signals")),
         decided.filter(generated_score__isnull=False).filter(_published_by(gate_model, "generated_score__signals")),
     ):
-        counts = part.aggregate(n=Count("id"), k=Count("id", filter=wrong))
+        counts = part.aggregate(n=Count("id"), k=Count("id", filter=ERROR_LABEL))
         sentences, errors = sentences + counts["n"], errors + counts["k"]
     regenerated = (
         SentenceRegeneration.objects.filter(
