@@ -288,3 +288,12 @@ def test_saving_too_many_says_why(reviewer_client, reviewer):
         saved_filter_save(user=reviewer, name=f"f{n}", filters=QueueFilters())
     page = reviewer_client.post(reverse("queue_filter_save"), {"name": "more"}, follow=True).content.decode()
     assert "delete one first" in page
+
+
+def test_filters_too_long_to_store_say_why_and_save_nothing(reviewer_client):
+    """100 non-ASCII characters in each of the search and the reason are within the form's bounds
+    but over SavedFilter.query's 500 once URL-encoded (Postgres raised a DataError: a 500)."""
+    data = {"name": "Greek", "q": "λ" * 100, "reason": "é" * 100}
+    page = reviewer_client.post(reverse("queue_filter_save"), data, follow=True).content.decode()
+    assert "too long to save" in page
+    assert not SavedFilter.objects.exists()
