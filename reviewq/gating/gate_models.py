@@ -490,8 +490,8 @@ def _published_by(gate_model: GateModel, field: str) -> Q:
 def realised_escape(gate_model: GateModel) -> RealisedEscape | None:
     """The adopted model's realised escape rate: among the sentences of its scope that it
     publishes by its fitted risk (scored on the text as generated) and that a reviewer decided
-    after it was adopted, the share found wrong (edited, substituted, removed, regenerated:
-    reviewq/gating/labels.py). Three aggregate queries. None when not adopted or it publishes
+    after it was adopted, the share found wrong (edited, substituted, removed, regenerated, but
+    not for style only: labels.ERROR_LABEL). Three aggregate queries. None when not adopted or it publishes
     nothing."""
     if not gate_model.adopted or gate_model.adopted_at is None or gate_model.publish_cutoff is None:
         return None
