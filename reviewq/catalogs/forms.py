@@ -134,8 +134,15 @@ class RunForm(forms.Form):
         return next(str(error["message"]) for errors in self.errors.get_json_data().values() for error in errors)
 
 
+class GuidelinesField(forms.CharField):
+    """Counted as stored: a browser sends a textarea's line breaks as \r\n, the catalog keeps \n."""
+
+    def to_python(self, value: Any) -> str:
+        return super().to_python(value).replace("\r\n", "\n")
+
+
 class GuidelinesForm(forms.Form):
-    guidelines = forms.CharField(
+    guidelines = GuidelinesField(
         max_length=GUIDELINES_MAX_CHARS,
         required=False,
         error_messages={"max_length": f"Keep the guidelines to {GUIDELINES_MAX_CHARS} characters."},
