@@ -6,7 +6,7 @@ from django import forms
 
 from generation.runs import MAX_CANDIDATES, run_options
 from reviewq.catalogs.imports.types import MAX_CATALOG_NAME_CHARS, CatalogMapping
-from reviewq.core.forms import CountField, FlagField, IdField
+from reviewq.core.forms import CountField, FlagField, IdField, TextareaField
 from reviewq.core.models import GUIDELINES_MAX_CHARS, GenerationRun
 
 # Column names come from the file's header: generous, but bounded like every other field.
@@ -134,15 +134,8 @@ class RunForm(forms.Form):
         return next(str(error["message"]) for errors in self.errors.get_json_data().values() for error in errors)
 
 
-class GuidelinesField(forms.CharField):
-    """Counted as stored: a browser sends a textarea's line breaks as \r\n, the catalog keeps \n."""
-
-    def to_python(self, value: Any) -> str:
-        return super().to_python(value).replace("\r\n", "\n")
-
-
 class GuidelinesForm(forms.Form):
-    guidelines = GuidelinesField(
+    guidelines = TextareaField(
         max_length=GUIDELINES_MAX_CHARS,
         required=False,
         error_messages={"max_length": f"Keep the guidelines to {GUIDELINES_MAX_CHARS} characters."},
