@@ -477,14 +477,18 @@ def _no_mean_logprob(field: str) -> Case:
 
 
 def _published_by(gate_model: GateModel, field: str) -> Q:
-    """Signals in `field` the model's publish cut-off would publish: fitted risk at or below it,
-    no hard flag, no warning, logprobs present (inference.fitted_band; the hand-set thresholds'
-    flags are left out)."""
-    return (
+    """Signals in `field` the model would publish: fitted risk at or below its publish cut-off and
+    below its flag cut-off (fitted_band flags first), no hard flag, no warning, logprobs present
+    (inference.fitted_band; the hand-set thresholds' flags are left out)."""
+    risk = fitted_risk_expression(gate_model.weights, field=field)
+    published = (
         Q(**{f"{field}__has_logprobs": True})
         & Q(Exact(_flag("hard_flag", field) + _flag("has_warning", field) + _no_mean_logprob(field), Value(0.0)))
-        & Q(LessThanOrEqual(fitted_risk_expression(gate_model.weights, field=field), Value(gate_model.publish_cutoff)))
+        & Q(LessThanOrEqual(risk, Value(gate_model.publish_cutoff)))
     )
+    if gate_model.flag_cutoff is not None:
+        published &= ~Q(GreaterThanOrEqual(risk, Value(float(gate_model.flag_cutoff))))
+    return published
 
 
 def realised_escape(gate_model: GateModel) -> RealisedEscape | None:

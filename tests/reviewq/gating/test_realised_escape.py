@@ -39,18 +39,35 @@ def _expected(gate_model: GateModel) -> tuple[int, int]:
     for sentence in rows:
         signals = sentence.signals if sentence.generated_score is None else sentence.generated_score["signals"]
         risk = fitted_risk(signals, WEIGHTS)
-        band = fitted_band(hand_band="review", signals=signals, risk=risk, cutoff=gate_model.publish_cutoff)
+        band = fitted_band(
+            hand_band="review",
+            signals=signals,
+            risk=risk,
+            cutoff=gate_model.publish_cutoff,
+            flag_cutoff=gate_model.flag_cutoff,
+        )
         if band == "publish":
             n, k = n + 1, k + (sentence.decision != "approved")
     for regeneration in SentenceRegeneration.objects.filter(created_at__gt=gate_model.adopted_at, status="done"):
         signals = regeneration.original_signals
-        if fitted_risk(signals, WEIGHTS) <= gate_model.publish_cutoff and not signals.get("hard_flag"):
+        risk = fitted_risk(signals, WEIGHTS)
+        band = fitted_band(
+            hand_band="review",
+            signals=signals,
+            risk=risk,
+            cutoff=gate_model.publish_cutoff,
+            flag_cutoff=gate_model.flag_cutoff,
+        )
+        if band == "publish":
             n, k = n + 1, k + 1
     return n, k
 
 
-def test_realised_escape_counts_what_the_model_publishes_and_reviewers_decided_after_adoption():
-    gate_model = _adopted()
+# 0.15: a flag cut-off below the publish one (a high catch target) flags some sentences the
+# publish cut-off alone would publish (fitted_band checks the flag cut-off first).
+@pytest.mark.parametrize("flag_cutoff", [None, 0.15])
+def test_realised_escape_counts_what_the_model_publishes_and_reviewers_decided_after_adoption(flag_cutoff):
+    gate_model = _adopted(flag_cutoff=flag_cutoff)
     descriptions = make_labelled(products=4, sentences=12)
     make_labelled(model="other", products=2, sentences=6, seed=3)
     first = descriptions[0].sentences.order_by("index")
