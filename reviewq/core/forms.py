@@ -45,8 +45,9 @@ class TextareaField(forms.CharField):
     """A textarea's text, counted as stored: a browser sends each line break as \r\n (two
     characters) while its maxlength counted one; kept as \n."""
 
-    def to_python(self, value: Any) -> str:
-        return super().to_python(value).replace("\r\n", "\n")
+    def to_python(self, value: Any) -> str | None:
+        text = super().to_python(value)
+        return text.replace("\r\n", "\n") if text is not None else None
 
 
 class IdListField(forms.Field):
