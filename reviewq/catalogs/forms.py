@@ -6,7 +6,7 @@ from django import forms
 
 from generation.runs import MAX_CANDIDATES, run_options
 from reviewq.catalogs.imports.types import MAX_CATALOG_NAME_CHARS, CatalogMapping
-from reviewq.core.forms import CountField, FlagField, IdField
+from reviewq.core.forms import CountField, FlagField, IdField, TextareaField
 from reviewq.core.models import GUIDELINES_MAX_CHARS, GenerationRun
 
 # Column names come from the file's header: generous, but bounded like every other field.
@@ -135,7 +135,7 @@ class RunForm(forms.Form):
 
 
 class GuidelinesForm(forms.Form):
-    guidelines = forms.CharField(
+    guidelines = TextareaField(
         max_length=GUIDELINES_MAX_CHARS,
         required=False,
         error_messages={"max_length": f"Keep the guidelines to {GUIDELINES_MAX_CHARS} characters."},

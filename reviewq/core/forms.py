@@ -41,6 +41,15 @@ class FlagField(forms.ChoiceField):
         return bool(super().clean(value))
 
 
+class TextareaField(forms.CharField):
+    """A textarea's text, counted as stored: a browser sends each line break as \r\n (two
+    characters) while its maxlength counted one; kept as \n."""
+
+    def to_python(self, value: Any) -> str | None:
+        text = super().to_python(value)
+        return text.replace("\r\n", "\n") if text is not None else None
+
+
 class IdListField(forms.Field):
     """Repeated ids (checkboxes named alike), at most `max_count` of them, duplicates dropped."""
 

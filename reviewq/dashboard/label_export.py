@@ -13,8 +13,8 @@ a label is; nothing here re-derives one):
     regenerated: error labels whose tokens are gone, so gate_eval cannot re-gate them; their
     stored signals and text are kept).
 
-`category` is the label's error category as the label service gives it (None while decisions
-carry none). `reviewers` lists who decided the sentence; a second review adds its reviewer there.
+`category` is the label of the error category a reviewer gave the decision (None without one;
+a regenerated sentence has none); `error` is False for a style-only one. `reviewers` lists who decided the sentence; a second review adds its reviewer there.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ from reviewq.gating.cutoffs import (
 from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fit_risk_model, ranking_metrics
 from reviewq.gating.gate import GateThresholds, risk_from_signals
 from reviewq.gating.inference import check_model
-from reviewq.gating.labels import LABEL_KINDS, SentenceLabel, sentence_labels_list
+from reviewq.gating.labels import ERROR_LABEL, LABEL_KINDS, SentenceLabel, sentence_labels_list
 from reviewq.gating.service import (
     adopted_gate_model,
     band_expression,
@@ -477,21 +477,25 @@ def _no_mean_logprob(field: str) -> Case:
 
 
 def _published_by(gate_model: GateModel, field: str) -> Q:
-    """Signals in `field` the model's publish cut-off would publish: fitted risk at or below it,
-    no hard flag, no warning, logprobs present (inference.fitted_band; the hand-set thresholds'
-    flags are left out)."""
-    return (
+    """Signals in `field` the model would publish: fitted risk at or below its publish cut-off and
+    below its flag cut-off (fitted_band flags first), no hard flag, no warning, logprobs present
+    (inference.fitted_band; the hand-set thresholds' flags are left out)."""
+    risk = fitted_risk_expression(gate_model.weights, field=field)
+    published = (
         Q(**{f"{field}__has_logprobs": True})
         & Q(Exact(_flag("hard_flag", field) + _flag("has_warning", field) + _no_mean_logprob(field), Value(0.0)))
-        & Q(LessThanOrEqual(fitted_risk_expression(gate_model.weights, field=field), Value(gate_model.publish_cutoff)))
+        & Q(LessThanOrEqual(risk, Value(gate_model.publish_cutoff)))
     )
+    if gate_model.flag_cutoff is not None:
+        published &= ~Q(GreaterThanOrEqual(risk, Value(float(gate_model.flag_cutoff))))
+    return published
 
 
 def realised_escape(gate_model: GateModel) -> RealisedEscape | None:
     """The adopted model's realised escape rate: among the sentences of its scope that it
     publishes by its fitted risk (scored on the text as generated) and that a reviewer decided
-    after it was adopted, the share found wrong (edited, substituted, removed, regenerated:
-    reviewq/gating/labels.py). Three aggregate queries. None when not adopted or it publishes
+    after it was adopted, the share found wrong (edited, substituted, removed, regenerated, but
+    not for style only: labels.ERROR_LABEL). Three aggregate queries. None when not adopted or it publishes
     nothing."""
     if not gate_model.adopted or gate_model.adopted_at is None or gate_model.publish_cutoff is None:
         return None
@@ -502,13 +506,12 @@ def realised_escape(gate_model: GateModel) -> RealisedEscape | None:
     decided = Sentence.objects.filter(in_scope, decided_at__gt=gate_model.adopted_at).exclude(
         decision=Sentence.Decision.NONE
     )
-    wrong = ~Q(decision=Sentence.Decision.APPROVED)
     sentences = errors = 0
     for part in (
         decided.filter(generated_score__isnull=True).filter(_published_by(gate_model, "signals")),
         decided.filter(generated_score__isnull=False).filter(_published_by(gate_model, "generated_score__signals")),
     ):
-        counts = part.aggregate(n=Count("id"), k=Count("id", filter=wrong))
+        counts = part.aggregate(n=Count("id"), k=Count("id", filter=ERROR_LABEL))
         sentences, errors = sentences + counts["n"], errors + counts["k"]
     regenerated = (
         SentenceRegeneration.objects.filter(

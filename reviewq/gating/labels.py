@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery
 
 from reviewq.core.models import QAVerdict, QAVerdictLabel, Sentence, SentenceDecision, SentenceRegeneration
 from reviewq.core.qa import qa_label
@@ -51,6 +51,12 @@ class SentenceLabel:
     sentence_index: int = -1
     text: str = ""
     category: str | None = None  # the label of the decision's ErrorCategory, if a reviewer gave one
+
+
+# A decided sentence is an error label unless approved or tagged with a category that is no
+# error (style only): the one rule, read by the labels below and counted in SQL elsewhere
+# (the realised escape rate).
+ERROR_LABEL = ~Q(decision=D.APPROVED) & (Q(error_category__isnull=True) | Q(error_category__counts_as_error=True))
 
 
 def label_kind(*, decision: str, substitutions: Mapping[str, str]) -> str:
@@ -83,7 +89,7 @@ def _label(
 def _decided_label(
     signals: Mapping[str, Any],
     decision: str,
-    counts_as_error: bool | None,
+    is_error: bool,
     category: str | None,
     substitutions: Mapping[str, str],
     qa: str | None,
@@ -91,7 +97,7 @@ def _decided_label(
 ) -> SentenceLabel:
     """A decided or QA-checked sentence's label: the QA verdict where there is one (kind "qa" when
     it differs from the first decision or there was none), else the first decision's."""
-    first_error = decision != D.APPROVED and counts_as_error is not False
+    first_error = bool(is_error)  # ERROR_LABEL
     if qa is None:
         kind = label_kind(decision=decision, substitutions=substitutions)
         return _label(signals, first_error, kind, where, category=category)
@@ -124,12 +130,13 @@ def sentence_labels_list(
         .filter(~Q(decision=D.NONE) | Exists(verdicts))
         .exclude(description__source__isnull=False, decided_at__lt=F("description__created_at"))
         .annotate(qa=Subquery(verdicts.annotate(label=qa_label()).values("label")[:1]))
+        .annotate(is_error=ExpressionWrapper(ERROR_LABEL, output_field=BooleanField()))
         .order_by("decided_at", "id")
         .values_list(
             "signals",
             "generated_score",
             "decision",
-            "error_category__counts_as_error",
+            "is_error",
             "error_category__label",
             "substitutions",
             "qa",

@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from reviewq.core.forms import CountField, FlagField, IdField, IdListField
+from reviewq.core.forms import CountField, FlagField, IdField, IdListField, TextareaField
 from reviewq.core.models import ErrorCategory, SavedFilter, SentenceBand
 from reviewq.review.assignments import PER_ITEM_MAX, assignable_reviewers
 from reviewq.review.queue import QUEUE_PAGE_SIZE, SEARCH_MAX_CHARS, SORT_LABELS, QueueCursor, QueueFilters
@@ -215,7 +215,7 @@ class DecisionForm(QueueFilterForm):
 
 
 class CommentForm(QueueFilterForm):
-    text = forms.CharField(
+    text = TextareaField(
         max_length=COMMENT_MAX_CHARS,
         error_messages={
             "required": "Write the comment first.",

@@ -127,9 +127,24 @@ def _cursor_value(key: SortKey, item: object):
         ok = isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item)
         return float(item) if ok else _BAD  # type: ignore[arg-type]
     if key.attr == "created_at":
-        parsed = parse_datetime(item) if isinstance(item, str) and len(item) <= 40 else None
+        try:  # a well-formed but impossible date (Feb 30, hour 25) raises
+            parsed = parse_datetime(item) if isinstance(item, str) and len(item) <= 40 else None
+        except ValueError:
+            return _BAD
         return parsed if parsed is not None and parsed.tzinfo is not None else _BAD
-    return item if isinstance(item, str) and len(item) <= 200 else _BAD
+    return item if isinstance(item, str) and len(item) <= 200 and _storable(item) else _BAD
+
+
+def _storable(text: str) -> bool:
+    """Text a catalog name can hold: no NUL (Postgres refuses it) and no lone surrogate (JSON's
+    \\ud800 decodes to one; no database driver encodes it)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

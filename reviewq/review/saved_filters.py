@@ -10,6 +10,7 @@ from reviewq.core.models import SavedFilter
 from reviewq.review.queue import QueueFilters
 
 SAVED_FILTERS_MAX = 30
+QUERY_MAX_CHARS = SavedFilter._meta.get_field("query").max_length
 
 
 class SavedFilterRefused(Exception):
@@ -22,10 +23,14 @@ def saved_filter_save(*, user: AbstractBaseUser, name: str, filters: QueueFilter
     name = name.strip()
     if not name:
         raise SavedFilterRefused("Give the filter a name.")
+    query = filters.querystring()
+    # The form bounds each field in characters; URL-encoded, non-ASCII text takes up to 9 times more.
+    if len(query) > QUERY_MAX_CHARS:
+        raise SavedFilterRefused("These filters are too long to save; shorten the search or the reason.")
     mine = SavedFilter.objects.filter(user=user)
     if not mine.filter(name=name).exists() and mine.count() >= SAVED_FILTERS_MAX:
         raise SavedFilterRefused(f"You have {SAVED_FILTERS_MAX} saved filters; delete one first.")
-    saved, _ = SavedFilter.objects.update_or_create(user=user, name=name, defaults={"query": filters.querystring()})
+    saved, _ = SavedFilter.objects.update_or_create(user=user, name=name, defaults={"query": query})
     return saved
 
 

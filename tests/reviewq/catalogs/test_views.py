@@ -399,6 +399,18 @@ def test_too_long_guidelines_are_refused_with_the_reason_and_nothing_changes(cli
     assert catalog.guidelines == "Keep." and not AuditEvent.objects.exists()
 
 
+def test_guidelines_of_5000_characters_are_counted_as_stored_not_as_the_browser_sends_them(client):
+    """A browser sends a textarea's line breaks as \r\n; the catalog stores \n, so 5000 characters
+    with line breaks fit (the form counted each break twice and refused them)."""
+    client, _ = client_for(client, "editor")
+    catalog = CatalogFactory()
+    text = "\r\n".join(["x" * 99] * 50) + "x"  # 5000 characters once stored, 5049 as sent
+    response = client.post(reverse("catalog_guidelines", args=[catalog.pk]), {"guidelines": text})
+    assert response.status_code == 302
+    catalog.refresh_from_db()
+    assert len(catalog.guidelines) == 5000 and catalog.guidelines == text.replace("\r\n", "\n")
+
+
 def test_reviewers_cannot_set_guidelines(client):
     client, _ = client_for(client, "reviewer")
     catalog = CatalogFactory()

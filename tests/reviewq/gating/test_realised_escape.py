@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reviewq.core.models import GateModel, Sentence, SentenceRegeneration
+from reviewq.core.models import ErrorCategory, GateModel, Sentence, SentenceRegeneration
 from reviewq.gating.cutoffs import clopper_pearson_lower, clopper_pearson_upper
 from reviewq.gating.gate_models import realised_escape
 from reviewq.gating.inference import fitted_band, fitted_risk
+from reviewq.gating.labels import sentence_labels_list
 from tests.reviewq.gating.gate_model_data import make_labelled, signals_for
 
 pytestmark = pytest.mark.django_db
@@ -38,18 +39,35 @@ def _expected(gate_model: GateModel) -> tuple[int, int]:
     for sentence in rows:
         signals = sentence.signals if sentence.generated_score is None else sentence.generated_score["signals"]
         risk = fitted_risk(signals, WEIGHTS)
-        band = fitted_band(hand_band="review", signals=signals, risk=risk, cutoff=gate_model.publish_cutoff)
+        band = fitted_band(
+            hand_band="review",
+            signals=signals,
+            risk=risk,
+            cutoff=gate_model.publish_cutoff,
+            flag_cutoff=gate_model.flag_cutoff,
+        )
         if band == "publish":
             n, k = n + 1, k + (sentence.decision != "approved")
     for regeneration in SentenceRegeneration.objects.filter(created_at__gt=gate_model.adopted_at, status="done"):
         signals = regeneration.original_signals
-        if fitted_risk(signals, WEIGHTS) <= gate_model.publish_cutoff and not signals.get("hard_flag"):
+        risk = fitted_risk(signals, WEIGHTS)
+        band = fitted_band(
+            hand_band="review",
+            signals=signals,
+            risk=risk,
+            cutoff=gate_model.publish_cutoff,
+            flag_cutoff=gate_model.flag_cutoff,
+        )
+        if band == "publish":
             n, k = n + 1, k + 1
     return n, k
 
 
-def test_realised_escape_counts_what_the_model_publishes_and_reviewers_decided_after_adoption():
-    gate_model = _adopted()
+# 0.15: a flag cut-off below the publish one (a high catch target) flags some sentences the
+# publish cut-off alone would publish (fitted_band checks the flag cut-off first).
+@pytest.mark.parametrize("flag_cutoff", [None, 0.15])
+def test_realised_escape_counts_what_the_model_publishes_and_reviewers_decided_after_adoption(flag_cutoff):
+    gate_model = _adopted(flag_cutoff=flag_cutoff)
     descriptions = make_labelled(products=4, sentences=12)
     make_labelled(model="other", products=2, sentences=6, seed=3)
     first = descriptions[0].sentences.order_by("index")
@@ -99,3 +117,20 @@ def test_no_realised_escape_without_an_adopted_publishing_model():
     assert realised_escape(_adopted(cutoff=None)) is None
     GateModel.objects.update(adopted=False)
     assert realised_escape(GateModel.objects.get()) is None
+
+
+def test_a_style_only_change_is_no_escape_as_it_is_no_error_label():
+    """The realised escape counts errors as the labels do (reviewq/gating/labels.py): a sentence
+    changed for style only (a category that does not count as an error) is an ok label."""
+    gate_model = _adopted(target=0.05)
+    make_labelled(products=4, sentences=12)
+    style, _ = ErrorCategory.objects.update_or_create(key="9", defaults={"label": "Tone", "counts_as_error": False})
+    wrong, _ = ErrorCategory.objects.update_or_create(key="8", defaults={"label": "Fact", "counts_as_error": True})
+    Sentence.objects.update(signals=signals_for(-0.1), decision="approved", edited_text="")  # all would publish
+    Sentence.objects.filter(index__lt=2).update(decision="edited", edited_text="Better.", error_category=style)
+    Sentence.objects.filter(index=2).update(decision="rejected", error_category=wrong)
+    Sentence.objects.filter(index=3).update(decision="rejected")  # no category: an error
+    labels = sentence_labels_list(model_name="m1")
+    realised = realised_escape(gate_model)
+    assert realised.sentences == len(labels) == 48
+    assert realised.errors == sum(label.error for label in labels) == 8

@@ -620,6 +620,14 @@ def test_an_empty_or_too_long_comment_is_a_form_error(reviewer_client, descripti
     assert not AuditEvent.objects.filter(description=description).exists()
 
 
+def test_a_comment_of_2000_characters_with_line_breaks_is_taken(reviewer_client, description):
+    """A browser sends a textarea's line breaks as \r\n: counted and kept as one \n each."""
+    text = "\r\n".join(["x" * 99] * 20) + "x"  # 2000 characters once stored, 2019 as sent
+    response = reviewer_client.post(reverse("review_comment", args=[description.pk]), {"text": text})
+    assert response.status_code == 302
+    assert description.comments.get().text == text.replace("\r\n", "\n")
+
+
 def test_comment_with_odd_filter_input_is_a_400(reviewer_client, description):
     url = reverse("review_comment", args=[description.pk])
     response = reviewer_client.post(url, {"text": "fine", "catalog": "99999999999999999999999"})
