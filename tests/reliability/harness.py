@@ -263,6 +263,9 @@ class Worker:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # Its own process group: --beat runs beat in a child process, which a kill must take
+            # down too (as a container's end does), or it lives on after the test.
+            start_new_session=True,
         )
 
     @property
@@ -275,8 +278,12 @@ class Worker:
     def kill(self) -> None:
         """SIGKILL: no warm shutdown, nothing handed back to the broker."""
         if self.alive:
-            self.process.send_signal(signal.SIGKILL)
+            self._kill_group()
             self.process.wait(timeout=10)
+
+    def _kill_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def stop(self) -> str:
         if self.alive:
@@ -286,6 +293,7 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        self._kill_group()  # whatever of the group outlived its leader (a killed worker's beat)
         self._log.close()
         return self.log()
 
