@@ -36,6 +36,9 @@ def test_tag_with_a_key_while_editing_see_it_in_history_and_comment(page):
     editor = page.get_by_label("Edit sentence 2")
     expect(editor).to_be_focused()
     editor.fill("It keeps drinks cold for 24 hours.")
+    # The edit form's swap has settled (htmx settles an outerHTML swap ~20 ms after focusing it):
+    # a key pressed before that can land on the form being replaced.
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     page.keyboard.press("Tab")
     reason = page.locator("#edit-category-1")
     expect(reason).to_be_focused()
