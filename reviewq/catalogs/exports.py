@@ -8,12 +8,11 @@ text exactly as published.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 
 from django.db.models import F
 
-from reviewq.core.downloads import csv_stream
+from reviewq.core.downloads import csv_stream, filename_slug
 from reviewq.core.models import Catalog, Description, DescriptionStatus
 
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -49,5 +48,4 @@ def stream_jsonl(rows: Iterable[dict]) -> Iterator[str]:
 
 
 def export_filename(*, catalog: Catalog, fmt: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", catalog.name).strip("-.") or f"catalog-{catalog.pk}"
-    return f"{slug[:80]}-published.{fmt}"
+    return f"{filename_slug(catalog.name, fallback=f'catalog-{catalog.pk}')}-published.{fmt}"

@@ -8,7 +8,7 @@ users the login page (LoginRequiredMiddleware).
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -48,6 +48,7 @@ from reviewq.catalogs.imports.jobs import (
 )
 from reviewq.catalogs.imports.staged import catalog_import_get, catalog_import_preview
 from reviewq.catalogs.uploads import SizeLimitUploadHandler
+from reviewq.core.downloads import download_response
 from reviewq.core.forms import form_refused
 from reviewq.core.models import Catalog, CatalogImport, DescriptionStatus, GenerationRun
 from reviewq.core.selectors import catalog_overview_list, catalog_products
@@ -344,10 +345,5 @@ def catalog_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
         raise Http404("Unknown export format")
     catalog = get_object_or_404(Catalog, pk=pk)
     rows = published_rows(catalog=catalog)
-    if fmt == "csv":
-        response = StreamingHttpResponse(stream_csv(rows), content_type="text/csv; charset=utf-8")
-    else:
-        response = StreamingHttpResponse(stream_jsonl(rows), content_type="application/x-ndjson; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{export_filename(catalog=catalog, fmt=fmt)}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    chunks = stream_csv(rows) if fmt == "csv" else stream_jsonl(rows)
+    return download_response(chunks, fmt=fmt, filename=export_filename(catalog=catalog, fmt=fmt))

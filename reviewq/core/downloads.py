@@ -1,5 +1,5 @@
-"""Downloads and exports: CSV streamed in chunks with spreadsheet formulas neutralised, and
-the chunks written to a file or a command's output.
+"""Downloads and exports: CSV streamed in chunks with spreadsheet formulas neutralised, the
+chunks written to a file or a command's output, or streamed as an attachment.
 
 Cells a spreadsheet would run as a formula (starting with = + - @, tab or carriage return) get
 a leading apostrophe, the OWASP-recommended neutralisation.
@@ -7,9 +7,11 @@ a leading apostrophe, the OWASP-recommended neutralisation.
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from django.core.management.base import OutputWrapper
+from django.http import StreamingHttpResponse
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -49,3 +51,19 @@ def chunks_write(chunks: Iterable[str], *, output: str | None, stdout: OutputWra
     else:
         for chunk in chunks:
             stdout.write(chunk, ending="")
+
+
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+
+def filename_slug(name: str, *, fallback: str) -> str:
+    """`name` as a safe file name part (at most 80 characters), `fallback` when nothing is left."""
+    return (re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or fallback)[:80]
+
+
+def download_response(chunks: Iterable[str], *, fmt: str, filename: str) -> StreamingHttpResponse:
+    """The chunks (CSV or JSONL, by `fmt`) streamed as an attachment named `filename`."""
+    response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

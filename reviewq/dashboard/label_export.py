@@ -20,7 +20,6 @@ a regenerated sentence has none); `error` is False for a style-only one. `review
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -30,7 +29,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from generation.evaluation import completion_to_openai
 from generation.prompts import prompt_messages
 from generation.types import Alternative, Completion, TokenResult
-from reviewq.core.downloads import csv_stream
+from reviewq.core.downloads import csv_stream, filename_slug
 from reviewq.core.models import Description, Sentence, SentenceDecision, SentenceRegeneration, Token
 from reviewq.gating.labels import REGENERATED, SentenceLabel, sentence_labels_list
 
@@ -256,5 +255,4 @@ def stream_label_csv(cases: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 def label_export_filename(*, scope: str, fmt: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", scope).strip("-.") or "all"
-    return f"labels-{slug[:80]}.{fmt}"
+    return f"labels-{filename_slug(scope, fallback='all')}.{fmt}"

@@ -11,13 +11,14 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from reviewq.core.audit import AuditAction
+from reviewq.core.downloads import download_response
 from reviewq.core.forms import form_refused
 from reviewq.core.models import AuditEvent, Catalog, DescriptionStatus, GateModel, QAVerdict
 from reviewq.core.selectors import catalog_overview_list
@@ -191,13 +192,11 @@ def gate_labels_export(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     catalog = get_object_or_404(Catalog, pk=data["catalog"]) if data["catalog"] else None
     cases = label_cases(model_name=data["model_name"], catalog_id=catalog.pk if catalog else None)
-    if data["format"] == "csv":
-        response = StreamingHttpResponse(stream_label_csv(cases), content_type="text/csv; charset=utf-8")
-    else:
-        response = StreamingHttpResponse(stream_label_jsonl(cases), content_type="application/x-ndjson; charset=utf-8")
+    chunks = stream_label_csv(cases) if data["format"] == "csv" else stream_label_jsonl(cases)
     scope = "-".join(part for part in (catalog.name if catalog else "all", data["model_name"]) if part)
-    response["Content-Disposition"] = f'attachment; filename="{label_export_filename(scope=scope, fmt=data["format"])}"'
-    return response
+    return download_response(
+        chunks, fmt=data["format"], filename=label_export_filename(scope=scope, fmt=data["format"])
+    )
 
 
 @require_POST
