@@ -139,7 +139,7 @@ def _run(args, env, fake) -> None:
         for i in range(args.workers)
     ]
     try:
-        time.sleep(3.0)  # worker start-up is not part of the measured rate
+        _wait_started(workers)  # worker start-up is not part of the measured rate
         from django.conf import settings
 
         settings.CELERY_TASK_DEFAULT_QUEUE = queue
@@ -200,6 +200,24 @@ def _run(args, env, fake) -> None:
         f"latency: {ideal:.1f}/s; ratio, this run: {rate / ideal:.2f}x (goal >= 0.8x: "
         f"{'met' if rate / ideal >= 0.8 else 'MISSED'})"
     )
+
+
+def _wait_started(workers, *, timeout: float = 90.0) -> None:
+    """Wait until every worker has finished starting (imports, django.setup, connecting: ~3.5 s
+    of CPU each), i.e. its CPU time stops growing: on a loaded box a fixed sleep let start-up
+    CPU leak into the measured window as task overhead."""
+    time.sleep(3.0)
+    deadline = time.monotonic() + timeout
+    previous = [_process_cpu(worker.pid) for worker in workers]
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        for worker in workers:
+            if worker.poll() is not None:
+                raise SystemExit("a worker died while starting")
+        current = [_process_cpu(worker.pid) for worker in workers]
+        if all(now - before < 0.02 for now, before in zip(current, previous, strict=True)):
+            return
+        previous = current
 
 
 def _threads(args) -> int:

@@ -33,6 +33,9 @@ from reviewq.core.transitions import ConflictError, description_transition
 logger = logging.getLogger(__name__)
 S = DescriptionStatus
 RETRY = "retry"
+# After a chunk's first call returns, how long the others may take to join its storage
+# transaction (fewer, larger transactions: less CPU per description).
+STORE_GATHER_SECONDS = 0.05
 
 
 class RetryLater(Exception):
@@ -127,6 +130,8 @@ def _descriptions_generate_claimed(claimed: list[Description]) -> list[GenerateO
         while pending:
             _release_pooled_connection()
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            if len(done) < len(pending):  # calls sent together end together: store them together
+                done, _ = wait(pending, timeout=STORE_GATHER_SECONDS)
             finished = [(pending.pop(future), future) for future in done]
             outcomes += _calls_finish(finished)
     return outcomes

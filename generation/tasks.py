@@ -80,8 +80,18 @@ def generate_descriptions_task(self: Task, product_ids: list[int]) -> dict[str, 
             generate_description_task.apply_async(
                 args=[outcome.product_id],
                 countdown=retry_countdown(attempt=outcome.attempt, retry_after=outcome.retry_after),
+                **_route_of(self.request),
             )
     return counts
+
+
+def _route_of(request) -> dict[str, str]:
+    """Where a message came from, so a retry goes to the queue its workers consume (as
+    Task.retry routes one)."""
+    info = request.delivery_info or {}
+    if info.get("exchange") == "" and info.get("routing_key"):
+        return {"queue": info["routing_key"]}
+    return {key: info[key] for key in ("exchange", "routing_key") if info.get(key)}
 
 
 @shared_task(name=RECOVER_STALE, ignore_result=True)

@@ -70,6 +70,9 @@ def rows_insert(
     json_at = [i for i, c in enumerate(columns) if fields[c].get_internal_type() == "JSONField"]
     column_sql = ", ".join(f'"{c}"' for c in (*columns, *(f.column for f in missing)))
     with (
+        # The COPY runs on psycopg's own cursor: its errors are raised as Django's, so a caller's
+        # `except OperationalError` (a worker's retry when the database goes away) catches them.
+        connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({column_sql}) FROM STDIN') as copy,
     ):

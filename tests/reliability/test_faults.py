@@ -221,7 +221,8 @@ def test_redis_restarted_mid_run(redis_broker, queue, tmp_path):
             args=("--beat", "--schedule", str(tmp_path / "celerybeat-schedule")),
         )
         try:
-            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids, chunk=4)
+            # Chunks of 2 on 8 threads: half the products in flight at once, so Redis dies mid-run.
+            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids, chunk=2)
             assert wait_until(lambda: _terminal(catalog) >= 6, timeout=60, alive=workers.check)
             redis_broker.stop(kill=True)
             down_at = _terminal(catalog)

@@ -120,3 +120,14 @@ def test_rows_update_matches_null_like_a_filter_and_splits_large_batches(monkeyp
     )
     assert sorted(updated) == sorted(d.pk for d in descriptions[1:])
     assert Description.objects.get(pk=leased.pk).risk is None
+
+
+def test_rows_insert_raises_database_errors_as_djangos():
+    # A worker retries on django.db's OperationalError; the COPY must not raise psycopg's own.
+    from django.db import IntegrityError, transaction
+
+    description = DescriptionFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():  # text is NOT NULL
+        rows_insert(
+            Sentence, ("description_id", "index", "char_start", "char_end", "text"), [(description.pk, 0, 0, 1, None)]
+        )
