@@ -131,7 +131,11 @@ def test_worker_sigkilled_mid_run_then_a_new_worker_finishes(redis_broker, tmp_p
             # The last product's message is never sent: it stands for the one a kill loses between
             # BRPOP and kombu's unacked bookkeeping, which no timing here can hit on demand.
             send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids[:-1], chunk=4)
-            assert wait_until(lambda: _terminal(catalog) >= 6, timeout=60, alive=first.assert_alive)
+            generating = Description.objects.filter(product__catalog=catalog, status="generating")
+            # Kill with a chunk in flight (between two chunks a thread holds nothing).
+            assert wait_until(
+                lambda: _terminal(catalog) >= 6 and generating.exists(), timeout=60, poll=0.05, alive=first.assert_alive
+            )
             in_flight = Description.objects.filter(product__catalog=catalog, status="generating").count()
             first.kill()
             killed_at = time.monotonic()
