@@ -1,6 +1,6 @@
 """Bulk generation throughput against the fake OpenAI server (1 s latency per request).
 
-    python bench/generation_throughput.py [--products 1200] [--latency 1.0] [--workers 4] [--concurrency 128]
+    python bench/generation_throughput.py [--products 1200] [--latency 1.0] [--workers 2] [--concurrency 128]
         [--chunk 16]
 
 Real pieces end to end: Celery worker processes (threads pool) on the configured broker,
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=1200)
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=128, help="provider calls in flight in all (the cap)")
-    parser.add_argument("--workers", type=int, default=4, help="worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--chunk", type=int, default=16, help="products per task (1: a task per product)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()

@@ -2,6 +2,7 @@ import logging
 import random
 
 from celery import Task, shared_task
+from celery.app.task import Context
 from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -85,7 +86,7 @@ def generate_descriptions_task(self: Task, product_ids: list[int]) -> dict[str, 
     return counts
 
 
-def _route_of(request) -> dict[str, str]:
+def _route_of(request: Context) -> dict[str, str]:
     """Where a message came from, so a retry goes to the queue its workers consume (as
     Task.retry routes one)."""
     info = request.delivery_info or {}

@@ -312,3 +312,17 @@ def test_bulk_runs_send_a_task_per_chunk(openai_settings, fake_openai, celery_ea
     descriptions = Description.objects.filter(product__in=products)
     assert descriptions.count() == 9 and all(d.status in (S.REVIEW, S.PUBLISHED) for d in descriptions)
     assert claimed == [4, 4]  # two chunk tasks; the ninth product went as a task of its own
+
+
+@pytest.mark.slow
+def test_a_chunk_runs_the_embedded_model_one_product_at_a_time(settings, fresh_providers):
+    settings.LLM_PROVIDER = "embedded"
+    settings.LLM_MAX_TOKENS = 32
+    settings.LLM_TEMPERATURE = 0.0
+    settings.REDIS_URL = ""
+    products = [_queued_product(name=f"Trail running shoe {i}", attributes={"colour": "red"}) for i in range(2)]
+    counts = _run_chunk(products)
+    assert sum(counts.values()) == 2 and set(counts) <= {S.REVIEW, S.PUBLISHED}
+    for description in Description.objects.filter(product__in=products):
+        assert description.provider == "embedded" and description.attempts == 1
+        assert_stored_consistently(description)
