@@ -227,7 +227,10 @@ def test_redis_restarted_mid_run(redis_broker, queue, tmp_path):
         try:
             # Chunks of 2 on 8 threads: half the products in flight at once, so Redis dies mid-run.
             send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids, chunk=2)
-            assert wait_until(lambda: _terminal(catalog) >= 6, timeout=60, alive=workers.check)
+            generating = Description.objects.filter(product__catalog=catalog, status="generating")
+            assert wait_until(
+                lambda: _terminal(catalog) >= 6 and generating.exists(), timeout=60, poll=0.05, alive=workers.check
+            )
             redis_broker.stop(kill=True)
             down_at = _terminal(catalog)
             time.sleep(3)
@@ -258,8 +261,15 @@ def test_database_cut_off_mid_run(redis_broker, queue, tmp_path):
         env["DATABASE_URL"] = database_url(db, host="127.0.0.1", port=proxy.port)
         worker = Worker(env=env, queue=queue, log_dir=tmp_path)
         try:
-            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids, chunk=4)
-            assert wait_until(lambda: _terminal(catalog) >= 6, timeout=60, alive=worker.assert_alive)
+            # Chunks of 2 on 8 threads, cut once some are stored and others in flight.
+            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids, chunk=2)
+            generating = Description.objects.filter(product__catalog=catalog, status="generating")
+            assert wait_until(
+                lambda: _terminal(catalog) >= 6 and generating.exists(),
+                timeout=60,
+                poll=0.05,
+                alive=worker.assert_alive,
+            )
             proxy.cut()
             cut_at = _terminal(catalog)
             time.sleep(4)
