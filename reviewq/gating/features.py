@@ -127,7 +127,8 @@ BASE_FEATURES: tuple[str, ...] = (
 NEW_FEATURES: tuple[str, ...] = ("n_untraced", "n_swapped", "novel_share")
 DEFAULT_FEATURES: tuple[str, ...] = (*BASE_FEATURES, *NEW_FEATURES)
 # The verifier's inputs: not in DEFAULT_FEATURES (with the embedded 135M model as the judge
-# they did not help in CV, docs/GATE.md); a fit may name them where a real judge runs.
+# they left the pooled CV figure unchanged, docs/GATE.md); a fit may name them where a real
+# judge runs.
 VERIFIER_FEATURES: tuple[str, ...] = ("verifier_doubt", "no_verifier")
 
 
