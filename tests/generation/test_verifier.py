@@ -29,8 +29,9 @@ from tests.fakes.fake_openai import NUMBER_RE, VERIFIER_SUPPORTED, VERIFIER_UNSU
 
 DEV_SET = Path(__file__).resolve().parents[1] / "data" / "gate_dev_set.jsonl"
 S = DescriptionStatus
-# Capacity first: the fake's one middle sentence of three copies it (with a wrong number).
-ATTRIBUTES = {"capacity": "750 ml", "material": "stainless steel", "colour": "blue", "keeps cold": "24 h"}
+# Every value a number: whichever attribute the fake's middle sentence copies (JSONB reorders
+# keys), it copies a number, wrong at wrong_number_rate 1.
+ATTRIBUTES = {"capacity": "750 ml", "weight": "320 g", "height": "26 cm", "keeps cold": "24 h"}
 
 
 def test_the_prompt_ends_with_the_sentence_so_a_products_sentences_share_the_rest():
