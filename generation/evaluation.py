@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generation.alignment import align
 from generation.providers.openai_compat import completion_from_openai
@@ -28,6 +28,9 @@ from generation.storage import gate_input
 from generation.types import Completion
 from reviewq.gating.gate import FLAG, PUBLISH, REVIEW, GateThresholds
 from reviewq.gating.service import gate_description
+
+if TYPE_CHECKING:
+    from generation.verifier import Judge
 
 BANDS = (PUBLISH, REVIEW, FLAG)
 SPLITS = ("dev", "heldout", "all")
@@ -197,8 +200,10 @@ def parse_completion(case: LabelledCase) -> Completion:
     return completions[0]
 
 
-def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Evaluation:
-    """Parse, align and gate every case as production does and pair each sentence with its label."""
+def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds, judge: Judge | None = None) -> Evaluation:
+    """Parse, align and gate every case as production does and pair each sentence with its label.
+    With a `judge` (generation/verifier.py) each sentence also gets the verifier's P(True), as
+    the generation task gives it with GATE_VERIFIER on."""
     sentences: list[EvaluatedSentence] = []
     description_bands: list[str] = []
     unlabelled = 0
@@ -209,6 +214,7 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
             alignment = align(completion.text, [t.text for t in tokens])
         except ValueError as exc:
             raise _fail(case.line, str(exc)) from None
+        verdicts = judge(case.attributes, case.name, [s.text for s in alignment.sentences]) if judge else ()
         gate = gate_description(
             gate_input(
                 completion=completion,
@@ -216,6 +222,7 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
                 attributes=case.attributes,
                 product_name=case.name,
                 prompt=case.prompt,
+                verifier_p_true=verdicts,
             ),
             thresholds=thresholds,
             publish_confident_now=False,

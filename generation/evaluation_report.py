@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from generation.evaluation import BANDS, EvaluatedSentence, Evaluation
+from reviewq.gating.features import EXTRACTORS
 from reviewq.gating.fit import (
     DEFAULT_PARAMS,
     CrossValidation,
@@ -32,6 +33,7 @@ from reviewq.gating.fit import (
     ranking_metrics,
 )
 from reviewq.gating.gate import FLAG, PUBLISH
+from reviewq.gating.verifier import SIGNAL_KEY as VERIFIER_KEY
 
 # ---------------------------------------------------------------------------------------------
 # Metrics
@@ -86,6 +88,16 @@ def mean_logprob_risk(mean_logprob: float | None) -> float:
     return math.inf if mean_logprob is None else -mean_logprob
 
 
+def verifier_risk(signals: Mapping[str, Any]) -> float:
+    """The verifier alone as a risk score: 1 - P(True), 0.5 (no opinion) without a verdict."""
+    return EXTRACTORS["verifier_doubt"](signals)
+
+
+def verified_count(sentences: Sequence[EvaluatedSentence]) -> int:
+    """How many sentences carry a verifier verdict."""
+    return sum(1 for s in sentences if s.signals.get(VERIFIER_KEY) is not None)
+
+
 def _rate(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -113,6 +125,12 @@ def summarise(evaluation: Evaluation) -> dict[str, Any]:
             "recall": _rate(sum(1 for s in of_kind if s.band != PUBLISH), len(of_kind)),
         }
     t = evaluation.thresholds
+    verified = verified_count(sentences)
+    roc = {"risk": roc_auc(risk, labels), "mean_logprob": roc_auc(baseline, labels)}
+    pr = {"risk": average_precision(risk, labels), "mean_logprob": average_precision(baseline, labels)}
+    if verified:
+        doubt = [verifier_risk(s.signals) for s in sentences]
+        roc["verifier"], pr["verifier"] = roc_auc(doubt, labels), average_precision(doubt, labels)
     return {
         "thresholds": {
             "publish_above": t.publish_above,
@@ -123,8 +141,9 @@ def summarise(evaluation: Evaluation) -> dict[str, Any]:
         "sentences": n,
         "errors": n_errors,
         "unlabelled_sentences": evaluation.unlabelled,
-        "roc_auc": {"risk": roc_auc(risk, labels), "mean_logprob": roc_auc(baseline, labels)},
-        "pr_auc": {"risk": average_precision(risk, labels), "mean_logprob": average_precision(baseline, labels)},
+        "verified_sentences": verified,
+        "roc_auc": roc,
+        "pr_auc": pr,
         "error_base_rate": _rate(n_errors, n),
         "sentence_bands": {
             band: {
@@ -168,6 +187,14 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         f"{'gate risk':<14}{_num(summary['roc_auc']['risk']):>9}{_num(summary['pr_auc']['risk']):>9}",
         f"{'mean logprob':<14}{_num(summary['roc_auc']['mean_logprob']):>9}"
         f"{_num(summary['pr_auc']['mean_logprob']):>9}",
+        *(
+            [
+                f"{'verifier':<14}{_num(summary['roc_auc']['verifier']):>9}{_num(summary['pr_auc']['verifier']):>9}"
+                f"  (1 - P(True); {summary['verified_sentences']} of {summary['sentences']} sentences judged)"
+            ]
+            if "verifier" in summary["roc_auc"]
+            else []
+        ),
         "",
         f"{'band':<9}{'sentences':>10}{'share':>8}{'errors':>8}{'err rate':>10}{'descr.':>8}{'share':>8}",
     ]
@@ -196,16 +223,18 @@ def format_summary(summary: Mapping[str, Any]) -> str:
 
 def _scope_summary(sentences: Sequence[EvaluatedSentence], cv: CrossValidation, confidence: float) -> dict[str, Any]:
     labels = [s.error for s in sentences]
-    metrics = ranking_metrics(
-        labels,
-        {
-            "fitted": cv.risk.tolist(),
-            "gate": [s.risk for s in sentences],
-            "mean_logprob": [mean_logprob_risk(s.mean_logprob) for s in sentences],
-        },
-    )
+    scores = {
+        "fitted": cv.risk.tolist(),
+        "gate": [s.risk for s in sentences],
+        "mean_logprob": [mean_logprob_risk(s.mean_logprob) for s in sentences],
+    }
+    verified = verified_count(sentences)
+    if verified:
+        scores["verifier"] = [verifier_risk(s.signals) for s in sentences]
+    metrics = ranking_metrics(labels, scores)
     return {
         "sentences": len(sentences),
+        "verified_sentences": verified,
         "errors": sum(labels),
         "groups": len({s.group for s in sentences}),
         **metrics,
@@ -308,4 +337,12 @@ def format_cv_summary(summary: Mapping[str, Any]) -> str:
         "(ROC-AUC: fitted, gate, mean logprob; PR-AUC of the fitted risk; published on test folds; "
         "indented: by distribution, scored with its model's folds)"
     )
+    if "verifier" in summary["roc_auc"]:
+        lines.append(
+            "verifier alone (1 - P(True)), ROC-AUC: "
+            + ", ".join(
+                f"{scope.get('distribution') or scope.get('model', name)} {_num(scope['roc_auc'].get('verifier'))}"
+                for name, scope in scopes
+            )
+        )
     return "\n".join(lines)

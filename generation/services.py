@@ -19,6 +19,7 @@ from generation.queueing import description_claim_for_generation
 from generation.runs import run_finish_if_done
 from generation.storage import completion_store
 from generation.types import ProviderError
+from generation.verifier import description_verdicts
 from reviewq.core.audit import AuditAction
 from reviewq.core.models import Description, DescriptionStatus, GenerationRun
 from reviewq.core.transitions import ConflictError, description_transition
@@ -88,9 +89,19 @@ def _description_generate(*, product_id: int) -> GenerateOutcome:
         return _retry_or_fail(
             description, code=exc.code, message=str(exc), retryable=exc.retryable, retry_after=exc.retry_after
         )
+    # Optional (GATE_VERIFIER): never raises; a failed verifier stores the text without the signal.
+    verdicts = description_verdicts(
+        completion=completion, attributes=product.attributes, product_name=product.name, generator=provider
+    )
+    if verdicts.calls:
+        logger.info("verifier on description %s: %d calls in %.2f s", description.pk, verdicts.calls, verdicts.seconds)
     try:
         stored = completion_store(
-            description=description, completion=completion, prompt=prompt, claim_version=description.version
+            description=description,
+            completion=completion,
+            prompt=prompt,
+            claim_version=description.version,
+            verifier_p_true=verdicts.values,
         )
     except ConflictError:
         logger.warning("description %s was reclaimed while generating; result dropped", description.pk)

@@ -12,7 +12,7 @@ workers use.
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,10 +44,17 @@ FAILED_FINISH_REASONS = {
 
 
 def gate_input(
-    *, completion: Completion, alignment: Alignment, attributes: Mapping[str, Any], product_name: str, prompt: str
+    *,
+    completion: Completion,
+    alignment: Alignment,
+    attributes: Mapping[str, Any],
+    product_name: str,
+    prompt: str,
+    verifier_p_true: Sequence[float | None] = (),
 ) -> GateInput:
     """What the gate reads of a completion and the prompt that produced it; gate_eval builds
-    it the same way."""
+    it the same way. `verifier_p_true`: the verifier's P(True) per sentence of `alignment`, or
+    empty (not run; one per sentence or none, anything else is dropped)."""
     return GateInput(
         sentences=[span.text for span in alignment.sentences],
         tokens=[
@@ -66,6 +73,7 @@ def gate_input(
         finish_reason=completion.finish_reason or "",
         has_logprobs=completion.has_logprobs,
         prompt=prompt,
+        verifier_p_true=tuple(verifier_p_true) if len(verifier_p_true) == len(alignment.sentences) else (),
     )
 
 
@@ -75,6 +83,7 @@ class StoreRequest:
     completion: Completion
     prompt: str
     claim_version: int
+    verifier_p_true: tuple[float | None, ...] = ()  # per sentence (generation/verifier.py), or not run
 
 
 SENTENCE_COLUMNS = ("description_id", "index", "char_start", "char_end", "text", *SCORE_COLUMNS)
@@ -94,11 +103,24 @@ class _Prepared:
 
 
 def completion_store(
-    *, description: Description, completion: Completion, prompt: str, claim_version: int
+    *,
+    description: Description,
+    completion: Completion,
+    prompt: str,
+    claim_version: int,
+    verifier_p_true: tuple[float | None, ...] = (),
 ) -> Description:
     """Store one completion; raises ConflictError (nothing written) if the claim was taken over."""
     [result] = completions_store(
-        [StoreRequest(description=description, completion=completion, prompt=prompt, claim_version=claim_version)]
+        [
+            StoreRequest(
+                description=description,
+                completion=completion,
+                prompt=prompt,
+                claim_version=claim_version,
+                verifier_p_true=verifier_p_true,
+            )
+        ]
     )
     if isinstance(result, ConflictError):
         raise result
@@ -175,6 +197,7 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
             attributes=product.attributes,
             product_name=product.name,
             prompt=request.prompt,
+            verifier_p_true=request.verifier_p_true,
         ),
         thresholds=thresholds[product.catalog_id],
         publish_confident_now=product.catalog.publish_confident_now,

@@ -60,6 +60,7 @@ from reviewq.gating.claims import novel_share, quantity_keys_of, swapped_values,
 from reviewq.gating.copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
 from reviewq.gating.grounding import CONTRADICTION, UNSUPPORTED, ProductFacts, ground_sentence, product_facts
 from reviewq.gating.signals import GateToken, WordConfidence, sentence_token_signals, token_stats, word_confidences
+from reviewq.gating.verifier import SIGNAL_KEY as VERIFIER_KEY
 from reviewq.gating.words import KIND_LABELS, find_words
 
 Band = Literal["publish", "review", "flag"]
@@ -283,13 +284,16 @@ def score_sentence(
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
     echo_runs: frozenset = frozenset(),
     edited: bool = False,
+    verifier_p_true: float | None = None,
 ) -> SentenceScore:
     """Score one sentence. `tokens` carry their char offset within `text`; `facts` (from
     product_facts) saves re-reading the attributes for every sentence of a product;
     `truncated` is finish_reason == "length"; `previous` are the earlier sentences' texts;
     `echo_runs` (copy_checks.prompt_echo_runs) the prompt's instructions. `edited`: a reviewer
     wrote the text, so only the text-only signals are computed (tokens are not read) and the
-    logprob signals are marked as not applying, scored like missing logprobs (never as safe)."""
+    logprob signals are marked as not applying, scored like missing logprobs (never as safe).
+    `verifier_p_true` is a second model's P(supported) for the generated text (verifier.py):
+    stored as a signal for a fitted gate, read by neither band_for nor the hand-set risk."""
     if edited:
         tokens, truncated = (), False  # the reviewer wrote the ending too
     if facts is None:
@@ -354,6 +358,8 @@ def score_sentence(
     }
     if edited:
         signals["edited"] = True
+    elif verifier_p_true is not None:
+        signals[VERIFIER_KEY] = _round(verifier_p_true)
 
     reasons: list[str] = []
     if not has_logprobs:
@@ -405,9 +411,13 @@ def score_description(
     truncated: bool = False,
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
     prompt: str = "",
+    verifier: Sequence[float | None] = (),
 ) -> list[SentenceScore]:
     """Score every (text, tokens) sentence of one description, reading the attributes (and
-    the prompt it was generated from, when given) once."""
+    the prompt it was generated from, when given) once. `verifier`: each sentence's P(True)
+    from the verifier pass, or empty (not run)."""
+    if verifier and len(verifier) != len(sentences):
+        raise ValueError(f"{len(verifier)} verifier values for {len(sentences)} sentences")
     facts = product_facts(attributes=attributes, product_name=product_name)
     echo_runs = prompt_echo_runs(prompt, attributes=attributes or {}, product_name=product_name)
     texts = [text for text, _ in sentences]
@@ -422,6 +432,7 @@ def score_description(
             previous=texts[:i],
             thresholds=thresholds,
             echo_runs=echo_runs,
+            verifier_p_true=verifier[i] if verifier else None,
         )
         for i, (text, tokens) in enumerate(sentences)
     ]

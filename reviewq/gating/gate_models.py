@@ -47,6 +47,7 @@ from reviewq.gating.cutoffs import (
     flag_cutoff,
     publish_cutoff,
 )
+from reviewq.gating.features import VERIFIER_ABSENT_DOUBT
 from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fit_risk_model, ranking_metrics
 from reviewq.gating.gate import GateThresholds, risk_from_signals
 from reviewq.gating.inference import check_model
@@ -58,6 +59,7 @@ from reviewq.gating.service import (
     descriptions_follow_sentences,
     thresholds_for_catalog,
 )
+from reviewq.gating.verifier import SIGNAL_KEY as VERIFIER_KEY
 
 MIN_LABELS = 200
 CV_FOLDS = 4
@@ -289,7 +291,8 @@ def gate_model_revert(*, scope: GateScope, actor: AbstractBaseUser | None) -> Ga
 #
 # features.EXTRACTORS as SQL over Sentence.signals (kept equal to inference.fitted_risk by a
 # test): ("num", key, cap) a number capped, 0 when absent; ("neg", key, cap) the same negated;
-# ("flag", key) 1 when true; ("log1p", key); ("no_logprobs",).
+# ("flag", key) 1 when true; ("log1p", key); ("no_logprobs",); ("doubt", key, absent) 1 - the
+# number clamped to 0..1, `absent` when missing; ("absent", key) 1 when missing.
 SQL_FEATURES: dict[str, tuple] = {
     "neg_mean_logprob": ("neg", "mean_logprob", 10.0),
     "neg_min_logprob": ("neg", "min_logprob", 20.0),
@@ -317,6 +320,8 @@ SQL_FEATURES: dict[str, tuple] = {
     "n_untraced": ("num", "n_untraced", 3.0),
     "n_swapped": ("num", "n_swapped", 2.0),
     "novel_share": ("num", "novel_share", None),
+    "verifier_doubt": ("doubt", VERIFIER_KEY, VERIFIER_ABSENT_DOUBT),
+    "no_verifier": ("absent", VERIFIER_KEY),
 }
 _F = FloatField()
 
@@ -343,6 +348,13 @@ def _feature_sql(name: str, field: str = "signals") -> Case | Ln:
         )
     key = rest[0]
     value: Combinable = _number(key, field)
+    # Missing or JSON null (SQLite casts a JSON null to 0.0, which would read as "supported").
+    missing = Q(**{f"{field}__{key}__isnull": True}) | Q(**{f"{field}__{key}": None})
+    if kind == "absent":
+        return Case(When(missing, then=Value(1.0)), default=Value(0.0), output_field=_F)
+    if kind == "doubt":
+        doubt = Least(Greatest(Value(1.0) - value, Value(0.0)), Value(1.0))
+        return Case(When(missing, then=Value(float(rest[1]))), default=doubt, output_field=_F)
     if kind == "log1p":
         return Ln(Value(1.0) + Case(When(IsNull(value, True), then=Value(0.0)), default=value, output_field=_F))
     if kind == "neg":

@@ -45,6 +45,7 @@ from reviewq.gating.gate import (
 )
 from reviewq.gating.inference import fitted_band, fitted_risk
 from reviewq.gating.signals import GateToken
+from reviewq.gating.verifier import SIGNAL_KEY as VERIFIER_KEY
 
 S = DescriptionStatus
 B = SentenceBand
@@ -69,6 +70,8 @@ class GateInput:
     finish_reason: str = ""
     has_logprobs: bool = True
     prompt: str = ""  # the prompt text it was generated from (Description.prompt): echoes are flagged
+    # The verifier pass's P(True) per sentence (generation/verifier.py), or empty (not run).
+    verifier_p_true: Sequence[float | None] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def gate_description(data: GateInput, *, thresholds: GateThresholds, publish_con
         truncated=data.finish_reason == "length",
         thresholds=thresholds,
         prompt=data.prompt,
+        verifier=data.verifier_p_true,
     )
     outcome = description_outcome(((s.band, "") for s in scores), publish_confident_now)
     return GateResult(sentences=scores, outcome=outcome, risk=description_risk(s.risk for s in scores))
@@ -259,6 +263,7 @@ def sentence_regate(*, sentence: Sentence) -> Sentence:
         thresholds=thresholds_for_catalog(catalog_id=product.catalog_id),
         echo_runs=prompt_echo_runs(description.prompt, attributes=product.attributes or {}, product_name=product.name),
         edited=spelled is None,
+        verifier_p_true=_generated_verdict(sentence, text),
     )
     generated = None
     if text != sentence.text or sentence.substitutions:
@@ -273,6 +278,15 @@ def sentence_regate(*, sentence: Sentence) -> Sentence:
     )
     sentence.refresh_from_db()
     return sentence
+
+
+def _generated_verdict(sentence: Sentence, text: str) -> float | None:
+    """The verifier's verdict on the generated text, while the sentence still reads as generated
+    (a verdict on other words would not be about this text)."""
+    if text != sentence.text or sentence.substitutions:
+        return None
+    signals = (sentence.generated_score or {}).get("signals") or sentence.signals or {}
+    return signals.get(VERIFIER_KEY)
 
 
 # --- The queue's sort key: Description.risk ------------------------------------------------------
