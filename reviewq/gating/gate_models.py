@@ -340,8 +340,10 @@ def _feature_sql(name: str, field: str = "signals") -> Case | Ln:
     if kind == "flag":
         return _flag(rest[0], field)
     if kind == "no_logprobs":
+        # A JSON null or no key at all (SQLite reads a JSON null through KT as the text 'null').
+        no_mean = Q(**{f"{field}__mean_logprob": None}) | Q(**{f"{field}__mean_logprob__isnull": True})
         return Case(
-            When(IsNull(_number("mean_logprob", field), True), then=Value(1.0)),
+            When(no_mean, then=Value(1.0)),
             When(Q(**{f"{field}__has_logprobs": True}), then=Value(0.0)),
             default=Value(1.0),
             output_field=_F,
