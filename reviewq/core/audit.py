@@ -84,8 +84,12 @@ class UnknownAuditAction(ValueError):
     """An audit row names an action that is not in AuditAction."""
 
 
+# AuditAction.values builds a fresh list through the enum machinery on every read.
+_ACTION_VALUES = frozenset(AuditAction.values)
+
+
 def audit_action_checked(action: str) -> str:
-    if action not in AuditAction.values:
+    if action not in _ACTION_VALUES:
         raise UnknownAuditAction(f"{action!r} is not an action in reviewq.core.audit.AuditAction")
     return action
 

@@ -7,8 +7,10 @@ as tuples in `columns` order, with database values: JSON columns as Python lists
 serialised here), binary columns as bytes.
 """
 
+import functools
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -36,6 +38,30 @@ def _ids_reserve(model: type[Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+@dataclass(frozen=True)
+class _CopyPlan:
+    """What a COPY of `columns` into a model's table needs, worked out once per process: the
+    statement, the defaults of the columns left out (auto times filled per call), the JSON ones."""
+
+    sql: str
+    missing: tuple["Field[Any, Any]", ...]
+    auto_time: tuple[bool, ...]
+    json_at: tuple[int, ...]
+
+
+@functools.cache
+def _copy_plan(model: type[Model], columns: tuple[str, ...]) -> _CopyPlan:
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    missing = tuple(f for c, f in fields.items() if c not in columns and not f.primary_key)
+    column_sql = ", ".join(f'"{c}"' for c in (*columns, *(f.column for f in missing)))
+    return _CopyPlan(
+        sql=f'COPY "{model._meta.db_table}" ({column_sql}) FROM STDIN',
+        missing=missing,
+        auto_time=tuple(_is_auto_time(f) for f in missing),
+        json_at=tuple(i for i, c in enumerate(columns) if fields[c].get_internal_type() == "JSONField"),
+    )
+
+
 def rows_insert(
     model: type[Model], columns: Sequence[str], rows: Sequence[tuple], *, return_ids: bool = False
 ) -> list[int]:
@@ -46,7 +72,7 @@ def rows_insert(
     Elsewhere: bulk_create of model instances. Returns the new primary keys in row order when
     `return_ids`, else [].
     """
-    fields = {f.column: f for f in model._meta.concrete_fields}
+    fields = _columns_of(model)
     unknown = [c for c in columns if c not in fields]
     if unknown:
         raise ValueError(f"{model.__name__} has no column(s) {', '.join(unknown)}")
@@ -64,15 +90,13 @@ def rows_insert(
         assert pk_column is not None  # a concrete primary key has a column
         rows = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
         columns = [pk_column, *columns]
-    missing = [f for c, f in fields.items() if c not in columns and not f.primary_key]
+    plan = _copy_plan(model, tuple(columns))
     now = timezone.now()
-    defaults = tuple(_copy_value(f, now if _is_auto_time(f) else f.get_default()) for f in missing)
-    json_at = [i for i, c in enumerate(columns) if fields[c].get_internal_type() == "JSONField"]
-    column_sql = ", ".join(f'"{c}"' for c in (*columns, *(f.column for f in missing)))
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({column_sql}) FROM STDIN') as copy,
-    ):
+    defaults = tuple(
+        _copy_value(f, now if auto else f.get_default()) for f, auto in zip(plan.missing, plan.auto_time, strict=True)
+    )
+    json_at = plan.json_at
+    with connection.cursor() as cursor, cursor.cursor.copy(plan.sql) as copy:
         for row in rows:
             values: Sequence[Any] = row
             if json_at:
@@ -81,6 +105,11 @@ def rows_insert(
                     values[i] = json.dumps(values[i])
             copy.write_row((*values, *defaults))
     return ids
+
+
+@functools.cache
+def _columns_of(model: type[Model]) -> dict[str, "Field[Any, Any]"]:
+    return {f.column: f for f in model._meta.concrete_fields}
 
 
 def _is_auto_time(field: "Field[Any, Any]") -> bool:
@@ -120,7 +149,7 @@ def rows_update(
     """
     if not rows:
         return []
-    fields = [model._meta.pk, *(_concrete_field(model, name) for name in (*match, *assign))]
+    fields = _update_fields(model, tuple(match), tuple(assign))
     if is_postgres() and len(rows) > ROWS_PER_UPDATE:
         return [
             pk
@@ -137,15 +166,7 @@ def rows_update(
             if model._default_manager.filter(where or Q(), pk=pk, **conditions).update(**changes):
                 updated.append(pk)
         return updated
-    names = [f"v{i}" for i in range(len(fields))]
-    row_sql = "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields) + ")"
-    set_sql = ", ".join(
-        f'"{f.column}" = v.{n}' for f, n in zip(fields[1 + len(match) :], names[1 + len(match) :], strict=True)
-    )
-    where_sql = " AND ".join(
-        f't."{f.column}" IS NOT DISTINCT FROM v.{n}'
-        for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)], strict=True)
-    )
+    names, row_sql, set_sql, where_sql = _update_sql(model, tuple(match), tuple(assign))
     params: list[Any] = []
     for row in rows:
         params.extend(f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True))
@@ -156,9 +177,31 @@ def rows_update(
         params.extend(where_params)
     sql = (
         f'UPDATE "{model._meta.db_table}" AS t SET {set_sql} '
-        f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({', '.join(names)}) "
+        f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({names}) "
         f'WHERE {where_sql} RETURNING t."{model._meta.pk.column}"'
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
+
+
+@functools.cache
+def _update_fields(model: type[Model], match: tuple[str, ...], assign: tuple[str, ...]) -> list["Field[Any, Any]"]:
+    return [model._meta.pk, *(_concrete_field(model, name) for name in (*match, *assign))]
+
+
+@functools.cache
+def _update_sql(model: type[Model], match: tuple[str, ...], assign: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """rows_update's statement pieces (PostgreSQL), built once per process: the VALUES column
+    names, one row's placeholders with their casts, the SET and the match."""
+    fields = _update_fields(model, match, assign)
+    names = [f"v{i}" for i in range(len(fields))]
+    row_sql = "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields) + ")"
+    set_sql = ", ".join(
+        f'"{f.column}" = v.{n}' for f, n in zip(fields[1 + len(match) :], names[1 + len(match) :], strict=True)
+    )
+    where_sql = " AND ".join(
+        f't."{f.column}" IS NOT DISTINCT FROM v.{n}'
+        for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)], strict=True)
+    )
+    return ", ".join(names), row_sql, set_sql, where_sql
