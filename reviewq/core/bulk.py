@@ -7,6 +7,7 @@ as tuples in `columns` order, with database values: JSON columns as Python lists
 serialised here), binary columns as bytes.
 """
 
+import dataclasses
 import functools
 import json
 from collections.abc import Sequence
@@ -129,6 +130,17 @@ def _concrete_field(model: type[Model], name: str) -> "Field[Any, Any]":
     return field
 
 
+@dataclass(frozen=True)
+class InsertForUpdated:
+    """Rows for another table that go in only for the rows an UPDATE matched, in the same
+    statement (rows_update's `then_insert`): each row is (the updated row's pk, *values in
+    `columns` order), values as rows_insert takes them."""
+
+    model: type[Model]
+    columns: Sequence[str]
+    rows: Sequence[tuple]
+
+
 def rows_update(
     model: type[Model],
     *,
@@ -136,6 +148,7 @@ def rows_update(
     assign: Sequence[str],
     rows: Sequence[tuple],
     where: Q | None = None,
+    then_insert: InsertForUpdated | None = None,
 ) -> list[int]:
     """Conditional UPDATE of many rows, each with its own values; returns the primary keys
     of the rows that matched.
@@ -143,21 +156,25 @@ def rows_update(
     Each row is (pk, *match values, *assign values): the row with that pk is updated only if
     its `match` columns hold those values (None matches NULL, as in a filter) and it meets
     `where` (one condition for every row), and gets the `assign` values. Values are Python
-    values for the fields named (attnames or columns). PostgreSQL: UPDATE ... FROM (VALUES
-    ...) RETURNING, one statement per ROWS_PER_UPDATE rows. Elsewhere: one conditional UPDATE
-    per row.
+    values for the fields named (attnames or columns). `then_insert`'s rows for the rows
+    updated are inserted too (an audit row per change). PostgreSQL: UPDATE ... FROM (VALUES
+    ...) RETURNING, with the insert as a second data-modifying CTE of the same statement, one
+    statement per ROWS_PER_UPDATE rows. Elsewhere: one conditional UPDATE per row, then
+    rows_insert.
     """
     if not rows:
         return []
     fields = _update_fields(model, tuple(match), tuple(assign))
     if is_postgres() and len(rows) > ROWS_PER_UPDATE:
-        return [
-            pk
-            for start in range(0, len(rows), ROWS_PER_UPDATE)
-            for pk in rows_update(
-                model, match=match, assign=assign, rows=rows[start : start + ROWS_PER_UPDATE], where=where
-            )
-        ]
+        updated = []
+        for start in range(0, len(rows), ROWS_PER_UPDATE):
+            chunk = rows[start : start + ROWS_PER_UPDATE]
+            following = None
+            if then_insert is not None:
+                keys = {row[0] for row in chunk}
+                following = dataclasses.replace(then_insert, rows=[r for r in then_insert.rows if r[0] in keys])
+            updated += rows_update(model, match=match, assign=assign, rows=chunk, where=where, then_insert=following)
+        return updated
     if not is_postgres():
         updated = []
         for pk, *values in rows:
@@ -165,6 +182,9 @@ def rows_update(
             changes = dict(zip(assign, values[len(match) :], strict=True))
             if model._default_manager.filter(where or Q(), pk=pk, **conditions).update(**changes):
                 updated.append(pk)
+        if then_insert is not None:
+            done = set(updated)
+            rows_insert(then_insert.model, then_insert.columns, [r[1:] for r in then_insert.rows if r[0] in done])
         return updated
     names, row_sql, set_sql, where_sql = _update_sql(model, tuple(match), tuple(assign))
     params: list[Any] = []
@@ -175,14 +195,37 @@ def rows_update(
         where_rows, where_params = model._default_manager.filter(where).values("pk").query.sql_with_params()
         where_sql += f' AND t."{model._meta.pk.column}" IN ({where_rows})'
         params.extend(where_params)
+    pk_column = model._meta.pk.column
     sql = (
         f'UPDATE "{model._meta.db_table}" AS t SET {set_sql} '
         f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({names}) "
-        f'WHERE {where_sql} RETURNING t."{model._meta.pk.column}"'
+        f'WHERE {where_sql} RETURNING t."{pk_column}"'
     )
+    if then_insert is not None and then_insert.rows:
+        sql = f'WITH moved AS ({sql}), added AS ({_insert_for_updated(then_insert, params)}) SELECT "{pk_column}" FROM moved'
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def _insert_for_updated(insert: InsertForUpdated, params: list[Any]) -> str:
+    """INSERT ... SELECT of `insert`'s rows whose pk the CTE `moved` returned; adds its params."""
+    plan = _copy_plan(insert.model, tuple(insert.columns))
+    fields = _columns_of(insert.model)
+    columns = [fields[c] for c in insert.columns] + list(plan.missing)
+    now = timezone.now()
+    defaults = [now if auto else f.get_default() for f, auto in zip(plan.missing, plan.auto_time, strict=True)]
+    names = [f"c{i}" for i in range(len(columns))]
+    row_sql = "(%s::bigint, %s::integer, " + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in columns) + ")"
+    for n, (key, *values) in enumerate(insert.rows):
+        params += [key, n]
+        params.extend(f.get_db_prep_save(v, connection) for f, v in zip(columns, [*values, *defaults], strict=True))
+    column_sql = ", ".join(f'"{f.column}"' for f in columns)
+    return (
+        f'INSERT INTO "{insert.model._meta.db_table}" ({column_sql}) SELECT {", ".join(names)} '
+        f"FROM (VALUES {', '.join([row_sql] * len(insert.rows))}) AS a(k, n, {', '.join(names)}) "
+        "WHERE a.k IN (SELECT * FROM moved) ORDER BY a.n"  # ids in the order of the rows given
+    )
 
 
 @functools.cache
