@@ -78,9 +78,6 @@ def test_a_contradicted_attribute_sends_it_to_review_with_the_reason(claimed):
 
 def test_a_result_for_review_does_not_look_for_live_copies(claimed):
     # Only a result that would publish can be held back by a live copy: the others skip the query.
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     text = TEXT.replace("750 ml", "900 ml")
     with CaptureQueriesContext(connection) as queries:
         stored = completion_store(
