@@ -210,22 +210,34 @@ def rows_update(
 
 def _insert_for_updated(insert: InsertForUpdated, params: list[Any]) -> str:
     """INSERT ... SELECT of `insert`'s rows whose pk the CTE `moved` returned; adds its params."""
-    plan = _copy_plan(insert.model, tuple(insert.columns))
-    fields = _columns_of(insert.model)
-    columns = [fields[c] for c in insert.columns] + list(plan.missing)
+    columns, auto_time, row_sql, head, alias = _insert_sql(insert.model, tuple(insert.columns))
+    given = len(insert.columns)
     now = timezone.now()
-    defaults = [now if auto else f.get_default() for f, auto in zip(plan.missing, plan.auto_time, strict=True)]
-    names = [f"c{i}" for i in range(len(columns))]
-    row_sql = "(%s::bigint, %s::integer, " + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in columns) + ")"
+    defaults = [now if auto else f.get_default() for f, auto in zip(columns[given:], auto_time, strict=True)]
     for n, (key, *values) in enumerate(insert.rows):
         params += [key, n]
         params.extend(f.get_db_prep_save(v, connection) for f, v in zip(columns, [*values, *defaults], strict=True))
+    return f"{head} FROM (VALUES {', '.join([row_sql] * len(insert.rows))}) {alias} {_INSERT_TAIL}"
+
+
+_INSERT_TAIL = "WHERE a.k IN (SELECT * FROM moved) ORDER BY a.n"  # ids in the order of the rows given
+
+
+@functools.cache
+def _insert_sql(
+    model: type[Model], given: tuple[str, ...]
+) -> tuple[list["Field[Any, Any]"], tuple[bool, ...], str, str, str]:
+    """_insert_for_updated's pieces, built once per process: the fields (given, then the rest
+    with their defaults), which of the rest are auto times, one row's placeholders, the
+    INSERT ... SELECT up to its FROM, the VALUES' alias."""
+    plan = _copy_plan(model, given)
+    fields = _columns_of(model)
+    columns = [fields[c] for c in given] + list(plan.missing)
+    names = ", ".join(f"c{i}" for i in range(len(columns)))
+    row_sql = "(%s::bigint, %s::integer, " + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in columns) + ")"
     column_sql = ", ".join(f'"{f.column}"' for f in columns)
-    return (
-        f'INSERT INTO "{insert.model._meta.db_table}" ({column_sql}) SELECT {", ".join(names)} '
-        f"FROM (VALUES {', '.join([row_sql] * len(insert.rows))}) AS a(k, n, {', '.join(names)}) "
-        "WHERE a.k IN (SELECT * FROM moved) ORDER BY a.n"  # ids in the order of the rows given
-    )
+    head = f'INSERT INTO "{model._meta.db_table}" ({column_sql}) SELECT {names}'
+    return columns, plan.auto_time, row_sql, head, f"AS a(k, n, {names})"
 
 
 @functools.cache
