@@ -109,7 +109,7 @@ def rows_insert(
 
 
 @functools.cache
-def _columns_of(model: type[Model]) -> dict[str, "Field[Any, Any]"]:
+def _columns_of(model: type[Model]) -> dict[str | None, "Field[Any, Any]"]:
     return {f.column: f for f in model._meta.concrete_fields}
 
 
