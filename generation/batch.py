@@ -82,7 +82,7 @@ def batch_results_import(
     (completions_store); each keeps its own claim, so one taken over does not hold back the rest.
     """
     result = BatchImportResult()
-    chunk: list[tuple[int, Product, dict]] = []  # (line number, product, record)
+    read: list[tuple[int, int | None, dict]] = []  # (line number, product id or None: unreadable, record)
     for number, raw in enumerate(lines, start=1):
         if progress:
             progress(number)
@@ -93,19 +93,32 @@ def batch_results_import(
             record = json_loads(raw)
             product_id = product_id_from_custom_id(str(record.get("custom_id", "")))
         except (ValueError, AttributeError) as exc:
-            result.errors.append((number, f"not a Batch API result line: {exc}"))
+            read.append((number, None, {"error": f"not a Batch API result line: {exc}"}))
             continue
-        product = Product.objects.select_related("catalog").filter(pk=product_id).first()
-        if product is None:
-            result.errors.append((number, f"no product with id {product_id}"))
-            continue
-        if any(queued.pk == product_id for _, queued, _ in chunk):
-            _chunk_store(chunk, result, actor=actor)  # a repeated product: store the earlier line first
-        chunk.append((number, product, record))
-        if len(chunk) >= STORE_CHUNK:
-            _chunk_store(chunk, result, actor=actor)
-    _chunk_store(chunk, result, actor=actor)
+        if any(pid == product_id for _, pid, _ in read):
+            _read_store(read, result, actor=actor)  # a repeated product: store the earlier line first
+        read.append((number, product_id, record))
+        if len(read) >= STORE_CHUNK:
+            _read_store(read, result, actor=actor)
+    _read_store(read, result, actor=actor)
     return result
+
+
+def _read_store(
+    read: list[tuple[int, int | None, dict]], result: BatchImportResult, *, actor: AbstractBaseUser | None
+) -> None:
+    """The read lines' products in one query (line errors reported in line order), then store them."""
+    products = Product.objects.select_related("catalog").in_bulk([pid for _, pid, _ in read if pid is not None])
+    chunk: list[tuple[int, Product, dict]] = []
+    for number, product_id, record in read:
+        if product_id is None:
+            result.errors.append((number, record["error"]))
+        elif product_id not in products:
+            result.errors.append((number, f"no product with id {product_id}"))
+        else:
+            chunk.append((number, products[product_id], record))
+    read.clear()
+    _chunk_store(chunk, result, actor=actor)
 
 
 def _chunk_store(

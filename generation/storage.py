@@ -30,10 +30,9 @@ from reviewq.gating.service import (
     SCORE_COLUMNS,
     GateInput,
     TokenInput,
-    adopted_gate_model,
+    gate_config,
     gate_description,
     sentence_score_columns,
-    thresholds_for_catalog,
 )
 
 S = DescriptionStatus
@@ -130,9 +129,8 @@ def completion_store(
 def completions_store(requests: list[StoreRequest]) -> list[Description | ConflictError]:
     """Store completions in one transaction; per request, the stored Description or the
     ConflictError that kept it out (its claim was taken over: nothing of it is written)."""
-    thresholds: dict = {}
-    gate_models: dict = {}
-    prepared = [_prepare(request, thresholds, gate_models) for request in requests]
+    gate_configs: dict = {}
+    prepared = [_prepare(request, gate_configs) for request in requests]
     with transaction.atomic():
         prepared = _beside_live(prepared)
         results = descriptions_transition(
@@ -152,9 +150,9 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
     return results
 
 
-def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Prepared:
+def _prepare(request: StoreRequest, gate_configs: dict) -> _Prepared:
     """Everything but the writes: failure check, alignment, gate, the rows (pure but for the
-    thresholds and the adopted gate model, read once per catalog (and model) and call)."""
+    thresholds and the adopted gate model, read once per catalog and model and call)."""
     completion, description = request.completion, request.description
     meta = {
         "provider": completion.provider,
@@ -188,8 +186,10 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
     tokens = completion.tokens
     alignment = align(completion.text, [t.text for t in tokens])
     product = description.product
-    if product.catalog_id not in thresholds:
-        thresholds[product.catalog_id] = thresholds_for_catalog(catalog_id=product.catalog_id)
+    key = (completion.model, product.catalog_id)
+    if key not in gate_configs:
+        gate_configs[key] = gate_config(catalog_id=product.catalog_id, model_name=completion.model)
+    thresholds, adopted = gate_configs[key]
     gate = gate_description(
         gate_input(
             completion=completion,
@@ -199,13 +199,9 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
             prompt=request.prompt,
             verifier_p_true=request.verifier_p_true,
         ),
-        thresholds=thresholds[product.catalog_id],
+        thresholds=thresholds,
         publish_confident_now=product.catalog.publish_confident_now,
     )
-    key = (completion.model, product.catalog_id)
-    if key not in gate_models:
-        gate_models[key] = adopted_gate_model(model_name=completion.model, catalog_id=product.catalog_id)
-    adopted = gate_models[key]
     columns = [sentence_score_columns(score, gate_model=adopted) for score in gate.sentences]
     outcome, summary, risk = gate.outcome, gate.summary, gate.risk
     if adopted is not None:

@@ -8,12 +8,13 @@ the thresholds ("mean logprob -1.9 below flag threshold -1.5") are derived when 
 """
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce, Exp, Greatest, Least, Ln
@@ -153,6 +154,50 @@ def adopted_gate_model(*, model_name: str, catalog_id: int | None = None) -> Gat
         .order_by(F("catalog_id").asc(nulls_last=True))
         .first()
     )
+
+
+# Adopted gate models by (id, created_at): a fitted model's weights and cut-offs never change
+# after the fit (adopting and reverting flip `adopted` only), so a process loads each once.
+_GATE_MODELS: dict[tuple[int, Any], GateModel] = {}
+
+
+@functools.cache
+def _gate_config_sql() -> str:
+    thresholds, gate_models = Thresholds._meta.db_table, GateModel._meta.db_table
+    return (
+        f'SELECT 0, catalog_id, publish_above, flag_below, critical_floor, NULL, NULL FROM "{thresholds}" '
+        "WHERE catalog_id = %s OR catalog_id IS NULL "
+        f'UNION ALL SELECT 1, catalog_id, NULL, NULL, NULL, id, created_at FROM "{gate_models}" '
+        "WHERE adopted = %s AND model_name = %s AND (catalog_id = %s OR catalog_id IS NULL)"
+    )
+
+
+def gate_config(*, catalog_id: int | None, model_name: str) -> tuple[GateThresholds, GateModel | None]:
+    """thresholds_for_catalog and adopted_gate_model in one plain statement (what storing a
+    result reads per catalog and model, so it is read fresh every time without the ORM
+    building two queries); the adopted model's row is loaded once per process."""
+    with connection.cursor() as cursor:
+        cursor.execute(_gate_config_sql(), [catalog_id, True, model_name, catalog_id])
+        rows = cursor.fetchall()
+    thresholds = {row[1]: row for row in rows if row[0] == 0}
+    models = {row[1]: row for row in rows if row[0] == 1}
+    row = thresholds.get(catalog_id) if catalog_id is not None else None
+    row = row or thresholds.get(None)
+    found = GateThresholds() if row is None else GateThresholds.of(dict(zip(_THRESHOLD_NAMES, row[2:5], strict=True)))
+    adopted = (models.get(catalog_id) if catalog_id is not None else None) or models.get(None)
+    if adopted is None:
+        return found, None
+    key = (adopted[5], adopted[6])
+    gate_model = _GATE_MODELS.get(key)
+    if gate_model is None:
+        gate_model = GateModel.objects.defer("calibration", "metrics").filter(pk=adopted[5]).first()
+        if gate_model is None:  # deleted since the read: score as if none were adopted
+            return found, None
+        _GATE_MODELS[key] = gate_model
+    return found, gate_model
+
+
+_THRESHOLD_NAMES = ("publish_above", "flag_below", "critical_floor")
 
 
 def sentence_score_columns(score: SentenceScore, *, gate_model: GateModel | None = None) -> dict[str, Any]:
