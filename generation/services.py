@@ -14,7 +14,7 @@ from django.db import connection
 
 from generation.limiter import SlotUnavailable, limiter_for
 from generation.prompts import build_messages, prompt_text
-from generation.providers import get_provider, pick_best
+from generation.providers import get_provider, other_candidates, pick_best
 from generation.queueing import description_claim_for_generation
 from generation.runs import run_finish_if_done
 from generation.storage import completion_store
@@ -90,7 +90,11 @@ def _description_generate(*, product_id: int) -> GenerateOutcome:
         )
     try:
         stored = completion_store(
-            description=description, completion=completion, prompt=prompt, claim_version=description.version
+            description=description,
+            completion=completion,
+            prompt=prompt,
+            claim_version=description.version,
+            other_candidates=other_candidates(candidates, completion),
         )
     except ConflictError:
         logger.warning("description %s was reclaimed while generating; result dropped", description.pk)

@@ -12,7 +12,7 @@ workers use.
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,10 +44,16 @@ FAILED_FINISH_REASONS = {
 
 
 def gate_input(
-    *, completion: Completion, alignment: Alignment, attributes: Mapping[str, Any], product_name: str, prompt: str
+    *,
+    completion: Completion,
+    alignment: Alignment,
+    attributes: Mapping[str, Any],
+    product_name: str,
+    prompt: str,
+    other_candidates: Sequence[str] = (),
 ) -> GateInput:
-    """What the gate reads of a completion and the prompt that produced it; gate_eval builds
-    it the same way."""
+    """What the gate reads of a completion, the prompt that produced it and the texts of the
+    other candidates of that prompt (`other_candidates`); gate_eval builds it the same way."""
     return GateInput(
         sentences=[span.text for span in alignment.sentences],
         tokens=[
@@ -66,6 +72,7 @@ def gate_input(
         finish_reason=completion.finish_reason or "",
         has_logprobs=completion.has_logprobs,
         prompt=prompt,
+        other_candidates=tuple(other_candidates),
     )
 
 
@@ -75,6 +82,8 @@ class StoreRequest:
     completion: Completion
     prompt: str
     claim_version: int
+    # The texts of the candidates not kept (LLM_CANDIDATES > 1), for the agreement signals.
+    other_candidates: tuple[str, ...] = ()
 
 
 SENTENCE_COLUMNS = ("description_id", "index", "char_start", "char_end", "text", *SCORE_COLUMNS)
@@ -94,11 +103,25 @@ class _Prepared:
 
 
 def completion_store(
-    *, description: Description, completion: Completion, prompt: str, claim_version: int
+    *,
+    description: Description,
+    completion: Completion,
+    prompt: str,
+    claim_version: int,
+    other_candidates: tuple[str, ...] = (),
 ) -> Description:
-    """Store one completion; raises ConflictError (nothing written) if the claim was taken over."""
+    """Store one completion (`other_candidates`: the texts of the candidates pick_best did not
+    keep); raises ConflictError (nothing written) if the claim was taken over."""
     [result] = completions_store(
-        [StoreRequest(description=description, completion=completion, prompt=prompt, claim_version=claim_version)]
+        [
+            StoreRequest(
+                description=description,
+                completion=completion,
+                prompt=prompt,
+                claim_version=claim_version,
+                other_candidates=other_candidates,
+            )
+        ]
     )
     if isinstance(result, ConflictError):
         raise result
@@ -175,6 +198,7 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
             attributes=product.attributes,
             product_name=product.name,
             prompt=request.prompt,
+            other_candidates=request.other_candidates,
         ),
         thresholds=thresholds[product.catalog_id],
         publish_confident_now=product.catalog.publish_confident_now,

@@ -26,7 +26,7 @@ from django.db.models import Case, Count, F, FloatField, Max, Q, QuerySet, Value
 from django.db.models.expressions import Combinable, CombinedExpression
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Exp, Greatest, Least, Ln
-from django.db.models.lookups import Exact, GreaterThanOrEqual, IsNull, LessThanOrEqual
+from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, IsNull, LessThanOrEqual
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
@@ -289,7 +289,9 @@ def gate_model_revert(*, scope: GateScope, actor: AbstractBaseUser | None) -> Ga
 #
 # features.EXTRACTORS as SQL over Sentence.signals (kept equal to inference.fitted_risk by a
 # test): ("num", key, cap) a number capped, 0 when absent; ("neg", key, cap) the same negated;
-# ("flag", key) 1 when true; ("log1p", key); ("no_logprobs",).
+# ("flag", key) 1 when true; ("log1p", key); ("no_logprobs",); ("one_minus", key) 1 - the number,
+# 1 when absent; ("num_or", key, cap, fallback) the number capped, the fallback key's when
+# absent; ("none", key) 1 unless the number is above 0.
 SQL_FEATURES: dict[str, tuple] = {
     "neg_mean_logprob": ("neg", "mean_logprob", 10.0),
     "neg_min_logprob": ("neg", "min_logprob", 20.0),
@@ -317,6 +319,9 @@ SQL_FEATURES: dict[str, tuple] = {
     "n_untraced": ("num", "n_untraced", 3.0),
     "n_swapped": ("num", "n_swapped", 2.0),
     "novel_share": ("num", "novel_share", None),
+    "sample_disagreement": ("one_minus", "sample_support"),
+    "values_alone": ("num_or", "n_values_alone", 2.0, "n_values"),
+    "no_samples": ("none", "n_samples"),
 }
 _F = FloatField()
 
@@ -328,6 +333,11 @@ def _number(key: str, field: str = "signals") -> Cast:
 def _flag(key: str, field: str = "signals") -> Case:
     """1.0 when the JSON key is true, else 0.0 (also when absent: no NULL to negate)."""
     return Case(When(Q(**{f"{field}__{key}": True}), then=Value(1.0)), default=Value(0.0), output_field=_F)
+
+
+def _absent(key: str, field: str = "signals") -> Q:
+    """The JSON key is missing or null (SQLite's ->> gives the text 'null', which casts to 0)."""
+    return Q(**{f"{field}__{key}__isnull": True}) | Q(**{f"{field}__{key}": None})
 
 
 def _feature_sql(name: str, field: str = "signals") -> Case | Ln:
@@ -343,6 +353,22 @@ def _feature_sql(name: str, field: str = "signals") -> Case | Ln:
         )
     key = rest[0]
     value: Combinable = _number(key, field)
+    if kind == "one_minus":
+        return Case(
+            When(_absent(key, field), then=Value(1.0)),
+            default=CombinedExpression(Value(1.0), "-", value, output_field=_F),
+            output_field=_F,
+        )
+    if kind == "none":
+        return Case(When(GreaterThan(value, Value(0.0)), then=Value(0.0)), default=Value(1.0), output_field=_F)
+    if kind == "num_or":
+        cap, fallback = rest[1], rest[2]
+        return Case(
+            When(~_absent(key, field), then=Least(value, Value(cap))),
+            When(_absent(fallback, field), then=Value(0.0)),
+            default=Least(_number(fallback, field), Value(cap)),
+            output_field=_F,
+        )
     if kind == "log1p":
         return Ln(Value(1.0) + Case(When(IsNull(value, True), then=Value(0.0)), default=value, output_field=_F))
     if kind == "neg":

@@ -69,6 +69,8 @@ class GateInput:
     finish_reason: str = ""
     has_logprobs: bool = True
     prompt: str = ""  # the prompt text it was generated from (Description.prompt): echoes are flagged
+    # The texts of the candidates pick_best did not keep (LLM_CANDIDATES > 1): agreement signals.
+    other_candidates: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def gate_description(data: GateInput, *, thresholds: GateThresholds, publish_con
         truncated=data.finish_reason == "length",
         thresholds=thresholds,
         prompt=data.prompt,
+        other_candidates=data.other_candidates,
     )
     outcome = description_outcome(((s.band, "") for s in scores), publish_confident_now)
     return GateResult(sentences=scores, outcome=outcome, risk=description_risk(s.risk for s in scores))
