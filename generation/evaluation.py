@@ -5,14 +5,16 @@ A label file holds one JSON object per line:
     {"attributes": {...}, "completion": {OpenAI chat.completion}, "sentences": [
         {"text": "...", "start": 0, "end": 42, "error": true}, ...]}
 
-optionally with "name" (the product name), "id", "split", "candidates" and any other key
-(ignored). `start`/`end` are character offsets into choices[0].message.content.
-"candidates" (LLM_CANDIDATES > 1) lists the chat.completion bodies of every candidate of
-the prompt, the kept one among them: the others' texts give the agreement signals, as
-production's other_candidates does. Each line is parsed, aligned and gated exactly as
-production stores a completion (completion_from_openai -> align -> gate_description); each of our sentences takes the label of the labelled span it
-overlaps most, so the labels may come from another sentence splitter. The figures computed
-from an evaluation are in generation.evaluation_report.
+optionally with "name" (the product name), "id", "split", "product" (the fold group), "model",
+"distribution" (how the copy was sampled: reported apart by gate_eval --cv), "candidates" and
+any other key (ignored).
+`start`/`end` are character offsets into choices[0].message.content. "candidates"
+(LLM_CANDIDATES > 1) lists the chat.completion bodies of every candidate of the prompt, the
+kept one among them: the others' texts give the agreement signals, as production's
+other_candidates does. Each line is parsed, aligned and gated exactly as production stores a
+completion (completion_from_openai -> align -> gate_description); each of our sentences takes
+the label of the labelled span it overlaps most, so the labels may come from another sentence
+splitter. The figures computed from an evaluation are in generation.evaluation_report.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class LabelledCase:
     prompt: str = ""  # the prompt text, as stored on Description.prompt (optional)
     group: str = ""  # cross-validation fold group: the "product" key, else the name, else the id
     model: str = ""  # the "model" key, else the completion's model
+    distribution: str = ""  # the "distribution" key (how the copy was sampled), else the model
     candidates: tuple[Mapping[str, Any], ...] = ()  # every candidate's chat.completion, the kept one too
 
 
@@ -77,6 +80,7 @@ class EvaluatedSentence:
     group: str = ""
     model: str = ""
     span: int = -1  # index of the labelled span it took its label from
+    distribution: str = ""
 
 
 @dataclass
@@ -144,6 +148,7 @@ def parse_case(text: str, *, line: int) -> LabelledCase:
     spans = tuple(_parse_span(raw, line=line, position=i, length=len(content)) for i, raw in enumerate(sentences))
     case_id = str(data.get("id", f"line-{line}"))
     name = str(data.get("name") or data.get("product_name") or "")
+    model = str(data.get("model") or completion.get("model") or "unknown")
     return LabelledCase(
         line=line,
         id=case_id,
@@ -154,7 +159,8 @@ def parse_case(text: str, *, line: int) -> LabelledCase:
         split=str(data.get("split") or ""),
         prompt=str(data.get("prompt") or ""),
         group=str(data.get("product") or name or case_id),
-        model=str(data.get("model") or completion.get("model") or "unknown"),
+        model=model,
+        distribution=str(data.get("distribution") or model),
         candidates=tuple(candidates),
     )
 
@@ -256,6 +262,7 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
                     group=case.group,
                     model=case.model,
                     span=case.spans.index(label),
+                    distribution=case.distribution,
                 )
             )
         if bands:

@@ -2,8 +2,9 @@
 
 `cross_validate_evaluation` (gate_eval --cv K) fits the risk model of reviewq/gating/fit.py
 per model ("model" key, else the completion's model) by folds grouped by product ("product"
-key, else "name") and reports its out-of-fold ranking and auto-publishing; its metrics are
-scikit-learn's.
+key, else "name") and reports its out-of-fold ranking and auto-publishing, pooled, by model
+and by distribution ("distribution" key, else the model: the same out-of-fold results sliced
+by how the copy was sampled); its metrics are scikit-learn's.
 
 Scores compared: the gate's risk (higher = riskier) and plain mean token logprob (negated,
 so higher = riskier too). ROC-AUC is tie-aware (a tied error/ok pair counts 1/2); PR-AUC is
@@ -255,6 +256,22 @@ def cross_validate_evaluation(
             "intercept": round(fitted["intercept"], 4),
         }
     pooled = CrossValidation(risk=risk, published=published)
+    by_distribution: dict[str, Any] = {}
+    for distribution in sorted({s.distribution or s.model for s in sentences}):
+        index = [i for i, s in enumerate(sentences) if (s.distribution or s.model) == distribution]
+        own = [sentences[i] for i in index]
+        models = sorted({s.model for s in own})
+        # The same keys as by_model; the fold results and the fit are its model's (a
+        # distribution spanning models reports the folds and fit of none).
+        fit = by_model[model_key(models[0])] if len(models) == 1 else {}
+        by_distribution[model_key(distribution)] = {
+            "distribution": distribution,
+            "model": ", ".join(models),
+            **_scope_summary(own, CrossValidation(risk=risk[index], published=published[index]), confidence),
+            "folds": fit.get("folds", []),
+            "weights": fit.get("weights", {}),
+            "intercept": fit.get("intercept"),
+        }
     return {
         "cv": k,
         "target_escape": target_escape,
@@ -264,6 +281,7 @@ def cross_validate_evaluation(
         "class_weight": params.class_weight,
         **_scope_summary(sentences, pooled, confidence),
         "by_model": by_model,
+        "by_distribution": by_distribution,
     }
 
 
@@ -277,13 +295,17 @@ def format_cv_summary(summary: Mapping[str, Any]) -> str:
         f"{'publ.':>7}{'correct publ.':>15}{'escape':>8}",
     ]
     scopes = [("all", summary), *summary["by_model"].items()]
+    scopes += [(f"  {name}", scope) for name, scope in summary.get("by_distribution", {}).items()]
     for name, scope in scopes:
-        name = scope.get("model", name)
+        name = f"  {scope['distribution']}" if "distribution" in scope else scope.get("model", name)
         lines.append(
             f"{name[:29]:<30}{scope['sentences']:>6}{scope['errors']:>6}{_num(scope['roc_auc']['fitted']):>8}"
             f"{_num(scope['roc_auc']['gate']):>7}{_num(scope['roc_auc']['mean_logprob']):>8}"
             f"{_num(scope['pr_auc']['fitted']):>8}{scope['published']:>7}"
             f"{_pct(scope['published_correct_share']):>15}{_pct(scope['escape_rate']):>8}"
         )
-    lines.append("(ROC-AUC: fitted, gate, mean logprob; PR-AUC of the fitted risk; published on test folds)")
+    lines.append(
+        "(ROC-AUC: fitted, gate, mean logprob; PR-AUC of the fitted risk; published on test folds; "
+        "indented: by distribution, scored with its model's folds)"
+    )
     return "\n".join(lines)

@@ -155,6 +155,14 @@ def test_parse_case_ignores_unknown_keys():
     ]
 
 
+def test_parse_case_distribution_defaults_to_the_model():
+    assert parse_case(_line(), line=1).distribution == parse_case(_line(), line=1).model == "test-model"
+    case = parse_case(_line(model="m", distribution="t10-cand3"), line=1)
+    assert (case.model, case.distribution) == ("m", "t10-cand3")
+    sentence = evaluate([case], thresholds=GateThresholds()).sentences[0]
+    assert (sentence.model, sentence.distribution) == ("m", "t10-cand3")
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
