@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from generation.prompts import build_messages, prompt_text
-from generation.providers import pick_best
+from generation.providers import other_candidates, pick_best
 from generation.providers.common import json_loads
 from generation.providers.openai_compat import completion_from_openai
 from generation.queueing import description_claim_for_generation, descriptions_queue
@@ -143,7 +143,8 @@ def _chunk_store(
             result.failed += 1
             continue
         try:
-            completion = pick_best(completion_from_openai(record["response"]["body"], provider="openai-batch"))
+            candidates = completion_from_openai(record["response"]["body"], provider="openai-batch")
+            completion = pick_best(candidates)
         except (KeyError, TypeError, ValueError) as exc:
             description_fail(description=description, error_code="batch_error", error=f"unreadable result body: {exc}")
             result.failed += 1
@@ -157,6 +158,7 @@ def _chunk_store(
                     completion=completion,
                     prompt=prompt_text(_messages_for(product)),
                     claim_version=description.version,
+                    other_candidates=other_candidates(candidates, completion),
                 ),
             )
         )

@@ -6,13 +6,15 @@ A label file holds one JSON object per line:
         {"text": "...", "start": 0, "end": 42, "error": true}, ...]}
 
 optionally with "name" (the product name), "id", "split", "product" (the fold group), "model",
-"distribution" (how the copy was sampled: reported apart by gate_eval --cv) and any other key
-(ignored).
-`start`/`end` are character offsets into choices[0].message.content. Each line is parsed,
-aligned and gated exactly as production stores a completion (completion_from_openai ->
-align -> gate_description); each of our sentences takes the label of the labelled span it
-overlaps most, so the labels may come from another sentence splitter. The figures computed
-from an evaluation are in generation.evaluation_report.
+"distribution" (how the copy was sampled: reported apart by gate_eval --cv), "candidates" and
+any other key (ignored).
+`start`/`end` are character offsets into choices[0].message.content. "candidates"
+(LLM_CANDIDATES > 1) lists the chat.completion bodies of every candidate of the prompt, the
+kept one among them: the others' texts give the agreement signals, as production's
+other_candidates does. Each line is parsed, aligned and gated exactly as production stores a
+completion (completion_from_openai -> align -> gate_description); each of our sentences takes
+the label of the labelled span it overlaps most, so the labels may come from another sentence
+splitter. The figures computed from an evaluation are in generation.evaluation_report.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from generation.alignment import align
+from generation.providers.common import other_candidates
 from generation.providers.openai_compat import completion_from_openai
 from generation.storage import gate_input
 from generation.types import Completion
@@ -62,6 +65,7 @@ class LabelledCase:
     group: str = ""  # cross-validation fold group: the "product" key, else the name, else the id
     model: str = ""  # the "model" key, else the completion's model
     distribution: str = ""  # the "distribution" key (how the copy was sampled), else the model
+    candidates: tuple[Mapping[str, Any], ...] = ()  # every candidate's chat.completion, the kept one too
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,9 @@ def parse_case(text: str, *, line: int) -> LabelledCase:
         raise _fail(line, "'completion' choices[0].message.content must be a string")
     if not isinstance(sentences, list):
         raise _fail(line, "'sentences' must be a list")
+    candidates = data.get("candidates") or []
+    if not isinstance(candidates, list) or not all(isinstance(c, Mapping) for c in candidates):
+        raise _fail(line, "'candidates' must be a list of chat.completion objects")
     spans = tuple(_parse_span(raw, line=line, position=i, length=len(content)) for i, raw in enumerate(sentences))
     case_id = str(data.get("id", f"line-{line}"))
     name = str(data.get("name") or data.get("product_name") or "")
@@ -157,6 +164,7 @@ def parse_case(text: str, *, line: int) -> LabelledCase:
         group=str(data.get("product") or name or case_id),
         model=model,
         distribution=str(data.get("distribution") or model),
+        candidates=tuple(candidates),
     )
 
 
@@ -200,6 +208,17 @@ def parse_completion(case: LabelledCase) -> Completion:
     return completions[0]
 
 
+def case_other_candidates(case: LabelledCase, completion: Completion) -> tuple[str, ...]:
+    """The texts of the case's candidates other than the kept `completion` (the first
+    candidate with its text is the kept one; a twin of it stays, as in production)."""
+    try:
+        parsed = [c for body in case.candidates for c in completion_from_openai(body, provider=EVAL_PROVIDER)]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise _fail(case.line, f"'candidates' holds an unreadable chat.completion: {exc}") from None
+    kept = next((c for c in parsed if c.text == completion.text), completion)
+    return other_candidates(parsed, kept)
+
+
 def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds, judge: Judge | None = None) -> Evaluation:
     """Parse, align and gate every case as production does and pair each sentence with its label.
     With a `judge` (generation/verifier.py) each sentence also gets the verifier's P(True), as
@@ -223,6 +242,7 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds, judge
                 product_name=case.name,
                 prompt=case.prompt,
                 verifier_p_true=verdicts,
+                other_candidates=case_other_candidates(case, completion),
             ),
             thresholds=thresholds,
             publish_confident_now=False,

@@ -14,7 +14,7 @@ from django.db import connection
 
 from generation.limiter import SlotUnavailable, limiter_for
 from generation.prompts import build_messages, prompt_text
-from generation.providers import get_provider, pick_best
+from generation.providers import get_provider, other_candidates, pick_best
 from generation.queueing import description_claim_for_generation
 from generation.runs import run_finish_if_done
 from generation.storage import completion_store
@@ -102,6 +102,7 @@ def _description_generate(*, product_id: int) -> GenerateOutcome:
             prompt=prompt,
             claim_version=description.version,
             verifier_p_true=verdicts.values,
+            other_candidates=other_candidates(candidates, completion),
         )
     except ConflictError:
         logger.warning("description %s was reclaimed while generating; result dropped", description.pk)

@@ -50,10 +50,12 @@ def gate_input(
     product_name: str,
     prompt: str,
     verifier_p_true: Sequence[float | None] = (),
+    other_candidates: Sequence[str] = (),
 ) -> GateInput:
-    """What the gate reads of a completion and the prompt that produced it; gate_eval builds
-    it the same way. `verifier_p_true`: the verifier's P(True) per sentence of `alignment`, or
-    empty (not run; one per sentence or none, anything else is dropped)."""
+    """What the gate reads of a completion, the prompt that produced it and the texts of the
+    other candidates of that prompt (`other_candidates`); gate_eval builds it the same way.
+    `verifier_p_true`: the verifier's P(True) per sentence of `alignment`, or empty (not run;
+    one per sentence or none, anything else is dropped)."""
     return GateInput(
         sentences=[span.text for span in alignment.sentences],
         tokens=[
@@ -73,6 +75,7 @@ def gate_input(
         has_logprobs=completion.has_logprobs,
         prompt=prompt,
         verifier_p_true=tuple(verifier_p_true) if len(verifier_p_true) == len(alignment.sentences) else (),
+        other_candidates=tuple(other_candidates),
     )
 
 
@@ -83,6 +86,8 @@ class StoreRequest:
     prompt: str
     claim_version: int
     verifier_p_true: tuple[float | None, ...] = ()  # per sentence (generation/verifier.py), or not run
+    # The texts of the candidates not kept (LLM_CANDIDATES > 1), for the agreement signals.
+    other_candidates: tuple[str, ...] = ()
 
 
 SENTENCE_COLUMNS = ("description_id", "index", "char_start", "char_end", "text", *SCORE_COLUMNS)
@@ -108,8 +113,10 @@ def completion_store(
     prompt: str,
     claim_version: int,
     verifier_p_true: tuple[float | None, ...] = (),
+    other_candidates: tuple[str, ...] = (),
 ) -> Description:
-    """Store one completion; raises ConflictError (nothing written) if the claim was taken over."""
+    """Store one completion (`other_candidates`: the texts of the candidates pick_best did not
+    keep); raises ConflictError (nothing written) if the claim was taken over."""
     [result] = completions_store(
         [
             StoreRequest(
@@ -118,6 +125,7 @@ def completion_store(
                 prompt=prompt,
                 claim_version=claim_version,
                 verifier_p_true=verifier_p_true,
+                other_candidates=other_candidates,
             )
         ]
     )
@@ -198,6 +206,7 @@ def _prepare(request: StoreRequest, gate_configs: dict) -> _Prepared:
             product_name=product.name,
             prompt=request.prompt,
             verifier_p_true=request.verifier_p_true,
+            other_candidates=request.other_candidates,
         ),
         thresholds=thresholds,
         publish_confident_now=product.catalog.publish_confident_now,

@@ -73,6 +73,8 @@ class GateInput:
     prompt: str = ""  # the prompt text it was generated from (Description.prompt): echoes are flagged
     # The verifier pass's P(True) per sentence (generation/verifier.py), or empty (not run).
     verifier_p_true: Sequence[float | None] = ()
+    # The texts of the candidates pick_best did not keep (LLM_CANDIDATES > 1): agreement signals.
+    other_candidates: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ def gate_description(data: GateInput, *, thresholds: GateThresholds, publish_con
         thresholds=thresholds,
         prompt=data.prompt,
         verifier=data.verifier_p_true,
+        other_candidates=data.other_candidates,
     )
     outcome = description_outcome(((s.band, "") for s in scores), publish_confident_now)
     return GateResult(sentences=scores, outcome=outcome, risk=description_risk(s.risk for s in scores))

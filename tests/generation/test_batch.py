@@ -65,6 +65,18 @@ def test_import_stores_results_and_fails_error_lines_without_losing_the_rest(cat
     assert Description.objects.get(product=products[3]).has_logprobs is False
 
 
+def test_import_of_several_candidates_stores_the_agreement_signals(catalog_with_products, settings):
+    settings.LLM_CANDIDATES = 3
+    catalog, products = catalog_with_products
+    request = next(batch_requests_build(catalog=catalog))
+    assert request["body"]["n"] == 3
+    body = FakeOpenAI().chat_completion(request["body"])
+    assert len(body["choices"]) == 3
+    assert batch_results_import(lines=[_result_line(request, body)]).stored == 1
+    stored = Description.objects.get(product=products[0])
+    assert {s.signals["n_samples"] for s in stored.sentences.all()} == {2}
+
+
 def test_import_command_prints_a_summary_and_line_errors(catalog_with_products, tmp_path, capsys):
     catalog, _products = catalog_with_products
     request = next(batch_requests_build(catalog=catalog))

@@ -188,3 +188,32 @@ def test_storing_a_result_for_review_is_three_statements_and_the_copies(claimed)
         S.REVIEW,
         stored.risk,
     )
+
+
+def test_other_candidates_give_each_stored_sentence_its_agreement(claimed):
+    others = (
+        "A blue bottle of 750 ml, made of stainless steel.",
+        "This stainless steel bottle holds 750 ml and comes in blue.",
+    )
+    text = TEXT.replace("750 ml", "900 ml")
+    stored = completion_store(
+        description=claimed,
+        completion=_completion(text),
+        prompt="p",
+        claim_version=claimed.version,
+        other_candidates=others,
+    )
+    first, second, third = Sentence.objects.filter(description=stored).order_by("index")
+    assert first.signals["n_samples"] == 2 and first.signals["n_values_alone"] == 1
+    assert "'900 ml' stated by this sample only, by none of the 2 other samples" in first.reasons
+    assert second.signals["sample_support"] == pytest.approx(1.0)
+    assert third.signals["sample_support"] < 0.5
+    assert any(reason.startswith("samples disagree:") for reason in third.reasons)
+
+
+def test_one_candidate_stores_no_agreement(claimed):
+    stored = completion_store(
+        description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version
+    )
+    signals = Sentence.objects.filter(description=stored).first().signals
+    assert (signals["n_samples"], signals["sample_support"], signals["n_values_alone"]) == (0, None, None)

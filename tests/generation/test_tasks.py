@@ -199,3 +199,14 @@ def test_embedded_model_generates_a_product_end_to_end(settings, fresh_providers
     tokens, _sentences = assert_stored_consistently(description)
     assert len(tokens) == description.completion_tokens
     assert all(t.logprob <= 0 and len(t.alternatives) == 5 for t in tokens)
+
+
+def test_candidates_beyond_the_kept_one_give_the_agreement_signals(openai_settings, fake_openai):
+    openai_settings.LLM_CANDIDATES = 3
+    product = _queued_product(name="Alpine steel bottle", attributes={"capacity": "750 ml", "weight": "340 g"})
+    _run(product)
+    description = Description.objects.get(product=product)
+    assert fake_openai.requests_total == 1  # one request for the three candidates
+    sentences = list(Sentence.objects.filter(description=description))
+    assert {s.signals["n_samples"] for s in sentences} == {2}
+    assert all(s.signals["sample_support"] is None or 0 <= s.signals["sample_support"] <= 1 for s in sentences)
