@@ -4,6 +4,11 @@
     python bench/build_dev_set.py merge --raw /tmp/gate_dev_set.raw.jsonl --labels LABELS \
         [--out tests/data/gate_dev_set.jsonl]
 
+and the further distributions on the Qwen set's 32 products (tests/data/gate_dev_set_smollm_*.jsonl):
+
+    python bench/build_dev_set.py generate --distribution t10-cand3|spec-t07 --out RAW
+    python bench/build_dev_set.py merge --raw RAW --labels LABELS --out tests/data/...
+
 Not a benchmark: without arguments (as `make bench` runs it) it prints this and exits.
 
 `generate` writes two descriptions per product of the demo catalog (reviewq/catalogs/demo_catalog.json),
@@ -18,12 +23,21 @@ prompt_attributes, withheld, template, prompt (the text as stored on Description
 from the provider's tokens, checked to parse back byte-exact) and sentences (spans from
 generation.alignment.split_sentences, labels empty).
 
+`generate --distribution NAME` writes one description per product of
+tests/data/gate_dev_set_qwen05b.products.json, split dev/heldout as the Qwen set, sampled as
+DISTRIBUTIONS[NAME] says: `t10-cand3` is the default prompt with every attribute at temperature
+1.0 with 3 candidates (the line's completion is the one pick_best keeps, `candidates` holds all
+3, `kept` its index); `spec-t07` is SPEC_LED_TEMPLATE at temperature 0.7, one candidate, the
+last two attributes withheld on every other product. Lines carry `model` and `distribution`,
+and each sentence a `why` for its label.
+
 `merge` adds the hand labels and writes the dev set. LABELS is either a side file of
-{"id", "index", "error", "kind"} rows (one per sentence, keyed by line id and sentence index)
+{"id", "index", "error", "kind"[, "why", "text"]} rows (one per sentence, keyed by line id and sentence index)
 or a labelled dev set (the shipped file), whose labels are reused only where the sentence
 text is unchanged; every sentence must end up labelled, or nothing is written.
 
-Generation takes ~3.5 minutes on 2 cores; not part of the test suite. See tests/data/README.md.
+Generation takes ~3.5 minutes on 2 cores (t10-cand3 ~20, spec-t07 ~7 on 2 busy shared cores);
+not part of the test suite. See tests/data/README.md.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +61,7 @@ django.setup()
 from generation.alignment import split_sentences
 from generation.evaluation import completion_to_openai
 from generation.prompts import DEFAULT_TEMPLATE, build_messages, prompt_text
+from generation.providers.common import pick_best
 from generation.providers.embedded import EmbeddedProvider
 from generation.providers.openai_compat import completion_from_openai
 
@@ -189,6 +205,116 @@ def generate(out: Path) -> None:
             )
 
 
+# ---------------------------------------------------------------------------------------------
+# Further distributions of the same model on the Qwen set's 32 products (`generate --distribution`)
+
+QWEN_SET = ROOT / "tests" / "data" / "gate_dev_set_qwen05b.jsonl"
+QWEN_PRODUCTS = ROOT / "tests" / "data" / "gate_dev_set_qwen05b.products.json"
+# A short template that leads with the specifications (used by `spec-t07` only).
+SPEC_LED_TEMPLATE = (
+    'Write {sentences} short sentences of product copy for "{name}" (SKU {sku}). Lead with its '
+    "key specifications and say what they mean for the buyer.\n\nSpecifications:\n{attributes}"
+)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    template: str  # DEFAULT_TEMPLATE or a user template
+    sentences: int
+    temperature: float
+    candidates: int  # n per prompt; the line's completion is what pick_best keeps
+    withhold_every_other: bool  # the last two attributes, on every other product (as the Qwen set)
+    seed_base: int
+
+
+DISTRIBUTIONS = {
+    "t10-cand3": Distribution(DEFAULT_TEMPLATE, 3, 1.0, 3, False, 6000),
+    "spec-t07": Distribution(SPEC_LED_TEMPLATE, 3, 0.7, 1, True, 7000),
+}
+
+
+def qwen_splits() -> dict[str, str]:
+    """The Qwen set's dev/heldout split by product, kept for the same products."""
+    split = {}
+    for text in QWEN_SET.read_text(encoding="utf-8").splitlines():
+        if text.strip():
+            line = json.loads(text)
+            split[line["product"]] = line["split"]
+    return split
+
+
+def generate_distribution(name: str, out: Path) -> None:
+    """One description per product of the Qwen set's products file, sampled as `name` says."""
+    spec = DISTRIBUTIONS[name]
+    products = json.loads(QWEN_PRODUCTS.read_text(encoding="utf-8"))
+    split = qwen_splits()
+    provider = EmbeddedProvider(default_seed=spec.seed_base)
+    started = time.monotonic()
+    n_sentences = 0
+    with out.open("w", encoding="utf-8") as handle:
+        for p_index, product in enumerate(products):
+            full = product["attributes"]
+            withheld = list(full)[-2:] if spec.withhold_every_other and p_index % 2 == 0 else []
+            shown = {k: v for k, v in full.items() if k not in withheld}
+            seed = spec.seed_base + 10 * p_index
+            messages = build_messages(
+                name=product["name"],
+                sku=product["sku"],
+                attributes=shown,
+                template="" if spec.template == DEFAULT_TEMPLATE else spec.template,
+                sentences=spec.sentences,
+            )
+            candidates = provider.complete(
+                messages=messages,
+                max_tokens=MAX_TOKENS,
+                temperature=spec.temperature,
+                top_logprobs=TOP_LOGPROBS,
+                n=spec.candidates,
+                seed=seed,
+            )
+            completion = pick_best(candidates)
+            line_id = f"{name}:{product['sku']}"
+            bodies = []
+            for index, candidate in enumerate(candidates):
+                body = completion_to_openai(candidate, completion_id=f"devset-{line_id}-c{index}")
+                _check_round_trip(candidate, body)
+                bodies.append(body)
+            kept = candidates.index(completion)
+            text = completion.text
+            spans = split_sentences(text)
+            n_sentences += len(spans)
+            line = {
+                "id": line_id,
+                "product": product["sku"],
+                "name": product["name"],
+                "model": completion.model,
+                "distribution": name,
+                "split": split[product["sku"]],
+                "attributes": full,
+                "prompt_attributes": shown,
+                "withheld": withheld,
+                "template": "default" if spec.template == DEFAULT_TEMPLATE else spec.template,
+                "prompt": prompt_text(messages),
+                "seed": seed,
+                "temperature": spec.temperature,
+                "completion": bodies[kept],
+            }
+            if spec.candidates > 1:
+                # Candidate i was sampled with seed + i; `kept` is the one pick_best keeps.
+                line["kept"] = kept
+                line["candidates"] = bodies
+            line["sentences"] = [
+                {"text": text[s:e], "start": s, "end": e, "error": None, "kind": None, "why": None} for s, e in spans
+            ]
+            handle.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+            handle.flush()
+            print(
+                f"{name}: {p_index + 1}/{len(products)} products, {n_sentences} sentences, "
+                f"{time.monotonic() - started:.0f} s",
+                flush=True,
+            )
+
+
 def _check_round_trip(completion, body: dict) -> None:
     parsed = completion_from_openai(body, provider=completion.provider)[0]
     same = (
@@ -201,8 +327,8 @@ def _check_round_trip(completion, body: dict) -> None:
         raise SystemExit(f"round trip through the OpenAI format changed {body['id']}")
 
 
-def _read_labels(path: Path) -> dict[tuple[str, int], tuple[bool, str, str | None]]:
-    """(id, sentence index) -> (error, kind, sentence text or None) from either label source."""
+def _read_labels(path: Path) -> dict[tuple[str, int], tuple[bool, str, str | None, str | None]]:
+    """(id, sentence index) -> (error, kind, sentence text or None, why or None) from either label source."""
     labels = {}
     for text in path.read_text(encoding="utf-8").splitlines():
         if not text.strip():
@@ -211,9 +337,14 @@ def _read_labels(path: Path) -> dict[tuple[str, int], tuple[bool, str, str | Non
         if "sentences" in row:
             for index, sentence in enumerate(row["sentences"]):
                 if sentence.get("error") is not None:
-                    labels[(row["id"], index)] = (bool(sentence["error"]), sentence["kind"], sentence["text"])
+                    labels[(row["id"], index)] = (
+                        bool(sentence["error"]),
+                        sentence["kind"],
+                        sentence["text"],
+                        sentence.get("why"),
+                    )
         else:
-            labels[(row["id"], row["index"])] = (bool(row["error"]), row["kind"], row.get("text"))
+            labels[(row["id"], row["index"])] = (bool(row["error"]), row["kind"], row.get("text"), row.get("why"))
     return labels
 
 
@@ -228,6 +359,14 @@ def merge(raw: Path, labels_path: Path, out: Path) -> None:
                 missing.append(f"{line['id']}#{index}")
                 continue
             sentence["error"], sentence["kind"] = label[0], label[1]
+            if "why" in sentence:  # lines of the further distributions carry a short reason
+                sentence["why"] = label[3]
+        # The candidates keep each token's text, bytes and logprob but not its top alternatives
+        # (the kept completion has them): 3 full candidates would take the file past 5 MB. The
+        # raw file keeps them whole.
+        for body in line.get("candidates", ()):
+            for entry in (body["choices"][0].get("logprobs") or {}).get("content") or ():
+                entry["top_logprobs"] = []
     if missing:
         raise SystemExit(f"{len(missing)} sentences have no label: {', '.join(missing[:20])}")
     out.write_text(
@@ -247,13 +386,21 @@ def main() -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     gen = sub.add_parser("generate", help="sample the completions (unlabelled)")
     gen.add_argument("--out", type=Path, default=DEFAULT_RAW)
+    gen.add_argument(
+        "--distribution",
+        choices=sorted(DISTRIBUTIONS),
+        help="sample one of the further distributions on the Qwen set's products instead of the demo catalog",
+    )
     mer = sub.add_parser("merge", help="add the labels and write the dev set")
     mer.add_argument("--raw", type=Path, default=DEFAULT_RAW)
     mer.add_argument("--labels", type=Path, required=True)
     mer.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     if args.action == "generate":
-        generate(args.out)
+        if args.distribution:
+            generate_distribution(args.distribution, args.out)
+        else:
+            generate(args.out)
     else:
         merge(args.raw, args.labels, args.out)
 

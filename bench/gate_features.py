@@ -1,7 +1,8 @@
 """Which fitted-gate settings and signals help: repeated grouped CV on the labelled sets.
 
     DJANGO_SETTINGS_MODULE=reviewq.settings_test python bench/gate_features.py run [--split dev]
-        [--cv 4] [--repeats 20] [--grid] [--by-span] [--add FEATURE ...] [FILE ...]
+        [--cv 4] [--repeats 20] [--grid] [--by-span] [--add FEATURE ...]
+        [--verifier embedded|URL [--verifier-model M] [--verifier-cache PATH]] [FILE ...]
 
     DJANGO_SETTINGS_MODULE=reviewq.settings_test python bench/gate_features.py transfer [--cv 4]
         [--target-escape 0.1] [FILE ...]
@@ -18,6 +19,10 @@ fold assignment alone moves ROC-AUC by several hundredths on ~25 products) for t
 features, optionally a grid of C and class_weight, and the base features plus each new signal.
 "all" pools the per-model out-of-fold risks. Tune on --split dev only; run heldout once.
 `gate_eval --cv` gives the auto-publish figures.
+
+--verifier asks a judge for every sentence's P(True) (generation/verifier.py; verdicts cached
+in --verifier-cache, default data/verifier-verdicts.jsonl, so a re-run makes no calls), prints
+the verifier alone as a score, and lets --add name verifier_doubt / no_verifier.
 """
 
 import argparse
@@ -45,6 +50,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--grid", action="store_true", help="also the C x class_weight grid")
     parser.add_argument("--by-span", action="store_true", help="score labelled spans, not our sentences")
     parser.add_argument("--add", nargs="+", default=[], help="features to try on top of the default ones")
+    parser.add_argument("--verifier", help="judge for P(True): 'embedded' or an OpenAI-compatible base URL")
+    parser.add_argument("--verifier-model", default="")
+    parser.add_argument("--verifier-cache", type=Path, default=ROOT / "data" / "verifier-verdicts.jsonl")
     args = parser.parse_args(argv[1:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewq.settings_test")
     import django
@@ -65,11 +73,23 @@ def main(argv: list[str]) -> None:
     )
     from reviewq.gating.gate import GateThresholds
 
+    judge, stats = None, None
+    if args.verifier:
+        from generation.verifier import JudgeStats, VerdictCache, cached_judge, judge_provider
+
+        stats = JudgeStats()
+        provider = judge_provider(args.verifier, model=args.verifier_model)
+        judge = cached_judge(provider, VerdictCache(args.verifier_cache), stats=stats)
     sentences = []
     for file in args.files:
         with file.open(encoding="utf-8") as handle:
             cases = select_split(read_cases(handle), args.split)
-        sentences += evaluate(cases, thresholds=GateThresholds()).sentences
+        sentences += evaluate(cases, thresholds=GateThresholds(), judge=judge).sentences
+    if stats is not None:
+        per_call = f"{stats.seconds / stats.calls:.3f} s per call" if stats.calls else "no calls"
+        print(
+            f"verifier {args.verifier}: {stats.calls} calls ({per_call}), {stats.cached} cached, {stats.failed} failed"
+        )
     models = sorted({s.model for s in sentences})
     index = {m: [i for i, s in enumerate(sentences) if s.model == m] for m in models}
     y = np.array([s.error for s in sentences])
@@ -101,7 +121,13 @@ def main(argv: list[str]) -> None:
     baseline = [mean_logprob_risk(s.mean_logprob) for s in sentences]
     print(f"split {args.split}, {args.cv} folds x {args.repeats} shuffles: ROC-AUC (sd) / PR-AUC")
     print(f"{'':<36}" + "".join(f"{name[:30]:>32}" for name in ["all", *models]))
-    for label, values in (("gate risk (hand-set)", gate), ("mean logprob (negated)", baseline)):
+    plain = [("gate risk (hand-set)", gate), ("mean logprob (negated)", baseline)]
+    if judge is not None:
+        from generation.evaluation_report import verified_count, verifier_risk
+
+        print(f"{verified_count(sentences)} of {len(sentences)} sentences have a verdict")
+        plain.append(("verifier alone (1 - P(True))", [verifier_risk(s.signals) for s in sentences]))
+    for label, values in plain:
         cells = [scores(values)] + [scores(values, index[m]) for m in models]
         print(f"{label:<36}" + "".join(f"{f'{roc:.3f}':>21}{'':>5}{pr:>6.3f}" for roc, pr in cells))
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from generation.prompts import build_messages, prompt_text
-from generation.providers import pick_best
+from generation.providers import other_candidates, pick_best
 from generation.providers.common import json_loads
 from generation.providers.openai_compat import completion_from_openai
 from generation.queueing import description_claim_for_generation, descriptions_queue
@@ -82,7 +82,7 @@ def batch_results_import(
     (completions_store); each keeps its own claim, so one taken over does not hold back the rest.
     """
     result = BatchImportResult()
-    chunk: list[tuple[int, Product, dict]] = []  # (line number, product, record)
+    read: list[tuple[int, int | None, dict]] = []  # (line number, product id or None: unreadable, record)
     for number, raw in enumerate(lines, start=1):
         if progress:
             progress(number)
@@ -93,19 +93,32 @@ def batch_results_import(
             record = json_loads(raw)
             product_id = product_id_from_custom_id(str(record.get("custom_id", "")))
         except (ValueError, AttributeError) as exc:
-            result.errors.append((number, f"not a Batch API result line: {exc}"))
+            read.append((number, None, {"error": f"not a Batch API result line: {exc}"}))
             continue
-        product = Product.objects.select_related("catalog").filter(pk=product_id).first()
-        if product is None:
-            result.errors.append((number, f"no product with id {product_id}"))
-            continue
-        if any(queued.pk == product_id for _, queued, _ in chunk):
-            _chunk_store(chunk, result, actor=actor)  # a repeated product: store the earlier line first
-        chunk.append((number, product, record))
-        if len(chunk) >= STORE_CHUNK:
-            _chunk_store(chunk, result, actor=actor)
-    _chunk_store(chunk, result, actor=actor)
+        if any(pid == product_id for _, pid, _ in read):
+            _read_store(read, result, actor=actor)  # a repeated product: store the earlier line first
+        read.append((number, product_id, record))
+        if len(read) >= STORE_CHUNK:
+            _read_store(read, result, actor=actor)
+    _read_store(read, result, actor=actor)
     return result
+
+
+def _read_store(
+    read: list[tuple[int, int | None, dict]], result: BatchImportResult, *, actor: AbstractBaseUser | None
+) -> None:
+    """The read lines' products in one query (line errors reported in line order), then store them."""
+    products = Product.objects.select_related("catalog").in_bulk([pid for _, pid, _ in read if pid is not None])
+    chunk: list[tuple[int, Product, dict]] = []
+    for number, product_id, record in read:
+        if product_id is None:
+            result.errors.append((number, record["error"]))
+        elif product_id not in products:
+            result.errors.append((number, f"no product with id {product_id}"))
+        else:
+            chunk.append((number, products[product_id], record))
+    read.clear()
+    _chunk_store(chunk, result, actor=actor)
 
 
 def _chunk_store(
@@ -130,7 +143,8 @@ def _chunk_store(
             result.failed += 1
             continue
         try:
-            completion = pick_best(completion_from_openai(record["response"]["body"], provider="openai-batch"))
+            candidates = completion_from_openai(record["response"]["body"], provider="openai-batch")
+            completion = pick_best(candidates)
         except (KeyError, TypeError, ValueError) as exc:
             description_fail(description=description, error_code="batch_error", error=f"unreadable result body: {exc}")
             result.failed += 1
@@ -144,6 +158,7 @@ def _chunk_store(
                     completion=completion,
                     prompt=prompt_text(_messages_for(product)),
                     claim_version=description.version,
+                    other_candidates=other_candidates(candidates, completion),
                 ),
             )
         )

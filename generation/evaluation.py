@@ -5,12 +5,16 @@ A label file holds one JSON object per line:
     {"attributes": {...}, "completion": {OpenAI chat.completion}, "sentences": [
         {"text": "...", "start": 0, "end": 42, "error": true}, ...]}
 
-optionally with "name" (the product name), "id", "split" and any other key (ignored).
-`start`/`end` are character offsets into choices[0].message.content. Each line is parsed,
-aligned and gated exactly as production stores a completion (completion_from_openai ->
-align -> gate_description); each of our sentences takes the label of the labelled span it
-overlaps most, so the labels may come from another sentence splitter. The figures computed
-from an evaluation are in generation.evaluation_report.
+optionally with "name" (the product name), "id", "split", "product" (the fold group), "model",
+"distribution" (how the copy was sampled: reported apart by gate_eval --cv), "candidates" and
+any other key (ignored).
+`start`/`end` are character offsets into choices[0].message.content. "candidates"
+(LLM_CANDIDATES > 1) lists the chat.completion bodies of every candidate of the prompt, the
+kept one among them: the others' texts give the agreement signals, as production's
+other_candidates does. Each line is parsed, aligned and gated exactly as production stores a
+completion (completion_from_openai -> align -> gate_description); each of our sentences takes
+the label of the labelled span it overlaps most, so the labels may come from another sentence
+splitter. The figures computed from an evaluation are in generation.evaluation_report.
 """
 
 from __future__ import annotations
@@ -18,14 +22,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generation.alignment import align
+from generation.providers.common import other_candidates
 from generation.providers.openai_compat import completion_from_openai
 from generation.storage import gate_input
 from generation.types import Completion
 from reviewq.gating.gate import FLAG, PUBLISH, REVIEW, GateThresholds
 from reviewq.gating.service import gate_description
+
+if TYPE_CHECKING:
+    from generation.verifier import Judge
 
 BANDS = (PUBLISH, REVIEW, FLAG)
 SPLITS = ("dev", "heldout", "all")
@@ -56,6 +64,8 @@ class LabelledCase:
     prompt: str = ""  # the prompt text, as stored on Description.prompt (optional)
     group: str = ""  # cross-validation fold group: the "product" key, else the name, else the id
     model: str = ""  # the "model" key, else the completion's model
+    distribution: str = ""  # the "distribution" key (how the copy was sampled), else the model
+    candidates: tuple[Mapping[str, Any], ...] = ()  # every candidate's chat.completion, the kept one too
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,7 @@ class EvaluatedSentence:
     group: str = ""
     model: str = ""
     span: int = -1  # index of the labelled span it took its label from
+    distribution: str = ""
 
 
 @dataclass
@@ -134,9 +145,13 @@ def parse_case(text: str, *, line: int) -> LabelledCase:
         raise _fail(line, "'completion' choices[0].message.content must be a string")
     if not isinstance(sentences, list):
         raise _fail(line, "'sentences' must be a list")
+    candidates = data.get("candidates") or []
+    if not isinstance(candidates, list) or not all(isinstance(c, Mapping) for c in candidates):
+        raise _fail(line, "'candidates' must be a list of chat.completion objects")
     spans = tuple(_parse_span(raw, line=line, position=i, length=len(content)) for i, raw in enumerate(sentences))
     case_id = str(data.get("id", f"line-{line}"))
     name = str(data.get("name") or data.get("product_name") or "")
+    model = str(data.get("model") or completion.get("model") or "unknown")
     return LabelledCase(
         line=line,
         id=case_id,
@@ -147,7 +162,9 @@ def parse_case(text: str, *, line: int) -> LabelledCase:
         split=str(data.get("split") or ""),
         prompt=str(data.get("prompt") or ""),
         group=str(data.get("product") or name or case_id),
-        model=str(data.get("model") or completion.get("model") or "unknown"),
+        model=model,
+        distribution=str(data.get("distribution") or model),
+        candidates=tuple(candidates),
     )
 
 
@@ -191,8 +208,21 @@ def parse_completion(case: LabelledCase) -> Completion:
     return completions[0]
 
 
-def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Evaluation:
-    """Parse, align and gate every case as production does and pair each sentence with its label."""
+def case_other_candidates(case: LabelledCase, completion: Completion) -> tuple[str, ...]:
+    """The texts of the case's candidates other than the kept `completion` (the first
+    candidate with its text is the kept one; a twin of it stays, as in production)."""
+    try:
+        parsed = [c for body in case.candidates for c in completion_from_openai(body, provider=EVAL_PROVIDER)]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise _fail(case.line, f"'candidates' holds an unreadable chat.completion: {exc}") from None
+    kept = next((c for c in parsed if c.text == completion.text), completion)
+    return other_candidates(parsed, kept)
+
+
+def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds, judge: Judge | None = None) -> Evaluation:
+    """Parse, align and gate every case as production does and pair each sentence with its label.
+    With a `judge` (generation/verifier.py) each sentence also gets the verifier's P(True), as
+    the generation task gives it with GATE_VERIFIER on."""
     sentences: list[EvaluatedSentence] = []
     description_bands: list[str] = []
     unlabelled = 0
@@ -203,6 +233,7 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
             alignment = align(completion.text, [t.text for t in tokens])
         except ValueError as exc:
             raise _fail(case.line, str(exc)) from None
+        verdicts = judge(case.attributes, case.name, [s.text for s in alignment.sentences]) if judge else ()
         gate = gate_description(
             gate_input(
                 completion=completion,
@@ -210,6 +241,8 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
                 attributes=case.attributes,
                 product_name=case.name,
                 prompt=case.prompt,
+                verifier_p_true=verdicts,
+                other_candidates=case_other_candidates(case, completion),
             ),
             thresholds=thresholds,
             publish_confident_now=False,
@@ -236,6 +269,7 @@ def evaluate(cases: Sequence[LabelledCase], *, thresholds: GateThresholds) -> Ev
                     group=case.group,
                     model=case.model,
                     span=case.spans.index(label),
+                    distribution=case.distribution,
                 )
             )
         if bands:

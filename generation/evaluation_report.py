@@ -2,8 +2,9 @@
 
 `cross_validate_evaluation` (gate_eval --cv K) fits the risk model of reviewq/gating/fit.py
 per model ("model" key, else the completion's model) by folds grouped by product ("product"
-key, else "name") and reports its out-of-fold ranking and auto-publishing; its metrics are
-scikit-learn's.
+key, else "name") and reports its out-of-fold ranking and auto-publishing, pooled, by model
+and by distribution ("distribution" key, else the model: the same out-of-fold results sliced
+by how the copy was sampled); its metrics are scikit-learn's.
 
 Scores compared: the gate's risk (higher = riskier) and plain mean token logprob (negated,
 so higher = riskier too). ROC-AUC is tie-aware (a tied error/ok pair counts 1/2); PR-AUC is
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from generation.evaluation import BANDS, EvaluatedSentence, Evaluation
+from reviewq.gating.features import EXTRACTORS
 from reviewq.gating.fit import (
     DEFAULT_PARAMS,
     CrossValidation,
@@ -31,6 +33,7 @@ from reviewq.gating.fit import (
     ranking_metrics,
 )
 from reviewq.gating.gate import FLAG, PUBLISH
+from reviewq.gating.verifier import SIGNAL_KEY as VERIFIER_KEY
 
 # ---------------------------------------------------------------------------------------------
 # Metrics
@@ -85,6 +88,16 @@ def mean_logprob_risk(mean_logprob: float | None) -> float:
     return math.inf if mean_logprob is None else -mean_logprob
 
 
+def verifier_risk(signals: Mapping[str, Any]) -> float:
+    """The verifier alone as a risk score: 1 - P(True), 0.5 (no opinion) without a verdict."""
+    return EXTRACTORS["verifier_doubt"](signals)
+
+
+def verified_count(sentences: Sequence[EvaluatedSentence]) -> int:
+    """How many sentences carry a verifier verdict."""
+    return sum(1 for s in sentences if s.signals.get(VERIFIER_KEY) is not None)
+
+
 def _rate(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -112,6 +125,12 @@ def summarise(evaluation: Evaluation) -> dict[str, Any]:
             "recall": _rate(sum(1 for s in of_kind if s.band != PUBLISH), len(of_kind)),
         }
     t = evaluation.thresholds
+    verified = verified_count(sentences)
+    roc = {"risk": roc_auc(risk, labels), "mean_logprob": roc_auc(baseline, labels)}
+    pr = {"risk": average_precision(risk, labels), "mean_logprob": average_precision(baseline, labels)}
+    if verified:
+        doubt = [verifier_risk(s.signals) for s in sentences]
+        roc["verifier"], pr["verifier"] = roc_auc(doubt, labels), average_precision(doubt, labels)
     return {
         "thresholds": {
             "publish_above": t.publish_above,
@@ -122,8 +141,9 @@ def summarise(evaluation: Evaluation) -> dict[str, Any]:
         "sentences": n,
         "errors": n_errors,
         "unlabelled_sentences": evaluation.unlabelled,
-        "roc_auc": {"risk": roc_auc(risk, labels), "mean_logprob": roc_auc(baseline, labels)},
-        "pr_auc": {"risk": average_precision(risk, labels), "mean_logprob": average_precision(baseline, labels)},
+        "verified_sentences": verified,
+        "roc_auc": roc,
+        "pr_auc": pr,
         "error_base_rate": _rate(n_errors, n),
         "sentence_bands": {
             band: {
@@ -167,6 +187,14 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         f"{'gate risk':<14}{_num(summary['roc_auc']['risk']):>9}{_num(summary['pr_auc']['risk']):>9}",
         f"{'mean logprob':<14}{_num(summary['roc_auc']['mean_logprob']):>9}"
         f"{_num(summary['pr_auc']['mean_logprob']):>9}",
+        *(
+            [
+                f"{'verifier':<14}{_num(summary['roc_auc']['verifier']):>9}{_num(summary['pr_auc']['verifier']):>9}"
+                f"  (1 - P(True); {summary['verified_sentences']} of {summary['sentences']} sentences judged)"
+            ]
+            if "verifier" in summary["roc_auc"]
+            else []
+        ),
         "",
         f"{'band':<9}{'sentences':>10}{'share':>8}{'errors':>8}{'err rate':>10}{'descr.':>8}{'share':>8}",
     ]
@@ -195,16 +223,18 @@ def format_summary(summary: Mapping[str, Any]) -> str:
 
 def _scope_summary(sentences: Sequence[EvaluatedSentence], cv: CrossValidation, confidence: float) -> dict[str, Any]:
     labels = [s.error for s in sentences]
-    metrics = ranking_metrics(
-        labels,
-        {
-            "fitted": cv.risk.tolist(),
-            "gate": [s.risk for s in sentences],
-            "mean_logprob": [mean_logprob_risk(s.mean_logprob) for s in sentences],
-        },
-    )
+    scores = {
+        "fitted": cv.risk.tolist(),
+        "gate": [s.risk for s in sentences],
+        "mean_logprob": [mean_logprob_risk(s.mean_logprob) for s in sentences],
+    }
+    verified = verified_count(sentences)
+    if verified:
+        scores["verifier"] = [verifier_risk(s.signals) for s in sentences]
+    metrics = ranking_metrics(labels, scores)
     return {
         "sentences": len(sentences),
+        "verified_sentences": verified,
         "errors": sum(labels),
         "groups": len({s.group for s in sentences}),
         **metrics,
@@ -255,6 +285,22 @@ def cross_validate_evaluation(
             "intercept": round(fitted["intercept"], 4),
         }
     pooled = CrossValidation(risk=risk, published=published)
+    by_distribution: dict[str, Any] = {}
+    for distribution in sorted({s.distribution or s.model for s in sentences}):
+        index = [i for i, s in enumerate(sentences) if (s.distribution or s.model) == distribution]
+        own = [sentences[i] for i in index]
+        models = sorted({s.model for s in own})
+        # The same keys as by_model; the fold results and the fit are its model's (a
+        # distribution spanning models reports the folds and fit of none).
+        fit = by_model[model_key(models[0])] if len(models) == 1 else {}
+        by_distribution[model_key(distribution)] = {
+            "distribution": distribution,
+            "model": ", ".join(models),
+            **_scope_summary(own, CrossValidation(risk=risk[index], published=published[index]), confidence),
+            "folds": fit.get("folds", []),
+            "weights": fit.get("weights", {}),
+            "intercept": fit.get("intercept"),
+        }
     return {
         "cv": k,
         "target_escape": target_escape,
@@ -264,6 +310,7 @@ def cross_validate_evaluation(
         "class_weight": params.class_weight,
         **_scope_summary(sentences, pooled, confidence),
         "by_model": by_model,
+        "by_distribution": by_distribution,
     }
 
 
@@ -277,13 +324,25 @@ def format_cv_summary(summary: Mapping[str, Any]) -> str:
         f"{'publ.':>7}{'correct publ.':>15}{'escape':>8}",
     ]
     scopes = [("all", summary), *summary["by_model"].items()]
+    scopes += [(f"  {name}", scope) for name, scope in summary.get("by_distribution", {}).items()]
     for name, scope in scopes:
-        name = scope.get("model", name)
+        name = f"  {scope['distribution']}" if "distribution" in scope else scope.get("model", name)
         lines.append(
             f"{name[:29]:<30}{scope['sentences']:>6}{scope['errors']:>6}{_num(scope['roc_auc']['fitted']):>8}"
             f"{_num(scope['roc_auc']['gate']):>7}{_num(scope['roc_auc']['mean_logprob']):>8}"
             f"{_num(scope['pr_auc']['fitted']):>8}{scope['published']:>7}"
             f"{_pct(scope['published_correct_share']):>15}{_pct(scope['escape_rate']):>8}"
         )
-    lines.append("(ROC-AUC: fitted, gate, mean logprob; PR-AUC of the fitted risk; published on test folds)")
+    lines.append(
+        "(ROC-AUC: fitted, gate, mean logprob; PR-AUC of the fitted risk; published on test folds; "
+        "indented: by distribution, scored with its model's folds)"
+    )
+    if "verifier" in summary["roc_auc"]:
+        lines.append(
+            "verifier alone (1 - P(True)), ROC-AUC: "
+            + ", ".join(
+                f"{scope.get('distribution') or scope.get('model', name)} {_num(scope['roc_auc'].get('verifier'))}"
+                for name, scope in scopes
+            )
+        )
     return "\n".join(lines)

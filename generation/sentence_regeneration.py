@@ -17,7 +17,7 @@ from django.utils import timezone
 from generation.alignment import split_sentences
 from generation.limiter import SlotUnavailable, limiter_for
 from generation.prompts import SYSTEM_PROMPT, format_attributes
-from generation.providers import get_provider, pick_best
+from generation.providers import get_provider, other_candidates, pick_best
 from generation.regeneration_requests import (
     sentence_regeneration_claim,
     sentence_regeneration_finish,
@@ -66,15 +66,14 @@ def sentence_regenerate(*, request_id: int) -> str:
     try:
         provider = get_provider()
         with limiter_for(provider.name).slot(wait_seconds=settings.LLM_TIMEOUT):
-            completion = pick_best(
-                provider.complete(
-                    messages=sentence_messages(description=description, sentence=claim.sentence),
-                    max_tokens=SENTENCE_MAX_TOKENS,
-                    temperature=settings.LLM_TEMPERATURE,
-                    top_logprobs=settings.LLM_TOP_LOGPROBS,
-                    n=settings.LLM_CANDIDATES,
-                )
+            candidates = provider.complete(
+                messages=sentence_messages(description=description, sentence=claim.sentence),
+                max_tokens=SENTENCE_MAX_TOKENS,
+                temperature=settings.LLM_TEMPERATURE,
+                top_logprobs=settings.LLM_TOP_LOGPROBS,
+                n=settings.LLM_CANDIDATES,
             )
+            completion = pick_best(candidates)
     except SlotUnavailable as exc:
         sentence_regeneration_release(request=claim.request)
         raise ProviderError(str(exc), code="in_flight_cap", retryable=True) from exc
@@ -84,7 +83,9 @@ def sentence_regenerate(*, request_id: int) -> str:
             raise
         sentence_regeneration_finish(request=claim.request, failed=f"{exc.code}: {exc}")
         return "failed"
-    return sentence_regeneration_store(request=claim.request, completion=completion)
+    return sentence_regeneration_store(
+        request=claim.request, completion=completion, other_candidates=other_candidates(candidates, completion)
+    )
 
 
 def _trimmed_tokens(completion: Completion, *, lead: str, trail: str) -> list[TokenResult]:
@@ -141,8 +142,11 @@ def _store_refused(request: SentenceRegeneration, description: Description, sent
     return ""
 
 
-def sentence_regeneration_store(*, request: SentenceRegeneration, completion: Completion) -> str:
-    """Replace the requested sentence by the completion and re-gate it (one transaction)."""
+def sentence_regeneration_store(
+    *, request: SentenceRegeneration, completion: Completion, other_candidates: tuple[str, ...] = ()
+) -> str:
+    """Replace the requested sentence by the completion and re-gate it (one transaction);
+    `other_candidates`: the texts of the rewrites pick_best did not keep (agreement signals)."""
     with transaction.atomic():
         description = (
             Description.objects.select_for_update().select_related("product__catalog").get(pk=request.description_id)
@@ -230,6 +234,7 @@ def sentence_regeneration_store(*, request: SentenceRegeneration, completion: Co
                 finish_reason=completion.finish_reason or "",
                 has_logprobs=completion.has_logprobs,
                 prompt=description.prompt,
+                other_candidates=other_candidates,
             ),
             thresholds=thresholds_for_catalog(catalog_id=description.product.catalog_id),
             publish_confident_now=False,

@@ -21,11 +21,12 @@ from django.db.models import Q
 
 from generation.limiter import SlotUnavailable, limiter_for
 from generation.prompts import build_messages, prompt_text
-from generation.providers import Provider, get_provider, pick_best, provider_name
+from generation.providers import Provider, get_provider, other_candidates, pick_best, provider_name
 from generation.queueing import description_claim_for_generation, descriptions_claim_for_generation
 from generation.runs import run_finish_if_done
 from generation.storage import StoreRequest, completion_store, completions_store
 from generation.types import Completion, ProviderError
+from generation.verifier import description_verdicts
 from reviewq.core.audit import AuditAction
 from reviewq.core.models import Description, DescriptionStatus
 from reviewq.core.transitions import ConflictError, description_transition
@@ -126,7 +127,7 @@ def _descriptions_generate_claimed(claimed: list[Description]) -> list[GenerateO
     # The calls run on pool threads, which never touch the database; this thread stores what
     # has finished while the rest are still in flight.
     with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="provider-call") as pool:
-        pending: dict[Future[Completion], _Call] = {pool.submit(_complete, call): call for call in calls}
+        pending: dict[Future[_Result], _Call] = {pool.submit(_complete, call): call for call in calls}
         while pending:
             _release_pooled_connection()
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -152,8 +153,16 @@ def _call_for(description: Description) -> _Call:
     return _Call(description=description, provider=provider, messages=messages, prompt=prompt_text(messages), n=n)
 
 
-def _complete(call: _Call) -> Completion:
-    """One provider call under the in-flight limiter (on a pool thread: no database here)."""
+@dataclass(frozen=True)
+class _Result:
+    completion: Completion
+    verifier_p_true: tuple[float | None, ...]
+    other_candidates: tuple[str, ...]
+
+
+def _complete(call: _Call) -> _Result:
+    """One provider call under the in-flight limiter, then the optional verifier (on a pool
+    thread in a chunk: no database here)."""
     with limiter_for(call.provider.name).slot(wait_seconds=settings.LLM_TIMEOUT):
         candidates = call.provider.complete(
             messages=call.messages,
@@ -162,17 +171,31 @@ def _complete(call: _Call) -> Completion:
             top_logprobs=settings.LLM_TOP_LOGPROBS,
             n=call.n,
         )
-    return pick_best(candidates)
+    completion = pick_best(candidates)
+    product = call.description.product
+    # Optional (GATE_VERIFIER): never raises; a failed verifier stores the text without the signal.
+    verdicts = description_verdicts(
+        completion=completion, attributes=product.attributes, product_name=product.name, generator=call.provider
+    )
+    if verdicts.calls:
+        logger.info(
+            "verifier on description %s: %d calls in %.2f s", call.description.pk, verdicts.calls, verdicts.seconds
+        )
+    return _Result(
+        completion=completion,
+        verifier_p_true=verdicts.values,
+        other_candidates=other_candidates(candidates, completion),
+    )
 
 
-def _calls_finish(finished: list[tuple[_Call, Future[Completion]]]) -> list[GenerateOutcome]:
+def _calls_finish(finished: list[tuple[_Call, Future[_Result]]]) -> list[GenerateOutcome]:
     """Store the completions among `finished` in one transaction; retry or fail the errors."""
     outcomes: list[GenerateOutcome] = []
     requests: list[StoreRequest] = []
     for call, future in finished:
         description = call.description
         try:
-            completion = future.result()
+            result = future.result()
         except (SlotUnavailable, ProviderError) as exc:
             try:
                 outcomes.append(_error_outcome(description, exc))
@@ -187,19 +210,21 @@ def _calls_finish(finished: list[tuple[_Call, Future[Completion]]]) -> list[Gene
             requests.append(
                 StoreRequest(
                     description=description,
-                    completion=completion,
+                    completion=result.completion,
                     prompt=call.prompt,
                     claim_version=description.version,
+                    verifier_p_true=result.verifier_p_true,
+                    other_candidates=result.other_candidates,
                 )
             )
     if requests:
-        for request, result in zip(requests, completions_store(requests), strict=True):
+        for request, stored in zip(requests, completions_store(requests), strict=True):
             description = request.description
-            if isinstance(result, ConflictError):
+            if isinstance(stored, ConflictError):
                 logger.warning("description %s was reclaimed while generating; result dropped", description.pk)
                 outcomes.append(_outcome(description, "skipped"))
             else:
-                outcomes.append(_outcome(result, result.status))
+                outcomes.append(_outcome(stored, stored.status))
     return outcomes
 
 
@@ -221,12 +246,17 @@ def _description_generate(*, product_id: int) -> GenerateOutcome:
         return _outcome(description, S.FAILED)
     _release_pooled_connection()
     try:
-        completion = _complete(call)
+        result = _complete(call)
     except (SlotUnavailable, ProviderError) as exc:
         return _error_outcome(description, exc)
     try:
         stored = completion_store(
-            description=description, completion=completion, prompt=call.prompt, claim_version=description.version
+            description=description,
+            completion=result.completion,
+            prompt=call.prompt,
+            claim_version=description.version,
+            verifier_p_true=result.verifier_p_true,
+            other_candidates=result.other_candidates,
         )
     except ConflictError:
         logger.warning("description %s was reclaimed while generating; result dropped", description.pk)

@@ -12,7 +12,7 @@ workers use.
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +30,9 @@ from reviewq.gating.service import (
     SCORE_COLUMNS,
     GateInput,
     TokenInput,
-    adopted_gate_model,
+    gate_config,
     gate_description,
     sentence_score_columns,
-    thresholds_for_catalog,
 )
 
 S = DescriptionStatus
@@ -44,10 +43,19 @@ FAILED_FINISH_REASONS = {
 
 
 def gate_input(
-    *, completion: Completion, alignment: Alignment, attributes: Mapping[str, Any], product_name: str, prompt: str
+    *,
+    completion: Completion,
+    alignment: Alignment,
+    attributes: Mapping[str, Any],
+    product_name: str,
+    prompt: str,
+    verifier_p_true: Sequence[float | None] = (),
+    other_candidates: Sequence[str] = (),
 ) -> GateInput:
-    """What the gate reads of a completion and the prompt that produced it; gate_eval builds
-    it the same way."""
+    """What the gate reads of a completion, the prompt that produced it and the texts of the
+    other candidates of that prompt (`other_candidates`); gate_eval builds it the same way.
+    `verifier_p_true`: the verifier's P(True) per sentence of `alignment`, or empty (not run;
+    one per sentence or none, anything else is dropped)."""
     return GateInput(
         sentences=[span.text for span in alignment.sentences],
         tokens=[
@@ -66,6 +74,8 @@ def gate_input(
         finish_reason=completion.finish_reason or "",
         has_logprobs=completion.has_logprobs,
         prompt=prompt,
+        verifier_p_true=tuple(verifier_p_true) if len(verifier_p_true) == len(alignment.sentences) else (),
+        other_candidates=tuple(other_candidates),
     )
 
 
@@ -75,6 +85,9 @@ class StoreRequest:
     completion: Completion
     prompt: str
     claim_version: int
+    verifier_p_true: tuple[float | None, ...] = ()  # per sentence (generation/verifier.py), or not run
+    # The texts of the candidates not kept (LLM_CANDIDATES > 1), for the agreement signals.
+    other_candidates: tuple[str, ...] = ()
 
 
 SENTENCE_COLUMNS = ("description_id", "index", "char_start", "char_end", "text", *SCORE_COLUMNS)
@@ -94,11 +107,27 @@ class _Prepared:
 
 
 def completion_store(
-    *, description: Description, completion: Completion, prompt: str, claim_version: int
+    *,
+    description: Description,
+    completion: Completion,
+    prompt: str,
+    claim_version: int,
+    verifier_p_true: tuple[float | None, ...] = (),
+    other_candidates: tuple[str, ...] = (),
 ) -> Description:
-    """Store one completion; raises ConflictError (nothing written) if the claim was taken over."""
+    """Store one completion (`other_candidates`: the texts of the candidates pick_best did not
+    keep); raises ConflictError (nothing written) if the claim was taken over."""
     [result] = completions_store(
-        [StoreRequest(description=description, completion=completion, prompt=prompt, claim_version=claim_version)]
+        [
+            StoreRequest(
+                description=description,
+                completion=completion,
+                prompt=prompt,
+                claim_version=claim_version,
+                verifier_p_true=verifier_p_true,
+                other_candidates=other_candidates,
+            )
+        ]
     )
     if isinstance(result, ConflictError):
         raise result
@@ -108,9 +137,8 @@ def completion_store(
 def completions_store(requests: list[StoreRequest]) -> list[Description | ConflictError]:
     """Store completions in one transaction; per request, the stored Description or the
     ConflictError that kept it out (its claim was taken over: nothing of it is written)."""
-    thresholds: dict = {}
-    gate_models: dict = {}
-    prepared = [_prepare(request, thresholds, gate_models) for request in requests]
+    gate_configs: dict = {}
+    prepared = [_prepare(request, gate_configs) for request in requests]
     with transaction.atomic():
         prepared = _beside_live(prepared)
         results = descriptions_transition(
@@ -130,9 +158,9 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
     return results
 
 
-def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Prepared:
+def _prepare(request: StoreRequest, gate_configs: dict) -> _Prepared:
     """Everything but the writes: failure check, alignment, gate, the rows (pure but for the
-    thresholds and the adopted gate model, read once per catalog (and model) and call)."""
+    thresholds and the adopted gate model, read once per catalog and model and call)."""
     completion, description = request.completion, request.description
     meta = {
         "provider": completion.provider,
@@ -166,8 +194,10 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
     tokens = completion.tokens
     alignment = align(completion.text, [t.text for t in tokens])
     product = description.product
-    if product.catalog_id not in thresholds:
-        thresholds[product.catalog_id] = thresholds_for_catalog(catalog_id=product.catalog_id)
+    key = (completion.model, product.catalog_id)
+    if key not in gate_configs:
+        gate_configs[key] = gate_config(catalog_id=product.catalog_id, model_name=completion.model)
+    thresholds, adopted = gate_configs[key]
     gate = gate_description(
         gate_input(
             completion=completion,
@@ -175,14 +205,12 @@ def _prepare(request: StoreRequest, thresholds: dict, gate_models: dict) -> _Pre
             attributes=product.attributes,
             product_name=product.name,
             prompt=request.prompt,
+            verifier_p_true=request.verifier_p_true,
+            other_candidates=request.other_candidates,
         ),
-        thresholds=thresholds[product.catalog_id],
+        thresholds=thresholds,
         publish_confident_now=product.catalog.publish_confident_now,
     )
-    key = (completion.model, product.catalog_id)
-    if key not in gate_models:
-        gate_models[key] = adopted_gate_model(model_name=completion.model, catalog_id=product.catalog_id)
-    adopted = gate_models[key]
     columns = [sentence_score_columns(score, gate_model=adopted) for score in gate.sentences]
     outcome, summary, risk = gate.outcome, gate.summary, gate.risk
     if adopted is not None:

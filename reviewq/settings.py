@@ -243,13 +243,26 @@ LLM_CANDIDATES = env.int("LLM_CANDIDATES", default=1)
 LOCAL_MODEL_PATH = env.str("LOCAL_MODEL_PATH", default="")
 LOCAL_MODEL_THREADS = env.int("LOCAL_MODEL_THREADS", default=0)
 LOCAL_MODEL_SEED = env.int("LOCAL_MODEL_SEED", default=-1)
+# The verifier pass (generation/verifier.py): a second model's P(True) that each sentence is
+# supported by the product facts, stored as a signal a fitted gate may use. Off by default;
+# provider, URL, model and key default to the generation ones (and the generating model).
+GATE_VERIFIER = env.bool("GATE_VERIFIER", default=False)
+GATE_VERIFIER_PROVIDER = env.str("GATE_VERIFIER_PROVIDER", default="")
+GATE_VERIFIER_BASE_URL = env.str("GATE_VERIFIER_BASE_URL", default="")
+GATE_VERIFIER_MODEL = env.str("GATE_VERIFIER_MODEL", default="")
+GATE_VERIFIER_API_KEY = env.str("GATE_VERIFIER_API_KEY", default="")
+GATE_VERIFIER_TIMEOUT = env.float("GATE_VERIFIER_TIMEOUT", default=10.0)
+GATE_VERIFIER_TOP_LOGPROBS = env.int("GATE_VERIFIER_TOP_LOGPROBS", default=20)
 # Redis for the global in-flight cap per provider; defaults to the broker when it is Redis.
 REDIS_URL = env.str(
     "REDIS_URL",
     default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
 )
 # A generating description whose worker died is reclaimed after this lease.
-GENERATION_LEASE_SECONDS = env.int("GENERATION_LEASE_SECONDS", default=int(LLM_TIMEOUT * 3) + 60)
+# With the verifier on, a claim also covers its calls (one per sentence, ~8 at most).
+GENERATION_LEASE_SECONDS = env.int(
+    "GENERATION_LEASE_SECONDS", default=int(LLM_TIMEOUT * 3 + (GATE_VERIFIER_TIMEOUT * 8 if GATE_VERIFIER else 0)) + 60
+)
 GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=LLM_MAX_RETRIES + 1)
 # Products per generation task of a bulk run: the task claims them with one UPDATE, keeps their
 # provider calls in flight at once and stores finished ones in shared transactions. Size it so

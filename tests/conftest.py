@@ -3,6 +3,7 @@ from functools import partial
 import pytest
 
 from generation.providers import reset_provider_cache
+from generation.verifier import reset_verifier_providers
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
 from tests.fakes.fake_openai import FakeOpenAI
 
@@ -33,8 +34,10 @@ def fake_openai():
 def fresh_providers():
     """Forget cached providers before and after a test that changes LLM_* settings."""
     reset_provider_cache()
+    reset_verifier_providers()
     yield
     reset_provider_cache()
+    reset_verifier_providers()
 
 
 @pytest.fixture

@@ -108,3 +108,9 @@ def pick_best(candidates: Sequence[Completion]) -> Completion:
         return (0, -mean, index)
 
     return min(enumerate(candidates), key=rank)[1]
+
+
+def other_candidates(candidates: Sequence[Completion], kept: Completion) -> tuple[str, ...]:
+    """The texts of the candidates other than `kept` (the one pick_best chose), for the gate's
+    agreement between samples; a candidate with no text says nothing either way."""
+    return tuple(c.text for c in candidates if c is not kept and c.text.strip())

@@ -84,8 +84,12 @@ class UnknownAuditAction(ValueError):
     """An audit row names an action that is not in AuditAction."""
 
 
+# AuditAction.values builds a fresh list through the enum machinery on every read.
+_ACTION_VALUES = frozenset(AuditAction.values)
+
+
 def audit_action_checked(action: str) -> str:
-    if action not in AuditAction.values:
+    if action not in _ACTION_VALUES:
         raise UnknownAuditAction(f"{action!r} is not an action in reviewq.core.audit.AuditAction")
     return action
 
@@ -142,10 +146,24 @@ def audit_rows(
 ) -> int:
     """Insert one audit row per dict (description_id, catalog_id, before, after, note; all
     optional) in one go (COPY on PostgreSQL). Returns how many."""
+    values = audit_values(action=action, actor=actor, rows=rows, created_at=created_at)
+    rows_insert(AuditEvent, AUDIT_COLUMNS, values)
+    return len(values)
+
+
+def audit_values(
+    *,
+    action: str,
+    actor: AbstractBaseUser | None = None,
+    rows: Iterable[dict],
+    created_at: datetime | None = None,
+) -> list[tuple]:
+    """audit_rows's rows as AUDIT_COLUMNS tuples, for a caller that inserts them in a statement
+    of its own (reviewq.core.bulk.InsertForUpdated)."""
     action = audit_action_checked(action)
     actor_id = getattr(audit_actor(actor), "pk", None)
     created_at = created_at or timezone.now()
-    values = [
+    return [
         (
             action,
             actor_id,
@@ -158,5 +176,3 @@ def audit_rows(
         )
         for row in rows
     ]
-    rows_insert(AuditEvent, AUDIT_COLUMNS, values)
-    return len(values)

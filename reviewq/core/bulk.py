@@ -7,8 +7,11 @@ as tuples in `columns` order, with database values: JSON columns as Python lists
 serialised here), binary columns as bytes.
 """
 
+import dataclasses
+import functools
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -36,6 +39,30 @@ def _ids_reserve(model: type[Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+@dataclass(frozen=True)
+class _CopyPlan:
+    """What a COPY of `columns` into a model's table needs, worked out once per process: the
+    statement, the defaults of the columns left out (auto times filled per call), the JSON ones."""
+
+    sql: str
+    missing: tuple["Field[Any, Any]", ...]
+    auto_time: tuple[bool, ...]
+    json_at: tuple[int, ...]
+
+
+@functools.cache
+def _copy_plan(model: type[Model], columns: tuple[str, ...]) -> _CopyPlan:
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    missing = tuple(f for c, f in fields.items() if c not in columns and not f.primary_key)
+    column_sql = ", ".join(f'"{c}"' for c in (*columns, *(f.column for f in missing)))
+    return _CopyPlan(
+        sql=f'COPY "{model._meta.db_table}" ({column_sql}) FROM STDIN',
+        missing=missing,
+        auto_time=tuple(_is_auto_time(f) for f in missing),
+        json_at=tuple(i for i, c in enumerate(columns) if fields[c].get_internal_type() == "JSONField"),
+    )
+
+
 def rows_insert(
     model: type[Model], columns: Sequence[str], rows: Sequence[tuple], *, return_ids: bool = False
 ) -> list[int]:
@@ -46,7 +73,7 @@ def rows_insert(
     Elsewhere: bulk_create of model instances. Returns the new primary keys in row order when
     `return_ids`, else [].
     """
-    fields = {f.column: f for f in model._meta.concrete_fields}
+    fields = _columns_of(model)
     unknown = [c for c in columns if c not in fields]
     if unknown:
         raise ValueError(f"{model.__name__} has no column(s) {', '.join(unknown)}")
@@ -64,17 +91,18 @@ def rows_insert(
         assert pk_column is not None  # a concrete primary key has a column
         rows = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
         columns = [pk_column, *columns]
-    missing = [f for c, f in fields.items() if c not in columns and not f.primary_key]
+    plan = _copy_plan(model, tuple(columns))
     now = timezone.now()
-    defaults = tuple(_copy_value(f, now if _is_auto_time(f) else f.get_default()) for f in missing)
-    json_at = [i for i, c in enumerate(columns) if fields[c].get_internal_type() == "JSONField"]
-    column_sql = ", ".join(f'"{c}"' for c in (*columns, *(f.column for f in missing)))
+    defaults = tuple(
+        _copy_value(f, now if auto else f.get_default()) for f, auto in zip(plan.missing, plan.auto_time, strict=True)
+    )
+    json_at = plan.json_at
     with (
         # The COPY runs on psycopg's own cursor: its errors are raised as Django's, so a caller's
         # `except OperationalError` (a worker's retry when the database goes away) catches them.
         connection.wrap_database_errors,
         connection.cursor() as cursor,
-        cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({column_sql}) FROM STDIN') as copy,
+        cursor.cursor.copy(plan.sql) as copy,
     ):
         for row in rows:
             values: Sequence[Any] = row
@@ -84,6 +112,11 @@ def rows_insert(
                     values[i] = json.dumps(values[i])
             copy.write_row((*values, *defaults))
     return ids
+
+
+@functools.cache
+def _columns_of(model: type[Model]) -> dict[str | None, "Field[Any, Any]"]:
+    return {f.column: f for f in model._meta.concrete_fields}
 
 
 def _is_auto_time(field: "Field[Any, Any]") -> bool:
@@ -103,6 +136,17 @@ def _concrete_field(model: type[Model], name: str) -> "Field[Any, Any]":
     return field
 
 
+@dataclass(frozen=True)
+class InsertForUpdated:
+    """Rows for another table that go in only for the rows an UPDATE matched, in the same
+    statement (rows_update's `then_insert`): each row is (the updated row's pk, *values in
+    `columns` order), values as rows_insert takes them."""
+
+    model: type[Model]
+    columns: Sequence[str]
+    rows: Sequence[tuple]
+
+
 def rows_update(
     model: type[Model],
     *,
@@ -110,6 +154,7 @@ def rows_update(
     assign: Sequence[str],
     rows: Sequence[tuple],
     where: Q | None = None,
+    then_insert: InsertForUpdated | None = None,
 ) -> list[int]:
     """Conditional UPDATE of many rows, each with its own values; returns the primary keys
     of the rows that matched.
@@ -117,21 +162,25 @@ def rows_update(
     Each row is (pk, *match values, *assign values): the row with that pk is updated only if
     its `match` columns hold those values (None matches NULL, as in a filter) and it meets
     `where` (one condition for every row), and gets the `assign` values. Values are Python
-    values for the fields named (attnames or columns). PostgreSQL: UPDATE ... FROM (VALUES
-    ...) RETURNING, one statement per ROWS_PER_UPDATE rows. Elsewhere: one conditional UPDATE
-    per row.
+    values for the fields named (attnames or columns). `then_insert`'s rows for the rows
+    updated are inserted too (an audit row per change). PostgreSQL: UPDATE ... FROM (VALUES
+    ...) RETURNING, with the insert as a second data-modifying CTE of the same statement, one
+    statement per ROWS_PER_UPDATE rows. Elsewhere: one conditional UPDATE per row, then
+    rows_insert.
     """
     if not rows:
         return []
-    fields = [model._meta.pk, *(_concrete_field(model, name) for name in (*match, *assign))]
+    fields = _update_fields(model, tuple(match), tuple(assign))
     if is_postgres() and len(rows) > ROWS_PER_UPDATE:
-        return [
-            pk
-            for start in range(0, len(rows), ROWS_PER_UPDATE)
-            for pk in rows_update(
-                model, match=match, assign=assign, rows=rows[start : start + ROWS_PER_UPDATE], where=where
-            )
-        ]
+        updated = []
+        for start in range(0, len(rows), ROWS_PER_UPDATE):
+            chunk = rows[start : start + ROWS_PER_UPDATE]
+            following = None
+            if then_insert is not None:
+                keys = {row[0] for row in chunk}
+                following = dataclasses.replace(then_insert, rows=[r for r in then_insert.rows if r[0] in keys])
+            updated += rows_update(model, match=match, assign=assign, rows=chunk, where=where, then_insert=following)
+        return updated
     if not is_postgres():
         updated = []
         for pk, *values in rows:
@@ -139,7 +188,74 @@ def rows_update(
             changes = dict(zip(assign, values[len(match) :], strict=True))
             if model._default_manager.filter(where or Q(), pk=pk, **conditions).update(**changes):
                 updated.append(pk)
+        if then_insert is not None:
+            done = set(updated)
+            rows_insert(then_insert.model, then_insert.columns, [r[1:] for r in then_insert.rows if r[0] in done])
         return updated
+    names, row_sql, set_sql, where_sql = _update_sql(model, tuple(match), tuple(assign))
+    params: list[Any] = []
+    for row in rows:
+        params.extend(f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True))
+    if where is not None:
+        # The condition as a subquery on the same table, so it may join or use Exists.
+        where_rows, where_params = model._default_manager.filter(where).values("pk").query.sql_with_params()
+        where_sql += f' AND t."{model._meta.pk.column}" IN ({where_rows})'
+        params.extend(where_params)
+    pk_column = model._meta.pk.column
+    sql = (
+        f'UPDATE "{model._meta.db_table}" AS t SET {set_sql} '
+        f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({names}) "
+        f'WHERE {where_sql} RETURNING t."{pk_column}"'
+    )
+    if then_insert is not None and then_insert.rows:
+        sql = f'WITH moved AS ({sql}), added AS ({_insert_for_updated(then_insert, params)}) SELECT "{pk_column}" FROM moved'
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _insert_for_updated(insert: InsertForUpdated, params: list[Any]) -> str:
+    """INSERT ... SELECT of `insert`'s rows whose pk the CTE `moved` returned; adds its params."""
+    columns, auto_time, row_sql, head, alias = _insert_sql(insert.model, tuple(insert.columns))
+    given = len(insert.columns)
+    now = timezone.now()
+    defaults = [now if auto else f.get_default() for f, auto in zip(columns[given:], auto_time, strict=True)]
+    for n, (key, *values) in enumerate(insert.rows):
+        params += [key, n]
+        params.extend(f.get_db_prep_save(v, connection) for f, v in zip(columns, [*values, *defaults], strict=True))
+    return f"{head} FROM (VALUES {', '.join([row_sql] * len(insert.rows))}) {alias} {_INSERT_TAIL}"
+
+
+_INSERT_TAIL = "WHERE a.k IN (SELECT * FROM moved) ORDER BY a.n"  # ids in the order of the rows given
+
+
+@functools.cache
+def _insert_sql(
+    model: type[Model], given: tuple[str, ...]
+) -> tuple[list["Field[Any, Any]"], tuple[bool, ...], str, str, str]:
+    """_insert_for_updated's pieces, built once per process: the fields (given, then the rest
+    with their defaults), which of the rest are auto times, one row's placeholders, the
+    INSERT ... SELECT up to its FROM, the VALUES' alias."""
+    plan = _copy_plan(model, given)
+    fields = _columns_of(model)
+    columns = [fields[c] for c in given] + list(plan.missing)
+    names = ", ".join(f"c{i}" for i in range(len(columns)))
+    row_sql = "(%s::bigint, %s::integer, " + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in columns) + ")"
+    column_sql = ", ".join(f'"{f.column}"' for f in columns)
+    head = f'INSERT INTO "{model._meta.db_table}" ({column_sql}) SELECT {names}'
+    return columns, plan.auto_time, row_sql, head, f"AS a(k, n, {names})"
+
+
+@functools.cache
+def _update_fields(model: type[Model], match: tuple[str, ...], assign: tuple[str, ...]) -> list["Field[Any, Any]"]:
+    return [model._meta.pk, *(_concrete_field(model, name) for name in (*match, *assign))]
+
+
+@functools.cache
+def _update_sql(model: type[Model], match: tuple[str, ...], assign: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """rows_update's statement pieces (PostgreSQL), built once per process: the VALUES column
+    names, one row's placeholders with their casts, the SET and the match."""
+    fields = _update_fields(model, match, assign)
     names = [f"v{i}" for i in range(len(fields))]
     row_sql = "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields) + ")"
     set_sql = ", ".join(
@@ -149,19 +265,4 @@ def rows_update(
         f't."{f.column}" IS NOT DISTINCT FROM v.{n}'
         for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)], strict=True)
     )
-    params: list[Any] = []
-    for row in rows:
-        params.extend(f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True))
-    if where is not None:
-        # The condition as a subquery on the same table, so it may join or use Exists.
-        where_rows, where_params = model._default_manager.filter(where).values("pk").query.sql_with_params()
-        where_sql += f' AND t."{model._meta.pk.column}" IN ({where_rows})'
-        params.extend(where_params)
-    sql = (
-        f'UPDATE "{model._meta.db_table}" AS t SET {set_sql} '
-        f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({', '.join(names)}) "
-        f'WHERE {where_sql} RETURNING t."{model._meta.pk.column}"'
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+    return ", ".join(names), row_sql, set_sql, where_sql

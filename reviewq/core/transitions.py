@@ -22,9 +22,9 @@ from django.db import transaction
 from django.db.models import F, Model, Q, QuerySet
 from django.utils import timezone
 
-from reviewq.core.audit import AuditAction, audit_action_checked, audit_rows
-from reviewq.core.bulk import rows_update
-from reviewq.core.models import DRAFT_STATUSES, Description, DescriptionStatus, GenerationRun
+from reviewq.core.audit import AUDIT_COLUMNS, AuditAction, audit_action_checked, audit_rows, audit_values
+from reviewq.core.bulk import InsertForUpdated, rows_update
+from reviewq.core.models import DRAFT_STATUSES, AuditEvent, Description, DescriptionStatus, GenerationRun
 from reviewq.core.qa import qa_samples_draw
 
 S = DescriptionStatus
@@ -130,16 +130,16 @@ class TransitionRequest:
     fields: dict = field(default_factory=dict)
 
 
-@transaction.atomic
 def descriptions_transition(
     requests: list[TransitionRequest], *, actor: AbstractBaseUser | None = None, condition: Q | None = None
 ) -> list[Description | ConflictError]:
     """Many description_transition calls in one go, for storing many results at once: one
-    conditional UPDATE for all the rows (reviewq.core.bulk.rows_update) and one INSERT of their audit
-    rows. A request whose row changed since its copy was read, or that fails `condition` (one Q
-    for every row, checked in the same UPDATE), gets a ConflictError in its place in the result
-    (and nothing written); the others go ahead. Field values must be plain values, not
-    expressions."""
+    conditional UPDATE for all the rows (reviewq.core.bulk.rows_update) and the INSERT of the
+    moved rows' audit rows, one statement on PostgreSQL. A request whose row changed since its
+    copy was read, or that fails `condition` (one Q for every row, checked in the same UPDATE),
+    gets a ConflictError in its place in the result (and nothing written); the others go ahead.
+    Field values must be plain values, not expressions; an illegal move raises before anything
+    is written."""
     now = timezone.now()
     planned = []
     for request in requests:
@@ -149,6 +149,19 @@ def descriptions_transition(
         if any(hasattr(value, "resolve_expression") for value in fields.values()):
             raise ValueError("descriptions_transition takes plain field values, not expressions")
         planned.append((request, fields))
+    return _descriptions_write(planned, now=now, actor=actor, condition=condition)
+
+
+# No savepoint inside a caller's transaction (two round trips per call): the requests were
+# checked before, and a database error leaves the caller's transaction to roll back anyway.
+@transaction.atomic(savepoint=False)
+def _descriptions_write(
+    planned: list[tuple[TransitionRequest, dict]],
+    *,
+    now: datetime,
+    actor: AbstractBaseUser | None,
+    condition: Q | None,
+) -> list[Description | ConflictError]:
     columns = sorted({name for _, fields in planned for name in fields} - {"status", "version", "updated_at"})
     candidates = [
         (request, fields) for request, fields in planned if request.expected_version == request.description.version
@@ -163,6 +176,22 @@ def descriptions_transition(
         )
         by = {d.product_id: d.pk for d in publishing if (d.pk, d.version) in locked}
         live_supersede(product_ids=list(by), by=by, actor=actor)
+    # Each row's audit row goes in with the UPDATE (one statement): only the rows it moved get one.
+    events = {
+        request.description.pk: (
+            request.action,
+            _transition_event(request.description, request.to_status, note=request.note, fields=fields),
+        )
+        for request, fields in candidates
+    }
+    actions = sorted({action for action, _ in events.values()})
+    audit = [
+        row
+        for action in actions
+        for row in audit_values(
+            action=action, actor=actor, rows=[event for a, event in events.values() if a == action], created_at=now
+        )
+    ]
     updated = set(
         rows_update(
             Description,
@@ -184,10 +213,12 @@ def descriptions_transition(
                 for request, fields in candidates
             ],
             where=condition,
+            then_insert=InsertForUpdated(
+                AuditEvent, AUDIT_COLUMNS, [(row[AUDIT_COLUMNS.index("description_id")], *row) for row in audit]
+            ),
         )
     )
     results: list[Description | ConflictError] = []
-    events = []
     for request, fields in planned:
         description = request.description
         if description.pk not in updated:  # changed meanwhile, or the caller's copy was not at expected_version
@@ -195,15 +226,13 @@ def descriptions_transition(
                 ConflictError("This description was changed by someone else; reload to see the newer version.")
             )
             continue
-        events.append(
-            (request.action, _transition_event(description, request.to_status, note=request.note, fields=fields))
-        )
         _transition_apply(description, request.to_status, fields, now)
         results.append(description)
-    for action in sorted({action for action, _ in events}):
-        audit_rows(action=action, actor=actor, rows=[row for a, row in events if a == action], created_at=now)
+    for action in actions:
         published = [
-            row["description_id"] for a, row in events if a == action and row["after"]["status"] == S.PUBLISHED
+            pk
+            for pk, (a, event) in events.items()
+            if a == action and pk in updated and event["after"]["status"] == S.PUBLISHED
         ]
         qa_samples_draw(description_ids=published, action=action, actor=actor)
     return results

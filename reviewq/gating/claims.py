@@ -363,8 +363,14 @@ class ClaimFacts:
     values_re: re.Pattern | None  # any of value_keys, whole words, longest first
 
 
-def _stems(text: str) -> set[str]:
+def word_stems(text: str) -> set[str]:
+    """Stems (first STEM letters, lower case) of the words of 3+ letters."""
     return {w.lower()[:STEM] for w in _WORD_RE.findall(text) if len(w) >= 3}
+
+
+def content_words(text: str) -> list[str]:
+    """Content words, lower case, in order: 4+ letters, not function or stock marketing words."""
+    return [w.lower() for w in _WORD_RE.findall(text) if len(w) >= 4 and w.lower() not in COMMON_WORDS]
 
 
 def _flat(value: Any) -> Iterable[str]:
@@ -387,7 +393,7 @@ def claim_facts(*, attributes: Mapping[str, Any] | None, product_name: str, numb
         key = str(key)
         values = list(_flat(value))
         parts += [key, *values]
-        key_words[key] = frozenset(_stems(key))
+        key_words[key] = frozenset(word_stems(key))
         for text in values:
             for piece in re.split(r"[,;()]", text):
                 piece = piece.strip().lower()
@@ -402,7 +408,7 @@ def claim_facts(*, attributes: Mapping[str, Any] | None, product_name: str, numb
     values_re = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, values))})(?!\w)") if values else None
     return ClaimFacts(
         text=text,
-        stems=frozenset(_stems(text)),
+        stems=frozenset(word_stems(text)),
         numbers=frozenset(numbers),
         key_words=key_words,
         value_keys={value: frozenset(keys) for value, keys in value_keys.items()},
@@ -415,7 +421,7 @@ def _traced(term: str, facts: ClaimFacts) -> bool:
     lowered = " ".join(term.lower().split())
     if lowered in facts.text:
         return True
-    stems = _stems(lowered)
+    stems = word_stems(lowered)
     return bool(stems) and stems <= facts.stems
 
 
@@ -430,7 +436,7 @@ def untraced_claims(text: str, words: Iterable[Word], facts: ClaimFacts) -> list
 
 def novel_share(text: str, facts: ClaimFacts) -> float | None:
     """Share of content words whose stem the facts never use; None without content words."""
-    content = [w.lower() for w in _WORD_RE.findall(text) if len(w) >= 4 and w.lower() not in COMMON_WORDS]
+    content = content_words(text)
     if not content:
         return None
     return sum(1 for w in content if w[:STEM] not in facts.stems) / len(content)
@@ -463,7 +469,7 @@ def swapped_values(
     swapped = []
     for start, end, shown, keys in stated:
         own = set().union(*(facts.key_words.get(k, frozenset()) for k in keys))
-        value_stems = _stems(shown)
+        value_stems = word_stems(shown)
         before = [t for t in tokens if t[0] < start][-WINDOW:]
         after = [t for t in tokens if t[0] >= end][:WINDOW]
         by_distance = sorted(

@@ -56,17 +56,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from reviewq.gating.agreement import SampleReading, agreement_reasons, n_values, sample_reading, sentence_agreement
 from reviewq.gating.claims import novel_share, quantity_keys_of, swapped_values, untraced_claims
 from reviewq.gating.copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
 from reviewq.gating.grounding import CONTRADICTION, UNSUPPORTED, ProductFacts, ground_sentence, product_facts
 from reviewq.gating.signals import GateToken, WordConfidence, sentence_token_signals, token_stats, word_confidences
+from reviewq.gating.verifier import SIGNAL_KEY as VERIFIER_KEY
 from reviewq.gating.words import KIND_LABELS, find_words
 
 Band = Literal["publish", "review", "flag"]
 PUBLISH: Band = "publish"
 REVIEW: Band = "review"
 FLAG: Band = "flag"
-SIGNALS_VERSION = 3  # 2: not_prose; 3: n_untraced, n_swapped, novel_share (fitted gate only)
+# 2: not_prose; 3: n_untraced, n_swapped, novel_share; 4: n_samples, sample_support, n_values,
+# n_values_alone (all four for the fitted gate only)
+SIGNALS_VERSION = 4
 BAND_KEYS = ("hard_flag", "has_logprobs", "mean_logprob", "critical_min_logprob", "has_warning")
 # Ungrounded critical words below this probability get a reason line whatever the thresholds.
 CRITICAL_REPORT_LOGPROB = math.log(0.2)
@@ -283,15 +287,21 @@ def score_sentence(
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
     echo_runs: frozenset = frozenset(),
     edited: bool = False,
+    verifier_p_true: float | None = None,
+    samples: Sequence[SampleReading] = (),
 ) -> SentenceScore:
     """Score one sentence. `tokens` carry their char offset within `text`; `facts` (from
     product_facts) saves re-reading the attributes for every sentence of a product;
     `truncated` is finish_reason == "length"; `previous` are the earlier sentences' texts;
     `echo_runs` (copy_checks.prompt_echo_runs) the prompt's instructions. `edited`: a reviewer
     wrote the text, so only the text-only signals are computed (tokens are not read) and the
-    logprob signals are marked as not applying, scored like missing logprobs (never as safe)."""
+    logprob signals are marked as not applying, scored like missing logprobs (never as safe).
+    `verifier_p_true` is a second model's P(supported) for the generated text (verifier.py):
+    stored as a signal for a fitted gate, read by neither band_for nor the hand-set risk.
+    `samples`: the other candidates of the same prompt (agreement.sample_reading), none when
+    one was asked for; an edited sentence is the reviewer's, so no sample speaks for it."""
     if edited:
-        tokens, truncated = (), False  # the reviewer wrote the ending too
+        tokens, truncated, samples = (), False, ()  # the reviewer wrote the ending too
     if facts is None:
         facts = product_facts(attributes=attributes, product_name=product_name)
     stats = [token_stats(t) for t in tokens]
@@ -318,6 +328,7 @@ def score_sentence(
     untraced = untraced_claims(text, words, claims) if claims else []
     swapped = swapped_values(text, words, claims, quantity_keys_of(facts.quantities)) if claims else []
     novel = novel_share(text, claims) if claims else None
+    agreement = sentence_agreement(text, words, samples)
 
     signals: dict[str, Any] = {
         "version": SIGNALS_VERSION,
@@ -351,9 +362,17 @@ def score_sentence(
         "n_untraced": len(untraced),
         "n_swapped": len(swapped),
         "novel_share": _round(novel),
+        # Agreement between samples (reviewq/gating/agreement.py): n_samples 0 and the other
+        # two None with one candidate; n_values always, so absence can read as "none support".
+        "n_samples": agreement.n_samples if agreement else 0,
+        "sample_support": _round(agreement.support) if agreement else None,
+        "n_values": n_values(words),
+        "n_values_alone": len(agreement.values_alone) if agreement else None,
     }
     if edited:
         signals["edited"] = True
+    elif verifier_p_true is not None:
+        signals[VERIFIER_KEY] = _round(verifier_p_true)
 
     reasons: list[str] = []
     if not has_logprobs:
@@ -378,6 +397,7 @@ def score_sentence(
         reasons.append(f"repeated text: {repeat_why}")
     if prose_why:
         reasons.append(f"not prose: {prose_why}")
+    reasons += agreement_reasons(agreement)
     for confidence in sorted(ungrounded, key=lambda c: c.min_logprob if c.min_logprob is not None else 0.0):
         if (
             confidence.min_logprob is not None
@@ -405,10 +425,17 @@ def score_description(
     truncated: bool = False,
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
     prompt: str = "",
+    verifier: Sequence[float | None] = (),
+    other_candidates: Sequence[str] = (),
 ) -> list[SentenceScore]:
     """Score every (text, tokens) sentence of one description, reading the attributes (and
-    the prompt it was generated from, when given) once."""
+    the prompt it was generated from, when given) once, and the other candidates' texts of
+    the same prompt (when more than one was asked for) once. `verifier`: each sentence's
+    P(True) from the verifier pass, or empty (not run)."""
+    if verifier and len(verifier) != len(sentences):
+        raise ValueError(f"{len(verifier)} verifier values for {len(sentences)} sentences")
     facts = product_facts(attributes=attributes, product_name=product_name)
+    samples = [sample_reading(other) for other in other_candidates]
     echo_runs = prompt_echo_runs(prompt, attributes=attributes or {}, product_name=product_name)
     texts = [text for text, _ in sentences]
     last = len(sentences) - 1
@@ -422,6 +449,8 @@ def score_description(
             previous=texts[:i],
             thresholds=thresholds,
             echo_runs=echo_runs,
+            verifier_p_true=verifier[i] if verifier else None,
+            samples=samples,
         )
         for i, (text, tokens) in enumerate(sentences)
     ]

@@ -26,7 +26,7 @@ from django.db.models import Case, Count, F, FloatField, Max, Q, QuerySet, Value
 from django.db.models.expressions import Combinable, CombinedExpression
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Exp, Greatest, Least, Ln
-from django.db.models.lookups import Exact, GreaterThanOrEqual, IsNull, LessThanOrEqual
+from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, IsNull, LessThanOrEqual
 from django.utils import timezone
 
 from reviewq.core.audit import AuditAction, audit_actor, audit_record
@@ -47,6 +47,7 @@ from reviewq.gating.cutoffs import (
     flag_cutoff,
     publish_cutoff,
 )
+from reviewq.gating.features import VERIFIER_ABSENT_DOUBT
 from reviewq.gating.fit import DEFAULT_PARAMS, cross_validate, design_matrix, fit_risk_model, ranking_metrics
 from reviewq.gating.gate import GateThresholds, risk_from_signals
 from reviewq.gating.inference import check_model
@@ -58,6 +59,7 @@ from reviewq.gating.service import (
     descriptions_follow_sentences,
     thresholds_for_catalog,
 )
+from reviewq.gating.verifier import SIGNAL_KEY as VERIFIER_KEY
 
 MIN_LABELS = 200
 CV_FOLDS = 4
@@ -289,7 +291,10 @@ def gate_model_revert(*, scope: GateScope, actor: AbstractBaseUser | None) -> Ga
 #
 # features.EXTRACTORS as SQL over Sentence.signals (kept equal to inference.fitted_risk by a
 # test): ("num", key, cap) a number capped, 0 when absent; ("neg", key, cap) the same negated;
-# ("flag", key) 1 when true; ("log1p", key); ("no_logprobs",).
+# ("flag", key) 1 when true; ("log1p", key); ("no_logprobs",); ("doubt", key, absent) 1 - the
+# number clamped to 0..1, `absent` when missing; ("absent", key) 1 when missing;
+# ("one_minus", key) 1 - the number, 1 when absent; ("num_or", key, cap, fallback) the number capped, the fallback key's when
+# absent; ("none", key) 1 unless the number is above 0.
 SQL_FEATURES: dict[str, tuple] = {
     "neg_mean_logprob": ("neg", "mean_logprob", 10.0),
     "neg_min_logprob": ("neg", "min_logprob", 20.0),
@@ -317,6 +322,11 @@ SQL_FEATURES: dict[str, tuple] = {
     "n_untraced": ("num", "n_untraced", 3.0),
     "n_swapped": ("num", "n_swapped", 2.0),
     "novel_share": ("num", "novel_share", None),
+    "verifier_doubt": ("doubt", VERIFIER_KEY, VERIFIER_ABSENT_DOUBT),
+    "no_verifier": ("absent", VERIFIER_KEY),
+    "sample_disagreement": ("one_minus", "sample_support"),
+    "values_alone": ("num_or", "n_values_alone", 2.0, "n_values"),
+    "no_samples": ("none", "n_samples"),
 }
 _F = FloatField()
 
@@ -330,19 +340,46 @@ def _flag(key: str, field: str = "signals") -> Case:
     return Case(When(Q(**{f"{field}__{key}": True}), then=Value(1.0)), default=Value(0.0), output_field=_F)
 
 
+def _absent(key: str, field: str = "signals") -> Q:
+    """The JSON key is missing or null (SQLite's ->> gives the text 'null', which casts to 0)."""
+    return Q(**{f"{field}__{key}__isnull": True}) | Q(**{f"{field}__{key}": None})
+
+
 def _feature_sql(name: str, field: str = "signals") -> Case | Ln:
     kind, *rest = SQL_FEATURES[name]
     if kind == "flag":
         return _flag(rest[0], field)
     if kind == "no_logprobs":
         return Case(
-            When(IsNull(_number("mean_logprob", field), True), then=Value(1.0)),
+            When(_absent("mean_logprob", field), then=Value(1.0)),
             When(Q(**{f"{field}__has_logprobs": True}), then=Value(0.0)),
             default=Value(1.0),
             output_field=_F,
         )
     key = rest[0]
     value: Combinable = _number(key, field)
+    missing = _absent(key, field)  # a JSON null too: SQLite would cast it to 0.0, "supported"
+    if kind == "absent":
+        return Case(When(missing, then=Value(1.0)), default=Value(0.0), output_field=_F)
+    if kind == "doubt":
+        doubt = Least(Greatest(Value(1.0) - value, Value(0.0)), Value(1.0))
+        return Case(When(missing, then=Value(float(rest[1]))), default=doubt, output_field=_F)
+    if kind == "one_minus":
+        return Case(
+            When(_absent(key, field), then=Value(1.0)),
+            default=CombinedExpression(Value(1.0), "-", value, output_field=_F),
+            output_field=_F,
+        )
+    if kind == "none":
+        return Case(When(GreaterThan(value, Value(0.0)), then=Value(0.0)), default=Value(1.0), output_field=_F)
+    if kind == "num_or":
+        cap, fallback = rest[1], rest[2]
+        return Case(
+            When(~_absent(key, field), then=Least(value, Value(cap))),
+            When(_absent(fallback, field), then=Value(0.0)),
+            default=Least(_number(fallback, field), Value(cap)),
+            output_field=_F,
+        )
     if kind == "log1p":
         return Ln(Value(1.0) + Case(When(IsNull(value, True), then=Value(0.0)), default=value, output_field=_F))
     if kind == "neg":

@@ -13,6 +13,7 @@ critical word, colour, material and size of a sentence against them:
 Numbers and words of the product name ground like attribute values.
 """
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -214,6 +215,41 @@ def _normal_material(text: str) -> str:
     return " ".join(text.lower().split())  # "Stainless  Steel" -> "stainless steel"
 
 
+@functools.lru_cache(maxsize=8192)
+def _text_facts(key: str, text: str, is_name: bool) -> ProductFacts:
+    """What one attribute value (or the name) states, read once per process: catalogs repeat
+    values ("stainless steel", "navy blue", "750 ml") across their products. Never mutated."""
+    facts = ProductFacts()
+    _add_text(facts, key, text, is_name=is_name)
+    return facts
+
+
+def _text_facts_add(facts: ProductFacts, key: str, text: str, *, is_name: bool = False) -> None:
+    """_add_text(facts, key, text) from the cached reading of the value: the same changes, in
+    the same order (a test compares both on many products)."""
+    part = _text_facts(key, text, is_name)
+    facts.text += part.text
+    facts.words |= part.words
+    facts.numbers |= part.numbers
+    for dimension, found in part.quantities.items():
+        facts.quantities.setdefault(dimension, []).extend(found)
+    for prefix, codes in part.codes.items():
+        facts.codes.setdefault(prefix, set()).update(codes)
+    facts.colour_any |= part.colour_any
+    facts.colour_unknown = facts.colour_unknown or part.colour_unknown
+    for colour_key, families in part.colours.items():
+        facts.colours.setdefault(colour_key, set()).update(families)
+        known = facts.colour_values.get(colour_key)
+        facts.colour_values[colour_key] = f"{known}, {text}" if known else text
+    facts.material_any |= part.material_any
+    for material_key in part.materials:
+        known = facts.materials.get(material_key)
+        facts.materials[material_key] = f"{known}, {text}" if known else text
+    if part.sizes:
+        facts.sizes = (facts.sizes or set()) | part.sizes
+        facts.size_values.extend(part.size_values)
+
+
 def product_facts(*, attributes: Mapping[str, Any] | None, product_name: str = "") -> ProductFacts:
     facts = ProductFacts()
     for key, value in (attributes or {}).items():
@@ -228,9 +264,9 @@ def product_facts(*, attributes: Mapping[str, Any] | None, product_name: str = "
                 if quantity is not None:
                     facts.quantities.setdefault(dimension_of(quantity), []).append(Fact(quantity, key))
                 continue
-            _add_text(facts, key, str(item))
+            _text_facts_add(facts, key, str(item))
     if product_name:
-        _add_text(facts, "product name", product_name, is_name=True)
+        _text_facts_add(facts, "product name", product_name, is_name=True)
     facts.claims = claim_facts(attributes=attributes, product_name=product_name, numbers=facts.numbers)
     return facts
 

@@ -8,12 +8,13 @@ the thresholds ("mean logprob -1.9 below flag threshold -1.5") are derived when 
 """
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce, Exp, Greatest, Least, Ln
@@ -45,6 +46,7 @@ from reviewq.gating.gate import (
 )
 from reviewq.gating.inference import fitted_band, fitted_risk
 from reviewq.gating.signals import GateToken
+from reviewq.gating.verifier import SIGNAL_KEY as VERIFIER_KEY
 
 S = DescriptionStatus
 B = SentenceBand
@@ -69,6 +71,10 @@ class GateInput:
     finish_reason: str = ""
     has_logprobs: bool = True
     prompt: str = ""  # the prompt text it was generated from (Description.prompt): echoes are flagged
+    # The verifier pass's P(True) per sentence (generation/verifier.py), or empty (not run).
+    verifier_p_true: Sequence[float | None] = ()
+    # The texts of the candidates pick_best did not keep (LLM_CANDIDATES > 1): agreement signals.
+    other_candidates: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ def gate_description(data: GateInput, *, thresholds: GateThresholds, publish_con
         truncated=data.finish_reason == "length",
         thresholds=thresholds,
         prompt=data.prompt,
+        verifier=data.verifier_p_true,
+        other_candidates=data.other_candidates,
     )
     outcome = description_outcome(((s.band, "") for s in scores), publish_confident_now)
     return GateResult(sentences=scores, outcome=outcome, risk=description_risk(s.risk for s in scores))
@@ -149,6 +157,50 @@ def adopted_gate_model(*, model_name: str, catalog_id: int | None = None) -> Gat
         .order_by(F("catalog_id").asc(nulls_last=True))
         .first()
     )
+
+
+# Adopted gate models by (id, created_at): a fitted model's weights and cut-offs never change
+# after the fit (adopting and reverting flip `adopted` only), so a process loads each once.
+_GATE_MODELS: dict[tuple[int, Any], GateModel] = {}
+
+
+@functools.cache
+def _gate_config_sql() -> str:
+    thresholds, gate_models = Thresholds._meta.db_table, GateModel._meta.db_table
+    return (
+        f'SELECT 0, catalog_id, publish_above, flag_below, critical_floor, NULL, NULL FROM "{thresholds}" '
+        "WHERE catalog_id = %s OR catalog_id IS NULL "
+        f'UNION ALL SELECT 1, catalog_id, NULL, NULL, NULL, id, created_at FROM "{gate_models}" '
+        "WHERE adopted = %s AND model_name = %s AND (catalog_id = %s OR catalog_id IS NULL)"
+    )
+
+
+def gate_config(*, catalog_id: int | None, model_name: str) -> tuple[GateThresholds, GateModel | None]:
+    """thresholds_for_catalog and adopted_gate_model in one plain statement (what storing a
+    result reads per catalog and model, so it is read fresh every time without the ORM
+    building two queries); the adopted model's row is loaded once per process."""
+    with connection.cursor() as cursor:
+        cursor.execute(_gate_config_sql(), [catalog_id, True, model_name, catalog_id])
+        rows = cursor.fetchall()
+    thresholds = {row[1]: row for row in rows if row[0] == 0}
+    models = {row[1]: row for row in rows if row[0] == 1}
+    row = thresholds.get(catalog_id) if catalog_id is not None else None
+    row = row or thresholds.get(None)
+    found = GateThresholds() if row is None else GateThresholds.of(dict(zip(_THRESHOLD_NAMES, row[2:5], strict=True)))
+    adopted = (models.get(catalog_id) if catalog_id is not None else None) or models.get(None)
+    if adopted is None:
+        return found, None
+    key = (adopted[5], adopted[6])
+    gate_model = _GATE_MODELS.get(key)
+    if gate_model is None:
+        gate_model = GateModel.objects.defer("calibration", "metrics").filter(pk=adopted[5]).first()
+        if gate_model is None:  # deleted since the read: score as if none were adopted
+            return found, None
+        _GATE_MODELS[key] = gate_model
+    return found, gate_model
+
+
+_THRESHOLD_NAMES = ("publish_above", "flag_below", "critical_floor")
 
 
 def sentence_score_columns(score: SentenceScore, *, gate_model: GateModel | None = None) -> dict[str, Any]:
@@ -259,6 +311,7 @@ def sentence_regate(*, sentence: Sentence) -> Sentence:
         thresholds=thresholds_for_catalog(catalog_id=product.catalog_id),
         echo_runs=prompt_echo_runs(description.prompt, attributes=product.attributes or {}, product_name=product.name),
         edited=spelled is None,
+        verifier_p_true=_generated_verdict(sentence, text),
     )
     generated = None
     if text != sentence.text or sentence.substitutions:
@@ -273,6 +326,15 @@ def sentence_regate(*, sentence: Sentence) -> Sentence:
     )
     sentence.refresh_from_db()
     return sentence
+
+
+def _generated_verdict(sentence: Sentence, text: str) -> float | None:
+    """The verifier's verdict on the generated text, while the sentence still reads as generated
+    (a verdict on other words would not be about this text)."""
+    if text != sentence.text or sentence.substitutions:
+        return None
+    signals = (sentence.generated_score or {}).get("signals") or sentence.signals or {}
+    return signals.get(VERIFIER_KEY)
 
 
 # --- The queue's sort key: Description.risk ------------------------------------------------------

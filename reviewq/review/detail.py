@@ -18,6 +18,7 @@ from reviewq.core.models import (
 )
 from reviewq.core.selectors import published_text
 from reviewq.gating.service import reason_text, sentence_reasons, substituted_logprob, thresholds_for_catalog
+from reviewq.gating.verifier import SIGNAL_KEY as VERIFIER_KEY
 from reviewq.review.claims import claim_live
 
 # --- Review page -------------------------------------------------------------------------
@@ -49,6 +50,11 @@ class SentenceView:
     @property
     def index(self) -> int:
         return self.sentence.index
+
+    @property
+    def verifier_p_true(self) -> float | None:
+        """The verifier's P(True) that the facts support the generated text (GATE_VERIFIER)."""
+        return (self.sentence.signals or {}).get(VERIFIER_KEY)
 
 
 @dataclass(frozen=True, slots=True)

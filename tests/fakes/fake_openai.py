@@ -11,6 +11,11 @@ product, repeats its attribute values (sometimes with a wrong number, which gets
 logprob and the right number as the top alternative) and ends with a sentence whose accented
 letters and emoji are split across byte tokens, like a real BPE tokenizer splits them.
 
+A verifier prompt (generation/verifier.py: "Answer True or False." and a last "Sentence:" line)
+gets a one-token answer instead: "True" when every number in the sentence is among the facts
+(P(True) 0.9), else "False" (P(True) 0.15), with True/False/Yes/No variants among the top
+logprobs so the reader reads those probabilities back.
+
 Faults (scripted FIFO with `script(...)`, or random with `fault_rates`):
     rate_limit       429 with Retry-After: <retry_after>
     rate_limit_ms    429 with retry-after-ms and a (longer) Retry-After
@@ -119,6 +124,10 @@ DISTRACTORS = (
 )
 TOKEN_RE = re.compile(r" ?[^\W\d_]+| ?\d+(?:[.,]\d+)*| ?[^\w\s]|\s+|.", re.DOTALL)
 NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
+# A verifier prompt (generation/verifier.py): the facts, the question, the sentence last.
+VERIFIER_RE = re.compile(r"Facts:\n(?P<facts>.*?)\n\n.*Answer True or False\.\nSentence: (?P<sentence>.*)\Z", re.DOTALL)
+VERIFIER_SUPPORTED = 0.9
+VERIFIER_UNSUPPORTED = 0.15
 
 
 def _split_multibyte(token: str) -> list[bytes]:
@@ -311,6 +320,9 @@ class FakeOpenAI:
     def chat_completion(self, request: dict, fault: str | None = None) -> dict:
         """The chat.completion body for `request` (deterministic; `fault` may alter it)."""
         messages = request.get("messages") or []
+        verifier = VERIFIER_RE.search(_user_text(messages))
+        if verifier:
+            return self._verifier_completion(request, verifier, fault)
         n = int(request.get("n") or 1)
         want_logprobs = bool(request.get("logprobs"))
         top_k = int(request.get("top_logprobs") or 0)
@@ -368,6 +380,65 @@ class FakeOpenAI:
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             },
+            "system_fingerprint": "fp_fake",
+            "service_tier": "default",
+        }
+
+    def _verifier_completion(self, request: dict, match: re.Match, fault: str | None) -> dict:
+        """A judge's one-token answer: supported unless the sentence has a number the facts lack."""
+        facts, sentence = match.group("facts"), match.group("sentence")
+        known = set(NUMBER_RE.findall(facts))
+        p = VERIFIER_SUPPORTED if set(NUMBER_RE.findall(sentence)) <= known else VERIFIER_UNSUPPORTED
+        answer = "True" if p >= 0.5 else "False"
+        ranked = sorted(
+            [
+                ("True", p * 0.87),
+                ("False", (1 - p) * 0.9),
+                ("Yes", p * 0.05),
+                ("No", (1 - p) * 0.05),
+                (" True", p * 0.03),
+                ("The", 0.01),
+                ("It", 0.005),
+            ],
+            key=lambda item: item[1],
+            reverse=True,
+        )[: int(request.get("top_logprobs") or 0)]
+        chosen = dict(ranked).get(answer, p * 0.87 if answer == "True" else (1 - p) * 0.9)
+        logprobs = None
+        if request.get("logprobs") and fault != "no_logprobs":
+            logprobs = {
+                "content": [
+                    {
+                        "token": answer,
+                        "logprob": math.log(chosen),
+                        "bytes": list(answer.encode()),
+                        "top_logprobs": [
+                            {"token": text, "logprob": math.log(value), "bytes": list(text.encode())}
+                            for text, value in ranked
+                        ],
+                    }
+                ],
+                "refusal": None,
+            }
+        n = int(request.get("n") or 1)
+        prompt_tokens = sum(
+            len(TOKEN_RE.findall(str(m.get("content") or ""))) + 4 for m in request.get("messages") or []
+        )
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.get("model") or "fake-gpt",
+            "choices": [
+                {
+                    "index": index,
+                    "message": {"role": "assistant", "content": answer, "refusal": None, "annotations": []},
+                    "logprobs": logprobs,
+                    "finish_reason": "length",
+                }
+                for index in range(n)
+            ],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n},
             "system_fingerprint": "fp_fake",
             "service_tier": "default",
         }

@@ -65,6 +65,18 @@ def test_import_stores_results_and_fails_error_lines_without_losing_the_rest(cat
     assert Description.objects.get(product=products[3]).has_logprobs is False
 
 
+def test_import_of_several_candidates_stores_the_agreement_signals(catalog_with_products, settings):
+    settings.LLM_CANDIDATES = 3
+    catalog, products = catalog_with_products
+    request = next(batch_requests_build(catalog=catalog))
+    assert request["body"]["n"] == 3
+    body = FakeOpenAI().chat_completion(request["body"])
+    assert len(body["choices"]) == 3
+    assert batch_results_import(lines=[_result_line(request, body)]).stored == 1
+    stored = Description.objects.get(product=products[0])
+    assert {s.signals["n_samples"] for s in stored.sentences.all()} == {2}
+
+
 def test_import_command_prints_a_summary_and_line_errors(catalog_with_products, tmp_path, capsys):
     catalog, _products = catalog_with_products
     request = next(batch_requests_build(catalog=catalog))
@@ -99,3 +111,21 @@ def test_import_stores_in_chunks_and_a_repeated_product_keeps_its_last_line(cata
     first = Description.objects.get(product=products[0])
     assert first.text == again["choices"][0]["message"]["content"] and first.has_logprobs is False
     assert first.version > 3  # stored, re-queued, claimed and stored again
+
+
+def test_import_looks_products_up_once_per_chunk_and_reports_lines_in_order(catalog_with_products):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    catalog, _ = catalog_with_products
+    requests = list(batch_requests_build(catalog=catalog))
+    fake = FakeOpenAI(seed=2)
+    lines = [_result_line(r, fake.chat_completion(r["body"])) for r in requests]
+    lines.insert(1, json.dumps({"custom_id": "product-999999:GONE", "response": None}))
+    lines.insert(3, "{not json")
+    with CaptureQueriesContext(connection) as queries:
+        result = batch_results_import(lines=lines)
+    assert (result.stored, [number for number, _ in result.errors]) == (4, [2, 4])
+    assert "no product with id 999999" in result.errors[0][1]
+    product_reads = [q for q in queries.captured_queries if 'FROM "reviewq_product"' in q["sql"]]
+    assert len(product_reads) == 1, [q["sql"] for q in product_reads]

@@ -155,6 +155,14 @@ def test_parse_case_ignores_unknown_keys():
     ]
 
 
+def test_parse_case_distribution_defaults_to_the_model():
+    assert parse_case(_line(), line=1).distribution == parse_case(_line(), line=1).model == "test-model"
+    case = parse_case(_line(model="m", distribution="t10-cand3"), line=1)
+    assert (case.model, case.distribution) == ("m", "t10-cand3")
+    sentence = evaluate([case], thresholds=GateThresholds()).sentences[0]
+    assert (sentence.model, sentence.distribution) == ("m", "t10-cand3")
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
@@ -296,3 +304,54 @@ def test_shipped_set_is_big_enough_and_split_by_product(shipped_cases):
 def test_gate_risk_beats_mean_logprob_on_the_shipped_set(shipped_cases, split):
     summary = summarise(evaluate(select_split(shipped_cases, split), thresholds=GateThresholds()))
     assert summary["roc_auc"]["risk"] > summary["roc_auc"]["mean_logprob"]
+
+
+def _candidates_line(kept_content: str, other_contents: list[str]) -> str:
+    """A label line with every candidate's chat.completion body, the kept one first."""
+    bodies = [_body(CONTENT, PIECES, LOGPROBS)]
+    for content in other_contents:
+        bodies.append(_body(content, [content], [-0.5]))
+    return _line(candidates=bodies)
+
+
+def test_evaluate_computes_agreement_from_the_candidates_as_production_does():
+    others = ["The bottle holds 750 ml and weighs 340 g.", "A 750 ml steel bottle that weighs 340 g."]
+    [case] = read_cases([_candidates_line(CONTENT, others)])
+    assert len(case.candidates) == 3
+    first, second = evaluate([case], thresholds=GateThresholds()).sentences
+    assert first.signals["n_samples"] == 2 and first.signals["n_values_alone"] == 0
+    # "5 kg" is in no other candidate
+    assert second.signals["n_values_alone"] == 1
+    assert "'5 kg' stated by this sample only, by none of the 2 other samples" in second.reasons
+    assert first.signals["sample_support"] > second.signals["sample_support"]
+    # the same signals as the storage path computes with those other candidates
+    from generation.alignment import align
+    from generation.storage import gate_input
+    from reviewq.gating.service import gate_description
+
+    completion = completion_from_openai(json.loads(_line())["completion"], provider="x")[0]
+    production = gate_description(
+        gate_input(
+            completion=completion,
+            alignment=align(completion.text, [t.text for t in completion.tokens]),
+            attributes=ATTRIBUTES,
+            product_name="Steel Bottle",
+            prompt="",
+            other_candidates=others,
+        ),
+        thresholds=GateThresholds(),
+        publish_confident_now=False,
+    )
+    assert [s.signals for s in production.sentences] == [first.signals, second.signals]
+
+
+def test_a_line_without_candidates_has_no_agreement_signals():
+    first, _ = evaluate(read_cases([_line()]), thresholds=GateThresholds()).sentences
+    assert (first.signals["n_samples"], first.signals["sample_support"]) == (0, None)
+
+
+def test_malformed_candidates_name_their_line():
+    with pytest.raises(LabelFileError, match=r"^line 1: 'candidates' must be a list"):
+        read_cases([_line(candidates="no")])
+    with pytest.raises(LabelFileError, match=r"^line 1: 'candidates' holds an unreadable"):
+        evaluate(read_cases([_line(candidates=[{"choices": ["not a choice"]}])]), thresholds=GateThresholds())

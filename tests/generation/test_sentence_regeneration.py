@@ -94,6 +94,18 @@ def test_store_replaces_the_sentence_shifts_what_follows_and_regates(django_capt
     assert sentence_regeneration_pending(description_id=description.pk) == {}
 
 
+def test_store_gives_the_new_sentence_its_agreement_with_the_other_rewrites():
+    description = make_review_description()
+    request, _ = _request(description)
+    assert sentence_regeneration_claim(request_id=request.pk, lease_seconds=60) is not None
+    completion = _completion([("It", -0.05), (" holds", -0.1), (" 600", -0.2), (" ml", -0.1), (".", -0.01)])
+    others = ("It holds 750 ml.", "The bottle holds 750 ml of water.")
+    assert sentence_regeneration_store(request=request, completion=completion, other_candidates=others) == "regenerated"
+    sentence = description.sentences.get(index=1)
+    assert (sentence.signals["n_samples"], sentence.signals["n_values_alone"]) == (2, 1)
+    assert "'600 ml' stated by this sample only, by none of the 2 other samples" in sentence.reasons
+
+
 def test_regenerating_a_removed_sentence_drops_its_error_category():
     """The new sentence is undecided, and an undecided sentence has no category (a DB constraint)."""
     description = make_review_description()

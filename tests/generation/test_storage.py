@@ -3,11 +3,14 @@
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from generation.queueing import description_claim_for_generation
 from generation.storage import completion_store
 from generation.types import Alternative, Completion, TokenResult
 from reviewq.core.audit import AuditAction
+from reviewq.core.bulk import is_postgres
 from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, QASample, Sentence
 from reviewq.gating.service import thresholds_update
 from tests.factories import DescriptionFactory
@@ -75,9 +78,6 @@ def test_a_contradicted_attribute_sends_it_to_review_with_the_reason(claimed):
 
 def test_a_result_for_review_does_not_look_for_live_copies(claimed):
     # Only a result that would publish can be held back by a live copy: the others skip the query.
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     text = TEXT.replace("750 ml", "900 ml")
     with CaptureQueriesContext(connection) as queries:
         stored = completion_store(
@@ -164,3 +164,56 @@ def test_a_regenerated_description_replaces_its_sentences_and_tokens(claimed):
     assert "".join(Token.objects.filter(description=second).order_by("position").values_list("text", flat=True)) == (
         "It holds 750 ml."
     )
+
+
+@pytest.mark.skipif(not is_postgres(), reason="the statements are PostgreSQL's (COPY, UPDATE ... FROM ... RETURNING)")
+def test_storing_a_result_for_review_is_three_statements_and_the_copies(claimed):
+    """Per description (docs/PERFORMANCE.md, issue 16): the gate's config, the status change with its
+    audit row in one statement, the sentence ids; sentences and tokens go by COPY. The test's
+    transaction turns storage's BEGIN/COMMIT into the one savepoint; none inside it."""
+    version = claimed.version
+    with CaptureQueriesContext(connection) as queries:
+        stored = completion_store(
+            description=claimed,
+            completion=_completion(TEXT, low={"walk": -6.0}),
+            prompt="p",
+            claim_version=claimed.version,
+        )
+    assert stored.status == S.REVIEW
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert statements == ["SELECT", "SAVEPOINT", "WITH", "SELECT", "RELEASE"], statements
+    event = AuditEvent.objects.get(description=stored, action=AuditAction.GENERATED)
+    assert (event.before, event.after["status"], event.after["risk"]) == (
+        {"status": S.GENERATING, "version": version},
+        S.REVIEW,
+        stored.risk,
+    )
+
+
+def test_other_candidates_give_each_stored_sentence_its_agreement(claimed):
+    others = (
+        "A blue bottle of 750 ml, made of stainless steel.",
+        "This stainless steel bottle holds 750 ml and comes in blue.",
+    )
+    text = TEXT.replace("750 ml", "900 ml")
+    stored = completion_store(
+        description=claimed,
+        completion=_completion(text),
+        prompt="p",
+        claim_version=claimed.version,
+        other_candidates=others,
+    )
+    first, second, third = Sentence.objects.filter(description=stored).order_by("index")
+    assert first.signals["n_samples"] == 2 and first.signals["n_values_alone"] == 1
+    assert "'900 ml' stated by this sample only, by none of the 2 other samples" in first.reasons
+    assert second.signals["sample_support"] == pytest.approx(1.0)
+    assert third.signals["sample_support"] < 0.5
+    assert any(reason.startswith("samples disagree:") for reason in third.reasons)
+
+
+def test_one_candidate_stores_no_agreement(claimed):
+    stored = completion_store(
+        description=claimed, completion=_completion(TEXT), prompt="p", claim_version=claimed.version
+    )
+    signals = Sentence.objects.filter(description=stored).first().signals
+    assert (signals["n_samples"], signals["sample_support"], signals["n_values_alone"]) == (0, None, None)

@@ -326,3 +326,14 @@ def test_a_chunk_runs_the_embedded_model_one_product_at_a_time(settings, fresh_p
     for description in Description.objects.filter(product__in=products):
         assert description.provider == "embedded" and description.attempts == 1
         assert_stored_consistently(description)
+
+
+def test_candidates_beyond_the_kept_one_give_the_agreement_signals(openai_settings, fake_openai):
+    openai_settings.LLM_CANDIDATES = 3
+    product = _queued_product(name="Alpine steel bottle", attributes={"capacity": "750 ml", "weight": "340 g"})
+    _run(product)
+    description = Description.objects.get(product=product)
+    assert fake_openai.requests_total == 1  # one request for the three candidates
+    sentences = list(Sentence.objects.filter(description=description))
+    assert {s.signals["n_samples"] for s in sentences} == {2}
+    assert all(s.signals["sample_support"] is None or 0 <= s.signals["sample_support"] <= 1 for s in sentences)

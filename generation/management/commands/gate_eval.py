@@ -2,16 +2,22 @@
 
 Without --cv: the hand-set gate at the thresholds. With --cv K: the fitted risk model
 (reviewq/gating/fit.py), per model, by K product-grouped folds, and what a cut-off chosen
-on each fold's training data auto-publishes at --target-escape."""
+on each fold's training data auto-publishes at --target-escape. With --verifier, a judge's P(True)
+per sentence too (generation/verifier.py), its verdicts cached in a side file."""
 
 import json
 from pathlib import Path
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from generation.evaluation import SPLITS, Evaluation, LabelFileError, evaluate, read_cases, select_split
 from generation.evaluation_report import cross_validate_evaluation, format_cv_summary, format_summary, summarise
+from generation.verifier import Judge, JudgeStats, VerdictCache, cached_judge, judge_provider
+from reviewq.gating.features import DEFAULT_FEATURES, VERIFIER_FEATURES
+from reviewq.gating.fit import FitParams
 from reviewq.gating.gate import GateThresholds
 from reviewq.gating.service import thresholds_for_catalog
 
@@ -58,9 +64,29 @@ class Command(BaseCommand):
         parser.add_argument("--critical-floor", type=float)
         parser.add_argument("--split", choices=SPLITS, default="all", help="lines whose 'split' key matches")
         parser.add_argument("--json", action="store_true", dest="as_json", help="print the figures as JSON")
+        parser.add_argument(
+            "--verifier",
+            metavar="JUDGE",
+            help=(
+                "also ask a judge whether the facts support each sentence (P(True), see GATE_VERIFIER): "
+                "'embedded' or the base URL of an OpenAI-compatible server"
+            ),
+        )
+        parser.add_argument("--verifier-model", default="", help="with a URL judge: the model it serves")
+        parser.add_argument(
+            "--verifier-cache",
+            type=Path,
+            help="JSONL side file of the judge's verdicts, reused by later runs (default: data/verifier-verdicts.jsonl)",
+        )
+        parser.add_argument(
+            "--verifier-features",
+            action="store_true",
+            help="with --cv and --verifier: fit with the verifier's features added to the default ones",
+        )
 
     def handle(self, *args, files: list[Path], split: str, as_json: bool, cv: int | None, **options):
         thresholds = self._thresholds(options)
+        judge, judge_stats = self._judge(options)
         shown = ", ".join(map(str, files))
         evaluation = Evaluation(sentences=[], description_bands=[], thresholds=thresholds)
         n_cases = 0
@@ -68,7 +94,7 @@ class Command(BaseCommand):
             cases = select_split(self._read(file), split)
             n_cases += len(cases)
             try:
-                part = evaluate(cases, thresholds=thresholds)
+                part = evaluate(cases, thresholds=thresholds, judge=judge)
             except LabelFileError as exc:
                 raise CommandError(f"{file}: {exc}") from None
             evaluation.sentences += part.sentences
@@ -80,6 +106,14 @@ class Command(BaseCommand):
             summary = self._cross_validate(evaluation, cv, options)
         else:
             summary = summarise(evaluation)
+        if judge_stats is not None:
+            summary["verifier"] = {
+                "judge": options["verifier"],
+                "calls": judge_stats.calls,
+                "cached": judge_stats.cached,
+                "failed": judge_stats.failed,
+                "seconds_per_call": round(judge_stats.seconds / judge_stats.calls, 4) if judge_stats.calls else None,
+            }
         summary["file"] = shown
         summary["files"] = [str(file) for file in files]
         summary["split"] = split
@@ -89,6 +123,11 @@ class Command(BaseCommand):
             self.stdout.write(f"{shown} (split: {split})\n" + format_cv_summary(summary))
         else:
             self.stdout.write(f"{shown} (split: {split})\n" + format_summary(summary))
+        if judge_stats is not None and not as_json:
+            self.stdout.write(
+                f"verifier {options['verifier']}: {judge_stats.calls} calls, {judge_stats.cached} from the cache, "
+                f"{judge_stats.failed} failed"
+            )
 
     def _read(self, file: Path):
         try:
@@ -101,6 +140,20 @@ class Command(BaseCommand):
         except LabelFileError as exc:
             raise CommandError(f"{file}: {exc}") from None
 
+    def _judge(self, options) -> tuple[Judge | None, JudgeStats | None]:
+        if not options.get("verifier"):
+            if options.get("verifier_features"):
+                raise CommandError("--verifier-features needs --verifier")
+            return None, None
+        cache_path = options.get("verifier_cache") or Path(settings.DATA_DIR) / "verifier-verdicts.jsonl"
+        try:
+            provider = judge_provider(options["verifier"], model=options.get("verifier_model") or "")
+            cache = VerdictCache(cache_path)
+        except (ValueError, ImproperlyConfigured, OSError) as exc:
+            raise CommandError(f"--verifier: {exc}") from None
+        stats = JudgeStats()
+        return cached_judge(provider, cache, top_logprobs=settings.GATE_VERIFIER_TOP_LOGPROBS, stats=stats), stats
+
     def _cross_validate(self, evaluation, k: int, options) -> dict:
         target, confidence = options["target_escape"], options["confidence"]
         if k < 2:
@@ -108,8 +161,15 @@ class Command(BaseCommand):
         for name, value in (("--target-escape", target), ("--confidence", confidence)):
             if not 0 < value < 1:
                 raise CommandError(f"{name} must be between 0 and 1, got {value:g}")
+        params = (
+            FitParams(features=(*DEFAULT_FEATURES, *VERIFIER_FEATURES))
+            if options.get("verifier_features")
+            else FitParams()
+        )
         try:
-            return cross_validate_evaluation(evaluation, k=k, target_escape=target, confidence=confidence)
+            return cross_validate_evaluation(
+                evaluation, k=k, target_escape=target, confidence=confidence, params=params
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
 

@@ -131,3 +131,36 @@ def test_rows_insert_raises_database_errors_as_djangos():
         rows_insert(
             Sentence, ("description_id", "index", "char_start", "char_end", "text"), [(description.pk, 0, 0, 1, None)]
         )
+
+
+@pytest.mark.parametrize("rows_per_update", [1000, 2])
+def test_rows_update_inserts_the_following_rows_of_the_updated_rows_only_in_order(monkeypatch, rows_per_update):
+    import reviewq.core.bulk
+    from reviewq.core.audit import AUDIT_COLUMNS
+    from reviewq.core.bulk import InsertForUpdated
+    from reviewq.core.models import AuditEvent
+
+    monkeypatch.setattr(reviewq.core.bulk, "ROWS_PER_UPDATE", rows_per_update)  # split: with their rows
+    descriptions = [DescriptionFactory(status="review") for _ in range(5)]
+    leased = descriptions[2]
+    Description.objects.filter(pk=leased.pk).update(lease_until=timezone.now())
+    now = timezone.now()
+    # The audit rows in an order of their own (last description first): ids follow it (per
+    # statement: split, each goes with its chunk of updated rows).
+    audit = [
+        (d.pk, "regated", None, d.pk, None, {"n": i}, {"json": [1, "x"]}, f"note {i}", now)
+        for i, d in reversed(list(enumerate(descriptions)))
+    ]
+    updated = rows_update(
+        Description,
+        match=("lease_until",),
+        assign=("risk",),
+        rows=[(d.pk, None, 0.5) for d in descriptions],
+        then_insert=InsertForUpdated(AuditEvent, AUDIT_COLUMNS, audit),
+    )
+    assert sorted(updated) == sorted(d.pk for d in descriptions if d != leased)
+    events = list(AuditEvent.objects.order_by("pk").values_list("description_id", "before", "after", "note"))
+    expected = [(row[3], row[5], row[6], row[7]) for row in audit if row[0] != leased.pk]
+    if rows_per_update == 2:
+        events, expected = sorted(events, key=str), sorted(expected, key=str)
+    assert events == expected

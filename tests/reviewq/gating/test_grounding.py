@@ -206,3 +206,45 @@ def test_booleans_and_empty_attributes_are_harmless():
 def test_values_listed_with_commas_share_the_unit_after_them(text, expected):
     for listed in ("30, 32, 34 inch", "30, 32 or 34 inch", "30, 32, and 34 inch"):
         assert kinds(text, attributes={"inside leg": listed}, name="Chinos") == expected
+
+
+def _facts_as_compared(facts):
+    """Every field, and the order of the dicts' keys (the grounding reasons list them in it)."""
+    import dataclasses
+
+    fields = {f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)}
+    orders = {name: list(value) for name, value in fields.items() if isinstance(value, dict)}
+    return fields, orders
+
+
+def test_product_facts_from_cached_values_equal_reading_every_value(monkeypatch):
+    """product_facts reads each attribute value through a per-process cache (_text_facts); the
+    facts must be what reading every value afresh (_add_text) gives, for the dev set's products
+    and for values that repeat, join (colour, material, size lists) and mix kinds."""
+    import json
+    from pathlib import Path
+
+    from reviewq.gating import grounding
+
+    products = [
+        (row["attributes"], row["name"])
+        for row in map(json.loads, (Path(__file__).parents[2] / "data" / "gate_dev_set.jsonl").open())
+    ]
+    products += [
+        ({"colour": ["navy blue", "sage green"], "colour options": "red or any colour", "size": "S-XL"}, "Tee navy"),
+        ({"material": "cotton", "fabric": ["wool", "cotton"], "sizes": ["M", "XXL", "2XS"], "colour": "?"}, "Wool M"),
+        ({"model": "IPX7 / IPX4", "capacity_ml": "750", "weight (kg)": 1.2, "battery": "2000 mAh, 5 V"}, "Lamp 3"),
+        ({"spec": {"inner": ["30, 32, 34 inch", "40/70/100 °C"], "codes": ("SPF 30", "A-12")}, "url": None}, ""),
+        ({"colour": "graphite", "frame": "aluminium", "dishwasher safe": True, "n": 3}, "Graphite bottle 3/4 in"),
+    ]
+    products *= 2  # the second pass reads every value from the cache
+    cached = [product_facts(attributes=attributes, product_name=name) for attributes, name in products]
+    monkeypatch.setattr(
+        grounding,
+        "_text_facts_add",
+        lambda facts, key, text, is_name=False: grounding._add_text(facts, key, text, is_name=is_name),
+    )
+    fresh = [product_facts(attributes=attributes, product_name=name) for attributes, name in products]
+    assert len(products) > 100
+    for got, expected in zip(cached, fresh, strict=True):
+        assert _facts_as_compared(got) == _facts_as_compared(expected)

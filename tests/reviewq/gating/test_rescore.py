@@ -120,3 +120,30 @@ def test_adopt_orders_the_queue_by_the_fitted_risk_and_revert_by_the_hand_set_on
     for description in Description.objects.filter(pk__in=[d.pk for d in pending]):
         assert description.risk == pytest.approx(expected[description.pk], abs=1e-9)
     assert expected[pending[0].pk] == 1.0  # the hard-flagged sentence's risk 1: no LN(0) error
+
+
+@pytest.mark.django_db
+def test_the_sql_twin_reads_a_json_null_mean_logprob_as_no_logprobs():
+    """An edited sentence keeps has_logprobs but its mean_logprob is a JSON null: the SQL must
+    read no_logprobs = 1 as the inference does (SQLite once read the null as 0.0)."""
+    from reviewq.gating.gate_models import fitted_risk_expression
+    from tests.factories import SentenceFactory
+
+    model = {
+        "features": ["no_logprobs", "neg_mean_logprob"],
+        "mean": [0.2, 0.5],
+        "scale": [0.4, 0.3],
+        "coef": [2.0, 0.7],
+        "intercept": -0.3,
+    }
+    cases = [
+        {"has_logprobs": True, "mean_logprob": None},
+        {"has_logprobs": True},
+        {"has_logprobs": True, "mean_logprob": -0.4},
+        {"has_logprobs": False, "mean_logprob": -0.4},
+    ]
+    ids = [SentenceFactory(signals=signals).pk for signals in cases]
+    rows = dict(Sentence.objects.filter(pk__in=ids).annotate(r=fitted_risk_expression(model)).values_list("pk", "r"))
+    for pk, signals in zip(ids, cases, strict=True):
+        assert rows[pk] == pytest.approx(fitted_risk(signals, model), abs=1e-9)
+    assert rows[ids[0]] == pytest.approx(rows[ids[1]])

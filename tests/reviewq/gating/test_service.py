@@ -3,10 +3,12 @@ import itertools
 import pytest
 from django.utils import timezone
 
-from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence, Thresholds
+from reviewq.core.models import AuditEvent, Description, DescriptionStatus, GateModel, Sentence, Thresholds
 from reviewq.gating.gate import GateThresholds, band_for
 from reviewq.gating.service import (
+    adopted_gate_model,
     band_expression,
+    gate_config,
     sentence_reasons,
     sentences_regate,
     thresholds_for_catalog,
@@ -32,6 +34,59 @@ def test_thresholds_catalog_override_then_global_then_defaults():
     Thresholds.objects.create(catalog=catalog, publish_above=-0.2, flag_below=-1.0, critical_floor=-3.0)
     assert thresholds_for_catalog(catalog_id=catalog.pk) == GateThresholds(-0.2, -1.0, -3.0)
     assert thresholds_for_catalog(catalog_id=CatalogFactory().pk).publish_above == -0.7
+
+
+def _gate_model(model_name, catalog, version, intercept):
+    weights = {"features": ["neg_mean_logprob"], "mean": [0.0], "scale": [1.0], "coef": [1.0], "intercept": intercept}
+    return GateModel.objects.create(
+        model_name=model_name,
+        catalog=catalog,
+        version=version,
+        weights=weights,
+        target_escape=0.1,
+        confidence=0.95,
+        publish_cutoff=0.3,
+    )
+
+
+def test_gate_config_reads_what_the_two_orm_reads_read_through_every_change():
+    """The one statement storage reads (gate_config) against thresholds_for_catalog and
+    adopted_gate_model, for every scope, after each change an admin can make; the process's
+    cached model row must follow adoptions and reverts."""
+    own, other = CatalogFactory(), CatalogFactory()
+
+    def same():
+        for catalog_id in (own.pk, other.pk, None):
+            for model_name in ("m", "n"):
+                thresholds, model = gate_config(catalog_id=catalog_id, model_name=model_name)
+                assert thresholds == thresholds_for_catalog(catalog_id=catalog_id)
+                expected = adopted_gate_model(model_name=model_name, catalog_id=catalog_id)
+                assert (model and (model.pk, model.weights, model.publish_cutoff)) == (
+                    expected and (expected.pk, expected.weights, expected.publish_cutoff)
+                )
+
+    same()
+    Thresholds.objects.create(publish_above=-0.7, flag_below=-2.0)
+    same()
+    Thresholds.objects.create(catalog=own, publish_above=-0.2, flag_below=-1.0, critical_floor=-3.0)
+    same()
+    everywhere = _gate_model("m", None, 1, 0.5)
+    mine = _gate_model("m", own, 1, -0.5)
+    same()
+    GateModel.objects.filter(pk=everywhere.pk).update(adopted=True, adopted_at=timezone.now())
+    same()
+    GateModel.objects.filter(pk=mine.pk).update(adopted=True, adopted_at=timezone.now())
+    same()
+    assert gate_config(catalog_id=own.pk, model_name="m")[1].pk == mine.pk
+    GateModel.objects.filter(pk=mine.pk).update(adopted=False)
+    replacement = _gate_model("m", own, 2, 1.5)
+    GateModel.objects.filter(pk=replacement.pk).update(adopted=True, adopted_at=timezone.now())
+    same()
+    Thresholds.objects.filter(catalog=own).update(publish_above=-0.4)
+    same()
+    Thresholds.objects.filter(catalog=own).delete()
+    GateModel.objects.filter(pk=everywhere.pk).delete()
+    same()
 
 
 def test_sql_band_matches_the_python_band_for_every_combination():

@@ -10,6 +10,7 @@ from reviewq.gating.gate import EDITED_REASON, NO_LOGPROBS_REASON, description_r
 from reviewq.gating.inference import fitted_band, fitted_risk
 from reviewq.gating.labels import sentence_labels_list
 from reviewq.gating.service import SCORE_COLUMNS, sentence_regate
+from reviewq.gating.verifier import SIGNAL_KEY
 from tests.reviewq.review_data import make_bottle_description
 
 pytestmark = pytest.mark.django_db
@@ -153,3 +154,18 @@ def test_labels_keep_the_signals_of_the_generated_text():
     assert sentence.signals != generated
     [label] = sentence_labels_list()
     assert label.signals == generated and label.kind == "substituted"
+
+
+def test_the_verifiers_verdict_stays_with_the_generated_text_only():
+    description = make_bottle_description()
+    sentence = _generated(description)
+    signals = {**sentence.signals, SIGNAL_KEY: 0.31}
+    Sentence.objects.filter(pk=sentence.pk).update(signals=signals)
+    sentence = sentence_regate(sentence=Sentence.objects.get(pk=sentence.pk))
+    assert sentence.signals[SIGNAL_KEY] == 0.31  # the text it judged: kept
+    sentence = sentence_regate(sentence=_substitute(sentence, **{" 900": " 750"}))
+    assert SIGNAL_KEY not in sentence.signals  # other words: the verdict is not about them
+    assert sentence.generated_score["signals"][SIGNAL_KEY] == 0.31  # labels read the generated text's
+    Sentence.objects.filter(pk=sentence.pk).update(decision="", decided_at=None, edited_text="", substitutions={})
+    sentence = sentence_regate(sentence=Sentence.objects.get(pk=sentence.pk))
+    assert sentence.signals[SIGNAL_KEY] == 0.31 and sentence.generated_score is None  # undone: back

@@ -11,6 +11,7 @@ from reviewq.core.audit import AuditAction
 from reviewq.core.models import AuditEvent, Description, DescriptionStatus
 from reviewq.core.roles import ADMIN, EDITOR, REVIEWER, roles_ensure
 from reviewq.gating.gate import EDITED_REASON
+from reviewq.gating.verifier import SIGNAL_KEY
 from reviewq.review.claims import description_review_claim
 from reviewq.review.sentences import sentence_edit
 from tests.factories import CatalogFactory, ProductFactory, UserFactory
@@ -303,6 +304,38 @@ def test_review_page_shows_tokens_bands_reasons_and_attributes_and_viewing_claim
     assert "Probability is not truth" in body
     alts = re.search(r'data-pos="8" data-p="0.0550" data-alts="([^"]+)"', body).group(1)
     assert json.loads(alts.replace("&quot;", '"'))[0] == [" 750", 0.6703]
+
+
+def test_review_page_shows_the_verifiers_opinion_only_where_a_verdict_is_stored(reviewer_client, description):
+    first = description.sentences.order_by("index").first()
+    first.signals = {**first.signals, SIGNAL_KEY: 0.234}
+    first.save(update_fields=["signals"])
+    body = reviewer_client.get(reverse("review", args=[description.pk])).content.decode()
+    assert body.count("second model: supported") == 1
+    assert "second model: supported 23 %" in body
+    assert "opinion of support, not a check of truth" in body
+
+
+def test_review_page_shows_the_agreement_between_samples(reviewer_client, description):
+    from reviewq.gating.agreement import sample_reading
+    from reviewq.gating.gate import score_sentence
+    from reviewq.gating.service import stored_reasons
+
+    sentence = description.sentences.get(index=1)
+    others = [sample_reading("A 750 ml bottle."), sample_reading("It holds 750 ml of water.")]
+    score = score_sentence(text=sentence.text, tokens=[], samples=others)
+    assert score.signals["n_values_alone"] == 1  # " 900" ml: no other sample says it
+    sentence.signals, sentence.reasons = score.signals, stored_reasons(score)
+    sentence.save()
+    body = reviewer_client.get(reverse("review", args=[description.pk])).content.decode()
+    share = f"{score.signals['sample_support'] * 100:.0f} %"
+    assert re.search(
+        r'title="[^"]*2 other samples of the same prompt also wrote: agreement between samples, not truth"', body
+    )
+    assert f"samples agree {share}</span>" in body
+    assert "stated by this sample only, by none of the 2 other samples" in body
+    # one candidate: no agreement shown for the other sentences
+    assert body.count("samples agree") == 1
 
 
 def test_review_page_of_someone_elses_claim_is_read_only(client, description):
