@@ -3,7 +3,8 @@
     python bench/soak.py [--products 500] [--latency 1.0] [--scenarios sigkill,faults,redis,database]
 
 Each scenario generates a fresh catalog of --products products against the fake OpenAI server
-(--latency seconds per request) with a Celery worker process (threads pool, 8 threads) on a
+(--latency seconds per request) with a Celery worker process (threads pool, 8 threads, the
+products sent as a bulk run sends them: chunks of SOAK_CHUNK, so 8 x 2 calls = the cap) on a
 private redis-server (free loopback port, append-only file as docker-compose.yml runs it; the
 machine's Redis is never touched) and Postgres in a throwaway database (created and dropped;
 BENCH_PG=postgres://user@host:port overrides the server). Then it checks: every product
@@ -55,6 +56,8 @@ SOAK_ENV = {
     "GENERATION_RECOVERY_INTERVAL_SECONDS": "5",
     "GENERATION_REQUEUE_AFTER_SECONDS": "60",
 }
+# Products per generate_descriptions task: 8 threads x 2 = LLM_MAX_IN_FLIGHT.
+SOAK_CHUNK = 2
 FAULTS = {"rate_limit": 0.12, "server_error": 0.06, "unavailable": 0.04, "timeout": 0.04, "no_logprobs": 0.04}
 
 
@@ -109,7 +112,7 @@ def _scenario(name: str, *, args, redis: PrivateRedis, log_dir: Path) -> dict:
         workers = Supervisor(env=env, queue=queue, log_dir=log_dir, name=name, max_restarts=3, args=beat)
         started = time.monotonic()
         try:
-            send_generation(broker=redis.url(0), queue=queue, product_ids=ids)
+            send_generation(broker=redis.url(0), queue=queue, product_ids=ids, chunk=SOAK_CHUNK)
             third = len(ids) // 3
             if name != "faults":
                 wait_until(lambda: _terminal(catalog) >= third, timeout=600, alive=workers.check)
@@ -201,7 +204,7 @@ def main() -> int:
             log_dir = Path(tempfile.mkdtemp(prefix="reviewq-soak-"))
             print(
                 f"soak: {args.products} products per scenario, fake latency {args.latency} s, "
-                f"worker threads 8, {SOAK_ENV}; logs in {log_dir}"
+                f"worker threads 8, chunks of {SOAK_CHUNK}, {SOAK_ENV}; logs in {log_dir}"
             )
             for name in scenarios:
                 result = _scenario(name, args=args, redis=redis, log_dir=log_dir)

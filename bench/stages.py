@@ -28,11 +28,13 @@ STORAGE_STAGES: tuple[tuple[str, str, str], ...] = (
 )
 PIPELINE_STAGES: tuple[tuple[str, str, str], ...] = (
     ("generation.services", "description_claim_for_generation", "claim"),
+    ("generation.services", "descriptions_claim_for_generation", "claim"),
     ("generation.providers.openai_compat:OpenAICompatProvider", "complete", "provider call (HTTP client)"),
     ("httpx2:Response", "json", "parse"),
     ("generation.providers.openai_compat", "json_loads", "parse"),
     ("generation.providers.openai_compat", "completion_from_openai", "parse"),
     ("generation.services", "completion_store", "store"),
+    ("generation.services", "completions_store", "store"),
     ("generation.storage", "align", "align"),
     ("generation.storage", "gate_input", "gate"),
     ("generation.storage", "gate_description", "gate"),

@@ -7,15 +7,18 @@ A worker registers the tasks by autodiscovery; the web process by GenerationConf
 
 from collections.abc import Iterable
 from functools import partial
+from itertools import batched
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 GENERATE_DESCRIPTION = "generation.generate_description"
+GENERATE_DESCRIPTIONS = "generation.generate_descriptions"
 REGENERATE_SENTENCE = "generation.regenerate_sentence"
 RECOVER_STALE = "generation.recover_stale"
 # Every task name the code sends; the task-registration test checks a worker knows each.
-TASK_NAMES = (GENERATE_DESCRIPTION, REGENERATE_SENTENCE, RECOVER_STALE)
+TASK_NAMES = (GENERATE_DESCRIPTION, GENERATE_DESCRIPTIONS, REGENERATE_SENTENCE, RECOVER_STALE)
 
 
 def _send_on_commit(name: str, args: tuple) -> None:
@@ -23,9 +26,14 @@ def _send_on_commit(name: str, args: tuple) -> None:
 
 
 def descriptions_enqueue(*, product_ids: Iterable[int]) -> None:
-    """One generate_description task per product, sent once the caller's transaction commits."""
-    for product_id in product_ids:
-        _send_on_commit(GENERATE_DESCRIPTION, (product_id,))
+    """Generation tasks for the products, sent once the caller's transaction commits: one
+    generate_descriptions task per GENERATION_CHUNK_SIZE products (its provider calls run
+    concurrently), a lone product as one generate_description task."""
+    for chunk in batched(product_ids, max(1, settings.GENERATION_CHUNK_SIZE)):
+        if len(chunk) == 1:
+            _send_on_commit(GENERATE_DESCRIPTION, chunk)
+        else:
+            _send_on_commit(GENERATE_DESCRIPTIONS, (list(chunk),))
 
 
 def sentence_regeneration_enqueue(*, request_id: int) -> None:

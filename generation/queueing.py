@@ -63,24 +63,35 @@ def descriptions_queue(
     return sorted({*created, *requeued_products})
 
 
-@transaction.atomic
 def description_claim_for_generation(*, product_id: int, lease_seconds: int) -> Description | None:
     """Claim a product's QUEUED description (or a GENERATING one whose lease ran out, left by a
     worker that died) with one conditional UPDATE. Returns None when there is nothing to do,
     which is what a redelivered or duplicate message sees."""
+    claimed = descriptions_claim_for_generation(product_ids=[product_id], lease_seconds=lease_seconds)
+    return claimed[0] if claimed else None  # none: nothing to do, or another worker won the race
+
+
+@transaction.atomic
+def descriptions_claim_for_generation(
+    *, product_ids: Iterable[int], lease_seconds: int, condition: Q | None = None
+) -> list[Description]:
+    """Claim, set-based, the QUEUED descriptions of the products (and GENERATING ones whose lease
+    ran out) that meet `condition`: one conditional UPDATE per source status, so each row keeps
+    its own lease and attempts, and a redelivered chunk claims only what is still claimable.
+    Returns the claimed rows (product, catalog and run loaded), by id."""
     now = timezone.now()
+    claimable = Q(status=S.QUEUED) | Q(lease_until__lt=now)  # GENERATING: its worker died
     claimed = descriptions_transition_where(
-        descriptions=Description.objects.filter(product_id=product_id),
+        descriptions=Description.objects.filter(product_id__in=list(product_ids)),
         from_statuses=[S.QUEUED, S.GENERATING],
         to_status=S.GENERATING,
-        # A GENERATING row is claimable once its lease ran out (its worker died).
-        condition=Q(status=S.QUEUED) | Q(lease_until__lt=now),
+        condition=claimable & condition if condition is not None else claimable,
         action=AuditAction.GENERATION_CLAIMED,
         fields={"lease_until": now + timedelta(seconds=lease_seconds), "attempts": F("attempts") + 1},
     )
     if not claimed:
-        return None  # nothing to do, or another worker won the race
-    return Description.objects.select_related("product__catalog").get(pk=claimed[0])
+        return []
+    return list(Description.objects.select_related("product__catalog", "run").filter(pk__in=claimed).order_by("pk"))
 
 
 @transaction.atomic

@@ -2,16 +2,17 @@ import logging
 import random
 
 from celery import Task, shared_task
+from celery.app.task import Context
 from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from generation.dispatch import GENERATE_DESCRIPTION, RECOVER_STALE, REGENERATE_SENTENCE
+from generation.dispatch import GENERATE_DESCRIPTION, GENERATE_DESCRIPTIONS, RECOVER_STALE, REGENERATE_SENTENCE
 from generation.limiter import slots_release_dead_holders
 from generation.recovery import descriptions_requeue_stale
 from generation.regeneration_requests import sentence_regeneration_fail
 from generation.sentence_regeneration import sentence_regenerate
-from generation.services import RetryLater, description_generate
+from generation.services import RETRY, RetryLater, description_generate, descriptions_generate
 from generation.types import ProviderError
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,45 @@ def generate_description_task(self: Task, product_id: int) -> str:
         )
         raise self.retry(exc=exc, countdown=countdown) from exc
     return outcome.status
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name=GENERATE_DESCRIPTIONS)
+def generate_descriptions_task(self: Task, product_ids: list[int]) -> dict[str, int]:
+    """Generate a chunk of a bulk run's products, their provider calls in flight at once. Safe
+    to deliver twice: the set-based claim takes only rows still claimable, each under its own
+    lease and attempts. A product whose provider call failed transiently is back in QUEUED and
+    gets a generate_description retry of its own, with backoff."""
+    try:
+        outcomes = descriptions_generate(product_ids=product_ids)
+    except (OperationalError, InterfaceError) as exc:
+        # As for one product: what was stored is stored (one transaction per batch); the rest
+        # is claimable again once its lease runs out, so the retry waits for that.
+        if self.request.retries >= DATABASE_RETRIES:
+            raise
+        logger.warning("database unavailable generating products %s: %s", product_ids, exc)
+        countdown = (
+            settings.GENERATION_LEASE_SECONDS + 1 + retry_countdown(attempt=self.request.retries + 1, retry_after=None)
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if outcome.status == RETRY:
+            generate_description_task.apply_async(
+                args=[outcome.product_id],
+                countdown=retry_countdown(attempt=outcome.attempt, retry_after=outcome.retry_after),
+                **_route_of(self.request),
+            )
+    return counts
+
+
+def _route_of(request: Context) -> dict[str, str]:
+    """Where a message came from, so a retry goes to the queue its workers consume (as
+    Task.retry routes one)."""
+    info = request.delivery_info or {}
+    if info.get("exchange") == "" and info.get("routing_key"):
+        return {"queue": info["routing_key"]}
+    return {key: info[key] for key in ("exchange", "routing_key") if info.get(key)}
 
 
 @shared_task(name=RECOVER_STALE, ignore_result=True)

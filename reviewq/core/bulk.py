@@ -97,7 +97,13 @@ def rows_insert(
         _copy_value(f, now if auto else f.get_default()) for f, auto in zip(plan.missing, plan.auto_time, strict=True)
     )
     json_at = plan.json_at
-    with connection.cursor() as cursor, cursor.cursor.copy(plan.sql) as copy:
+    with (
+        # The COPY runs on psycopg's own cursor: its errors are raised as Django's, so a caller's
+        # `except OperationalError` (a worker's retry when the database goes away) catches them.
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(plan.sql) as copy,
+    ):
         for row in rows:
             values: Sequence[Any] = row
             if json_at:

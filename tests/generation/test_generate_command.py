@@ -21,6 +21,9 @@ def test_generate_queues_each_product_once_and_enqueues_after_commit(shop, capsy
     monkeypatch.setattr(
         tasks.generate_description_task, "apply_async", lambda args, kwargs=None, **options: sent.append(args[0])
     )
+    monkeypatch.setattr(  # a bulk run's chunk task: its products
+        tasks.generate_descriptions_task, "apply_async", lambda args, kwargs=None, **options: sent.extend(args[0])
+    )
     _catalog, products = shop
     call_command("generate", catalog="Shop")
     assert "Queued 3 products of 'Shop'" in capsys.readouterr().out

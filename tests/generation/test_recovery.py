@@ -134,7 +134,8 @@ def test_each_row_is_sent_once_and_audited(django_capture_on_commit_callbacks, b
     generating = _description(S.GENERATING, idle=LEASE + 5, lease_left=-5, now=now)
     first, _ = _requeue(now, django_capture_on_commit_callbacks, broker_sent)
     assert first == sorted([queued.product_id, generating.product_id])
-    assert len(broker_sent()) == 2
+    [(name, [product_ids])] = broker_sent()  # one chunk task for both (GENERATION_CHUNK_SIZE)
+    assert name == "generation.generate_descriptions" and sorted(product_ids) == first
     # A second sweep right after (or one racing the first) finds nothing: the UPDATE re-checks.
     for later in (now, now + timedelta(seconds=1)):
         assert _requeue(later, django_capture_on_commit_callbacks, broker_sent)[0] == []

@@ -41,7 +41,7 @@ def test_start_queues_every_product_for_the_run_and_enqueues_after_commit(django
     editor = UserFactory()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         run = run_start(catalog=catalog, actor=editor, mode=GenerationRun.Mode.ALL)
-    assert len(callbacks) == 3  # one task per product, sent only after commit
+    assert len(callbacks) == 1  # one task for the three (a chunk), sent only after commit
     assert run.status == R.RUNNING and run.queued == 3 and run.created_by == editor
     assert set(Description.objects.values_list("run_id", "status")) == {(run.pk, S.QUEUED)}
     assert AuditEvent.objects.filter(action="run_started", catalog=catalog).count() == 1
@@ -56,7 +56,7 @@ def test_two_runs_on_one_catalog_do_not_duplicate_work(django_capture_on_commit_
     description_claim_for_generation(product_id=description.product_id, lease_seconds=60)
     with django_capture_on_commit_callbacks(execute=False) as second_tasks:
         second = run_start(catalog=catalog, actor=None, mode=GenerationRun.Mode.ALL)
-    assert len(first_tasks) == 4 and len(second_tasks) == 0
+    assert len(first_tasks) == 1 and len(second_tasks) == 0  # the first: one chunk task of 4
     assert second.queued == 0 and second.status == R.FINISHED  # nothing left for it: done at once
     # QUEUED and GENERATING rows still belong to the first run
     assert Description.objects.filter(run=first).count() == 4
@@ -162,7 +162,7 @@ def test_retry_failed_queues_them_again_and_runs_the_run_again(django_capture_on
     run_cancel(run=run, actor=None)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         queued = run_retry_failed(run=run, actor=None)
-    assert len(queued) == 3 and len(callbacks) == 3
+    assert len(queued) == 3 and len(callbacks) == 1  # one chunk task
     run.refresh_from_db()
     assert run.status == R.RUNNING and run.finished_at is None
     assert set(Description.objects.filter(run=run).values_list("status", flat=True)) == {S.QUEUED}

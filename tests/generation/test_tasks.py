@@ -3,7 +3,7 @@ gated, stored tokens; each provider outcome ends in a clear stored state."""
 
 import pytest
 
-from generation.tasks import generate_description_task, retry_countdown
+from generation.tasks import generate_description_task, generate_descriptions_task, retry_countdown
 from reviewq.core.models import AuditEvent, Description, DescriptionStatus, Sentence, Token
 from tests.factories import ProductFactory
 
@@ -199,6 +199,133 @@ def test_embedded_model_generates_a_product_end_to_end(settings, fresh_providers
     tokens, _sentences = assert_stored_consistently(description)
     assert len(tokens) == description.completion_tokens
     assert all(t.logprob <= 0 and len(t.alternatives) == 5 for t in tokens)
+
+
+# --- chunks: a bulk run's generate_descriptions task ------------------------------------------
+
+
+def _run_chunk(products):
+    return generate_descriptions_task.apply(args=[[p.pk for p in products]]).get()
+
+
+def _claims_spied(monkeypatch):
+    """The set-based claims a chunk makes: how many rows each took."""
+    from generation import services
+
+    claimed, claim = [], services.descriptions_claim_for_generation
+
+    def spy(**kwargs):
+        rows = claim(**kwargs)
+        claimed.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(services, "descriptions_claim_for_generation", spy)
+    return claimed
+
+
+def test_a_chunk_claims_together_calls_at_once_and_stores_each(openai_settings, fake_openai, monkeypatch):
+    fake_openai.latency = 0.5
+    products = [_queued_product() for _ in range(6)]
+    claimed = _claims_spied(monkeypatch)
+    counts = _run_chunk(products)
+    assert sum(counts.values()) == 6 and set(counts) <= {S.REVIEW, S.PUBLISHED}
+    descriptions = list(Description.objects.filter(product__in=products))
+    assert all(d.status in (S.REVIEW, S.PUBLISHED) and d.attempts == 1 for d in descriptions)
+    for description in descriptions:
+        assert_stored_consistently(description)
+    # One set-based claim of all six (an audit row each), and the calls in flight together.
+    assert claimed == [6]
+    assert AuditEvent.objects.filter(description__in=descriptions, action="generation_claimed").count() == 6
+    assert fake_openai.requests_total == 6 and fake_openai.max_in_flight >= 3  # one by one: 1
+
+
+def test_a_redelivered_chunk_claims_only_what_is_still_claimable(openai_settings, fake_openai):
+    from generation.queueing import product_generate
+
+    products = [_queued_product() for _ in range(4)]
+    _run_chunk(products)
+    before = {d.pk: (d.version, d.text) for d in Description.objects.filter(product__in=products)}
+    assert product_generate(product=products[2]) is True  # one product queued again
+    counts = _run_chunk(products)
+    assert counts.get("skipped") == 3 and sum(counts.values()) == 4
+    assert fake_openai.requests_total == 5
+    after = {d.pk: (d.version, d.text) for d in Description.objects.filter(product__in=products)}
+    changed = [pk for pk in before if before[pk] != after[pk]]
+    assert changed == [Description.objects.get(product=products[2]).pk]
+
+
+def test_a_transient_error_in_a_chunk_retries_that_product_alone(openai_settings, fake_openai, celery_eager):
+    products = [_queued_product() for _ in range(4)]
+    fake_openai.script("rate_limit")  # whichever call comes first
+    counts = _run_chunk(products)
+    assert counts.get("retry") == 1 and sum(counts.values()) == 4
+    descriptions = Description.objects.filter(product__in=products)
+    # The retry (sent at once, run eagerly here) stored it; only that product was claimed twice.
+    assert all(d.status in (S.REVIEW, S.PUBLISHED) for d in descriptions)
+    assert sorted(d.attempts for d in descriptions) == [1, 1, 1, 2]
+    retried = AuditEvent.objects.filter(description__in=descriptions, action="generation_retry")
+    assert retried.count() == 1 and retried.get().description.attempts == 2
+    assert fake_openai.requests_total == 5
+
+
+def test_a_chunk_fails_a_bad_template_and_a_refused_call_and_stores_the_rest(openai_settings, fake_openai):
+    bad = _queued_product()
+    bad.catalog.prompt_template = "Describe {nme}"
+    bad.catalog.save()
+    products = [_queued_product() for _ in range(3)]
+    fake_openai.script("logprobs_refused")
+    counts = generate_descriptions_task.apply(args=[[bad.pk, *(p.pk for p in products)]]).get()
+    assert counts.get(S.FAILED) == 2 and sum(counts.values()) == 4
+    assert Description.objects.get(product=bad).error_code == "configuration"
+    stored = Description.objects.filter(product__in=products)
+    assert sorted(d.error_code for d in stored) == ["", "", "logprobs_refused"]
+    assert fake_openai.requests_total == 3
+
+
+def test_a_chunk_leaves_an_embedded_run_to_the_one_product_path(openai_settings, fake_openai, monkeypatch):
+    from generation import services
+    from reviewq.core.models import GenerationRun
+
+    products = [_queued_product() for _ in range(3)]
+    run = GenerationRun.objects.create(catalog=products[0].catalog, provider="embedded")
+    Description.objects.filter(product=products[0]).update(run=run)
+    one_by_one = []
+
+    def one_product(*, product_id):
+        one_by_one.append(product_id)
+        return services.GenerateOutcome(status="skipped", product_id=product_id)
+
+    monkeypatch.setattr(services, "_description_generate", one_product)
+    _run_chunk(products)
+    assert one_by_one == [products[0].pk]  # claimed just before its own call, not with the chunk
+    assert Description.objects.get(product=products[0]).status == S.QUEUED
+    assert fake_openai.requests_total == 2
+
+
+def test_bulk_runs_send_a_task_per_chunk(openai_settings, fake_openai, celery_eager, monkeypatch):
+    from generation.queueing import generation_queue
+
+    openai_settings.GENERATION_CHUNK_SIZE = 4
+    products = ProductFactory.create_batch(9)
+    claimed = _claims_spied(monkeypatch)
+    generation_queue(product_ids=[p.pk for p in products])
+    descriptions = Description.objects.filter(product__in=products)
+    assert descriptions.count() == 9 and all(d.status in (S.REVIEW, S.PUBLISHED) for d in descriptions)
+    assert claimed == [4, 4]  # two chunk tasks; the ninth product went as a task of its own
+
+
+@pytest.mark.slow
+def test_a_chunk_runs_the_embedded_model_one_product_at_a_time(settings, fresh_providers):
+    settings.LLM_PROVIDER = "embedded"
+    settings.LLM_MAX_TOKENS = 32
+    settings.LLM_TEMPERATURE = 0.0
+    settings.REDIS_URL = ""
+    products = [_queued_product(name=f"Trail running shoe {i}", attributes={"colour": "red"}) for i in range(2)]
+    counts = _run_chunk(products)
+    assert sum(counts.values()) == 2 and set(counts) <= {S.REVIEW, S.PUBLISHED}
+    for description in Description.objects.filter(product__in=products):
+        assert description.provider == "embedded" and description.attempts == 1
+        assert_stored_consistently(description)
 
 
 def test_candidates_beyond_the_kept_one_give_the_agreement_signals(openai_settings, fake_openai):

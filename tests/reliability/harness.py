@@ -344,17 +344,22 @@ class Supervisor:
         return "".join(worker.stop() for worker in self.workers)
 
 
-def send_generation(*, broker: str, queue: str, product_ids: list[int]) -> None:
+def send_generation(*, broker: str, queue: str, product_ids: list[int], chunk: int = 1) -> None:
     """Publish to exactly `broker`: a Celery app would let a CELERY_BROKER_URL environment
-    variable (the suite's shared Redis) override it."""
+    variable (the suite's shared Redis) override it. chunk > 1: one generate_descriptions task
+    per `chunk` products, as a bulk run sends them; else one generate_description each."""
     from celery import Celery
     from kombu import Connection
+
+    from generation.dispatch import GENERATE_DESCRIPTION, GENERATE_DESCRIPTIONS
 
     sender = Celery("reviewq-fault-sender", broker=broker)
     try:
         with Connection(broker) as conn:
-            for product_id in product_ids:
-                sender.send_task("generation.generate_description", args=[product_id], queue=queue, connection=conn)
+            for start in range(0, len(product_ids), max(1, chunk)):
+                ids = product_ids[start : start + max(1, chunk)]
+                name, args = (GENERATE_DESCRIPTIONS, [ids]) if chunk > 1 else (GENERATE_DESCRIPTION, ids)
+                sender.send_task(name, args=args, queue=queue, connection=conn)
     finally:
         sender.close()
 

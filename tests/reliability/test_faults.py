@@ -122,19 +122,24 @@ def test_worker_sigkilled_mid_run_then_a_new_worker_finishes(redis_broker, tmp_p
         # Beat runs the recovery sweep as in production: kombu's Redis transport records a message
         # as unacknowledged only after BRPOP returned it, so a SIGKILL in between loses it (its row
         # stays queued, never claimed); the sweep re-sends such rows once no worker is busy.
+        # Chunks of 4 on 2 threads, as a bulk run sends them: the kill hits chunk tasks mid-way.
         env = _env(redis_broker, fake, LLM_MAX_IN_FLIGHT="8", **RECOVERY)
         beat = ("--beat", "--schedule", str(tmp_path / "celerybeat-schedule"))
-        first = Worker(env=env, queue=queue, log_dir=tmp_path, name="first", args=beat)
+        first = Worker(env=env, queue=queue, concurrency=2, log_dir=tmp_path, name="first", args=beat)
         second = None
         try:
             # The last product's message is never sent: it stands for the one a kill loses between
             # BRPOP and kombu's unacked bookkeeping, which no timing here can hit on demand.
-            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids[:-1])
-            assert wait_until(lambda: _terminal(catalog) >= 6, timeout=60, alive=first.assert_alive)
+            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids[:-1], chunk=4)
+            generating = Description.objects.filter(product__catalog=catalog, status="generating")
+            # Kill with a chunk in flight (between two chunks a thread holds nothing).
+            assert wait_until(
+                lambda: _terminal(catalog) >= 6 and generating.exists(), timeout=60, poll=0.05, alive=first.assert_alive
+            )
             in_flight = Description.objects.filter(product__catalog=catalog, status="generating").count()
             first.kill()
             killed_at = time.monotonic()
-            second = Worker(env=env, queue=queue, log_dir=tmp_path, name="second", args=beat)
+            second = Worker(env=env, queue=queue, concurrency=2, log_dir=tmp_path, name="second", args=beat)
             done = wait_until(lambda: _terminal(catalog) == len(ids), timeout=90, alive=second.assert_alive)
             recovered = time.monotonic() - killed_at
         finally:
@@ -160,7 +165,9 @@ def test_provider_faults_end_terminal_with_reasons_and_respect_retry_after_and_t
         worker = Worker(env=env, queue=queue, log_dir=tmp_path)
         slots = SlotSampler(redis_broker.url(1))
         try:
-            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids)
+            # Half in chunks of 4 (a failed call retries its product alone), half one by one.
+            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids[:32], chunk=4)
+            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids[32:])
             done = wait_until(lambda: _terminal(catalog) == len(ids), timeout=120, alive=worker.assert_alive)
         finally:
             slots.stop()
@@ -218,8 +225,12 @@ def test_redis_restarted_mid_run(redis_broker, queue, tmp_path):
             args=("--beat", "--schedule", str(tmp_path / "celerybeat-schedule")),
         )
         try:
-            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids)
-            assert wait_until(lambda: _terminal(catalog) >= 6, timeout=60, alive=workers.check)
+            # Chunks of 2 on 8 threads: half the products in flight at once, so Redis dies mid-run.
+            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids, chunk=2)
+            generating = Description.objects.filter(product__catalog=catalog, status="generating")
+            assert wait_until(
+                lambda: _terminal(catalog) >= 6 and generating.exists(), timeout=60, poll=0.05, alive=workers.check
+            )
             redis_broker.stop(kill=True)
             down_at = _terminal(catalog)
             time.sleep(3)
@@ -250,8 +261,15 @@ def test_database_cut_off_mid_run(redis_broker, queue, tmp_path):
         env["DATABASE_URL"] = database_url(db, host="127.0.0.1", port=proxy.port)
         worker = Worker(env=env, queue=queue, log_dir=tmp_path)
         try:
-            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids)
-            assert wait_until(lambda: _terminal(catalog) >= 6, timeout=60, alive=worker.assert_alive)
+            # Chunks of 2 on 8 threads, cut once some are stored and others in flight.
+            send_generation(broker=redis_broker.url(0), queue=queue, product_ids=ids, chunk=2)
+            generating = Description.objects.filter(product__catalog=catalog, status="generating")
+            assert wait_until(
+                lambda: _terminal(catalog) >= 6 and generating.exists(),
+                timeout=60,
+                poll=0.05,
+                alive=worker.assert_alive,
+            )
             proxy.cut()
             cut_at = _terminal(catalog)
             time.sleep(4)

@@ -39,7 +39,7 @@ def test_sigkilled_worker_on_the_sqlite_broker_is_recovered_by_the_next_workers_
         first = Worker(env=env, queue="celery", concurrency=2, log_dir=tmp_path, name="first")
         second = None
         try:
-            send_generation(broker=broker, queue="celery", product_ids=ids)
+            send_generation(broker=broker, queue="celery", product_ids=ids, chunk=3)
             assert wait_until(
                 lambda: descriptions.filter(status="generating").exists(),
                 timeout=60,

@@ -122,6 +122,17 @@ def test_rows_update_matches_null_like_a_filter_and_splits_large_batches(monkeyp
     assert Description.objects.get(pk=leased.pk).risk is None
 
 
+def test_rows_insert_raises_database_errors_as_djangos():
+    # A worker retries on django.db's OperationalError; the COPY must not raise psycopg's own.
+    from django.db import IntegrityError, transaction
+
+    description = DescriptionFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():  # text is NOT NULL
+        rows_insert(
+            Sentence, ("description_id", "index", "char_start", "char_end", "text"), [(description.pk, 0, 0, 1, None)]
+        )
+
+
 @pytest.mark.parametrize("rows_per_update", [1000, 2])
 def test_rows_update_inserts_the_following_rows_of_the_updated_rows_only_in_order(monkeypatch, rows_per_update):
     import reviewq.core.bulk
