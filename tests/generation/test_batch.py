@@ -102,6 +102,10 @@ def test_import_stores_in_chunks_and_a_repeated_product_keeps_its_last_line(cata
     requests = list(batch_requests_build(catalog=catalog))
     fake = FakeOpenAI(seed=5)
     bodies = [fake.chat_completion(request["body"]) for request in requests]
+    # The first line's copy is cut off, so it is never auto-published whatever the fake wrote
+    # for the products' factory names: the repeat re-queues the same draft instead of opening a
+    # new one beside a live copy.
+    bodies[0] = fake.chat_completion(requests[0]["body"], fault="length")
     again = fake.chat_completion(requests[0]["body"], fault="no_logprobs")  # tells the two lines apart
     lines = [_result_line(r, b) for r, b in zip(requests, bodies, strict=True)] + [_result_line(requests[0], again)]
     result = batch_results_import(lines=lines)
