@@ -13,6 +13,7 @@ that one product back to QUEUED and the task sends it a retry with backoff.
 import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -207,16 +208,7 @@ def _calls_finish(finished: list[tuple[_Call, Future[_Result]]]) -> list[Generat
             logger.exception("generating description %s failed unexpectedly", description.pk)
             outcomes.append(_outcome(description, "skipped"))
         else:
-            requests.append(
-                StoreRequest(
-                    description=description,
-                    completion=result.completion,
-                    prompt=call.prompt,
-                    claim_version=description.version,
-                    verifier_p_true=result.verifier_p_true,
-                    other_candidates=result.other_candidates,
-                )
-            )
+            requests.append(StoreRequest(**_store_fields(description, call, result)))
     if requests:
         for request, stored in zip(requests, completions_store(requests), strict=True):
             description = request.description
@@ -226,6 +218,18 @@ def _calls_finish(finished: list[tuple[_Call, Future[_Result]]]) -> list[Generat
             else:
                 outcomes.append(_outcome(stored, stored.status))
     return outcomes
+
+
+def _store_fields(description: Description, call: _Call, result: _Result) -> dict[str, Any]:
+    """What storage takes of a claimed row and its finished call, for one or a chunk."""
+    return {
+        "description": description,
+        "completion": result.completion,
+        "prompt": call.prompt,
+        "claim_version": description.version,
+        "verifier_p_true": result.verifier_p_true,
+        "other_candidates": result.other_candidates,
+    }
 
 
 def _outcome(description: Description, status: str) -> GenerateOutcome:
@@ -250,14 +254,7 @@ def _description_generate(*, product_id: int) -> GenerateOutcome:
     except (SlotUnavailable, ProviderError) as exc:
         return _error_outcome(description, exc)
     try:
-        stored = completion_store(
-            description=description,
-            completion=result.completion,
-            prompt=call.prompt,
-            claim_version=description.version,
-            verifier_p_true=result.verifier_p_true,
-            other_candidates=result.other_candidates,
-        )
+        stored = completion_store(**_store_fields(description, call, result))
     except ConflictError:
         logger.warning("description %s was reclaimed while generating; result dropped", description.pk)
         return _outcome(description, "skipped")

@@ -32,6 +32,12 @@ def retry_countdown(*, attempt: int, retry_after: float | None) -> float:
     return backoff
 
 
+def database_retry_countdown(*, retries: int) -> float:
+    """After a database error: rows may have been claimed before it, so retry once their lease
+    has run out, or the retry finds them still leased, skips them, and nothing picks them up."""
+    return float(settings.GENERATION_LEASE_SECONDS) + 1 + retry_countdown(attempt=retries + 1, retry_after=None)
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name=GENERATE_DESCRIPTION)
 def generate_description_task(self: Task, product_id: int) -> str:
     """Generate, store and gate one product's description. Safe to deliver twice: the claim in
@@ -47,12 +53,7 @@ def generate_description_task(self: Task, product_id: int) -> str:
         if self.request.retries >= DATABASE_RETRIES:
             raise
         logger.warning("database unavailable generating product %s: %s", product_id, exc)
-        # The row may have been claimed before the error: retry after its lease runs out, or the
-        # retry finds it still leased, skips it, and nothing ever picks it up again.
-        countdown = (
-            settings.GENERATION_LEASE_SECONDS + 1 + retry_countdown(attempt=self.request.retries + 1, retry_after=None)
-        )
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        raise self.retry(exc=exc, countdown=database_retry_countdown(retries=self.request.retries)) from exc
     return outcome.status
 
 
@@ -70,10 +71,7 @@ def generate_descriptions_task(self: Task, product_ids: list[int]) -> dict[str, 
         if self.request.retries >= DATABASE_RETRIES:
             raise
         logger.warning("database unavailable generating products %s: %s", product_ids, exc)
-        countdown = (
-            settings.GENERATION_LEASE_SECONDS + 1 + retry_countdown(attempt=self.request.retries + 1, retry_after=None)
-        )
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        raise self.retry(exc=exc, countdown=database_retry_countdown(retries=self.request.retries)) from exc
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
