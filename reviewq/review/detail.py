@@ -56,6 +56,18 @@ class SentenceView:
         """The verifier's P(True) that the facts support the generated text (GATE_VERIFIER)."""
         return (self.sentence.signals or {}).get(VERIFIER_KEY)
 
+    @property
+    def sample_count(self) -> int:
+        """How many other samples of the same prompt the agreement was read against (0: one)."""
+        return int((self.sentence.signals or {}).get("n_samples") or 0)
+
+    @property
+    def sample_support(self) -> float | None:
+        """The share of the sentence's words and values the other samples also wrote; None with
+        one candidate or nothing to check."""
+        support = (self.sentence.signals or {}).get("sample_support")
+        return float(support) if self.sample_count and support is not None else None
+
 
 @dataclass(frozen=True, slots=True)
 class ReviewDetail:

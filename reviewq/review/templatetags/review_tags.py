@@ -87,17 +87,6 @@ def band_label(band: str) -> str:
 
 
 @register.filter
-def sample_agreement(signals: dict | None) -> dict[str, object] | None:
-    """The agreement of a sentence with the other samples of its prompt, for its head: the
-    share as a percentage and how many others; None with one candidate or nothing to check."""
-    signals = signals or {}
-    support = signals.get("sample_support")
-    if not signals.get("n_samples") or support is None:
-        return None
-    return {"share": _percent(float(support)), "others": signals["n_samples"]}
-
-
-@register.filter
 def mean_percent(mean_logprob: float | None) -> str:
     return _percent(None if mean_logprob is None else math.exp(mean_logprob))
 
