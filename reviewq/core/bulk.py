@@ -261,8 +261,10 @@ def _update_sql(model: type[Model], match: tuple[str, ...], assign: tuple[str, .
     set_sql = ", ".join(
         f'"{f.column}" = v.{n}' for f, n in zip(fields[1 + len(match) :], names[1 + len(match) :], strict=True)
     )
+    # "=" where the column cannot be NULL: IS NOT DISTINCT FROM cannot use an index, so matching
+    # the primary key with it made every UPDATE a sequential scan of the whole table.
     where_sql = " AND ".join(
-        f't."{f.column}" IS NOT DISTINCT FROM v.{n}'
+        f't."{f.column}" {"IS NOT DISTINCT FROM" if f.null else "="} v.{n}'
         for f, n in zip(fields[: 1 + len(match)], names[: 1 + len(match)], strict=True)
     )
     return ", ".join(names), row_sql, set_sql, where_sql

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reviewq.core.bulk import rows_insert, rows_update
+from reviewq.core.bulk import is_postgres, rows_insert, rows_update
 from reviewq.core.models import Description, Sentence, Token
 from tests.factories import DescriptionFactory
 
@@ -164,3 +164,27 @@ def test_rows_update_inserts_the_following_rows_of_the_updated_rows_only_in_orde
     if rows_per_update == 2:
         events, expected = sorted(events, key=str), sorted(expected, key=str)
     assert events == expected
+
+
+@pytest.mark.skipif(not is_postgres(), reason="PostgreSQL's plan")
+def test_rows_update_finds_its_rows_by_primary_key_index():
+    # IS NOT DISTINCT FROM on the primary key cannot use its index: every stored result
+    # scanned the whole description table.
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    descriptions = [DescriptionFactory(status="review") for _ in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        rows_update(
+            Description,
+            match=("status", "version"),
+            assign=("risk",),
+            rows=[(d.pk, "review", 1, 0.5) for d in descriptions],
+        )
+    [statement] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + statement)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on reviewq_description" not in plan, plan
+    assert "Index Scan using" in plan and "on reviewq_description t" in plan, plan
