@@ -22,7 +22,7 @@ from django.utils import timezone
 from generation.alignment import Alignment, align
 from generation.types import Completion
 from reviewq.core.audit import AuditAction
-from reviewq.core.bulk import rows_insert
+from reviewq.core.bulk import InsertForUpdated, ids_reserve, rows_insert
 from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
 from reviewq.core.transitions import ConflictError, TransitionRequest, descriptions_transition
 from reviewq.gating.gate import description_outcome, description_risk
@@ -141,6 +141,8 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
     prepared = [_prepare(request, gate_configs) for request in requests]
     with transaction.atomic():
         prepared = _beside_live(prepared)
+        # A first result's sentences and tokens go in with its status change, in one statement
+        # and only if its claim held; a regenerated one's replace its old rows after it.
         results = descriptions_transition(
             [
                 TransitionRequest(
@@ -152,9 +154,12 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
                     fields=item.fields,
                 )
                 for item in prepared
-            ]
+            ],
+            then_insert=_rows([item for item in prepared if not item.replaces]),
         )
-        _rows_write([item for item, result in zip(prepared, results, strict=True) if isinstance(result, Description)])
+        _rows_replace(
+            [item for item, result in zip(prepared, results, strict=True) if item.replaces and isinstance(result, Description)]
+        )
     return results
 
 
@@ -267,19 +272,31 @@ def _beside_live(prepared: list[_Prepared]) -> list[_Prepared]:
     ]
 
 
-def _rows_write(stored: list[_Prepared]) -> None:
-    """Sentences and tokens of the stored descriptions; a regenerated description's old ones go."""
-    regenerated = [item.request.description.pk for item in stored if item.replaces]
-    if regenerated:
-        Token.objects.filter(description_id__in=regenerated).delete()
-        Sentence.objects.filter(description_id__in=regenerated).delete()
-    sentence_rows = [row for item in stored for row in item.sentence_rows]
-    sentence_ids = iter(rows_insert(Sentence, SENTENCE_COLUMNS, sentence_rows, return_ids=True))
-    token_rows: list[tuple[Any, ...]] = []
-    for item in stored:
+def _rows(items: list[_Prepared]) -> list[InsertForUpdated]:
+    """The sentences and tokens of `items`, keyed by description: sentence ids reserved first, so
+    each token names its sentence in the same go."""
+    sentence_ids = iter(ids_reserve(Sentence, sum(len(item.sentence_rows) for item in items)))
+    sentences: list[tuple[Any, ...]] = []
+    tokens: list[tuple[Any, ...]] = []
+    for item in items:
         ids = [next(sentence_ids) for _ in item.sentence_rows]
-        token_rows.extend((row[0], ids[row[1]], *row[2:]) for row in item.token_rows)
-    rows_insert(Token, TOKEN_COLUMNS, token_rows)
+        sentences.extend((sentence_id, *row) for sentence_id, row in zip(ids, item.sentence_rows, strict=True))
+        tokens.extend((row[0], ids[row[1]], *row[2:]) for row in item.token_rows)
+    return [
+        InsertForUpdated(Sentence, ("id", *SENTENCE_COLUMNS), sentences, key="description_id"),
+        InsertForUpdated(Token, TOKEN_COLUMNS, tokens, key="description_id"),
+    ]
+
+
+def _rows_replace(stored: list[_Prepared]) -> None:
+    """A regenerated description's old sentences and tokens go, its new ones go in (COPY)."""
+    if not stored:
+        return
+    regenerated = [item.request.description.pk for item in stored]
+    Token.objects.filter(description_id__in=regenerated).delete()
+    Sentence.objects.filter(description_id__in=regenerated).delete()
+    for insert in _rows(stored):
+        rows_insert(insert.model, insert.columns, insert.rows)
 
 
 def _in_order(columns: dict) -> tuple:
