@@ -11,6 +11,7 @@ skipped without holding back the rest. `completion_store` is the one-description
 workers use.
 """
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -139,10 +140,13 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
     ConflictError that kept it out (its claim was taken over: nothing of it is written)."""
     gate_configs: dict = {}
     prepared = [_prepare(request, gate_configs) for request in requests]
-    with transaction.atomic():
+    # A first result's sentences and tokens go in with its status change, in one statement and
+    # only if its claim held; a regenerated one's replace its old rows after it. Results that
+    # neither publish nor replace rows are that one statement (descriptions_transition keeps it
+    # atomic): no transaction of its own, so no BEGIN and COMMIT round trips.
+    one_statement = not any(item.replaces or item.to_status == S.PUBLISHED for item in prepared)
+    with contextlib.nullcontext() if one_statement else transaction.atomic():
         prepared = _beside_live(prepared)
-        # A first result's sentences and tokens go in with its status change, in one statement
-        # and only if its claim held; a regenerated one's replace its old rows after it.
         results = descriptions_transition(
             [
                 TransitionRequest(

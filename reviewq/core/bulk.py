@@ -42,7 +42,7 @@ def ids_reserve(model: type[Model], count: int) -> list[int]:
     """`count` new primary keys of `model`'s table, for rows written later with their ids (so
     child rows can point at them in the same go). PostgreSQL: from the table's sequence,
     IDS_AHEAD more at a time, kept for this process's next calls. SQLite: the table's
-    AUTOINCREMENT counter moved past them, in the caller's transaction."""
+    AUTOINCREMENT counter moved past them."""
     if count == 0:
         return []
     table = model._meta.db_table
@@ -204,6 +204,22 @@ def rows_update(
     """
     if not rows:
         return []
+    if not is_postgres() or len(rows) > ROWS_PER_UPDATE or any(len(i.rows) > ROWS_IN_STATEMENT for i in then_insert):
+        # More than one statement: one transaction (callers storing one result open none).
+        with transaction.atomic(savepoint=False):
+            return _rows_update(model, match=match, assign=assign, rows=rows, where=where, then_insert=then_insert)
+    return _rows_update(model, match=match, assign=assign, rows=rows, where=where, then_insert=then_insert)
+
+
+def _rows_update(
+    model: type[Model],
+    *,
+    match: Sequence[str],
+    assign: Sequence[str],
+    rows: Sequence[tuple],
+    where: Q | None,
+    then_insert: Sequence[InsertForUpdated],
+) -> list[int]:
     fields = _update_fields(model, tuple(match), tuple(assign))
     if is_postgres() and len(rows) > ROWS_PER_UPDATE:
         updated = []

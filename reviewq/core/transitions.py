@@ -12,6 +12,7 @@ test_status_writers.py scans the code for other writers):
 - descriptions_create_queued: new rows, "created" -> queued.
 """
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -155,12 +156,16 @@ def descriptions_transition(
         if any(hasattr(value, "resolve_expression") for value in fields.values()):
             raise ValueError("descriptions_transition takes plain field values, not expressions")
         planned.append((request, fields))
-    return _descriptions_write(planned, now=now, actor=actor, condition=condition, then_insert=then_insert)
+    # A move to PUBLISHED locks rows, archives live copies and draws QA samples: one transaction.
+    # Anything else is rows_update alone, atomic by itself (one statement on PostgreSQL), so it
+    # opens none: a stored result for review costs no BEGIN and COMMIT round trips of its own.
+    # No savepoint inside a caller's transaction (two round trips per call): the requests were
+    # checked before, and a database error leaves the caller's transaction to roll back anyway.
+    publishing = any(request.to_status == S.PUBLISHED for request, _ in planned)
+    with transaction.atomic(savepoint=False) if publishing else contextlib.nullcontext():
+        return _descriptions_write(planned, now=now, actor=actor, condition=condition, then_insert=then_insert)
 
 
-# No savepoint inside a caller's transaction (two round trips per call): the requests were
-# checked before, and a database error leaves the caller's transaction to roll back anyway.
-@transaction.atomic(savepoint=False)
 def _descriptions_write(
     planned: list[tuple[TransitionRequest, dict]],
     *,

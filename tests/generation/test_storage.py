@@ -170,8 +170,8 @@ def test_a_regenerated_description_replaces_its_sentences_and_tokens(claimed):
 def test_storing_a_result_for_review_is_two_statements(claimed, monkeypatch):
     """Per description (docs/PERFORMANCE.md, issue 16): the gate's config, then the status change
     with its audit row, sentences and tokens in one statement (no COPY: each is two round trips
-    more; the sentence ids come from those the process drew ahead). The test's transaction
-    turns storage's BEGIN/COMMIT into the one savepoint; none inside it."""
+    more; the sentence ids come from those the process drew ahead), which is its own
+    transaction: no savepoint here, so no BEGIN/COMMIT outside a test's transaction."""
     import reviewq.core.bulk
 
     reviewq.core.bulk.ids_reserve(Sentence, 1)  # this process has ids drawn ahead
@@ -191,7 +191,7 @@ def test_storing_a_result_for_review_is_two_statements(claimed, monkeypatch):
         )
     assert stored.status == S.REVIEW
     statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-    assert statements == ["SELECT", "SAVEPOINT", "WITH", "RELEASE"], statements
+    assert statements == ["SELECT", "WITH"], statements
     assert Sentence.objects.filter(description=stored).count() == 3
     assert Token.objects.filter(description=stored).count() == len(_completion(TEXT).tokens)
     event = AuditEvent.objects.get(description=stored, action=AuditAction.GENERATED)
