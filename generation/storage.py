@@ -162,7 +162,11 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
             then_insert=_rows([item for item in prepared if not item.replaces]),
         )
         _rows_replace(
-            [item for item, result in zip(prepared, results, strict=True) if item.replaces and isinstance(result, Description)]
+            [
+                item
+                for item, result in zip(prepared, results, strict=True)
+                if item.replaces and isinstance(result, Description)
+            ]
         )
     return results
 

@@ -227,9 +227,7 @@ def _rows_update(
             chunk = rows[start : start + ROWS_PER_UPDATE]
             keys = {row[0] for row in chunk}
             following = [
-                dataclasses.replace(
-                    insert, rows=[r for r in insert.rows if r[_key_at(insert)] in keys]
-                )
+                dataclasses.replace(insert, rows=[r for r in insert.rows if r[_key_at(insert)] in keys])
                 for insert in then_insert
             ]
             updated += rows_update(model, match=match, assign=assign, rows=chunk, where=where, then_insert=following)
