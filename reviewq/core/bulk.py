@@ -281,8 +281,9 @@ def _key_at(insert: InsertForUpdated) -> int:
 def _insert_for_updated(insert: InsertForUpdated, params: list[Any]) -> str:
     """INSERT ... SELECT of `insert`'s rows whose key the CTE `moved` returned, in row order (so
     new ids follow it); adds its params: the defaults of the columns left out, then the rows as
-    one JSON array (cheaper to encode and send than a parameter per value; `json`, not `jsonb`,
-    which would parse the whole array into its binary form first)."""
+    one JSON array (cheaper to encode and send than a parameter per value; `jsonb`, whose
+    fields are read without parsing the text again: half the time of `json` for a stored
+    result's 40 tokens, EXPLAIN ANALYZE)."""
     plan = _json_insert_plan(insert.model, tuple(insert.columns), insert.key)
     now = timezone.now()
     params.extend(
@@ -321,7 +322,7 @@ def _json_cell(field: "Field[Any, Any]", i: int) -> tuple[str, Any]:
     refused as COPY refuses it, not cut to length."""
     kind = field.get_internal_type()
     if kind == "JSONField":
-        return f"(a.r->{i})::jsonb", None
+        return f"a.r->{i}", None
     if kind == "BinaryField":
         return f"decode(a.r->>{i}, 'hex')", bytes.hex
     if kind in ("CharField", "TextField"):
@@ -374,7 +375,7 @@ def _json_insert_plan(model: type[Model], given: tuple[str, ...], key: str) -> _
     sql = (
         f'INSERT INTO "{model._meta.db_table}" ({column_sql}) '
         f"SELECT {', '.join([sql for sql, _ in cells] + defaults)} "
-        f"FROM json_array_elements(%s::json) WITH ORDINALITY AS a(r, n) "
+        f"FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS a(r, n) "
         f"WHERE {key_sql} IN (SELECT * FROM moved) ORDER BY a.n"
     )
     encoders = tuple((i, encode) for i, (_, encode) in enumerate(cells) if encode is not None)
