@@ -359,7 +359,7 @@ def _float_text(value: Any) -> str:
 
 
 def _isoformat(value: Any) -> str:
-    return value.isoformat()
+    return str(value.isoformat())
 
 
 @functools.cache
