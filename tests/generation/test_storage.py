@@ -109,7 +109,9 @@ def test_a_result_from_a_lost_claim_is_refused_and_writes_nothing(claimed):
     assert Description.objects.get(pk=claimed.pk).status == S.GENERATING
 
 
-def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_own():
+@pytest.mark.parametrize("rows_in_statement", [1000, 1])  # 1: every table's rows by COPY after the UPDATE
+def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_own(monkeypatch, rows_in_statement):
+    import reviewq.core.bulk
     from generation.storage import StoreRequest, completions_store
     from reviewq.core.models import Token
     from reviewq.core.transitions import ConflictError
@@ -122,6 +124,7 @@ def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_ow
     ]
     lost = descriptions[1]
     Description.objects.filter(pk=lost.pk).update(version=lost.version + 1)  # reclaimed elsewhere
+    monkeypatch.setattr(reviewq.core.bulk, "ROWS_IN_STATEMENT", rows_in_statement)
     texts = [TEXT, "It holds 750 ml.", "A second bottle. It holds 750 ml."]
     results = completions_store(
         [
