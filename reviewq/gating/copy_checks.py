@@ -93,7 +93,8 @@ def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
         return "repeats a phrase within the sentence"
     for n in (1, 2, 3, 4):
         for i in range(len(words) - 2 * n + 1):
-            if words[i : i + n] == words[i + n : i + 2 * n]:
+            # the first word's test alone rules out almost every position without slicing
+            if words[i] == words[i + n] and words[i : i + n] == words[i + n : i + 2 * n]:
                 if n == 1 and (len(words[i]) < 3 or words[i] in _FILLER_REPEATS or words[i].isdigit()):
                     continue
                 return f"repeats '{' '.join(words[i : i + n])}'"
@@ -101,10 +102,6 @@ def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
 
 
 ECHO_WORDS = 6  # a run of this many words shared with the prompt's instructions is an echo
-
-
-def _runs(words: Sequence[str]) -> set[tuple[str, ...]]:
-    return {tuple(words[i : i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
 
 
 def _fact_words(attributes: Mapping[str, Any], product_name: str) -> set[str]:
@@ -130,11 +127,14 @@ def prompt_echo_runs(prompt: str, *, attributes: Mapping[str, Any], product_name
     if not prompt:
         return frozenset()
     facts = _fact_words(attributes, product_name) | {"sku"}
-
-    def instruction_words(run: tuple[str, ...]) -> int:
-        return sum(w not in facts and not any(ch.isdigit() for ch in w) for w in run)
-
-    return frozenset(run for run in _runs(_words(prompt)) if instruction_words(run) >= ECHO_WORDS - 2)
+    words = _words(prompt)
+    # 1 for an instruction word; each word is judged once, not once per run holding it.
+    instruction = [0 if w in facts or any(map(str.isdigit, w)) else 1 for w in words]
+    runs = set()
+    for i in range(len(words) - ECHO_WORDS + 1):
+        if sum(instruction[i : i + ECHO_WORDS]) >= ECHO_WORDS - 2:
+            runs.add(tuple(words[i : i + ECHO_WORDS]))
+    return frozenset(runs)
 
 
 def prompt_echo(text: str, runs: frozenset) -> str | None:
@@ -150,12 +150,32 @@ def prompt_echo(text: str, runs: frozenset) -> str | None:
     return None
 
 
+# Necessary conditions of a _BROKEN_RE match, cheap to test (Unicode letter classes are what
+# make that regex cost ~15 µs a sentence): an artefact or a punctuation run; any character
+# four times in a row (aaaa); three one-character words between spaces (spaced letters);
+# 31 characters without a space (an absurdly long word).
+_BROKEN_QUICK_RE = re.compile(r"\ufffd|Ã[\x80-\xbf]|â€|Ġ|▁|<0x[0-9A-F]{2}>|[!?.,;:]{4}")
+_FOUR_IN_A_ROW_RE = re.compile(r"(.)\1\1\1", re.S)
+_SPACED_RE = re.compile(r"\s\S\s\S\s\S\s")
+
+
+def _may_be_broken(text: str, parts: list[str]) -> bool:
+    """False only where _BROKEN_RE cannot match (`parts`: text.split(), not empty)."""
+    return (
+        _BROKEN_QUICK_RE.search(text) is not None
+        or _FOUR_IN_A_ROW_RE.search(text) is not None
+        or _SPACED_RE.search(text) is not None
+        or max(map(len, parts)) >= 31
+    )
+
+
 def garbled(text: str) -> str | None:
     """Why the sentence looks garbled (not language), or None."""
-    stripped = "".join(text.split())
-    if not stripped:
+    parts = text.split()
+    if not parts:
         return None
-    if _BROKEN_RE.search(text):
+    stripped = "".join(parts)
+    if _may_be_broken(text, parts) and _BROKEN_RE.search(text):
         return "broken characters or words"
     letters = sum(map(str.isalpha, stripped))
     others = len(_OTHER_RE.findall(stripped))
