@@ -1,6 +1,17 @@
+import random
+
 import pytest
 
-from reviewq.gating.copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
+from reviewq.gating.copy_checks import (
+    _BROKEN_RE,
+    _may_be_broken,
+    garbled,
+    has_meta,
+    is_cut_off,
+    prompt_echo,
+    prompt_echo_runs,
+    repetition,
+)
 
 
 @pytest.mark.parametrize(
@@ -141,3 +152,19 @@ def test_not_a_prompt_echo(text):
 def test_no_prompt_no_echo():
     assert prompt_echo_runs("", attributes=FACTS, product_name="x") == frozenset()
     assert prompt_echo("Never invent measurements, materials or numbers.", frozenset()) is None
+
+
+def test_garbled_tries_its_costly_regex_wherever_it_could_match():
+    """_may_be_broken is a necessary condition of _BROKEN_RE: garbled skips that regex only
+    where it cannot match (random strings of the characters its alternatives look for)."""
+    rng = random.Random(16)
+    alphabet = "aAbé²½_1.!,;\n\t -Ġ▁€Ã\x80"
+    matched = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        if _BROKEN_RE.search(text):
+            matched += 1
+            assert _may_be_broken(text, text.split()), text
+    long_word = "x" * 31
+    assert _BROKEN_RE.search(long_word) and _may_be_broken(long_word, [long_word])
+    assert matched > 1000
