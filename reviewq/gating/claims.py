@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reviewq.gating.units import Quantity, alternation_pattern, dimension_of, same_value
+from reviewq.gating.vocabulary import first_words, may_hold
 from reviewq.gating.words import Word
 
 CLAIM_TERMS = (
@@ -116,6 +117,7 @@ _CLAIM_RE = re.compile(
     rf"(?<![\w-])(?:({alternation_pattern(CLAIM_TERMS, whitespace_required=True)})(?![\w-])|[\w-]++)", re.I
 )
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_CLAIM_FIRST = first_words(CLAIM_TERMS)
 STEM = 5
 # Function words and stock marketing words: neither is a claim about this product.
 COMMON_WORDS = frozenset(
@@ -477,7 +479,8 @@ def _traced(term: str, facts: ClaimFacts) -> bool:
 
 def untraced_claims(text: str, words: Iterable[Word], facts: ClaimFacts) -> list[str]:
     """Claim terms and plain numbers of the sentence the facts do not contain."""
-    found = [term for term in _CLAIM_RE.findall(text) if term and not _traced(term, facts)]
+    terms = _CLAIM_RE.findall(text) if may_hold(text, _CLAIM_FIRST) else ()
+    found = [term for term in terms if term and not _traced(term, facts)]
     for word in words:
         if word.kind == "number" and word.number is not None and round(word.number, 6) not in facts.numbers:
             found.append(word.text)
