@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reviewq.gating.vocabulary import may_hold
+
 # At the start of the sentence: "Title:", "**Description:**", "## Features", "Sure!".
 _META_START_RE = re.compile(
     r"""
@@ -48,9 +50,17 @@ _BROKEN_RE = re.compile(
 )
 
 
+# Every match of _META_ANYWHERE_RE holds one of these words (as a whole word) or "<" or "[".
+_META_WORDS = frozenset({"here", "ai", "language", "i", "let", "feel", "word", "words", "description"})
+
+
 def has_meta(text: str) -> bool:
     """Meta text about the task rather than about the product ("Title:", "Sure!", "As an AI")."""
-    return _META_START_RE.match(text) is not None or _META_ANYWHERE_RE.search(text) is not None
+    if _META_START_RE.match(text) is not None:
+        return True
+    if "<" not in text and "[" not in text and not may_hold(text, _META_WORDS):
+        return False  # what the regex below would say, without its scan
+    return _META_ANYWHERE_RE.search(text) is not None
 
 
 def is_cut_off(text: str, *, is_last: bool, truncated: bool) -> bool:

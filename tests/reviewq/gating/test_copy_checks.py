@@ -4,6 +4,7 @@ import pytest
 
 from reviewq.gating.copy_checks import (
     _BROKEN_RE,
+    _META_ANYWHERE_RE,
     _may_be_broken,
     garbled,
     has_meta,
@@ -168,3 +169,48 @@ def test_garbled_tries_its_costly_regex_wherever_it_could_match():
     long_word = "x" * 31
     assert _BROKEN_RE.search(long_word) and _may_be_broken(long_word, [long_word])
     assert matched > 1000
+
+
+META_PHRASES = [
+    "Here's a description",
+    "here is the product copy",
+    "HERE ARE some rewrites",
+    "As an AI",
+    "a large language model",
+    "AI language model",
+    "I hope this helps",
+    "i cannot",
+    "I can't",
+    "I am unable",
+    "I apologise",
+    "I'm sorry",
+    "I’m sorry",
+    "Let me know",
+    "feel free to ask",
+    "Word count",
+    "(120 words)",
+    "( 1 word )",
+    "This description highlights",
+    "the description emphasizes",
+    "<|im_end|>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+]
+
+
+def test_has_meta_skips_its_scan_only_where_it_cannot_match():
+    """The word shortcut in has_meta never hides a match of _META_ANYWHERE_RE."""
+    rng = random.Random(16)
+    glue = [" ", "\n", ".", ",", "x", "_", "-", "(", "é", ""]
+    found = 0
+    for _ in range(5000):
+        phrase = rng.choice(META_PHRASES)
+        phrase = rng.choice(
+            [phrase, phrase.upper(), phrase.lower(), phrase[1:], phrase[:-1], phrase.replace(" ", "  ")]
+        )
+        text = rng.choice(glue) + "It keeps drinks cold" + rng.choice(glue) + phrase + rng.choice(glue)
+        if _META_ANYWHERE_RE.search(text):
+            found += 1
+            assert has_meta(text), text
+    assert found > 1500
