@@ -138,11 +138,16 @@ def prompt_echo_runs(prompt: str, *, attributes: Mapping[str, Any], product_name
         return frozenset()
     facts = _fact_words(attributes, product_name) | {"sku"}
     words = _words(prompt)
-    # 1 for an instruction word; each word is judged once, not once per run holding it.
-    instruction = [0 if w in facts or any(map(str.isdigit, w)) else 1 for w in words]
+    # 1 for an instruction word; each word is judged once, not once per run holding it (a
+    # letter is never a digit: only words with other characters are searched for one).
+    judged = {w: 0 if w in facts or (not w.isalpha() and any(map(str.isdigit, w))) else 1 for w in set(words)}
+    instruction = [judged[w] for w in words]
     runs = set()
+    count = sum(instruction[:ECHO_WORDS])  # instruction words in the run at i, kept as i moves on
     for i in range(len(words) - ECHO_WORDS + 1):
-        if sum(instruction[i : i + ECHO_WORDS]) >= ECHO_WORDS - 2:
+        if i:
+            count += instruction[i + ECHO_WORDS - 1] - instruction[i - 1]
+        if count >= ECHO_WORDS - 2:
             runs.add(tuple(words[i : i + ECHO_WORDS]))
     return frozenset(runs)
 

@@ -214,3 +214,21 @@ def test_has_meta_skips_its_scan_only_where_it_cannot_match():
             found += 1
             assert has_meta(text), text
     assert found > 1500
+
+
+def test_prompt_echo_runs_are_the_runs_of_mostly_instruction_words():
+    """The rolling count gives the runs the plain definition gives: every run of ECHO_WORDS
+    prompt words holding at most two fact words (name, attributes, "sku", a word with a digit)."""
+    rng = random.Random(16)
+    attributes = {"colour": "navy blue", "capacity": "750 ml"}
+    vocabulary = ["keep", "it", "short", "navy", "blue", "sku", "x1", "½", "don't", "750", "ml", "trail"]
+    for _ in range(2000):
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(0, 16))]
+        facts = {"navy", "blue", "colour", "capacity", "750", "ml", "trail", "bottle", "sku"}
+        plain = {
+            tuple(words[i : i + 6])
+            for i in range(len(words) - 5)
+            if sum(w not in facts and not any(ch.isdigit() for ch in w) for w in words[i : i + 6]) >= 4
+        }
+        prompt = " ".join(words)
+        assert prompt_echo_runs(prompt, attributes=attributes, product_name="Trail bottle") == plain, prompt
