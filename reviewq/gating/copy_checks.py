@@ -75,8 +75,9 @@ def _words(text: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=2048)
-def _earlier(text: str) -> tuple[tuple[str, ...], frozenset]:
-    """Words and trigrams of an earlier sentence (each is compared with every later one)."""
+def _reading(text: str) -> tuple[tuple[str, ...], frozenset]:
+    """Words and trigrams of a sentence, read once: repetition and prompt_echo read the
+    sentence, and repetition reads it again as an earlier sentence of every later one."""
     words = _words(text)
     return tuple(words), frozenset(_trigrams(words))
 
@@ -88,18 +89,17 @@ def _trigrams(words: Sequence[str]) -> list[tuple[str, str, str]]:
 def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
     """Why the sentence is repeated text, or None: it restates an earlier sentence, repeats
     a phrase right after itself, or holds the same three-word sequence twice."""
-    words = _words(text)
+    words, own = _reading(text)
     if not words:
         return None
-    trigrams = _trigrams(words)
-    own = set(trigrams)
+    n_trigrams = len(words) - 2  # with duplicates; own holds the distinct ones
     for earlier in previous:
-        earlier_words, earlier_trigrams = _earlier(earlier)
-        if len(words) >= 2 and earlier_words == tuple(words):
+        earlier_words, earlier_trigrams = _reading(earlier)
+        if len(words) >= 2 and earlier_words == words:
             return "repeats an earlier sentence"
-        if len(trigrams) >= 3 and earlier_trigrams and len(own & earlier_trigrams) / len(own) >= 0.7:
+        if n_trigrams >= 3 and earlier_trigrams and len(own & earlier_trigrams) / len(own) >= 0.7:
             return "repeats an earlier sentence"
-    if len(own) < len(trigrams):
+    if len(own) < n_trigrams:
         return "repeats a phrase within the sentence"
     for n in (1, 2, 3, 4):
         for i in range(len(words) - 2 * n + 1):
@@ -157,7 +157,7 @@ def prompt_echo(text: str, runs: frozenset) -> str | None:
     measurements materials or numbers"), or None."""
     if not runs:
         return None
-    words = _words(text)
+    words = _reading(text)[0]
     for i in range(len(words) - ECHO_WORDS + 1):
         run = tuple(words[i : i + ECHO_WORDS])
         if run in runs:
