@@ -114,18 +114,24 @@ def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
 ECHO_WORDS = 6  # a run of this many words shared with the prompt's instructions is an echo
 
 
+@functools.lru_cache(maxsize=8192)
+def _fact_text_words(text: str) -> frozenset[str]:
+    """The words of an attribute value, key list or name, read once per process."""
+    return frozenset(_words(text))
+
+
 def _fact_words(attributes: Mapping[str, Any], product_name: str) -> set[str]:
-    words = set(_words(product_name))
+    words = set(_fact_text_words(product_name))
     stack: list[Any] = [attributes]
     while stack:
         value = stack.pop()
         if isinstance(value, Mapping):
-            words.update(_words(" ".join(map(str, value.keys()))))
+            words.update(_fact_text_words(" ".join(map(str, value.keys()))))
             stack.extend(value.values())
         elif isinstance(value, (list, tuple, set)):
             stack.extend(value)
         else:
-            words.update(_words(str(value)))
+            words.update(_fact_text_words(str(value)))
     return words
 
 
