@@ -503,10 +503,10 @@ def swapped_values(
 ) -> list[str]:
     """Values stated next to another attribute's key word (see the module docstring).
     `quantity_keys(quantity)` gives the attribute keys whose value equals a quantity."""
-    key_of_stem = facts.key_of_stem
-    if not any(word.lower()[:STEM] in key_of_stem for word in _WORD_RE.findall(text)):
-        return []  # no attribute's key word in the sentence: nothing can be swapped
     tokens = [(m.start(), m.group().lower()[:STEM]) for m in _WORD_RE.finditer(text)]
+    key_of_stem = facts.key_of_stem
+    if not any(stem in key_of_stem for _, stem in tokens):
+        return []  # no attribute's key word in the sentence: nothing can be swapped
     stated: list[tuple[int, int, str, frozenset[str]]] = []
     for word in words:
         word_keys: set[str] = set()
