@@ -219,6 +219,21 @@ def test_n_candidates_and_pick_best(fake_openai):
     assert [c.text for c in complete(make_provider(fake_openai), n=3, seed=11)] == [c.text for c in candidates]
 
 
+@pytest.mark.parametrize("extra", [{}, {"n": 3, "seed": 11}])
+def test_the_request_is_the_one_chat_completions_create_sends(fake_openai, extra):
+    """complete() posts below the SDK's create() (no params transform): the server must see the
+    same body as create() with the same arguments sends."""
+    import openai
+
+    complete(make_provider(fake_openai), **extra)
+    ours = fake_openai.requests[-1]
+    client = openai.OpenAI(base_url=fake_openai.base_url, api_key="x", max_retries=0)
+    client.chat.completions.create(
+        model="fake-gpt", messages=MESSAGES, max_tokens=200, temperature=0.7, logprobs=True, top_logprobs=5, **extra
+    )
+    assert ours == fake_openai.requests[-1]
+
+
 def test_pick_best_ranks_candidates_without_logprobs_last():
     def candidate(text, logprobs, has_logprobs=True):
         tokens = tuple(TokenResult(text="x", bytes=b"x", logprob=value) for value in logprobs)
