@@ -486,3 +486,34 @@ def test_alternatives_come_most_likely_first_whatever_order_and_values_the_api_s
     ]
     assert alternatives[-1][0] == "n" and alternatives[-1][1] is None
     assert type(alternatives[0][1]) is float
+
+
+# The Completions parsed from every label file's completion and candidates and from the fake's
+# bodies under each response fault, as the parser before the positional rewrite gave them.
+PARSED_DIGEST = (346, "cf05c9a8f4547802")
+
+
+def test_label_files_and_fake_bodies_parse_to_the_same_completions_as_before():
+    import hashlib
+    import json
+    from pathlib import Path
+
+    def bodies():
+        for path in sorted(Path(__file__).parent.parent.joinpath("data").glob("gate_dev_set*.jsonl")):
+            for line in path.read_text().splitlines():
+                record = json.loads(line)
+                if "completion" in record:
+                    yield record["completion"]
+                yield from record.get("candidates") or ()
+        messages = build_messages(name="Café Mug", sku="M-1", attributes={"capacity": "350 ml", "weight": "1.2 kg"}, sentences=4)
+        for fault in (None, "no_logprobs", "placeholder", "length", "content_filter"):
+            for top in (0, 1, 5, 20):
+                request = {"messages": messages, "logprobs": True, "top_logprobs": top, "n": 2, "seed": 3}
+                yield FakeOpenAI().chat_completion(request, fault)
+
+    digest, count = hashlib.sha256(), 0
+    for body in bodies():
+        for completion in completion_from_openai(body, provider="p"):
+            digest.update(repr(completion).encode())  # every field; floats repr exactly
+            count += 1
+    assert (count, digest.hexdigest()[:16]) == PARSED_DIGEST
