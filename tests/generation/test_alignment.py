@@ -301,12 +301,18 @@ def test_lines_with_one_letter_units_split_as_pysbd_splits_them(line):
     assert split_sentences(line) == _split_with_pysbd_only(line)
 
 
-def test_a_one_letter_unit_is_split_without_pysbd():
-    copy = "Meet the Bench kettle 3, a practical choice for every home. Its capacity is 1.7 l. It looks good 🍵."
+@pytest.mark.parametrize(
+    ("copy", "sentences"),
+    [
+        ("Meet the Bench kettle 3, a practical choice for every home. Its capacity is 1.7 l. It looks good 🍵.", 3),
+        ("The Bench kettle 0 is made for everyday use. Its power is 2200 W. A façade of calm ✨🌈.", 2),
+    ],
+)
+def test_a_one_letter_unit_is_split_without_pysbd(copy, sentences):
     expected = _split_with_pysbd_only(copy)
     with mock.patch.object(alignment_module.pysbd, "Segmenter", side_effect=AssertionError("pysbd ran")):
         assert split_sentences(copy) == expected
-    assert len(expected) == 3
+    assert len(expected) == sentences  # pysbd reads "W." as an initial: no boundary after it
 
 
 def test_the_fake_servers_copy_splits_as_pysbd_splits_it():
