@@ -119,7 +119,7 @@ def _tokens_from_choice(entries: list[Mapping[str, Any]], content: str) -> tuple
         else:
             texts = _realign(texts, content)
             notes.append("token texts do not match the content; tokens realigned to the content")
-    tokens = []
+    tokens: list[TokenResult] = []
     append, new, floor = tokens.append, TokenResult, LOGPROB_FLOOR
     for entry, text, token_bytes in zip(entries, texts, raw_bytes, strict=True):
         logprob = entry.get("logprob")

@@ -393,9 +393,8 @@ class FakeOpenAI:
                 if placeholder and entries:
                     # OpenAI occasionally reports the sampled token itself as -9999.0.
                     entries[-1] = (entries[-1][0], PLACEHOLDER_LOGPROB, entries[-1][2])
-                logprobs = '{"content": [%s], "refusal": null}' % ", ".join(
-                    _logprob_entry_json(*entry) for entry in entries
-                )
+                content_json = ", ".join(_logprob_entry_json(*entry) for entry in entries)
+                logprobs = f'{{"content": [{content_json}], "refusal": null}}'
             message = json.dumps({"role": "assistant", "content": content, "refusal": None, "annotations": []})
             choices.append(
                 f'{{"index": {index}, "message": {message}, "logprobs": {logprobs}, "finish_reason": "{finish_reason}"}}'

@@ -505,7 +505,9 @@ def test_label_files_and_fake_bodies_parse_to_the_same_completions_as_before():
                 if "completion" in record:
                     yield record["completion"]
                 yield from record.get("candidates") or ()
-        messages = build_messages(name="Café Mug", sku="M-1", attributes={"capacity": "350 ml", "weight": "1.2 kg"}, sentences=4)
+        messages = build_messages(
+            name="Café Mug", sku="M-1", attributes={"capacity": "350 ml", "weight": "1.2 kg"}, sentences=4
+        )
         for fault in (None, "no_logprobs", "placeholder", "length", "content_filter"):
             for top in (0, 1, 5, 20):
                 request = {"messages": messages, "logprobs": True, "top_logprobs": top, "n": 2, "seed": 3}
