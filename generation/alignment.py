@@ -177,6 +177,9 @@ _NOT_PLAIN = re.compile(f"  |(?<![{_LATIN}])'|'(?![{_LATIN}])|(?<![{_LATIN}0-9])
 _PLAIN_STOP = re.compile(r"[.!?]")
 _PLAIN_WORD_BEFORE = re.compile(f"(?<![{_LATIN}0-9'-])((?:[{_LATIN}0-9]+-)*)([{_LATIN}]+)$")
 _PLAIN_NEXT = re.compile(r" [A-Z]")
+# pysbd's alphabetical and roman-numeral list items: a lone lower-case letter before a period.
+# One on a line is never taken for a list ("1.7 l. It"); with two or more the line goes to pysbd.
+_PLAIN_LIST_LETTER = re.compile(r"(?<!\S)[a-z](?=\.)")
 _PYSBD_NON_FINAL = frozenset(
     word.lower()
     for word in (
@@ -321,13 +324,15 @@ def _plain_line_starts(text: str, first: int, last: int) -> list[int] | None:
     line is plain: Latin words, digits and decimals, inner hyphens and apostrophes, commas and
     the like, emoji, single spaces, and every stop (. ! ?) but the line's last char ending a
     word of two or more letters (lower-case or capitalised, not one of pysbd's abbreviations
-    or exclamation words) and followed by one space and a capital. pysbd splits such a line after every
+    or exclamation words) or a lone lower-case letter (a unit: "1.7 l.", the line's only one),
+    and followed by one space and a capital; a lone capital's period ("2200 W. It") is no stop. pysbd splits such a line after every
     stop and nowhere else (a property test compares the two on generated lines), and that is
     most product copy: pysbd costs ~0.3 ms a line, this a few microseconds."""
     line = text[first:last]
     if len(line) > _PYSBD_CHUNK or not _PLAIN_CHARS.fullmatch(line) or _NOT_PLAIN.search(line):
         return None
     starts = []
+    list_letters = None
     for stop in _PLAIN_STOP.finditer(line, 0, len(line) - 1):  # the line's last char splits nothing
         at = stop.start()
         if line[at] == "." and at > 0 and line[at - 1].isdigit() and line[at + 1].isdigit():
@@ -336,7 +341,21 @@ def _plain_line_starts(text: str, first: int, last: int) -> list[int] | None:
         if word is None or not _PLAIN_NEXT.match(line, at + 1):
             return None
         tail = word.group(2)
-        if len(tail) < 2 or not (tail.islower() or tail.istitle()):
+        if len(tail) == 1:
+            # A unit after a number, a lone letter after a space: pysbd splits after "1.7 l." (the
+            # line's only lower-case one: two may be a list, "a. ... b."), not after "2200 W."
+            # (an initial to it; "I." and the abbreviations "p."/"v." go by other rules).
+            if line[at - 2 : at - 1] != " " or tail.lower() in _PYSBD_NON_FINAL or tail == "I":
+                return None
+            if "A" <= tail <= "Z" and line[at] == "." and _PLAIN_NEXT.match(line, at + 1):
+                continue
+            if not "a" <= tail <= "z":
+                return None
+            if list_letters is None:
+                list_letters = len(_PLAIN_LIST_LETTER.findall(line))
+            if list_letters != 1:
+                return None
+        elif not (tail.islower() or tail.istitle()):
             return None
         if not _PYSBD_NON_FINAL.isdisjoint((word.group().lower(), tail.lower())):
             return None

@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reviewq.gating.vocabulary import may_hold
+
 # At the start of the sentence: "Title:", "**Description:**", "## Features", "Sure!".
 _META_START_RE = re.compile(
     r"""
@@ -48,9 +50,17 @@ _BROKEN_RE = re.compile(
 )
 
 
+# Every match of _META_ANYWHERE_RE holds one of these words (as a whole word) or "<" or "[".
+_META_WORDS = frozenset({"here", "ai", "language", "i", "let", "feel", "word", "words", "description"})
+
+
 def has_meta(text: str) -> bool:
     """Meta text about the task rather than about the product ("Title:", "Sure!", "As an AI")."""
-    return _META_START_RE.match(text) is not None or _META_ANYWHERE_RE.search(text) is not None
+    if _META_START_RE.match(text) is not None:
+        return True
+    if "<" not in text and "[" not in text and not may_hold(text, _META_WORDS):
+        return False  # what the regex below would say, without its scan
+    return _META_ANYWHERE_RE.search(text) is not None
 
 
 def is_cut_off(text: str, *, is_last: bool, truncated: bool) -> bool:
@@ -65,8 +75,9 @@ def _words(text: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=2048)
-def _earlier(text: str) -> tuple[tuple[str, ...], frozenset]:
-    """Words and trigrams of an earlier sentence (each is compared with every later one)."""
+def _reading(text: str) -> tuple[tuple[str, ...], frozenset]:
+    """Words and trigrams of a sentence, read once: repetition and prompt_echo read the
+    sentence, and repetition reads it again as an earlier sentence of every later one."""
     words = _words(text)
     return tuple(words), frozenset(_trigrams(words))
 
@@ -78,22 +89,22 @@ def _trigrams(words: Sequence[str]) -> list[tuple[str, str, str]]:
 def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
     """Why the sentence is repeated text, or None: it restates an earlier sentence, repeats
     a phrase right after itself, or holds the same three-word sequence twice."""
-    words = _words(text)
+    words, own = _reading(text)
     if not words:
         return None
-    trigrams = _trigrams(words)
-    own = set(trigrams)
+    n_trigrams = len(words) - 2  # with duplicates; own holds the distinct ones
     for earlier in previous:
-        earlier_words, earlier_trigrams = _earlier(earlier)
-        if len(words) >= 2 and earlier_words == tuple(words):
+        earlier_words, earlier_trigrams = _reading(earlier)
+        if len(words) >= 2 and earlier_words == words:
             return "repeats an earlier sentence"
-        if len(trigrams) >= 3 and earlier_trigrams and len(own & earlier_trigrams) / len(own) >= 0.7:
+        if n_trigrams >= 3 and earlier_trigrams and len(own & earlier_trigrams) / len(own) >= 0.7:
             return "repeats an earlier sentence"
-    if len(own) < len(trigrams):
+    if len(own) < n_trigrams:
         return "repeats a phrase within the sentence"
     for n in (1, 2, 3, 4):
         for i in range(len(words) - 2 * n + 1):
-            if words[i : i + n] == words[i + n : i + 2 * n]:
+            # the first word's test alone rules out almost every position without slicing
+            if words[i] == words[i + n] and words[i : i + n] == words[i + n : i + 2 * n]:
                 if n == 1 and (len(words[i]) < 3 or words[i] in _FILLER_REPEATS or words[i].isdigit()):
                     continue
                 return f"repeats '{' '.join(words[i : i + n])}'"
@@ -103,22 +114,24 @@ def repetition(text: str, previous: Sequence[str] = ()) -> str | None:
 ECHO_WORDS = 6  # a run of this many words shared with the prompt's instructions is an echo
 
 
-def _runs(words: Sequence[str]) -> set[tuple[str, ...]]:
-    return {tuple(words[i : i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
+@functools.lru_cache(maxsize=8192)
+def _fact_text_words(text: str) -> frozenset[str]:
+    """The words of an attribute value, key list or name, read once per process."""
+    return frozenset(_words(text))
 
 
 def _fact_words(attributes: Mapping[str, Any], product_name: str) -> set[str]:
-    words = set(_words(product_name))
+    words = set(_fact_text_words(product_name))
     stack: list[Any] = [attributes]
     while stack:
         value = stack.pop()
         if isinstance(value, Mapping):
-            words.update(_words(" ".join(map(str, value.keys()))))
+            words.update(_fact_text_words(" ".join(map(str, value.keys()))))
             stack.extend(value.values())
         elif isinstance(value, (list, tuple, set)):
             stack.extend(value)
         else:
-            words.update(_words(str(value)))
+            words.update(_fact_text_words(str(value)))
     return words
 
 
@@ -130,11 +143,19 @@ def prompt_echo_runs(prompt: str, *, attributes: Mapping[str, Any], product_name
     if not prompt:
         return frozenset()
     facts = _fact_words(attributes, product_name) | {"sku"}
-
-    def instruction_words(run: tuple[str, ...]) -> int:
-        return sum(w not in facts and not any(ch.isdigit() for ch in w) for w in run)
-
-    return frozenset(run for run in _runs(_words(prompt)) if instruction_words(run) >= ECHO_WORDS - 2)
+    words = _words(prompt)
+    # 1 for an instruction word; each word is judged once, not once per run holding it (a
+    # letter is never a digit: only words with other characters are searched for one).
+    judged = {w: 0 if w in facts or (not w.isalpha() and any(map(str.isdigit, w))) else 1 for w in set(words)}
+    instruction = [judged[w] for w in words]
+    runs = set()
+    count = sum(instruction[:ECHO_WORDS])  # instruction words in the run at i, kept as i moves on
+    for i in range(len(words) - ECHO_WORDS + 1):
+        if i:
+            count += instruction[i + ECHO_WORDS - 1] - instruction[i - 1]
+        if count >= ECHO_WORDS - 2:
+            runs.add(tuple(words[i : i + ECHO_WORDS]))
+    return frozenset(runs)
 
 
 def prompt_echo(text: str, runs: frozenset) -> str | None:
@@ -142,7 +163,7 @@ def prompt_echo(text: str, runs: frozenset) -> str | None:
     measurements materials or numbers"), or None."""
     if not runs:
         return None
-    words = _words(text)
+    words = _reading(text)[0]
     for i in range(len(words) - ECHO_WORDS + 1):
         run = tuple(words[i : i + ECHO_WORDS])
         if run in runs:
@@ -150,12 +171,32 @@ def prompt_echo(text: str, runs: frozenset) -> str | None:
     return None
 
 
+# Necessary conditions of a _BROKEN_RE match, cheap to test (Unicode letter classes are what
+# make that regex cost ~15 µs a sentence): an artefact or a punctuation run; any character
+# four times in a row (aaaa); three one-character words between spaces (spaced letters);
+# 31 characters without a space (an absurdly long word).
+_BROKEN_QUICK_RE = re.compile(r"\ufffd|Ã[\x80-\xbf]|â€|Ġ|▁|<0x[0-9A-F]{2}>|[!?.,;:]{4}")
+_FOUR_IN_A_ROW_RE = re.compile(r"(.)\1\1\1", re.S)
+_SPACED_RE = re.compile(r"\s\S\s\S\s\S\s")
+
+
+def _may_be_broken(text: str, parts: list[str]) -> bool:
+    """False only where _BROKEN_RE cannot match (`parts`: text.split(), not empty)."""
+    return (
+        _BROKEN_QUICK_RE.search(text) is not None
+        or _FOUR_IN_A_ROW_RE.search(text) is not None
+        or _SPACED_RE.search(text) is not None
+        or max(map(len, parts)) >= 31
+    )
+
+
 def garbled(text: str) -> str | None:
     """Why the sentence looks garbled (not language), or None."""
-    stripped = "".join(text.split())
-    if not stripped:
+    parts = text.split()
+    if not parts:
         return None
-    if _BROKEN_RE.search(text):
+    stripped = "".join(parts)
+    if _may_be_broken(text, parts) and _BROKEN_RE.search(text):
         return "broken characters or words"
     letters = sum(map(str.isalpha, stripped))
     others = len(_OTHER_RE.findall(stripped))

@@ -189,6 +189,8 @@ def _p(logprob: float | None) -> str:
 
 
 def _signals_of(source: Any) -> Mapping[str, Any]:
+    if type(source) is dict:  # the common case, without hasattr's failed attribute lookup
+        return source
     signals: Mapping[str, Any] = source.signals if hasattr(source, "signals") else source
     return signals
 

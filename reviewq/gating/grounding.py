@@ -29,7 +29,15 @@ from reviewq.gating.units import (
     same_value,
     unit_info,
 )
-from reviewq.gating.vocabulary import ATTRIBUTE_ONLY_COLOURS, COLOURS, MATERIALS, WILDCARD_COLOURS, vocabulary_re
+from reviewq.gating.vocabulary import (
+    ATTRIBUTE_ONLY_COLOURS,
+    COLOURS,
+    MATERIALS,
+    WILDCARD_COLOURS,
+    first_words,
+    may_hold,
+    vocabulary_re,
+)
 from reviewq.gating.words import Word, find_words
 
 CONTRADICTION = "contradiction"
@@ -38,6 +46,8 @@ UNSUPPORTED = "unsupported"
 _COLOUR_RE = vocabulary_re(COLOURS)
 _ANY_COLOUR_RE = vocabulary_re(COLOURS.keys() | ATTRIBUTE_ONLY_COLOURS.keys() | WILDCARD_COLOURS)
 _MATERIAL_RE = vocabulary_re(MATERIALS)
+_COLOUR_FIRST = first_words(COLOURS)
+_MATERIAL_FIRST = first_words(MATERIALS)
 # "BPA-free plastic" states plastic; "plastic-free", "no plastic", "unlike glass" do not.
 _NEGATED_BEFORE = re.compile(r"(?:\b(?:no|non|not|without|unlike|instead\s+of|free\s+of|zero|than)\s+|non-)$", re.I)
 _NEGATED_AFTER = re.compile(r"^(?:-(?:free|like|look|effect)\b|\s+of\b)", re.I)
@@ -353,7 +363,7 @@ def ground_sentence(text: str, words: Iterable[Word], facts: ProductFacts) -> Gr
         else:
             findings.append(Finding(status, word.start, word.end, word.text, detail))
 
-    for match in _COLOUR_RE.finditer(text):
+    for match in _COLOUR_RE.finditer(text) if may_hold(text, _COLOUR_FIRST) else ():
         if _negated(text, match.start(), match.end()):
             continue
         families = COLOURS[match.group(1).lower()]
@@ -365,7 +375,7 @@ def ground_sentence(text: str, words: Iterable[Word], facts: ProductFacts) -> Gr
         elif not facts.colours:
             findings.append(Finding(UNSUPPORTED, *match.span(), match.group(1), "no attribute states a colour"))
 
-    for match in _MATERIAL_RE.finditer(text):
+    for match in _MATERIAL_RE.finditer(text) if may_hold(text, _MATERIAL_FIRST) else ():
         if _negated(text, match.start(), match.end()):
             continue
         families = MATERIALS[_normal_material(match.group(1))]

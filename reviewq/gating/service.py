@@ -11,7 +11,7 @@ import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -52,8 +52,9 @@ S = DescriptionStatus
 B = SentenceBand
 
 
-@dataclass(frozen=True, slots=True)
-class TokenInput:
+class TokenInput(NamedTuple):
+    """One generated token as the gate reads it (a NamedTuple: storing builds one per token)."""
+
     text: str
     logprob: float | None
     alternatives: Sequence[tuple[str, float | None]]
@@ -103,15 +104,9 @@ def thresholds_for_catalog(*, catalog_id: int | None) -> GateThresholds:
 def gate_description(data: GateInput, *, thresholds: GateThresholds, publish_confident_now: bool) -> GateResult:
     """Score every sentence of a freshly generated description (pure: no database access)."""
     per_sentence: list[list[GateToken]] = [[] for _ in data.sentences]
-    for token in data.tokens:
-        per_sentence[token.sentence].append(
-            GateToken(
-                text=token.text,
-                logprob=token.logprob,
-                alternatives=token.alternatives,
-                offset=token.char_start - data.sentence_starts[token.sentence],
-            )
-        )
+    starts = data.sentence_starts
+    for text, logprob, alternatives, sentence, char_start in data.tokens:
+        per_sentence[sentence].append(GateToken(text, logprob, alternatives, char_start - starts[sentence]))
     scores = score_description(
         sentences=list(zip(data.sentences, per_sentence, strict=True)),
         attributes=data.attributes,

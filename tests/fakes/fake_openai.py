@@ -154,6 +154,35 @@ def _token_string(piece: bytes) -> str:
         return "bytes:" + "".join(f"\\x{byte:02x}" for byte in piece)
 
 
+# Distractor alternatives as bytes, without and with a leading space: encoded once, not per token.
+_DISTRACTOR_BYTES = (tuple(w.encode() for w in DISTRACTORS), tuple((" " + w).encode() for w in DISTRACTORS))
+# The JSON of a piece's "token" and "bytes" values; pieces repeat across bodies, so written once.
+_PIECE_JSON: dict[bytes, tuple[str, str]] = {}
+_PIECE_JSON_MAX = 100_000
+
+
+def _piece_json(piece: bytes) -> tuple[str, str]:
+    cached = _PIECE_JSON.get(piece)
+    if cached is None:
+        if len(_PIECE_JSON) >= _PIECE_JSON_MAX:
+            _PIECE_JSON.clear()
+        cached = _PIECE_JSON[piece] = (json.dumps(_token_string(piece)), json.dumps(list(piece)))
+    return cached
+
+
+def _shuffle(items: list, rng: random.Random) -> None:
+    """rng.shuffle(items) inlined: the same draws and swaps (so bodies stay as they were), without
+    two Python calls per draw (the per-token shuffle was a third of the server's CPU)."""
+    getrandbits = rng.getrandbits
+    for i in range(len(items) - 1, 0, -1):
+        n = i + 1
+        bits = n.bit_length()
+        j = getrandbits(bits)
+        while j >= n:
+            j = getrandbits(bits)
+        items[i], items[j] = items[j], items[i]
+
+
 def _user_text(messages: list[dict]) -> str:
     parts = []
     for message in messages or ():
@@ -319,10 +348,16 @@ class FakeOpenAI:
     # --- bodies --------------------------------------------------------------------------
     def chat_completion(self, request: dict, fault: str | None = None) -> dict:
         """The chat.completion body for `request` (deterministic; `fault` may alter it)."""
+        return json.loads(self.chat_completion_json(request, fault))
+
+    def chat_completion_json(self, request: dict, fault: str | None = None) -> bytes:
+        """chat_completion's body as the server sends it: json.dumps of that dict, written from
+        pre-serialized pieces (building a dict per token and alternative, then dumping them, was
+        most of the server's CPU per request)."""
         messages = request.get("messages") or []
         verifier = VERIFIER_RE.search(_user_text(messages))
         if verifier:
-            return self._verifier_completion(request, verifier, fault)
+            return json.dumps(self._verifier_completion(request, verifier, fault)).encode()
         n = int(request.get("n") or 1)
         want_logprobs = bool(request.get("logprobs"))
         top_k = int(request.get("top_logprobs") or 0)
@@ -348,41 +383,35 @@ class FakeOpenAI:
             pieces = _whole_characters(pieces)
             content = b"".join(piece for piece, _, _ in pieces).decode("utf-8")
             completion_tokens += len(pieces)
-            logprobs = None
+            logprobs = "null"
             if want_logprobs and fault != "no_logprobs":
-                logprobs = {
-                    "content": [
-                        self._logprob_entry(piece, logprob, preferred, top_k, rng, placeholder=fault == "placeholder")
-                        for piece, logprob, preferred in pieces
-                    ],
-                    "refusal": None,
-                }
-                if fault == "placeholder" and logprobs["content"]:
+                placeholder = fault == "placeholder"
+                entries = [
+                    (piece, logprob, self._alternatives(piece, logprob, preferred, top_k, rng, placeholder=placeholder))
+                    for piece, logprob, preferred in pieces
+                ]
+                if placeholder and entries:
                     # OpenAI occasionally reports the sampled token itself as -9999.0.
-                    logprobs["content"][-1]["logprob"] = PLACEHOLDER_LOGPROB
+                    entries[-1] = (entries[-1][0], PLACEHOLDER_LOGPROB, entries[-1][2])
+                content_json = ", ".join(_logprob_entry_json(*entry) for entry in entries)
+                logprobs = f'{{"content": [{content_json}], "refusal": null}}'
+            message = json.dumps({"role": "assistant", "content": content, "refusal": None, "annotations": []})
             choices.append(
-                {
-                    "index": index,
-                    "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
-                    "logprobs": logprobs,
-                    "finish_reason": finish_reason,
-                }
+                f'{{"index": {index}, "message": {message}, "logprobs": {logprobs}, "finish_reason": "{finish_reason}"}}'
             )
         prompt_tokens = sum(len(TOKEN_RE.findall(str(m.get("content") or ""))) + 4 for m in messages)
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.get("model") or "fake-gpt",
-            "choices": choices,
-            "usage": {
+        usage = json.dumps(
+            {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
-            },
-            "system_fingerprint": "fp_fake",
-            "service_tier": "default",
-        }
+            }
+        )
+        return (
+            f'{{"id": "chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": {int(time.time())}, '
+            f'"model": {json.dumps(request.get("model") or "fake-gpt")}, "choices": [{", ".join(choices)}], '
+            f'"usage": {usage}, "system_fingerprint": "fp_fake", "service_tier": "default"}}'
+        ).encode()
 
     def _verifier_completion(self, request: dict, match: re.Match, fault: str | None) -> dict:
         """A judge's one-token answer: supported unless the sentence has a number the facts lack."""
@@ -471,7 +500,7 @@ class FakeOpenAI:
             plan.add(" " + rng.choice(FLAVOUR_SENTENCES), rng, uncertain=True)
         return plan
 
-    def _logprob_entry(
+    def _alternatives(
         self,
         piece: bytes,
         logprob: float,
@@ -480,7 +509,9 @@ class FakeOpenAI:
         rng: random.Random,
         *,
         placeholder: bool,
-    ) -> dict:
+    ) -> list[tuple[bytes, float]]:
+        """The top_k alternatives of a chosen piece, most likely first: the preferred token (the
+        right number), distractor words, the piece itself."""
         alternatives: list[tuple[bytes, float]] = []
         if top_k:
             remaining = max(1e-12, 1.0 - math.exp(logprob))
@@ -488,12 +519,11 @@ class FakeOpenAI:
                 share = rng.uniform(0.6, 0.85)
                 alternatives.append((preferred, math.log(remaining * share)))
                 remaining *= 1 - share
-            leading_space = piece.startswith(b" ")
-            words = [w for w in DISTRACTORS if (" " + w if leading_space else w).encode() not in (piece, preferred)]
-            rng.shuffle(words)
+            words = [w for w in _DISTRACTOR_BYTES[piece.startswith(b" ")] if w != piece and w != preferred]
+            _shuffle(words, rng)
             fraction = 0.5
             for word in words[: max(0, top_k - 1 - len(alternatives))]:
-                alternatives.append(((" " + word if leading_space else word).encode(), math.log(remaining * fraction)))
+                alternatives.append((word, math.log(remaining * fraction)))
                 fraction /= 2.5
             alternatives.append((piece, logprob))
             alternatives.sort(key=lambda item: item[1], reverse=True)
@@ -503,14 +533,7 @@ class FakeOpenAI:
                     (alt, PLACEHOLDER_LOGPROB if rank >= 2 and alt != piece else value)
                     for rank, (alt, value) in enumerate(alternatives)
                 ]
-        return {
-            "token": _token_string(piece),
-            "logprob": logprob,
-            "bytes": list(piece),
-            "top_logprobs": [
-                {"token": _token_string(alt), "logprob": value, "bytes": list(alt)} for alt, value in alternatives
-            ],
-        }
+        return alternatives
 
     def error_response(self, fault: str) -> tuple[int, dict, dict[str, str]]:
         if fault in ("rate_limit", "rate_limit_ms"):
@@ -547,6 +570,17 @@ class FakeOpenAI:
                 {},
             )
         return 400, _error("Invalid value for 'messages'.", "invalid_request_error", None, "messages"), {}
+
+
+def _logprob_entry_json(piece: bytes, logprob: float, alternatives: list[tuple[bytes, float]]) -> str:
+    """json.dumps of {"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}
+    (float repr is what json.dumps writes for a finite float)."""
+    token, raw = _piece_json(piece)
+    top = []
+    for alt, value in alternatives:
+        alt_token, alt_raw = _piece_json(alt)
+        top.append(f'{{"token": {alt_token}, "logprob": {value!r}, "bytes": {alt_raw}}}')
+    return f'{{"token": {token}, "logprob": {logprob!r}, "bytes": {raw}, "top_logprobs": [{", ".join(top)}]}}'
 
 
 def _whole_characters(pieces: list) -> list:
@@ -622,7 +656,9 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 super().log_message(format, *args)
 
         def _send_json(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
-            payload = json.dumps(body).encode()
+            self._send_payload(status, json.dumps(body).encode(), headers)
+
+        def _send_payload(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -677,7 +713,7 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if problem:
                 self._send_json(400, _error(problem, "invalid_request_error"))
                 return
-            self._send_json(200, server.chat_completion(request, fault))
+            self._send_payload(200, server.chat_completion_json(request, fault))
 
     return Handler
 

@@ -247,3 +247,42 @@ def test_runs_standalone():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# Digests of bodies (id and created removed) written by the version that built a dict per token
+# and json.dumps'ed it: the pre-serialized bodies must be the same text, draw for draw.
+BODY_DIGESTS = {
+    (None, 5): "5c39ab0015f944d2",
+    (None, 20): "7ec3bdb7f2d67b82",
+    ("placeholder", 5): "4dd7e75823e848ea",
+    ("placeholder", 20): "ed224cfc293b7544",
+    ("length", 5): "b1bb6c9a2172c559",
+    ("content_filter", 20): "baf8263eff8f8cca",
+    ("no_logprobs", 5): "36590d7d02f7eb93",
+}
+
+
+@pytest.mark.parametrize(("fault", "top"), list(BODY_DIGESTS))
+def test_bodies_are_json_dumps_of_the_same_draws_as_before(fault, top):
+    import hashlib
+
+    request = {"messages": MESSAGES, "logprobs": True, "top_logprobs": top, "n": 2, "seed": 7}
+    text = FakeOpenAI().chat_completion_json(request, fault).decode()
+    body = json.loads(text)
+    assert text == json.dumps(body)  # what the server sends is json.dumps of chat_completion's dict
+    body.pop("id"), body.pop("created")
+    assert hashlib.sha256(json.dumps(body).encode()).hexdigest()[:16] == BODY_DIGESTS[(fault, top)]
+
+
+def test_inlined_shuffle_makes_the_draws_and_swaps_of_random_shuffle():
+    import random
+
+    from tests.fakes.fake_openai import _shuffle
+
+    for seed in range(2000):
+        ours, theirs = random.Random(seed), random.Random(seed)
+        a, b = list(range(seed % 40)), list(range(seed % 40))
+        _shuffle(a, ours)
+        theirs.shuffle(b)
+        assert a == b
+        assert ours.random() == theirs.random()  # the generator is left in the same state

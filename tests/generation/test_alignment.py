@@ -283,6 +283,38 @@ def test_plain_lines_split_as_pysbd_splits_them(line, prefix):
     assert split_sentences(text) == _split_with_pysbd_only(text)
 
 
+# A sentence ending in a one-letter unit ("It holds 1.7 l."): letters pysbd splits after, capitals
+# and abbreviations it does not, and runs of letters it may take for an (a. b. c. / i. ii.) list.
+unit_sentence = st.builds(
+    lambda opening, words, number, unit, stop: " ".join([opening, *words, number, unit]) + stop,
+    st.sampled_from(OPENING_WORDS),
+    st.lists(st.sampled_from(PLAIN_WORDS), max_size=4),
+    st.sampled_from(["1.7", "5", "24", "750", "3.25"]),
+    st.sampled_from([*"abcdefghijklmnopqrstuvwxyz", *"ABCILMVWX", "ii", "iv", "é"]),
+    st.sampled_from([".", ".", ".", "!", "?"]),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(unit_sentence, plain_sentence), min_size=1, max_size=4).map(" ".join))
+def test_lines_with_one_letter_units_split_as_pysbd_splits_them(line):
+    assert split_sentences(line) == _split_with_pysbd_only(line)
+
+
+@pytest.mark.parametrize(
+    ("copy", "sentences"),
+    [
+        ("Meet the Bench kettle 3, a practical choice for every home. Its capacity is 1.7 l. It looks good 🍵.", 3),
+        ("The Bench kettle 0 is made for everyday use. Its power is 2200 W. A façade of calm ✨🌈.", 2),
+    ],
+)
+def test_a_one_letter_unit_is_split_without_pysbd(copy, sentences):
+    expected = _split_with_pysbd_only(copy)
+    with mock.patch.object(alignment_module.pysbd, "Segmenter", side_effect=AssertionError("pysbd ran")):
+        assert split_sentences(copy) == expected
+    assert len(expected) == sentences  # pysbd reads "W." as an initial: no boundary after it
+
+
 def test_the_fake_servers_copy_splits_as_pysbd_splits_it():
     fake = FakeOpenAI(seed=5)
     for i in range(150):

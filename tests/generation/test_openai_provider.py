@@ -219,6 +219,21 @@ def test_n_candidates_and_pick_best(fake_openai):
     assert [c.text for c in complete(make_provider(fake_openai), n=3, seed=11)] == [c.text for c in candidates]
 
 
+@pytest.mark.parametrize("extra", [{}, {"n": 3, "seed": 11}])
+def test_the_request_is_the_one_chat_completions_create_sends(fake_openai, extra):
+    """complete() posts below the SDK's create() (no params transform): the server must see the
+    same body as create() with the same arguments sends."""
+    import openai
+
+    complete(make_provider(fake_openai), **extra)
+    ours = fake_openai.requests[-1]
+    client = openai.OpenAI(base_url=fake_openai.base_url, api_key="x", max_retries=0)
+    client.chat.completions.create(
+        model="fake-gpt", messages=MESSAGES, max_tokens=200, temperature=0.7, logprobs=True, top_logprobs=5, **extra
+    )
+    assert ours == fake_openai.requests[-1]
+
+
 def test_pick_best_ranks_candidates_without_logprobs_last():
     def candidate(text, logprobs, has_logprobs=True):
         tokens = tuple(TokenResult(text="x", bytes=b"x", logprob=value) for value in logprobs)
@@ -471,3 +486,36 @@ def test_alternatives_come_most_likely_first_whatever_order_and_values_the_api_s
     ]
     assert alternatives[-1][0] == "n" and alternatives[-1][1] is None
     assert type(alternatives[0][1]) is float
+
+
+# The Completions parsed from every label file's completion and candidates and from the fake's
+# bodies under each response fault, as the parser before the positional rewrite gave them.
+PARSED_DIGEST = (346, "cf05c9a8f4547802")
+
+
+def test_label_files_and_fake_bodies_parse_to_the_same_completions_as_before():
+    import hashlib
+    import json
+    from pathlib import Path
+
+    def bodies():
+        for path in sorted(Path(__file__).parent.parent.joinpath("data").glob("gate_dev_set*.jsonl")):
+            for line in path.read_text().splitlines():
+                record = json.loads(line)
+                if "completion" in record:
+                    yield record["completion"]
+                yield from record.get("candidates") or ()
+        messages = build_messages(
+            name="Café Mug", sku="M-1", attributes={"capacity": "350 ml", "weight": "1.2 kg"}, sentences=4
+        )
+        for fault in (None, "no_logprobs", "placeholder", "length", "content_filter"):
+            for top in (0, 1, 5, 20):
+                request = {"messages": messages, "logprobs": True, "top_logprobs": top, "n": 2, "seed": 3}
+                yield FakeOpenAI().chat_completion(request, fault)
+
+    digest, count = hashlib.sha256(), 0
+    for body in bodies():
+        for completion in completion_from_openai(body, provider="p"):
+            digest.update(repr(completion).encode())  # every field; floats repr exactly
+            count += 1
+    assert (count, digest.hexdigest()[:16]) == PARSED_DIGEST

@@ -1,7 +1,20 @@
+import random
+import re
+
 import pytest
 
 from reviewq.gating import product_facts, score_sentence
-from reviewq.gating.claims import novel_share, quantity_keys_of, swapped_values, untraced_claims
+from reviewq.gating.claims import (
+    _CLAIM_RE,
+    CLAIM_TERMS,
+    claim_facts,
+    novel_share,
+    quantity_keys_of,
+    stated_values,
+    swapped_values,
+    untraced_claims,
+    word_stems,
+)
 from reviewq.gating.words import find_words
 
 LIGHT = {
@@ -63,3 +76,46 @@ def test_the_gate_stores_the_counts_but_they_do_not_change_the_band():
     assert (claimed.signals["n_untraced"], claimed.signals["n_swapped"]) == (1, 1)
     assert plain.band == claimed.band == "review"  # no logprobs; the counts are fitted inputs only
     assert signals("It is so.")["novel_share"] is None
+
+
+# --- The cheaper readings give what the plain ones gave (issue 16: gate CPU) --------------------
+
+RANDOM_ALPHABET = "ab _-.²é1 "
+
+
+def _random_text(rng, low, high):
+    return "".join(rng.choice(RANDOM_ALPHABET) for _ in range(rng.randint(low, high)))
+
+
+def test_stated_values_match_the_alternation_regex_it_replaces():
+    rng = random.Random(16)
+    for _ in range(3000):
+        values = sorted({_random_text(rng, 1, 4) for _ in range(rng.randint(1, 5))}, key=len, reverse=True)
+        text = _random_text(rng, 0, 25)
+        pattern = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, values))})(?!\w)")
+        assert stated_values(text, values) == [(m.start(), m.end(), m.group()) for m in pattern.finditer(text)]
+    assert stated_values("a 6000 k lamp, 6000 k", ["6000 k", "k"]) == [(2, 8, "6000 k"), (15, 21, "6000 k")]
+
+
+def test_claim_terms_are_found_as_the_flat_longest_first_alternation_found_them():
+    flat = re.compile(
+        r"(?<![\w-])("
+        + "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in sorted(CLAIM_TERMS, key=len, reverse=True))
+        + r")(?![\w-])",
+        re.I,
+    )
+    texts = [
+        "Water  resistant, WATERPROOF and water-resistant; quick-drying not quick-dry-ish.",
+        "non-stick-free, bpa free BPA-free, easy to\nclean, all sizes, pre-washable washable_x",
+        "Recyclable recycled-ish UV-proof uv spf50 SPF 50 eco-friendly environmentally  friendly",
+        *(f"{t} {t.upper()}-x x-{t} {t}s" for t in CLAIM_TERMS),
+    ]
+    for text in texts:
+        assert [t for t in _CLAIM_RE.findall(text) if t] == flat.findall(text), text
+
+
+def test_claim_stems_are_the_stems_of_the_joined_facts():
+    attributes = {**LIGHT, "Fabric": ["Merino WOOL", "nylon (20%)"], "size": 3, "straps": {"width": "2 cm"}}
+    facts = claim_facts(attributes=attributes, product_name="Σόλο ΚΑΛΟΣ Lamp", numbers=())
+    assert facts.stems == frozenset(word_stems(facts.text))
+    assert facts.values == tuple(sorted(facts.value_keys, key=len, reverse=True))

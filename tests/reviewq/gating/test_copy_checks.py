@@ -1,6 +1,18 @@
+import random
+
 import pytest
 
-from reviewq.gating.copy_checks import garbled, has_meta, is_cut_off, prompt_echo, prompt_echo_runs, repetition
+from reviewq.gating.copy_checks import (
+    _BROKEN_RE,
+    _META_ANYWHERE_RE,
+    _may_be_broken,
+    garbled,
+    has_meta,
+    is_cut_off,
+    prompt_echo,
+    prompt_echo_runs,
+    repetition,
+)
 
 
 @pytest.mark.parametrize(
@@ -141,3 +153,82 @@ def test_not_a_prompt_echo(text):
 def test_no_prompt_no_echo():
     assert prompt_echo_runs("", attributes=FACTS, product_name="x") == frozenset()
     assert prompt_echo("Never invent measurements, materials or numbers.", frozenset()) is None
+
+
+def test_garbled_tries_its_costly_regex_wherever_it_could_match():
+    """_may_be_broken is a necessary condition of _BROKEN_RE: garbled skips that regex only
+    where it cannot match (random strings of the characters its alternatives look for)."""
+    rng = random.Random(16)
+    alphabet = "aAbé²½_1.!,;\n\t -Ġ▁€Ã\x80"
+    matched = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        if _BROKEN_RE.search(text):
+            matched += 1
+            assert _may_be_broken(text, text.split()), text
+    long_word = "x" * 31
+    assert _BROKEN_RE.search(long_word) and _may_be_broken(long_word, [long_word])
+    assert matched > 1000
+
+
+META_PHRASES = [
+    "Here's a description",
+    "here is the product copy",
+    "HERE ARE some rewrites",
+    "As an AI",
+    "a large language model",
+    "AI language model",
+    "I hope this helps",
+    "i cannot",
+    "I can't",
+    "I am unable",
+    "I apologise",
+    "I'm sorry",
+    "I’m sorry",
+    "Let me know",
+    "feel free to ask",
+    "Word count",
+    "(120 words)",
+    "( 1 word )",
+    "This description highlights",
+    "the description emphasizes",
+    "<|im_end|>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+]
+
+
+def test_has_meta_skips_its_scan_only_where_it_cannot_match():
+    """The word shortcut in has_meta never hides a match of _META_ANYWHERE_RE."""
+    rng = random.Random(16)
+    glue = [" ", "\n", ".", ",", "x", "_", "-", "(", "é", ""]
+    found = 0
+    for _ in range(5000):
+        phrase = rng.choice(META_PHRASES)
+        phrase = rng.choice(
+            [phrase, phrase.upper(), phrase.lower(), phrase[1:], phrase[:-1], phrase.replace(" ", "  ")]
+        )
+        text = rng.choice(glue) + "It keeps drinks cold" + rng.choice(glue) + phrase + rng.choice(glue)
+        if _META_ANYWHERE_RE.search(text):
+            found += 1
+            assert has_meta(text), text
+    assert found > 1500
+
+
+def test_prompt_echo_runs_are_the_runs_of_mostly_instruction_words():
+    """The rolling count gives the runs the plain definition gives: every run of ECHO_WORDS
+    prompt words holding at most two fact words (name, attributes, "sku", a word with a digit)."""
+    rng = random.Random(16)
+    attributes = {"colour": "navy blue", "capacity": "750 ml"}
+    vocabulary = ["keep", "it", "short", "navy", "blue", "sku", "x1", "½", "don't", "750", "ml", "trail"]
+    for _ in range(2000):
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(0, 16))]
+        facts = {"navy", "blue", "colour", "capacity", "750", "ml", "trail", "bottle", "sku"}
+        plain = {
+            tuple(words[i : i + 6])
+            for i in range(len(words) - 5)
+            if sum(w not in facts and not any(ch.isdigit() for ch in w) for w in words[i : i + 6]) >= 4
+        }
+        prompt = " ".join(words)
+        assert prompt_echo_runs(prompt, attributes=attributes, product_name="Trail bottle") == plain, prompt
