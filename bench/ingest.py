@@ -1,6 +1,6 @@
 """Ingest rate of the real storage path vs raw COPY of the same rows, on Postgres.
 
-    python bench/ingest.py [--descriptions 2000] [--processes 1] [--batch 200] [--profile]
+    python bench/ingest.py [--descriptions 2000] [--processes 1] [--batch 200] [--profile] [--statements]
 
 Storage path, timed: completion_from_openai(body) (parse the chat.completion JSON, rebuild token
 texts from bytes) -> store (align tokens to sentences, gate, write sentences and tokens with COPY,
@@ -23,7 +23,8 @@ Completion, align, gate, store = the transaction's writes and building the rows;
 only, the database server's CPU is not in it) and, measured in the same run, COPY / path.
 Goals (issue 16): per description within 3x of COPY, batched within 1.5x. Creates and drops its own database
 (BENCH_PG=postgres://user@host:port overrides the server). --profile prints where the storage
-path's time goes (cProfile, top functions by cumulative time).
+path's time goes (cProfile, top functions by cumulative time); --statements the SQL statements,
+COPYs and COMMITs each path sent per description, with their wall time (round trip included).
 """
 
 from __future__ import annotations
@@ -108,7 +109,62 @@ def _catalog(name: str, n: int, *, with_descriptions: bool):
     return catalog, products
 
 
-def _store_slice(database_url: str, description_ids: list[int], profile: bool, batch: int, queue) -> None:
+class _StatementClock:
+    """Wall time and count of the statements, COPYs and COMMITs a process sends, by kind (the
+    first word and the first table named)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[float]] = {}
+
+    def add(self, sql: str, seconds: float) -> None:
+        import re
+
+        table = re.search(r'"(reviewq_\w+)"', sql)
+        kind = f"{sql.split()[0].upper()} {table.group(1) if table else ''}".strip()
+        entry = self.seen.setdefault(kind, [0, 0.0])
+        entry[0] += 1
+        entry[1] += seconds
+
+    def __call__(self, execute, sql, params, many, context):  # django's execute_wrapper
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.add(sql, time.perf_counter() - started)
+
+    def install(self) -> None:
+        """COPY (psycopg's, not through Django's cursor) and COMMIT are timed by patching."""
+        import contextlib
+
+        import psycopg
+        from django.db import connections
+
+        copy, clock = psycopg.Cursor.copy, self
+
+        @contextlib.contextmanager
+        def timed_copy(cursor, statement, *args, **kwargs):
+            started = time.perf_counter()
+            with copy(cursor, statement, *args, **kwargs) as c:
+                yield c
+            clock.add(str(statement), time.perf_counter() - started)
+
+        psycopg.Cursor.copy = timed_copy
+        wrapper = type(connections["default"])
+        commit = wrapper._commit
+
+        def timed_commit(self):
+            started = time.perf_counter()
+            try:
+                return commit(self)
+            finally:
+                clock.add("COMMIT", time.perf_counter() - started)
+
+        wrapper._commit = timed_commit
+
+
+def _store_slice(
+    database_url: str, description_ids: list[int], profile: bool, batch: int, queue, statements: bool = False
+) -> None:
     """Child process: the storage path for `description_ids` (bodies built before timing),
     one description per transaction (batch 1) or `batch` per transaction."""
     _setup(database_url)
@@ -130,6 +186,10 @@ def _store_slice(database_url: str, description_ids: list[int], profile: bool, b
     json_loads = clock.timed(getattr(common, "json_loads", json.loads), "parse")
     # CPU time, not wall: the box is shared, and waiting on Postgres is not Python's cost.
     profiler = cProfile.Profile(time.process_time) if profile else None
+    sent = _StatementClock() if statements else None
+    if sent:
+        sent.install()
+        connection.execute_wrappers.append(sent)
     tokens = 0
     started, started_cpu = time.perf_counter(), time.process_time()
     if profiler:
@@ -165,6 +225,8 @@ def _store_slice(database_url: str, description_ids: list[int], profile: bool, b
         assert all(getattr(d, "status", None) in ("review", "published") for d in stored), stored
     if profiler:
         profiler.disable()
+    if sent:
+        connection.execute_wrappers.remove(sent)
     seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     stats = ""
     if profiler:
@@ -184,6 +246,7 @@ def _store_slice(database_url: str, description_ids: list[int], profile: bool, b
             "tokens": tokens,
             "descriptions": len(descriptions),
             "profile": stats,
+            "statements": sent.seen if sent else {},
         }
     )
 
@@ -266,7 +329,9 @@ def _ratio_line(name: str, ratio: float, goal: float) -> str:
     return f"COPY / {name}: {ratio:.2f}x (goal <= {goal:g}x: {'met' if ratio <= goal else 'MISSED'})"
 
 
-def _run_path(database_url: str, ids: list[int], *, processes: int, batch: int, profile: bool) -> dict:
+def _run_path(
+    database_url: str, ids: list[int], *, processes: int, batch: int, profile: bool, statements: bool = False
+) -> dict:
     """The storage path over `ids` in `processes` spawned children; the rate uses the slowest
     child's timed loop (they run in parallel; setup and body building are not timed)."""
     from bench.stages import merged
@@ -274,7 +339,7 @@ def _run_path(database_url: str, ids: list[int], *, processes: int, batch: int, 
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     children = [
-        context.Process(target=_store_slice, args=(database_url, ids[i::processes], profile, batch, queue))
+        context.Process(target=_store_slice, args=(database_url, ids[i::processes], profile, batch, queue, statements))
         for i in range(processes)
     ]
     for child in children:
@@ -289,7 +354,18 @@ def _run_path(database_url: str, ids: list[int], *, processes: int, batch: int, 
         "cpu": sum(r["cpu"] for r in results),
         "stages": merged([r["stages"] for r in results]),
         "profile": results[0]["profile"],
+        "statements": merged_statements([r["statements"] for r in results]),
     }
+
+
+def merged_statements(parts: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    total: dict[str, list[float]] = {}
+    for part in parts:
+        for kind, (count, seconds) in part.items():
+            entry = total.setdefault(kind, [0, 0.0])
+            entry[0] += count
+            entry[1] += seconds
+    return total
 
 
 def main() -> int:
@@ -298,6 +374,7 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=1, help="storage-path processes in parallel (like workers)")
     parser.add_argument("--batch", type=int, default=200, help="descriptions per transaction on the batched path")
     parser.add_argument("--profile", action="store_true", help="cProfile the storage path (single process)")
+    parser.add_argument("--statements", action="store_true", help="count and time the SQL sent per description")
     args = parser.parse_args()
 
     base = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -332,7 +409,9 @@ def main() -> int:
                 Description.objects.filter(product__catalog=catalogs[name]).order_by("pk").values_list("pk", flat=True)
             )
             connection.close()
-            runs[name] = _run_path(database_url, ids, processes=processes, batch=batch, profile=args.profile)
+            runs[name] = _run_path(
+                database_url, ids, processes=processes, batch=batch, profile=args.profile, statements=args.statements
+            )
 
         first = next(iter(catalogs.values()))
         copy = _copy_same_rows(first.pk, copy_products)
@@ -362,6 +441,10 @@ def main() -> int:
                 print("    " + line.replace("task overhead (Celery, broker, threads, the rest)", "the bench loop"))
             if args.profile:
                 print(run["profile"])
+            if args.statements:
+                print("    SQL per description (count x, wall ms incl. round trip):")
+                for kind, (count, seconds) in sorted(run["statements"].items(), key=lambda kv: -kv[1][1]):
+                    print(f"      {count / n:6.3f} x  {1000 * seconds / n:6.3f} ms  {kind}")
         print("ratios, this run: " + "; ".join(ratios))
         connection.close()
     finally:

@@ -11,6 +11,7 @@ skipped without holding back the rest. `completion_store` is the one-description
 workers use.
 """
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from django.utils import timezone
 from generation.alignment import Alignment, align
 from generation.types import Completion
 from reviewq.core.audit import AuditAction
-from reviewq.core.bulk import rows_insert
+from reviewq.core.bulk import InsertForUpdated, ids_reserve, rows_insert
 from reviewq.core.models import Description, DescriptionStatus, Sentence, Token
 from reviewq.core.transitions import ConflictError, TransitionRequest, descriptions_transition
 from reviewq.gating.gate import description_outcome, description_risk
@@ -139,7 +140,12 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
     ConflictError that kept it out (its claim was taken over: nothing of it is written)."""
     gate_configs: dict = {}
     prepared = [_prepare(request, gate_configs) for request in requests]
-    with transaction.atomic():
+    # A first result's sentences and tokens go in with its status change, in one statement and
+    # only if its claim held; a regenerated one's replace its old rows after it. Results that
+    # neither publish nor replace rows are that one statement (descriptions_transition keeps it
+    # atomic): no transaction of its own, so no BEGIN and COMMIT round trips.
+    one_statement = not any(item.replaces or item.to_status == S.PUBLISHED for item in prepared)
+    with contextlib.nullcontext() if one_statement else transaction.atomic():
         prepared = _beside_live(prepared)
         results = descriptions_transition(
             [
@@ -152,9 +158,16 @@ def completions_store(requests: list[StoreRequest]) -> list[Description | Confli
                     fields=item.fields,
                 )
                 for item in prepared
+            ],
+            then_insert=_rows([item for item in prepared if not item.replaces]),
+        )
+        _rows_replace(
+            [
+                item
+                for item, result in zip(prepared, results, strict=True)
+                if item.replaces and isinstance(result, Description)
             ]
         )
-        _rows_write([item for item, result in zip(prepared, results, strict=True) if isinstance(result, Description)])
     return results
 
 
@@ -267,19 +280,31 @@ def _beside_live(prepared: list[_Prepared]) -> list[_Prepared]:
     ]
 
 
-def _rows_write(stored: list[_Prepared]) -> None:
-    """Sentences and tokens of the stored descriptions; a regenerated description's old ones go."""
-    regenerated = [item.request.description.pk for item in stored if item.replaces]
-    if regenerated:
-        Token.objects.filter(description_id__in=regenerated).delete()
-        Sentence.objects.filter(description_id__in=regenerated).delete()
-    sentence_rows = [row for item in stored for row in item.sentence_rows]
-    sentence_ids = iter(rows_insert(Sentence, SENTENCE_COLUMNS, sentence_rows, return_ids=True))
-    token_rows: list[tuple[Any, ...]] = []
-    for item in stored:
+def _rows(items: list[_Prepared]) -> list[InsertForUpdated]:
+    """The sentences and tokens of `items`, keyed by description: sentence ids reserved first, so
+    each token names its sentence in the same go."""
+    sentence_ids = iter(ids_reserve(Sentence, sum(len(item.sentence_rows) for item in items)))
+    sentences: list[tuple[Any, ...]] = []
+    tokens: list[tuple[Any, ...]] = []
+    for item in items:
         ids = [next(sentence_ids) for _ in item.sentence_rows]
-        token_rows.extend((row[0], ids[row[1]], *row[2:]) for row in item.token_rows)
-    rows_insert(Token, TOKEN_COLUMNS, token_rows)
+        sentences.extend((sentence_id, *row) for sentence_id, row in zip(ids, item.sentence_rows, strict=True))
+        tokens.extend((row[0], ids[row[1]], *row[2:]) for row in item.token_rows)
+    return [
+        InsertForUpdated(Sentence, ("id", *SENTENCE_COLUMNS), sentences, key="description_id"),
+        InsertForUpdated(Token, TOKEN_COLUMNS, tokens, key="description_id"),
+    ]
+
+
+def _rows_replace(stored: list[_Prepared]) -> None:
+    """A regenerated description's old sentences and tokens go, its new ones go in (COPY)."""
+    if not stored:
+        return
+    regenerated = [item.request.description.pk for item in stored]
+    Token.objects.filter(description_id__in=regenerated).delete()
+    Sentence.objects.filter(description_id__in=regenerated).delete()
+    for insert in _rows(stored):
+        rows_insert(insert.model, insert.columns, insert.rows)
 
 
 def _in_order(columns: dict) -> tuple:

@@ -12,7 +12,8 @@ test_status_writers.py scans the code for other writers):
 - descriptions_create_queued: new rows, "created" -> queued.
 """
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -131,13 +132,19 @@ class TransitionRequest:
 
 
 def descriptions_transition(
-    requests: list[TransitionRequest], *, actor: AbstractBaseUser | None = None, condition: Q | None = None
+    requests: list[TransitionRequest],
+    *,
+    actor: AbstractBaseUser | None = None,
+    condition: Q | None = None,
+    then_insert: Sequence[InsertForUpdated] = (),
 ) -> list[Description | ConflictError]:
     """Many description_transition calls in one go, for storing many results at once: one
     conditional UPDATE for all the rows (reviewq.core.bulk.rows_update) and the INSERT of the
     moved rows' audit rows, one statement on PostgreSQL. A request whose row changed since its
     copy was read, or that fails `condition` (one Q for every row, checked in the same UPDATE),
     gets a ConflictError in its place in the result (and nothing written); the others go ahead.
+    `then_insert`: rows of other tables keyed by description (a stored result's sentences and
+    tokens), inserted in the same statement for the descriptions moved only.
     Field values must be plain values, not expressions; an illegal move raises before anything
     is written."""
     now = timezone.now()
@@ -149,18 +156,23 @@ def descriptions_transition(
         if any(hasattr(value, "resolve_expression") for value in fields.values()):
             raise ValueError("descriptions_transition takes plain field values, not expressions")
         planned.append((request, fields))
-    return _descriptions_write(planned, now=now, actor=actor, condition=condition)
+    # A move to PUBLISHED locks rows, archives live copies and draws QA samples: one transaction.
+    # Anything else is rows_update alone, atomic by itself (one statement on PostgreSQL), so it
+    # opens none: a stored result for review costs no BEGIN and COMMIT round trips of its own.
+    # No savepoint inside a caller's transaction (two round trips per call): the requests were
+    # checked before, and a database error leaves the caller's transaction to roll back anyway.
+    publishing = any(request.to_status == S.PUBLISHED for request, _ in planned)
+    with transaction.atomic(savepoint=False) if publishing else contextlib.nullcontext():
+        return _descriptions_write(planned, now=now, actor=actor, condition=condition, then_insert=then_insert)
 
 
-# No savepoint inside a caller's transaction (two round trips per call): the requests were
-# checked before, and a database error leaves the caller's transaction to roll back anyway.
-@transaction.atomic(savepoint=False)
 def _descriptions_write(
     planned: list[tuple[TransitionRequest, dict]],
     *,
     now: datetime,
     actor: AbstractBaseUser | None,
     condition: Q | None,
+    then_insert: Sequence[InsertForUpdated] = (),
 ) -> list[Description | ConflictError]:
     columns = sorted({name for _, fields in planned for name in fields} - {"status", "version", "updated_at"})
     candidates = [
@@ -213,9 +225,7 @@ def _descriptions_write(
                 for request, fields in candidates
             ],
             where=condition,
-            then_insert=InsertForUpdated(
-                AuditEvent, AUDIT_COLUMNS, [(row[AUDIT_COLUMNS.index("description_id")], *row) for row in audit]
-            ),
+            then_insert=[InsertForUpdated(AuditEvent, AUDIT_COLUMNS, audit, key="description_id"), *then_insert],
         )
     )
     results: list[Description | ConflictError] = []

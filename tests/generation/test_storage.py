@@ -11,7 +11,7 @@ from generation.storage import completion_store
 from generation.types import Alternative, Completion, TokenResult
 from reviewq.core.audit import AuditAction
 from reviewq.core.bulk import is_postgres
-from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, QASample, Sentence
+from reviewq.core.models import AuditEvent, Catalog, Description, DescriptionStatus, QASample, Sentence, Token
 from reviewq.gating.service import thresholds_update
 from tests.factories import DescriptionFactory
 
@@ -109,7 +109,9 @@ def test_a_result_from_a_lost_claim_is_refused_and_writes_nothing(claimed):
     assert Description.objects.get(pk=claimed.pk).status == S.GENERATING
 
 
-def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_own():
+@pytest.mark.parametrize("rows_in_statement", [1000, 1])  # 1: every table's rows by COPY after the UPDATE
+def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_own(monkeypatch, rows_in_statement):
+    import reviewq.core.bulk
     from generation.storage import StoreRequest, completions_store
     from reviewq.core.models import Token
     from reviewq.core.transitions import ConflictError
@@ -122,6 +124,7 @@ def test_many_completions_are_stored_together_and_a_lost_claim_only_drops_its_ow
     ]
     lost = descriptions[1]
     Description.objects.filter(pk=lost.pk).update(version=lost.version + 1)  # reclaimed elsewhere
+    monkeypatch.setattr(reviewq.core.bulk, "ROWS_IN_STATEMENT", rows_in_statement)
     texts = [TEXT, "It holds 750 ml.", "A second bottle. It holds 750 ml."]
     results = completions_store(
         [
@@ -166,11 +169,21 @@ def test_a_regenerated_description_replaces_its_sentences_and_tokens(claimed):
     )
 
 
-@pytest.mark.skipif(not is_postgres(), reason="the statements are PostgreSQL's (COPY, UPDATE ... FROM ... RETURNING)")
-def test_storing_a_result_for_review_is_three_statements_and_the_copies(claimed):
-    """Per description (docs/PERFORMANCE.md, issue 16): the gate's config, the status change with its
-    audit row in one statement, the sentence ids; sentences and tokens go by COPY. The test's
-    transaction turns storage's BEGIN/COMMIT into the one savepoint; none inside it."""
+@pytest.mark.skipif(not is_postgres(), reason="the statements are PostgreSQL's (UPDATE ... FROM ... RETURNING)")
+def test_storing_a_result_for_review_is_two_statements(claimed, monkeypatch):
+    """Per description (docs/PERFORMANCE.md, issue 16): the gate's config, then the status change
+    with its audit row, sentences and tokens in one statement (no COPY: each is two round trips
+    more; the sentence ids come from those the process drew ahead), which is its own
+    transaction: no savepoint here, so no BEGIN/COMMIT outside a test's transaction."""
+    import reviewq.core.bulk
+
+    reviewq.core.bulk.ids_reserve(Sentence, 1)  # this process has ids drawn ahead
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("a first result's rows go in with its status change, not by COPY")
+
+    monkeypatch.setattr(reviewq.core.bulk, "rows_insert", no_copy)
+    monkeypatch.setattr("generation.storage.rows_insert", no_copy)
     version = claimed.version
     with CaptureQueriesContext(connection) as queries:
         stored = completion_store(
@@ -181,7 +194,9 @@ def test_storing_a_result_for_review_is_three_statements_and_the_copies(claimed)
         )
     assert stored.status == S.REVIEW
     statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-    assert statements == ["SELECT", "SAVEPOINT", "WITH", "SELECT", "RELEASE"], statements
+    assert statements == ["SELECT", "WITH"], statements
+    assert Sentence.objects.filter(description=stored).count() == 3
+    assert Token.objects.filter(description=stored).count() == len(_completion(TEXT).tokens)
     event = AuditEvent.objects.get(description=stored, action=AuditAction.GENERATED)
     assert (event.before, event.after["status"], event.after["risk"]) == (
         {"status": S.GENERATING, "version": version},
@@ -217,3 +232,68 @@ def test_one_candidate_stores_no_agreement(claimed):
     )
     signals = Sentence.objects.filter(description=stored).first().signals
     assert (signals["n_samples"], signals["sample_support"], signals["n_values_alone"]) == (0, None, None)
+
+
+def _stored_rows(description):
+    """What storing wrote for `description`, without its ids."""
+    sentences = list(
+        Sentence.objects.filter(description=description)
+        .order_by("index")
+        .values(*(f.attname for f in Sentence._meta.concrete_fields if f.attname not in ("id", "description_id")))
+    )
+    tokens = [
+        {**row, "bytes": bytes(row["bytes"])}
+        for row in Token.objects.filter(description=description)
+        .order_by("position")
+        .values(
+            "sentence__index",
+            *(
+                f.attname
+                for f in Token._meta.concrete_fields
+                if f.attname not in ("id", "description_id", "sentence_id")
+            ),
+        )
+    ]
+    return sentences, tokens
+
+
+def test_rows_in_the_status_change_are_the_rows_copy_writes():
+    """A first result's sentences and tokens go in with its status change (a JSON parameter on
+    PostgreSQL), a regenerated one's by COPY: the same completion gives the same rows either way,
+    down to -0.0, None and tiny logprobs, quotes, backslashes, tabs and bytes that are not UTF-8."""
+    text = 'It\'s "blue" \\ 750 ml, caf\u00e9 \U0001f375.\tIt keeps cold.'
+    pieces = PIECES.findall(text)
+    odd = {1: -0.0, 2: None, 3: -1e-300, 4: -123.456789012345678}
+    tokens = tuple(
+        TokenResult(
+            piece,
+            b"\xff\x00" if i == 5 else piece.encode(),
+            odd.get(i, -0.05),
+            (Alternative(piece, odd.get(i, -0.05) or 0.0), Alternative(' "\\ o\u00e9', -4.0000000000000001)),
+        )
+        for i, piece in enumerate(pieces)
+    )
+    completion = Completion(
+        text=text, tokens=tokens, finish_reason="stop", model="m", provider="test", completion_tokens=len(tokens)
+    )
+    product = {"name": "Trail bottle", "attributes": {"capacity": "750 ml", "colour": "blue"}}
+    first, again = (
+        DescriptionFactory(product__name=product["name"], product__attributes=product["attributes"]) for _ in range(2)
+    )
+    Description.objects.filter(pk=again.pk).update(
+        generated_at=first.created_at
+    )  # generated before: its rows are replaced
+    stored = []
+    for description in (first, again):
+        claimed = description_claim_for_generation(product_id=description.product_id, lease_seconds=60)
+        stored.append(
+            completion_store(description=claimed, completion=completion, prompt="p", claim_version=claimed.version)
+        )
+    inline, copied = (_stored_rows(d) for d in stored)
+    assert inline == copied
+    sentences, token_rows = inline
+    assert "".join(s["text"] for s in sentences) == text and len(token_rows) == len(pieces)
+    assert [t["logprob"] for t in token_rows[1:5]] == [-0.0, None, -1e-300, -123.456789012345678]
+    assert token_rows[5]["bytes"] == b"\xff\x00"
+    if is_postgres():  # SQLite keeps no negative zero
+        assert str(token_rows[1]["logprob"]) == "-0.0"

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reviewq.core.bulk import rows_insert, rows_update
+from reviewq.core.bulk import is_postgres, rows_insert, rows_update
 from reviewq.core.models import Description, Sentence, Token
 from tests.factories import DescriptionFactory
 
@@ -148,7 +148,7 @@ def test_rows_update_inserts_the_following_rows_of_the_updated_rows_only_in_orde
     # The audit rows in an order of their own (last description first): ids follow it (per
     # statement: split, each goes with its chunk of updated rows).
     audit = [
-        (d.pk, "regated", None, d.pk, None, {"n": i}, {"json": [1, "x"]}, f"note {i}", now)
+        ("regated", None, d.pk, None, {"n": i}, {"json": [1, "x"]}, f"note {i}", now)
         for i, d in reversed(list(enumerate(descriptions)))
     ]
     updated = rows_update(
@@ -156,11 +156,50 @@ def test_rows_update_inserts_the_following_rows_of_the_updated_rows_only_in_orde
         match=("lease_until",),
         assign=("risk",),
         rows=[(d.pk, None, 0.5) for d in descriptions],
-        then_insert=InsertForUpdated(AuditEvent, AUDIT_COLUMNS, audit),
+        then_insert=[InsertForUpdated(AuditEvent, AUDIT_COLUMNS, audit, key="description_id")],
     )
     assert sorted(updated) == sorted(d.pk for d in descriptions if d != leased)
     events = list(AuditEvent.objects.order_by("pk").values_list("description_id", "before", "after", "note"))
-    expected = [(row[3], row[5], row[6], row[7]) for row in audit if row[0] != leased.pk]
+    expected = [(row[2], row[4], row[5], row[6]) for row in audit if row[2] != leased.pk]
     if rows_per_update == 2:
         events, expected = sorted(events, key=str), sorted(expected, key=str)
     assert events == expected
+
+
+@pytest.mark.skipif(not is_postgres(), reason="PostgreSQL's plan")
+def test_rows_update_finds_its_rows_by_primary_key_index():
+    # IS NOT DISTINCT FROM on the primary key cannot use its index: every stored result
+    # scanned the whole description table.
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    descriptions = [DescriptionFactory(status="review") for _ in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        rows_update(
+            Description,
+            match=("status", "version"),
+            assign=("risk",),
+            rows=[(d.pk, "review", 1, 0.5) for d in descriptions],
+        )
+    [statement] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + statement)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on reviewq_description" not in plan, plan
+    assert "Index Scan using" in plan and "on reviewq_description t" in plan, plan
+
+
+def test_ids_reserve_gives_ids_nobody_else_gets_and_keeps_ids_ahead(django_assert_max_num_queries):
+    from reviewq.core.bulk import ids_reserve
+
+    description = DescriptionFactory()
+    first = ids_reserve(Sentence, 3)
+    with django_assert_max_num_queries(0 if is_postgres() else 3):  # PostgreSQL: from the ids drawn ahead
+        second = ids_reserve(Sentence, 2)
+    assert len(set(first + second)) == 5
+    made = Sentence.objects.create(description=description, index=9, char_start=0, char_end=1, text="x")
+    assert made.pk not in first + second
+    columns = ("id", "description_id", "index", "char_start", "char_end", "text")
+    rows_insert(Sentence, columns, [(pk, description.pk, i, 0, 1, "y") for i, pk in enumerate(first + second)])
+    assert set(Sentence.objects.filter(text="y").values_list("pk", flat=True)) == set(first + second)
