@@ -1,18 +1,21 @@
 """Bulk generation throughput against the fake OpenAI server (1 s latency per request).
 
     python bench/generation_throughput.py [--products 1200] [--latency 1.0] [--workers 2] [--concurrency 128]
-        [--chunk 16]
+        [--chunk 16] [--threads N]
 
 Real pieces end to end: Celery worker processes (threads pool) on the configured broker,
 each task a chunk of --chunk products whose provider calls run at once (GENERATION_CHUNK_SIZE;
---chunk 1: one task per product), threads per worker = concurrency / (workers x chunk),
+--chunk 1: one task per product), threads per worker = 2 x concurrency / (workers x chunk) (the
+sizing rule; --threads overrides it),
 the real openai SDK over loopback HTTP to tests/fakes/fake_openai.py, parsing, alignment,
 gating and bulk storage in the configured database. Defaults to Postgres + Redis on this
 machine (the production setup): DATABASE_URL / CELERY_BROKER_URL override. It creates and
 drops its own database and Redis queue.
 
 Prints descriptions/s, the ideal rate for the concurrency at this latency (concurrency /
-latency) and the ratio of the two, measured in the same run (goal, issue 16: >= 0.8x), and the
+latency) and the ratio of the two, measured in the same run (goal, issue 16: >= 0.8x), beside
+it the fake server's mean requests in flight over the same window as a share of the cap (the
+structure's figure: how full the slots were kept, less sensitive to the box's load), and the
 workers' CPU ms per description by stage (claim, provider call = the HTTP client, parse = JSON
 decode + building the Completion, align, gate, store, run bookkeeping; bench/stages.py) with
 the rest of the workers' CPU as task overhead (Celery, broker, threads), counted from the first
@@ -63,6 +66,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=128, help="provider calls in flight in all (the cap)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--chunk", type=int, default=16, help="products per task (1: a task per product)")
+    parser.add_argument("--threads", type=int, default=0, help="threads per worker (0: the sizing rule, _threads)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     env = _setup_env(args)
@@ -106,7 +110,7 @@ def _run(args, env, fake) -> None:
     )
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     stats_dir = Path(tempfile.mkdtemp(prefix="bench-stages-"))
-    threads = _threads(args)
+    threads = args.threads or _threads(args)
     log = tempfile.NamedTemporaryFile("w+", prefix="bench-worker-", suffix=".log", delete=False)  # noqa: SIM115 (workers write to it until the end)
     workers = [
         subprocess.Popen(
@@ -143,12 +147,14 @@ def _run(args, env, fake) -> None:
         from django.conf import settings
 
         settings.CELERY_TASK_DEFAULT_QUEUE = queue
+        _warn_shared_cap()
         from reviewq.celery import app
 
         app.conf.task_default_queue = queue
         started = time.perf_counter()
         own_cpu = time.process_time()
         workers_cpu = -sum(_process_cpu(worker.pid) for worker in workers)
+        in_flight_seconds = -fake.in_flight_seconds()
         queued = catalog_generate(catalog=catalog)
         terminal = (S.REVIEW, S.PUBLISHED, S.FAILED)
         deadline = started + max(120.0, args.products * args.latency / 5)
@@ -162,6 +168,7 @@ def _run(args, env, fake) -> None:
                     raise SystemExit(f"worker died; its log: {log.name}")
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
+        in_flight_seconds += fake.in_flight_seconds()
         own_cpu = time.process_time() - own_cpu
         workers_cpu += sum(_process_cpu(worker.pid) for worker in workers)
     finally:
@@ -180,6 +187,7 @@ def _run(args, env, fake) -> None:
     tokens = Token.objects.filter(description__product__catalog=catalog).count()
     rate = done / elapsed
     ideal = args.concurrency / args.latency
+    in_flight = in_flight_seconds / elapsed  # mean requests at the fake server over the measured window
     print(f"products: {len(queued)}  done: {done}  failed: {failed}  tokens stored: {tokens}")
     print(
         f"fake server: {fake.requests_total} requests, max {fake.max_in_flight} in flight, latency {args.latency:.1f} s"
@@ -198,7 +206,8 @@ def _run(args, env, fake) -> None:
     print(
         f"throughput: {rate:.1f} descriptions/s; ideal for {args.concurrency} in flight at {args.latency:.1f} s "
         f"latency: {ideal:.1f}/s; ratio, this run: {rate / ideal:.2f}x (goal >= 0.8x: "
-        f"{'met' if rate / ideal >= 0.8 else 'MISSED'})"
+        f"{'met' if rate / ideal >= 0.8 else 'MISSED'}); slots in use: mean {in_flight:.1f} in flight at the "
+        f"fake server = {in_flight / args.concurrency:.2f} of the cap"
     )
 
 
@@ -220,9 +229,22 @@ def _wait_started(workers, *, timeout: float = 90.0) -> None:
         previous = current
 
 
+def _warn_shared_cap() -> None:
+    """The in-flight cap is one Redis key per provider: a bench running at the same time on the
+    same Redis database shares it (each then sees fewer slots). Pick another database with
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/N."""
+    from generation.limiter import limiter_for
+
+    held = limiter_for("openai").in_flight()
+    if held:
+        print(f"warning: {held} in-flight slots are already held on this Redis database (another bench?)")
+
+
 def _threads(args) -> int:
-    """Worker threads per process so that processes x threads x chunk = the in-flight cap."""
-    return max(1, -(-args.concurrency // (args.workers * max(1, args.chunk))))
+    """Worker threads per process so that processes x threads x chunk = twice the in-flight cap
+    (the sizing rule, README): while a chunk claims and stores, the next chunks' calls wait on
+    the limiter and take its slots as they free."""
+    return max(1, -(-2 * args.concurrency // (args.workers * max(1, args.chunk))))
 
 
 def _process_cpu(pid: int) -> float:

@@ -5,6 +5,12 @@ leases per provider, taken and trimmed atomically by a Lua script, so a worker k
 frees its slot when the lease expires. Each slot names its holder (`<host>:<pid>:<start>:<uuid>`),
 so a restarted worker frees a dead process's slots at once (`slots_release_dead_holders`).
 Without Redis (embedded setup, one worker) it falls back to a per-process semaphore.
+
+A call that finds the cap full queues in its process, first come first served. A call that ends
+hands its slot to the first waiting call of its process, whose thread swaps the slot's member for
+its own in one script (the cap checked as for any slot), so a freed slot never sits idle while
+callers back off; only the head of the queue polls Redis (from POLL_MIN_SECONDS, backing off to
+POLL_MAX_SECONDS) for slots freed in other processes.
 """
 
 import contextlib
@@ -14,6 +20,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,17 +31,35 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 KEY_PREFIX = "reviewq:inflight:"
 
+# ARGV: limit, lease seconds, the member to add, the member to remove first ("" for none: a
+# release handing its slot on). Returns 0 when the cap is full, else how many slots were free.
 _ACQUIRE = """
+if ARGV[4] ~= '' then redis.call('ZREM', KEYS[1], ARGV[4]) end
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+local held = redis.call('ZCARD', KEYS[1])
+if held < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], t + tonumber(ARGV[2]), ARGV[3])
   redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 60)
-  return 1
+  return tonumber(ARGV[1]) - held
 end
 return 0
 """
+# The head of a process's queue polls Redis this often at first, backing off to the max.
+POLL_MIN_SECONDS = 0.005
+POLL_MAX_SECONDS = 0.05
+
+
+class _Waiter:
+    """A call waiting in its process's queue for a slot."""
+
+    __slots__ = ("handed", "try_now", "wake")
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()  # set when it is handed a slot, or becomes the head
+        self.handed: str | None = None  # the member of a slot a release handed it, until swapped
+        self.try_now = False  # a slot is known to be free: the head runs the script at once
 
 
 class SlotUnavailable(Exception):
@@ -52,6 +77,10 @@ class InflightLimiter:
         if redis_url:
             self._redis = redis.Redis.from_url(redis_url)
             self._acquire = self._redis.register_script(_ACQUIRE)
+            self._waiting: deque[_Waiter] = deque()  # this process's calls waiting for a slot, in order
+            self._waiting_lock = threading.Lock()
+            self._poll_delay = POLL_MIN_SECONDS  # the head's poll schedule, shared by successive heads
+            self._next_poll = 0.0
         else:
             self._semaphore = threading.BoundedSemaphore(self.limit)
 
@@ -65,25 +94,95 @@ class InflightLimiter:
             finally:
                 self._semaphore.release()
             return
-        client = self._redis
-        assert client is not None  # no semaphore: the limit is global, in Redis
         member = _slot_member()
-        deadline = time.monotonic() + wait_seconds
-        delay = 0.01
         try:
-            while not self._acquire(keys=[self._key], args=[self.limit, self.lease_seconds, member]):
-                if time.monotonic() >= deadline:
-                    raise SlotUnavailable(f"{self.limit} requests to {self.name} already in flight")
-                time.sleep(delay)
-                delay = min(delay * 2, 0.25)
+            self._take(member, deadline=time.monotonic() + wait_seconds)
         except redis.RedisError as exc:  # Redis restarting: retry later like a full cap
             raise SlotUnavailable(f"in-flight limiter unavailable: {exc}") from exc
         try:
             yield
         finally:
-            # On failure the slot's lease frees it; losing the finished completion would be worse.
-            with contextlib.suppress(redis.RedisError):
-                client.zrem(self._key, member)
+            self._release(member)
+
+    def _try(self, member: str, *, released: str = "") -> int:
+        """Take a slot for `member` (after removing `released`) if the cap allows: 0 if not,
+        else how many slots were free."""
+        return int(self._acquire(keys=[self._key], args=[self.limit, self.lease_seconds, member, released]))
+
+    def _take(self, member: str, *, deadline: float) -> None:
+        """Take a slot, queueing behind this process's earlier waiters; SlotUnavailable at the
+        deadline. The head polls Redis on the queue's schedule; any waiter may be handed a slot."""
+        with self._waiting_lock:
+            queued = bool(self._waiting)
+        if not queued:  # nobody waiting here: no queue to join
+            if self._try(member):
+                return
+            with self._waiting_lock:
+                self._next_poll = max(self._next_poll, time.monotonic() + self._poll_delay)
+        waiter = _Waiter()
+        with self._waiting_lock:
+            self._waiting.append(waiter)
+        free = 0
+        try:
+            while True:
+                with self._waiting_lock:
+                    waiter.wake.clear()
+                    handed, now = waiter.handed, time.monotonic()
+                    head = self._waiting[0] is waiter
+                    poll = handed is None and head and (waiter.try_now or now >= self._next_poll)
+                    if handed is None and not poll and now >= deadline:
+                        raise SlotUnavailable(f"{self.limit} requests to {self.name} already in flight")
+                    waiter.try_now = waiter.try_now and not poll
+                if handed is not None:
+                    try:
+                        free = self._try(member, released=handed)
+                    finally:
+                        with self._waiting_lock:
+                            waiter.handed = None  # the script removed it (on a Redis error, its lease will)
+                elif poll:
+                    try:
+                        free = self._try(member)
+                    finally:
+                        with self._waiting_lock:
+                            self._poll_delay = POLL_MIN_SECONDS if free else min(2 * self._poll_delay, POLL_MAX_SECONDS)
+                            self._next_poll = time.monotonic() + self._poll_delay
+                else:
+                    timeout = (min(self._next_poll, deadline) if head else deadline) - now
+                    waiter.wake.wait(max(timeout, 0.0))  # a non-head waits to be handed a slot or made the head
+                if free:
+                    return
+        finally:
+            with self._waiting_lock:
+                was_head = self._waiting[0] is waiter
+                self._waiting.remove(waiter)
+                left, waiter.handed = waiter.handed, None  # handed while it polled with success, or failed
+            if left is not None:
+                self._release(left)
+            if was_head or free > 1:  # the next waiter is the head; it tries at once if slots are free
+                self._wake_head(now=free > 1)
+
+    def _release(self, member: str) -> None:
+        """Hand the slot to this process's first waiter not handed one yet (its thread swaps the
+        members), else give it back. On a Redis error the slot's lease frees it: losing the
+        finished completion would be worse."""
+        with self._waiting_lock:
+            waiter = next((w for w in self._waiting if w.handed is None), None)
+            if waiter is not None:
+                waiter.handed = member
+                waiter.wake.set()
+                return
+        client = self._redis
+        assert client is not None
+        with contextlib.suppress(redis.RedisError):
+            client.zrem(self._key, member)
+        self._wake_head(now=True)  # a head polling meanwhile may have missed this slot
+
+    def _wake_head(self, *, now: bool) -> None:
+        with self._waiting_lock:
+            if self._waiting:
+                head = self._waiting[0]
+                head.try_now = head.try_now or now
+                head.wake.set()
 
     def in_flight(self) -> int:
         if self._redis is not None:

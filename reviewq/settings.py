@@ -266,9 +266,10 @@ GENERATION_LEASE_SECONDS = env.int(
 GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=LLM_MAX_RETRIES + 1)
 # Products per generation task of a bulk run: the task claims them with one UPDATE, keeps their
 # provider calls in flight at once and stores finished ones in shared transactions. Size it so
-# worker processes x threads x chunk is about LLM_MAX_IN_FLIGHT (compose: 8 threads x 8 = 64);
-# more calls than slots wait on the in-flight limiter.
-GENERATION_CHUNK_SIZE = env.int("GENERATION_CHUNK_SIZE", default=8)
+# worker processes x threads x chunk is about 2 x LLM_MAX_IN_FLIGHT (compose: 8 threads x 16 =
+# 128 for 64): the calls beyond the cap wait on the in-flight limiter and take the slots that
+# chunks storing, acknowledging and claiming would otherwise leave idle.
+GENERATION_CHUNK_SIZE = env.int("GENERATION_CHUNK_SIZE", default=16)
 # A queued description nobody claimed for this long has presumably lost its task message (a
 # SIGKILLed worker on the SQLite broker, a Redis without persistence restarted) and is sent
 # again. Keep it above the task's retry backoff cap (300 s, generation/tasks.py), or a row

@@ -258,6 +258,7 @@ class FakeOpenAI:
         self.requests_total = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self._in_flight_seconds, self._in_flight_since = 0.0, time.monotonic()  # time-integral of in_flight
         self.fault_counts: Counter[str] = Counter()
         self.requests: deque[dict] = deque(maxlen=1000)
 
@@ -321,9 +322,21 @@ class FakeOpenAI:
             self.fault_counts.clear()
             self.requests.clear()
 
+    def in_flight_seconds(self) -> float:
+        """Request-seconds spent in flight so far (the benches' mean in flight = its growth / elapsed)."""
+        with self._lock:
+            return self._in_flight_tally()
+
+    def _in_flight_tally(self) -> float:
+        now = time.monotonic()
+        self._in_flight_seconds += self.in_flight * (now - self._in_flight_since)
+        self._in_flight_since = now
+        return self._in_flight_seconds
+
     def _begin(self, body: dict) -> str | None:
         with self._lock:
             self.requests_total += 1
+            self._in_flight_tally()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.requests.append(body)
@@ -343,6 +356,7 @@ class FakeOpenAI:
 
     def _end(self) -> None:
         with self._lock:
+            self._in_flight_tally()
             self.in_flight -= 1
 
     # --- bodies --------------------------------------------------------------------------

@@ -229,6 +229,26 @@ def test_sustains_64_concurrent_one_second_requests_through_the_sdk():
         client.close()
 
 
+def test_in_flight_seconds_is_the_time_integral_of_requests_in_flight():
+    with FakeOpenAI(latency=0.3) as server:
+        before = server.in_flight_seconds()
+        threads = [threading.Thread(target=ask, args=(server,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 5
+        while server.in_flight < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+        during = server.in_flight_seconds()  # counts the requests still in flight up to now
+        for thread in threads:
+            thread.join()
+        time.sleep(0.2)  # nothing in flight: the integral stays put
+        after = server.in_flight_seconds()
+    assert before == 0.0
+    assert 0 < during < after
+    assert 4 * 0.3 <= after < 4 * 0.3 + 0.4
+
+
 def test_runs_standalone():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
