@@ -65,15 +65,15 @@ def sentence_regenerate(*, request_id: int) -> str:
     description = Description.objects.select_related("product").get(pk=claim.request.description_id)
     try:
         provider = get_provider()
-        with limiter_for(provider.name).slot(wait_seconds=settings.LLM_TIMEOUT):
-            candidates = provider.complete(
-                messages=sentence_messages(description=description, sentence=claim.sentence),
-                max_tokens=SENTENCE_MAX_TOKENS,
-                temperature=settings.LLM_TEMPERATURE,
-                top_logprobs=settings.LLM_TOP_LOGPROBS,
-                n=settings.LLM_CANDIDATES,
-            )
-            completion = pick_best(candidates)
+        candidates = provider.complete(
+            messages=sentence_messages(description=description, sentence=claim.sentence),
+            max_tokens=SENTENCE_MAX_TOKENS,
+            temperature=settings.LLM_TEMPERATURE,
+            top_logprobs=settings.LLM_TOP_LOGPROBS,
+            n=settings.LLM_CANDIDATES,
+            in_flight=limiter_for(provider.name).slot(wait_seconds=settings.LLM_TIMEOUT),
+        )
+        completion = pick_best(candidates)
     except SlotUnavailable as exc:
         sentence_regeneration_release(request=claim.request)
         raise ProviderError(str(exc), code="in_flight_cap", retryable=True) from exc

@@ -162,16 +162,16 @@ class _Result:
 
 
 def _complete(call: _Call) -> _Result:
-    """One provider call under the in-flight limiter, then the optional verifier (on a pool
+    """One provider call, its HTTP exchange under the in-flight limiter, then the optional verifier (on a pool
     thread in a chunk: no database here)."""
-    with limiter_for(call.provider.name).slot(wait_seconds=settings.LLM_TIMEOUT):
-        candidates = call.provider.complete(
-            messages=call.messages,
-            max_tokens=settings.LLM_MAX_TOKENS,
-            temperature=settings.LLM_TEMPERATURE,
-            top_logprobs=settings.LLM_TOP_LOGPROBS,
-            n=call.n,
-        )
+    candidates = call.provider.complete(
+        messages=call.messages,
+        max_tokens=settings.LLM_MAX_TOKENS,
+        temperature=settings.LLM_TEMPERATURE,
+        top_logprobs=settings.LLM_TOP_LOGPROBS,
+        n=call.n,
+        in_flight=limiter_for(call.provider.name).slot(wait_seconds=settings.LLM_TIMEOUT),
+    )
     completion = pick_best(candidates)
     product = call.description.product
     # Optional (GATE_VERIFIER): never raises; a failed verifier stores the text without the signal.

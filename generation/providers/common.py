@@ -7,6 +7,7 @@ import codecs
 import json
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import jiter
@@ -35,7 +36,11 @@ class Provider(Protocol):
         top_logprobs: int,
         n: int = 1,
         seed: int | None = None,
-    ) -> list[Completion]: ...
+        in_flight: AbstractContextManager[Any] | None = None,
+    ) -> list[Completion]:
+        """`in_flight` (an in-flight limiter's slot) is held only while the request is at the
+        provider: taken after the request is built, given back before the response is parsed."""
+        ...
 
 
 def clip_logprob(value: float | None) -> float | None:

@@ -12,12 +12,14 @@ used to sample, so they measure the model's confidence rather than the sampler's
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import importlib.util
 import secrets
 import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
@@ -266,10 +268,12 @@ class EmbeddedProvider:
         top_logprobs: int,
         n: int = 1,
         seed: int | None = None,
+        in_flight: AbstractContextManager[Any] | None = None,
     ) -> list[Completion]:
         validate_request(max_tokens=max_tokens, temperature=temperature, top_logprobs=top_logprobs, n=n)
         model = self.loaded
-        with model.lock:
+        # The model decodes in this process: the whole call is the request at the provider.
+        with in_flight or contextlib.nullcontext(), model.lock:
             try:
                 prompt = model.prompt_tokens(messages)
             except Exception as exc:  # a template error is about this request, not the server

@@ -6,10 +6,12 @@ import and the gate evaluation can parse stored bodies exactly as live responses
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import math
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx2
@@ -284,6 +286,7 @@ class OpenAICompatProvider:
         top_logprobs: int,
         n: int = 1,
         seed: int | None = None,
+        in_flight: AbstractContextManager[Any] | None = None,
     ) -> list[Completion]:
         validate_request(max_tokens=max_tokens, temperature=temperature, top_logprobs=top_logprobs, n=n)
         request: dict[str, Any] = {
@@ -304,13 +307,17 @@ class OpenAICompatProvider:
             # client's CPU per call), and the raw response: completion_from_openai reads plain
             # JSON, and building the SDK's pydantic models for every token's alternatives only
             # to dump them costs ~4x more.
-            response = self._client.post(
-                "/chat/completions",
-                cast_to=httpx2.Response,
-                body=request,
-                options={"security": {"bearer_auth": True}},
-            )
-            body = json_loads(response.content)
+            # The in-flight slot covers the HTTP exchange only: parsing the body (GIL-bound, and
+            # slower when other threads hold the GIL) is not a request at the provider.
+            with in_flight or contextlib.nullcontext():
+                response = self._client.post(
+                    "/chat/completions",
+                    cast_to=httpx2.Response,
+                    body=request,
+                    options={"security": {"bearer_auth": True}},
+                )
+                content = response.content
+            body = json_loads(content)
         except openai.OpenAIError as exc:
             raise provider_error_from_openai(exc) from exc
         except ValueError as exc:

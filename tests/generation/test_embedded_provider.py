@@ -203,3 +203,20 @@ def test_a_file_that_is_not_a_gguf_model_is_a_clear_error(tmp_path):
     provider = EmbeddedProvider(model_path=str(bogus))  # exists, so accepted until loaded
     with pytest.raises(ImproperlyConfigured, match=r"Could not load GGUF model .*bogus\.gguf"):
         _ = provider.loaded
+
+
+@pytest.mark.slow  # loads and runs the real model
+def test_the_in_flight_slot_is_held_for_the_whole_decode(provider):
+    events = []
+
+    class Slot:
+        def __enter__(self):
+            events.append(("taken", provider.loaded.lock.locked()))
+
+        def __exit__(self, *exc):
+            events.append(("given back", provider.loaded.lock.locked()))
+
+    [completion] = provider.complete(messages=SAY_HELLO, max_tokens=4, temperature=0, top_logprobs=1, in_flight=Slot())
+    assert completion.tokens
+    # Taken before the model's lock and given back after it: the decode is the request.
+    assert events == [("taken", False), ("given back", False)]

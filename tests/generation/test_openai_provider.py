@@ -178,6 +178,56 @@ def test_dropped_connection_is_retryable(fake_openai):
     assert (caught.value.code, caught.value.retryable) == ("connection_error", True)
 
 
+class _Slot:
+    """An in-flight slot that records when it is held and how many requests the fake server had
+    received meanwhile."""
+
+    def __init__(self, server):
+        self.server, self.held, self.entered, self.exited = server, False, 0, 0
+        self.requests_when_taken = None
+
+    def __enter__(self):
+        self.held, self.entered = True, self.entered + 1
+        self.requests_when_taken = self.server.requests_total
+
+    def __exit__(self, *exc):
+        self.held, self.exited = False, self.exited + 1
+
+
+def test_the_in_flight_slot_covers_the_http_exchange_not_the_parse(fake_openai, monkeypatch):
+    from generation.providers import openai_compat
+
+    slot, parsed_while_held = _Slot(fake_openai), []
+    parse = openai_compat.completion_from_openai
+
+    def completion_from_openai(body, **kwargs):
+        parsed_while_held.append(slot.held)
+        return parse(body, **kwargs)
+
+    monkeypatch.setattr(openai_compat, "completion_from_openai", completion_from_openai)
+    [completion] = complete(make_provider(fake_openai), in_flight=slot)
+    assert completion.tokens
+    assert (slot.entered, slot.exited) == (1, 1)
+    assert slot.requests_when_taken == 0  # taken before the request went out
+    assert parsed_while_held == [False]
+
+
+@pytest.mark.parametrize("fault", ["server_error", "disconnect"])
+def test_a_failed_exchange_gives_its_slot_back(fake_openai, fault):
+    fake_openai.script(fault)
+    slot = _Slot(fake_openai)
+    with pytest.raises(ProviderError):
+        complete(make_provider(fake_openai), in_flight=slot)
+    assert (slot.entered, slot.exited, slot.held) == (1, 1, False)
+
+
+def test_a_refused_request_takes_no_slot(fake_openai):
+    slot = _Slot(fake_openai)
+    with pytest.raises(ProviderError):
+        complete(make_provider(fake_openai), top_logprobs=21, in_flight=slot)
+    assert slot.entered == 0
+
+
 def test_nothing_listening_is_a_connection_error():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
