@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reviewq.gating.units import Quantity, alternation_pattern, dimension_of, same_value
-from reviewq.gating.vocabulary import first_words, may_hold
+from reviewq.gating.vocabulary import first_words, is_word_char, may_hold
 from reviewq.gating.words import Word
 
 CLAIM_TERMS = (
@@ -367,11 +367,6 @@ class ClaimFacts:
     values: tuple[str, ...]  # value_keys' values, longest first
 
 
-def _is_word_char(ch: str) -> bool:
-    """What the regex \\w matches in a str pattern."""
-    return ch.isalnum() or ch == "_"
-
-
 def stated_values(lowered: str, values: Sequence[str]) -> list[tuple[int, int, str]]:
     """(start, end, value) of each of `values` in `lowered` as a whole word, scanning left to
     right without overlaps and, at one position, taking the first of `values` that fits: what
@@ -382,8 +377,8 @@ def stated_values(lowered: str, values: Sequence[str]) -> list[tuple[int, int, s
         at = lowered.find(value)
         while at >= 0:
             end = at + len(value)
-            if (at == 0 or not _is_word_char(lowered[at - 1])) and (
-                end == len(lowered) or not _is_word_char(lowered[end])
+            if (at == 0 or not is_word_char(lowered[at - 1])) and (
+                end == len(lowered) or not is_word_char(lowered[end])
             ):
                 found.append((at, rank, end))
             at = lowered.find(value, at + 1)

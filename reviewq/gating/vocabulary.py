@@ -151,8 +151,13 @@ def vocabulary_re(words: Iterable[str]) -> re.Pattern:
     return re.compile(rf"(?<![\w-])({pattern})(?!\w)", re.I)
 
 
+def is_word_char(ch: str) -> bool:
+    """What the regex \\w matches in a str pattern."""
+    return ch.isalnum() or ch == "_"
+
+
 # The ASCII characters \w does not match, as spaces: the \w runs of an ASCII text are its split().
-_ASCII_NON_WORD = str.maketrans({chr(i): " " for i in range(128) if not (chr(i).isalnum() or chr(i) == "_")})
+_ASCII_NON_WORD = str.maketrans({chr(i): " " for i in range(128) if not is_word_char(chr(i))})
 _FIRST_WORD = re.compile(r"\w+")
 
 
