@@ -162,8 +162,8 @@ class _Result:
 
 
 def _complete(call: _Call) -> _Result:
-    """One provider call, its HTTP exchange under the in-flight limiter, then the optional verifier (on a pool
-    thread in a chunk: no database here)."""
+    """One provider call, holding an in-flight slot only while the request is at the provider,
+    then the optional verifier (on a pool thread in a chunk: no database here)."""
     candidates = call.provider.complete(
         messages=call.messages,
         max_tokens=settings.LLM_MAX_TOKENS,
